@@ -1,0 +1,373 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/topics"
+)
+
+var (
+	unmatchedEvent = map[string]string{"reason": "unmatched event"}
+	joinCrashed    = map[string]string{"reason": "join crashed"}
+	channelCrash   = protocol.RawJSON([]byte(`{"reason":"channel_crash"}`))
+)
+
+// channelActor runs one joined channel. All fields are owned by the actor's
+// Receive, except those named as immutable after construction.
+type channelActor struct {
+	spec    Spec         // immutable
+	factory Factory      // immutable
+	joinRef protocol.Ref // immutable: the ref pushes carry (join_ref, else the join's ref)
+	owner   string       // immutable after Started: presence owner id
+	log     zerolog.Logger
+
+	behaviours []Channel
+	assigns    Assigns
+	joined     bool
+	sub        *topics.Subscription
+	extra      map[string]*topics.Subscription
+	timers     map[*timer]struct{}
+	reason     error       // set by the channel itself (leave, stop result)
+	crash      *CrashError // set when a callback panicked
+	terminated bool
+	pendingOut atomic.Int32 // intercepted broadcasts in the mailbox; any goroutine
+}
+
+type timer struct {
+	t         *time.Timer
+	msg       any
+	cancelled atomic.Bool
+}
+
+func newChannelActor(spec Spec, factory Factory) *channelActor {
+	jr := spec.JoinRef
+	if jr.IsNull() {
+		jr = spec.Ref
+	}
+	return &channelActor{
+		spec:    spec,
+		factory: factory,
+		joinRef: jr,
+		log: spec.Runtime.Logger.With().Str("topic", spec.Topic).Str("join_ref", jr.String()).
+			Str("socket_id", spec.SocketID).Logger(),
+		assigns: maps.Clone(spec.Assigns),
+		extra:   map[string]*topics.Subscription{},
+		timers:  map[*timer]struct{}{},
+	}
+	// Assigns cloned from nil stay nil; join makes them usable.
+}
+
+func (a *channelActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.join(ctx)
+	case *Inbound:
+		a.handleIn(ctx, m)
+	case topics.Broadcast:
+		a.handleBroadcast(ctx, m)
+	case *timer:
+		delete(a.timers, m)
+		if !m.cancelled.Load() {
+			a.handleInfo(ctx, m.msg)
+		}
+	case *actor.Stopping:
+		a.stop(ctx)
+	case *actor.Stopped, *actor.Restarting, *actor.Terminated:
+	default:
+		a.handleInfo(ctx, m)
+	}
+}
+
+func (a *channelActor) current() Channel { return a.behaviours[len(a.behaviours)-1] }
+
+// guard runs f and turns a panic into a *CrashError.
+func (a *channelActor) guard(callback, event string, f func()) (crash *CrashError) {
+	defer func() {
+		if r := recover(); r != nil {
+			crash = &CrashError{
+				Value: r, Stack: debug.Stack(), Callback: callback, Event: event,
+				Topic: a.spec.Topic, JoinRef: a.joinRef.String(), SocketID: a.spec.SocketID,
+			}
+		}
+	}()
+	f()
+	return nil
+}
+
+// fail records a crash and re-raises it so that protoactor escalates it to
+// the Socket actor's supervisor strategy, which decides what happens next.
+func (a *channelActor) fail(crash *CrashError) {
+	a.crash = crash
+	panic(crash)
+}
+
+func (a *channelActor) join(ctx actor.Context) {
+	if a.assigns == nil {
+		a.assigns = Assigns{}
+	}
+	a.owner = ctx.Self().String()
+	a.behaviours = []Channel{a.factory()}
+	c := &Context{a: a, actx: ctx}
+	var reply any
+	var err error
+	crash := a.guard("join", protocol.EventJoin, func() {
+		reply, err = a.current().Join(c, a.spec.Topic, a.spec.Payload)
+	})
+	if crash != nil {
+		a.log.Error().Str("callback", "join").Interface("panic", crash.Value).
+			Bytes("stack", crash.Stack).Msg("channel join crashed")
+		a.refuse(ctx, joinCrashed)
+		return
+	}
+	if err != nil {
+		var je *JoinError
+		payload := any(map[string]string{"reason": err.Error()})
+		if errors.As(err, &je) {
+			payload = je.Payload
+		}
+		a.refuse(ctx, payload)
+		return
+	}
+	p, merr := protocol.Marshal(reply)
+	if merr != nil {
+		a.log.Error().Err(merr).Msg("join reply cannot be encoded")
+		a.refuse(ctx, joinCrashed)
+		return
+	}
+	// The reply is queued before the subscription exists, so it reaches the
+	// client before any broadcast or push of this channel.
+	a.writeReply(a.spec.JoinRef, a.spec.Ref, "ok", p)
+	a.joined = true
+	a.subscribe(ctx)
+	ctx.Send(ctx.Parent(), &Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: a.spec.Handle, OK: true})
+	a.log.Debug().Msg("channel joined")
+}
+
+func (a *channelActor) refuse(ctx actor.Context, payload any) {
+	p, err := protocol.Marshal(payload)
+	if err != nil {
+		p = protocol.RawJSON([]byte(`{"reason":"join refused"}`))
+	}
+	a.writeReply(a.spec.JoinRef, a.spec.Ref, "error", p)
+	ctx.Send(ctx.Parent(), &Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: a.spec.Handle})
+	ctx.Stop(ctx.Self())
+}
+
+func (a *channelActor) subscribe(ctx actor.Context) {
+	var intercept []string
+	if oh, ok := a.current().(OutHandler); ok {
+		intercept = slices.Clone(oh.Intercept())
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	limit := a.spec.Runtime.MaxIntercepted
+	if limit <= 0 {
+		limit = 1024
+	}
+	a.sub = a.spec.Runtime.PubSub.Subscribe(a.spec.Topic, topics.Subscriber{
+		Sink:      a.spec.Sink,
+		Intercept: intercept,
+		Deliver: func(b topics.Broadcast) {
+			if a.pendingOut.Add(1) > limit {
+				a.pendingOut.Add(-1)
+				if a.spec.Overflow != nil {
+					a.spec.Overflow()
+				}
+				return
+			}
+			root.Send(self, b)
+		},
+	})
+}
+
+func (a *channelActor) handleIn(ctx actor.Context, in *Inbound) {
+	if in.Done != nil {
+		defer in.Done()
+	}
+	if !a.joined || a.terminated {
+		return
+	}
+	msg := in.Msg
+	if msg.Event == protocol.EventLeave {
+		a.reply(msg.Ref, "ok", nil)
+		a.reason = ErrLeft
+		ctx.Stop(ctx.Self())
+		return
+	}
+	c := &Context{a: a, actx: ctx, ref: msg.Ref}
+	h, ok := a.current().(InHandler)
+	if !ok {
+		a.reply(msg.Ref, "error", unmatchedEvent)
+		return
+	}
+	var res Result
+	if crash := a.guard("handle_in", msg.Event, func() { res = h.HandleIn(c, msg.Event, msg.Payload) }); crash != nil {
+		a.fail(crash)
+	}
+	a.apply(ctx, msg.Ref, res)
+}
+
+func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
+	if b.Topic != a.spec.Topic || a.sub == nil {
+		a.handleInfo(ctx, b)
+		return
+	}
+	a.pendingOut.Add(-1)
+	if !a.joined || a.terminated {
+		return
+	}
+	h, ok := a.current().(OutHandler)
+	if !ok {
+		// The behaviour changed and no longer intercepts: pass it through.
+		_ = a.write(func(s protocol.Serializer) (protocol.Frame, error) {
+			return s.Push(a.joinRef, b.Topic, b.Event, b.Payload)
+		})
+		return
+	}
+	c := &Context{a: a, actx: ctx}
+	var res Result
+	if crash := a.guard("handle_out", b.Event, func() { res = h.HandleOut(c, b.Event, b.Payload) }); crash != nil {
+		a.fail(crash)
+	}
+	a.apply(ctx, nil, res)
+}
+
+func (a *channelActor) handleInfo(ctx actor.Context, msg any) {
+	if !a.joined || a.terminated {
+		return
+	}
+	h, ok := a.current().(InfoHandler)
+	if !ok {
+		a.log.Warn().Str("message", fmt.Sprintf("%T", msg)).Msg("channel has no HandleInfo; message dropped")
+		return
+	}
+	c := &Context{a: a, actx: ctx}
+	var res Result
+	if crash := a.guard("handle_info", fmt.Sprintf("%T", msg), func() { res = h.HandleInfo(c, msg) }); crash != nil {
+		a.fail(crash)
+	}
+	a.apply(ctx, nil, res)
+}
+
+func (a *channelActor) apply(ctx actor.Context, ref protocol.Ref, res Result) {
+	switch res.kind {
+	case kindReply:
+		if !ref.IsNull() {
+			a.reply(ref, res.status, res.payload)
+		}
+	case kindStop:
+		if res.reply && !ref.IsNull() {
+			a.reply(ref, res.status, res.payload)
+		}
+		if res.reason == nil {
+			a.reason = ErrNormal
+		} else {
+			a.reason = res.reason
+		}
+		ctx.Stop(ctx.Self())
+	}
+}
+
+func (a *channelActor) sendAfter(ctx actor.Context, msg any, d time.Duration) func() {
+	t := &timer{msg: msg}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	t.t = time.AfterFunc(d, func() { root.Send(self, t) })
+	a.timers[t] = struct{}{}
+	return func() {
+		t.cancelled.Store(true)
+		t.t.Stop()
+	}
+}
+
+// write encodes with the connection's serializer and queues the frame.
+func (a *channelActor) write(encode func(protocol.Serializer) (protocol.Frame, error)) error {
+	f, err := encode(a.spec.Sink.Serializer())
+	if err != nil {
+		return err
+	}
+	if !a.spec.Sink.Send(f) {
+		return ErrWriteClosed
+	}
+	return nil
+}
+
+func (a *channelActor) writeReply(joinRef, ref protocol.Ref, status string, p protocol.Payload) {
+	err := a.write(func(s protocol.Serializer) (protocol.Frame, error) {
+		return s.Reply(joinRef, ref, a.spec.Topic, status, p)
+	})
+	if err != nil && !errors.Is(err, ErrWriteClosed) {
+		a.log.Error().Err(err).Msg("reply cannot be encoded")
+	}
+}
+
+// reply answers the push with ref; safe from any goroutine (see ReplyRef).
+func (a *channelActor) reply(ref protocol.Ref, status string, payload any) error {
+	p, err := protocol.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	return a.write(func(s protocol.Serializer) (protocol.Frame, error) {
+		return s.Reply(a.joinRef, ref, a.spec.Topic, status, p)
+	})
+}
+
+// stop runs once when the actor stops: Terminate, clean-up, and the closing
+// frame the client expects.
+func (a *channelActor) stop(ctx actor.Context) {
+	if !a.joined || a.terminated {
+		return
+	}
+	a.terminated = true
+	fromSocket := false
+	reason := a.reason
+	switch {
+	case a.crash != nil:
+		reason = a.crash
+	case reason == nil:
+		reason = a.spec.Handle.get()
+		fromSocket = true
+		if reason == nil {
+			reason = ErrShutdown
+		}
+	}
+	if reason == ErrDuplicateJoin {
+		fromSocket = false
+	}
+	if t, ok := a.current().(Terminator); ok {
+		c := &Context{a: a, actx: ctx}
+		if crash := a.guard("terminate", "", func() { t.Terminate(c, reason) }); crash != nil {
+			a.log.Error().Interface("panic", crash.Value).Bytes("stack", crash.Stack).Msg("channel terminate crashed")
+		}
+	}
+	a.sub.Unsubscribe()
+	for _, s := range a.extra {
+		s.Unsubscribe()
+	}
+	for t := range a.timers {
+		t.cancelled.Store(true)
+		t.t.Stop()
+	}
+	clear(a.timers)
+	if a.spec.Runtime.Presence != nil {
+		a.spec.Runtime.Presence.UntrackAll(a.owner)
+	}
+	if !fromSocket {
+		event, payload := protocol.EventClose, protocol.EmptyObject
+		if !isClean(reason) {
+			event, payload = protocol.EventError, channelCrash
+		}
+		_ = a.write(func(s protocol.Serializer) (protocol.Frame, error) {
+			return s.Close(a.spec.JoinRef, a.spec.Topic, event, payload)
+		})
+	}
+	a.log.Debug().Str("reason", reason.Error()).Msg("channel terminated")
+}

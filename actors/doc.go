@@ -1,0 +1,43 @@
+// Package actors is where channel logic lives: the behaviour a user writes
+// for a topic, the actor that runs it, and the context it acts through.
+//
+// Each joined channel is a protoactor actor, a child of its connection's
+// Socket actor, with a mailbox of its own. The behaviour is a plain Go value
+// whose callbacks the actor calls one at a time, so channel state needs no
+// locks. Only Join is required:
+//
+//	type Room struct{}
+//
+//	func (Room) Join(c *actors.Context, topic string, p actors.Payload) (any, error) {
+//		return nil, nil
+//	}
+//
+//	func (Room) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
+//		if event == "shout" {
+//			c.Broadcast("shout", p)
+//			return actors.Ok(nil)
+//		}
+//		return actors.Error(map[string]string{"reason": "unmatched event"})
+//	}
+//
+//	router := actors.NewRouter()
+//	router.MustHandle("room:*", func() actors.Channel { return Room{} })
+//
+// Optional callbacks are found at run time: InHandler (client events),
+// OutHandler (intercepted broadcasts), InfoHandler (any other message:
+// c.Send, timers, subscriptions) and Terminator (why the channel ended).
+//
+// A panic in a callback is caught, reported with its stack, and ends that
+// channel only: its client gets phx_error and rejoins by itself, as with
+// Phoenix. Other channels on the socket and every other socket carry on.
+//
+// # Concurrency
+//
+// A Context belongs to the callback it was passed to; do not keep it or use
+// it from another goroutine. Callbacks must not block for long: they hold
+// up every later message of their channel. To answer from another
+// goroutine, take a ReplyRef (safe from anywhere); to get back into the
+// channel, send it a message (c.Send, c.SendAfter, or the actor system's
+// root context to c.Self()). Router is safe for concurrent Match once its
+// routes are declared.
+package actors

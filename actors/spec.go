@@ -1,0 +1,83 @@
+package actors
+
+import (
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/presence"
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/topics"
+)
+
+// Runtime is what every channel of an endpoint shares.
+type Runtime struct {
+	System   *actor.ActorSystem
+	PubSub   *topics.PubSub
+	Presence *presence.Tracker // may be nil
+	Logger   zerolog.Logger
+	Node     string
+	// MaxIntercepted bounds the intercepted broadcasts waiting in one
+	// channel's mailbox; past it the connection is treated as a slow
+	// consumer. Zero means 1024.
+	MaxIntercepted int32
+}
+
+// Spec is what a transport hands the runtime to start one channel. The
+// transport's Socket actor spawns NewProps(spec, factory) as its child; the
+// child answers with a *Joined message to its parent.
+type Spec struct {
+	Runtime  *Runtime
+	Topic    string
+	JoinRef  protocol.Ref // as the client sent it (may be null)
+	Ref      protocol.Ref // the join message's ref
+	Payload  protocol.Payload
+	Assigns  Assigns // the socket's assigns; the channel copies them
+	SocketID string
+	Sink     topics.Sink
+	Handle   *Handle
+	// Overflow is called (from any goroutine) when the channel cannot keep
+	// up with intercepted broadcasts; the transport closes the connection.
+	Overflow func()
+}
+
+// Handle is shared by a channel actor and its Socket actor: the socket sets
+// the stop reason before it stops the channel from outside.
+type Handle struct {
+	reason atomic.Pointer[error]
+	// Inflight counts Inbound messages forwarded to the channel and not yet
+	// handled; the Socket actor reclaims what is left when the channel ends.
+	Inflight atomic.Int32
+}
+
+// SetReason records why the socket is stopping the channel. The first
+// reason set wins.
+func (h *Handle) SetReason(err error) { h.reason.CompareAndSwap(nil, &err) }
+
+func (h *Handle) get() error {
+	if p := h.reason.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Inbound is a client message the Socket actor forwards to a joined channel.
+// Done, if set, is called once the channel has handled it.
+type Inbound struct {
+	Msg  protocol.Message
+	Done func()
+}
+
+// Joined tells the Socket actor how a join ended.
+type Joined struct {
+	Topic  string
+	PID    *actor.PID
+	Handle *Handle
+	OK     bool
+}
+
+// NewProps returns the props of a channel actor for spec.
+func NewProps(spec Spec, factory Factory) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return newChannelActor(spec, factory) })
+}

@@ -1,0 +1,69 @@
+package actors
+
+import (
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+)
+
+// crashStrategy is the supervisor strategy of a Socket actor for its channel
+// children. A crashed channel is stopped, as Phoenix does: the client gets
+// phx_error and rejoins by itself. Every crash is reported once, through a
+// rate limiter so that a crash loop cannot flood the log.
+type crashStrategy struct {
+	log     zerolog.Logger
+	node    string
+	limiter *crashLimiter
+}
+
+// NewCrashStrategy returns the supervisor strategy for channel actors. One
+// strategy is shared by all sockets of an endpoint.
+func NewCrashStrategy(log zerolog.Logger, node string) actor.SupervisorStrategy {
+	return &crashStrategy{log: log, node: node, limiter: &crashLimiter{perSecond: 20}}
+}
+
+func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
+	rs *actor.RestartStatistics, reason any, _ any) {
+	if ok, suppressed := s.limiter.allow(time.Now()); ok {
+		ev := s.log.Error().Str("node", s.node).Str("decision", "stop").Int("restart_count", rs.FailureCount())
+		if suppressed > 0 {
+			ev = ev.Int("suppressed", suppressed)
+		}
+		if c, isCrash := reason.(*CrashError); isCrash {
+			ev = ev.Str("socket_id", c.SocketID).Str("topic", c.Topic).Str("join_ref", c.JoinRef).
+				Str("callback", c.Callback).Str("event", c.Event).Interface("panic", c.Value).Bytes("stack", c.Stack)
+		} else {
+			ev = ev.Interface("panic", reason)
+		}
+		ev.Msg("channel crashed")
+	}
+	sup.StopChildren(child)
+}
+
+// crashLimiter allows perSecond reports per one-second window and counts
+// the rest, reporting the count with the next allowed report.
+type crashLimiter struct {
+	perSecond int
+	mu        sync.Mutex
+	window    time.Time // guarded by mu
+	used      int       // guarded by mu
+	dropped   int       // guarded by mu
+}
+
+func (l *crashLimiter) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.window) >= time.Second {
+		l.window, l.used = now, 0
+	}
+	if l.used >= l.perSecond {
+		l.dropped++
+		return false, 0
+	}
+	l.used++
+	d := l.dropped
+	l.dropped = 0
+	return true, d
+}

@@ -1,0 +1,215 @@
+// Package chat is the example chat server: rooms with messages, who is
+// online and typing indicators, and per-user notifications, served to the
+// official phoenix.js client. `pyre chat` runs it.
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/presence"
+	"github.com/pyrehq/pyre/socket"
+	"github.com/pyrehq/pyre/token"
+	"github.com/pyrehq/pyre/topics"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// TokenMaxAge is how long a login token is valid.
+const TokenMaxAge = 14 * 24 * time.Hour
+
+// Config configures the chat app.
+type Config struct {
+	// AdminKey guards /api/broadcast and /api/disconnect; empty disables them.
+	AdminKey string
+	// Secret signs login tokens; empty means a random one (tokens die with
+	// the process).
+	Secret []byte
+	// AssetsDir holds phoenix.mjs (the npm package's priv/static).
+	AssetsDir string
+	Logger    zerolog.Logger
+	Node      string
+	// SocketOptions are added to the socket handler's options.
+	SocketOptions []socket.Option
+}
+
+// App is the running chat server.
+type App struct {
+	cfg     Config
+	signer  *token.Signer
+	pubsub  *topics.PubSub
+	tracker *presence.Tracker
+	socket  *socket.Handler
+	mux     *http.ServeMux
+}
+
+// New builds the app.
+func New(cfg Config) (*App, error) {
+	secret := cfg.Secret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	signer, err := token.NewSigner(secret, "user socket", token.WithMaxAge(TokenMaxAge))
+	if err != nil {
+		return nil, err
+	}
+	ps := topics.New()
+	popts := []presence.Option{presence.WithLogger(cfg.Logger)}
+	if cfg.Node != "" {
+		popts = append(popts, presence.WithNode(cfg.Node))
+	}
+	tracker, err := presence.New(ps, popts...)
+	if err != nil {
+		return nil, err
+	}
+	router := actors.NewRouter()
+	router.MustHandle("room:*", func() actors.Channel { return &Room{} })
+	router.MustHandle("notifications:*", func() actors.Channel { return Notifications{} })
+
+	opts := []socket.Option{
+		socket.WithPubSub(ps),
+		socket.WithPresence(tracker),
+		socket.WithLogger(cfg.Logger),
+		socket.WithConnect(func(params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
+			data, err := signer.Verify(params.Get("token"))
+			if err != nil {
+				return nil, err
+			}
+			return actors.Assigns{"user": string(data)}, nil
+		}),
+		socket.WithID(func(a actors.Assigns) string { return "users_socket:" + a["user"].(string) }),
+	}
+	if cfg.Node != "" {
+		opts = append(opts, socket.WithNode(cfg.Node))
+	}
+	sh, err := socket.New(router, append(opts, cfg.SocketOptions...)...)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, signer: signer, pubsub: ps, tracker: tracker, socket: sh, mux: http.NewServeMux()}
+	a.routes()
+	return a, nil
+}
+
+// ServeHTTP serves the page, the API and the socket.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// Socket returns the socket handler.
+func (a *App) Socket() *socket.Handler { return a.socket }
+
+// Shutdown drains the sockets and stops the presence tracker.
+func (a *App) Shutdown(ctx context.Context) error {
+	err := a.socket.Shutdown(ctx)
+	return errors.Join(err, a.tracker.Close())
+}
+
+func (a *App) routes() {
+	web, _ := fs.Sub(webFS, "web")
+	a.mux.Handle("/socket/", a.socket)
+	a.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, web, "index.html")
+	})
+	a.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(web)))
+	assets := a.cfg.AssetsDir
+	if assets == "" {
+		assets = "node_modules/phoenix/priv/static"
+	}
+	a.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServer(http.Dir(assets))))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "sockets": a.socket.Len()})
+	})
+	a.mux.HandleFunc("POST /api/login", a.login)
+	a.mux.HandleFunc("POST /api/broadcast", a.admin(a.broadcast))
+	a.mux.HandleFunc("POST /api/disconnect", a.admin(a.disconnect))
+}
+
+const maxBody = 1 << 20
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body"})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (a *App) login(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		User string `json:"user"`
+	}
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	in.User = strings.TrimSpace(in.User)
+	if in.User == "" || len(in.User) > 64 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user must be 1 to 64 characters"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": a.signer.Sign([]byte(in.User))})
+}
+
+func (a *App) admin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if a.cfg.AdminKey == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.cfg.AdminKey)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (a *App) broadcast(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Topic   string          `json:"topic"`
+		Event   string          `json:"event"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	if in.Topic == "" || in.Event == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "topic and event are required"})
+		return
+	}
+	if err := a.socket.Broadcast(in.Topic, in.Event, in.Payload); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		User string `json:"user"`
+	}
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	if in.User == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user is required"})
+		return
+	}
+	_ = a.socket.Broadcast("users_socket:"+in.User, "disconnect", nil)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

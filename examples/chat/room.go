@@ -1,0 +1,140 @@
+package chat
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/presence"
+)
+
+var (
+	unauthorized   = map[string]string{"reason": "unauthorized"}
+	unmatchedEvent = map[string]string{"reason": "unmatched event"}
+	blankBody      = map[string]any{"errors": map[string][]string{"body": {"can't be blank"}}}
+	messageID      atomic.Uint64
+)
+
+// afterJoin is the message a room sends itself to finish joining once the
+// join reply is out.
+type afterJoin struct{}
+
+// Room is the "room:*" channel: chat messages, presence and typing.
+type Room struct {
+	user     string
+	onlineAt string
+}
+
+func user(c *actors.Context) string {
+	u, _ := c.Get("user").(string)
+	return u
+}
+
+// Join lets anyone into room:<x> but only <u> into room:private-<u>.
+func (r *Room) Join(c *actors.Context, topic string, _ actors.Payload) (any, error) {
+	r.user = user(c)
+	if owner, private := strings.CutPrefix(topic, "room:private-"); private && owner != r.user {
+		return nil, actors.Refuse(unauthorized)
+	}
+	c.Send(afterJoin{})
+	return nil, nil
+}
+
+// HandleInfo finishes the join: track the user and send the room's presence.
+func (r *Room) HandleInfo(c *actors.Context, msg any) actors.Result {
+	if _, ok := msg.(afterJoin); !ok {
+		return actors.NoReply()
+	}
+	r.onlineAt = strconv.FormatInt(time.Now().Unix(), 10)
+	if _, err := c.Track(r.user, presence.Meta{"online_at": r.onlineAt, "typing": false}); err != nil {
+		c.Logger().Error().Err(err).Msg("presence track failed")
+	}
+	state, err := c.PresenceList()
+	if err != nil {
+		return actors.Stop(err)
+	}
+	if err := c.Push("presence_state", state); err != nil {
+		c.Logger().Warn().Err(err).Msg("presence_state push failed")
+	}
+	return actors.NoReply()
+}
+
+// HandleIn serves the client's events.
+func (r *Room) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
+	switch event {
+	case "new_msg":
+		var in struct {
+			Body string `json:"body"`
+		}
+		if err := p.Decode(&in); err != nil || strings.TrimSpace(in.Body) == "" {
+			return actors.Error(blankBody)
+		}
+		msg := map[string]any{
+			"id":          messageID.Add(1),
+			"body":        in.Body,
+			"user_id":     r.user,
+			"inserted_at": time.Now().UTC().Format(time.RFC3339),
+		}
+		if err := c.Broadcast("new_msg", msg); err != nil {
+			return actors.Error(map[string]string{"reason": err.Error()})
+		}
+		return actors.Ok(nil)
+	case "typing":
+		var in struct {
+			Typing bool `json:"typing"`
+		}
+		if err := p.Decode(&in); err != nil {
+			return actors.Error(map[string]string{"reason": "typing must be a boolean"})
+		}
+		if _, err := c.UpdatePresence(r.user, presence.Meta{"online_at": r.onlineAt, "typing": in.Typing}); err != nil {
+			return actors.Error(map[string]string{"reason": err.Error()})
+		}
+		return actors.Ok(nil)
+	case "ping":
+		return actors.Ok(p)
+	case "shout":
+		if err := c.BroadcastFrom("shout", p); err != nil {
+			return actors.Error(map[string]string{"reason": err.Error()})
+		}
+		return actors.Ok(nil)
+	case "bench":
+		_ = c.Broadcast("bench", p)
+		return actors.NoReply()
+	case "crash":
+		panic(fmt.Sprintf("crash requested by %s", r.user))
+	case "stop":
+		return actors.StopWithReply(nil, "ok", nil)
+	}
+	return actors.Error(unmatchedEvent)
+}
+
+// Intercept routes new_msg through HandleOut to mark the sender's own copies.
+func (r *Room) Intercept() []string { return []string{"new_msg"} }
+
+// HandleOut adds "mine" to each subscriber's copy of new_msg.
+func (r *Room) HandleOut(c *actors.Context, event string, p actors.Payload) actors.Result {
+	var msg map[string]any
+	if err := p.Decode(&msg); err != nil {
+		return actors.NoReply()
+	}
+	msg["mine"] = msg["user_id"] == r.user
+	if err := c.Push(event, msg); err != nil {
+		c.Logger().Debug().Err(err).Msg("push failed")
+	}
+	return actors.NoReply()
+}
+
+// Notifications is the "notifications:<u>" channel: only <u> may join, and
+// it relays whatever is broadcast on the topic.
+type Notifications struct{}
+
+// Join admits only the topic's own user.
+func (Notifications) Join(c *actors.Context, topic string, _ actors.Payload) (any, error) {
+	if topic != "notifications:"+user(c) {
+		return nil, actors.Refuse(unauthorized)
+	}
+	return nil, nil
+}

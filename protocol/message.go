@@ -1,0 +1,165 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Reserved event names.
+const (
+	EventJoin      = "phx_join"
+	EventLeave     = "phx_leave"
+	EventReply     = "phx_reply"
+	EventError     = "phx_error"
+	EventClose     = "phx_close"
+	EventHeartbeat = "heartbeat"
+	TopicPhoenix   = "phoenix"
+)
+
+// Errors returned by decoders. Each wraps ErrMalformed.
+var (
+	ErrMalformed   = errors.New("protocol: malformed frame")
+	ErrUnsupported = errors.New("protocol: unsupported serializer version")
+	ErrBinaryV1    = errors.New("protocol: binary payloads need the V2 serializer")
+	ErrTooLong     = errors.New("protocol: binary header field longer than 255 bytes")
+	ErrPayloadType = errors.New("protocol: push and broadcast payloads must be JSON objects or binary")
+)
+
+// Ref is a raw JSON token as the client sent it: a string, a number or null.
+// A nil or empty Ref means null.
+type Ref []byte
+
+// StringRef returns the Ref for a JSON string s.
+func StringRef(s string) Ref { return Ref(appendString(nil, s)) }
+
+// IsNull reports whether r is JSON null.
+func (r Ref) IsNull() bool { return len(r) == 0 || string(r) == "null" }
+
+// Equal reports whether r and o are the same JSON token.
+func (r Ref) Equal(o Ref) bool {
+	if r.IsNull() || o.IsNull() {
+		return r.IsNull() == o.IsNull()
+	}
+	return string(r) == string(o)
+}
+
+// String returns the ref's text: the string value for a JSON string, the
+// literal token otherwise, and "" for null.
+func (r Ref) String() string {
+	if r.IsNull() {
+		return ""
+	}
+	if r[0] == '"' {
+		var s string
+		if json.Unmarshal(r, &s) == nil {
+			return s
+		}
+	}
+	return string(r)
+}
+
+func (r Ref) appendJSON(dst []byte) []byte {
+	if r.IsNull() {
+		return append(dst, "null"...)
+	}
+	return append(dst, r...)
+}
+
+// Payload is a message body: raw JSON bytes, or opaque binary data.
+type Payload struct {
+	data   []byte
+	binary bool
+}
+
+// EmptyObject is the JSON payload {}.
+var EmptyObject = Payload{data: []byte("{}")}
+
+// RawJSON wraps bytes that already hold one JSON value.
+func RawJSON(b []byte) Payload { return Payload{data: b} }
+
+// Binary wraps opaque bytes sent in a V2 binary frame.
+func Binary(b []byte) Payload { return Payload{data: b, binary: true} }
+
+// Bytes returns the JSON text or the binary data. Callers must not modify it.
+func (p Payload) Bytes() []byte {
+	if !p.binary && len(p.data) == 0 {
+		return EmptyObject.data
+	}
+	return p.data
+}
+
+// IsBinary reports whether the payload is binary data rather than JSON.
+func (p Payload) IsBinary() bool { return p.binary }
+
+// IsObject reports whether the payload is a JSON object.
+func (p Payload) IsObject() bool {
+	if p.binary {
+		return false
+	}
+	for _, c := range p.Bytes() {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c == '{'
+	}
+	return false
+}
+
+// Decode unmarshals a JSON payload into v.
+func (p Payload) Decode(v any) error {
+	if p.binary {
+		return fmt.Errorf("protocol: cannot decode a binary payload as JSON")
+	}
+	return json.Unmarshal(p.Bytes(), v)
+}
+
+// MarshalJSON lets a JSON payload be embedded in another JSON value as is.
+// A binary payload marshals as a JSON string of its bytes in base64.
+func (p Payload) MarshalJSON() ([]byte, error) {
+	if p.binary {
+		return json.Marshal(p.data)
+	}
+	return p.Bytes(), nil
+}
+
+// Marshal turns a Go value into a Payload: a Payload is kept as is, a
+// json.RawMessage is taken verbatim, nil becomes {}, anything else goes
+// through encoding/json.
+func Marshal(v any) (Payload, error) {
+	switch x := v.(type) {
+	case nil:
+		return EmptyObject, nil
+	case Payload:
+		return x, nil
+	case json.RawMessage:
+		if len(x) == 0 {
+			return EmptyObject, nil
+		}
+		return RawJSON(x), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Payload{}, fmt.Errorf("protocol: encode payload: %w", err)
+	}
+	return RawJSON(b), nil
+}
+
+// Message is one decoded client frame (or one server push).
+type Message struct {
+	JoinRef Ref
+	Ref     Ref
+	Topic   string
+	Event   string
+	Payload Payload
+}
+
+// Frame is one encoded WebSocket message ready for the writer.
+type Frame struct {
+	Data   []byte
+	Binary bool
+}
+
+// Len is the frame's size in bytes.
+func (f Frame) Len() int { return len(f.Data) }

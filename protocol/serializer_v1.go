@@ -1,0 +1,117 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// v1 is the JSON object serializer (vsn 1.0.x). It has no binary frames and
+// never writes join_ref.
+type v1 struct{}
+
+func (v1) Version() string { return "1.0.0" }
+
+type v1Inbound struct {
+	Topic   *json.RawMessage `json:"topic"`
+	Event   *json.RawMessage `json:"event"`
+	Payload *json.RawMessage `json:"payload"`
+	Ref     *json.RawMessage `json:"ref"`
+	JoinRef json.RawMessage  `json:"join_ref"`
+}
+
+func (v1) Decode(data []byte, binary bool) (Message, error) {
+	if binary {
+		return Message{}, fmt.Errorf("%w: binary frame on the V1 serializer", ErrMalformed)
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return Message{}, fmt.Errorf("%w: V1 frame is not a JSON object", ErrMalformed)
+	}
+	var in v1Inbound
+	if err := json.Unmarshal(data, &in); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if in.Topic == nil || in.Event == nil || in.Payload == nil || in.Ref == nil {
+		return Message{}, fmt.Errorf("%w: V1 frame needs topic, event, payload and ref", ErrMalformed)
+	}
+	var m Message
+	var err error
+	if m.Topic, err = decodeString(*in.Topic, "topic"); err != nil {
+		return Message{}, err
+	}
+	if m.Event, err = decodeString(*in.Event, "event"); err != nil {
+		return Message{}, err
+	}
+	if m.Ref, err = decodeRef(*in.Ref); err != nil {
+		return Message{}, err
+	}
+	if m.JoinRef, err = decodeRef(in.JoinRef); err != nil {
+		return Message{}, err
+	}
+	m.Payload = RawJSON(*in.Payload)
+	return m, nil
+}
+
+func (v1) encode(topic, event string, ref Ref, payload []byte) Frame {
+	b := make([]byte, 0, 48+len(topic)+len(event)+len(ref)+len(payload))
+	b = append(b, `{"topic":`...)
+	b = appendString(b, topic)
+	b = append(b, `,"event":`...)
+	b = appendString(b, event)
+	b = append(b, `,"payload":`...)
+	b = append(b, payload...)
+	b = append(b, `,"ref":`...)
+	b = ref.appendJSON(b)
+	b = append(b, '}')
+	return Frame{Data: b}
+}
+
+func (s v1) Push(_ Ref, topic, event string, p Payload) (Frame, error) {
+	if p.binary {
+		return Frame{}, ErrBinaryV1
+	}
+	return s.encode(topic, event, nil, p.Bytes()), nil
+}
+
+func (s v1) Reply(_, ref Ref, topic, status string, p Payload) (Frame, error) {
+	if p.binary {
+		return Frame{}, ErrBinaryV1
+	}
+	return s.encode(topic, EventReply, ref, appendReply(nil, status, p)), nil
+}
+
+func (s v1) Broadcast(topic, event string, p Payload) (Frame, error) {
+	return s.Push(nil, topic, event, p)
+}
+
+func (s v1) Close(joinRef Ref, topic, event string, p Payload) (Frame, error) {
+	if p.binary {
+		return Frame{}, ErrBinaryV1
+	}
+	return s.encode(topic, event, joinRef, p.Bytes()), nil
+}
+
+func decodeString(raw json.RawMessage, field string) (string, error) {
+	var s string
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", fmt.Errorf("%w: %s must be a string", ErrMalformed, field)
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
+	}
+	return s, nil
+}
+
+// decodeRef keeps a string, number or null token; anything else is malformed.
+func decodeRef(raw json.RawMessage) (Ref, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	switch c := raw[0]; {
+	case c == '"', c == '-', c >= '0' && c <= '9':
+		return Ref(bytes.Clone(raw)), nil
+	}
+	return nil, fmt.Errorf("%w: ref must be a string, a number or null", ErrMalformed)
+}

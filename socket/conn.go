@@ -1,0 +1,160 @@
+package socket
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gorilla/websocket"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/topics"
+)
+
+// Transport is the outbound half of a connection as its Socket actor sees
+// it. The WebSocket writer is one; a test harness or another transport can
+// supply its own and drive the socket through Open and Conn.
+type Transport interface {
+	topics.Sink
+	// Close stops accepting frames, delivers what is queued, sends a close
+	// with code (none if 0) and ends the connection. Idempotent.
+	Close(code int, text string)
+	// Overflow ends the connection as a slow consumer.
+	Overflow()
+}
+
+// Conn is the inbound half of an open socket: the transport feeds it the
+// client's messages.
+type Conn struct {
+	s *socketActor
+}
+
+// Open authenticates a socket with the Connect callback and starts its
+// Socket actor on t. It fails with ErrRefused (wrapping Connect's error)
+// when Connect refuses, or ErrClosed while the handler shuts down.
+func (h *Handler) Open(t Transport, params url.Values, info ConnInfo) (*Conn, error) {
+	if h.draining.Load() {
+		return nil, ErrClosed
+	}
+	assigns, err := h.opt.connect(params, info)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if assigns == nil {
+		assigns = actors.Assigns{}
+	}
+	return h.open(t, assigns, h.opt.id(assigns), info.PeerAddr), nil
+}
+
+func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) *Conn {
+	log := h.opt.log.With().Str("socket_id", id).Str("peer", peer).Logger()
+	s := &socketActor{
+		h: h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log,
+		channels: map[string]*entry{},
+		credits:  make(chan struct{}, h.opt.maxInflight),
+		done:     make(chan struct{}),
+	}
+	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(h.strategy))
+	s.self = h.system.Root.Spawn(props)
+	h.register(s.self)
+	log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
+	return &Conn{s: s}
+}
+
+// Handle passes one decoded client message to the socket. Heartbeats are
+// answered at once. It blocks while the socket holds its maximum of
+// unhandled messages (back-pressure), and returns false once the socket is
+// closing.
+func (c *Conn) Handle(msg protocol.Message) bool {
+	s := c.s
+	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
+		if f, err := s.ser.Reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject); err == nil {
+			s.w.Send(f)
+		}
+		return true
+	}
+	select {
+	case s.credits <- struct{}{}:
+	case <-s.done:
+		return false
+	}
+	s.h.system.Root.Send(s.self, &inbound{msg: msg})
+	return true
+}
+
+// Closed tells the socket that its client went away; every channel
+// terminates with reason.
+func (c *Conn) Closed(reason error) {
+	c.s.h.system.Root.Send(c.s.self, &closeSocket{reason: reason})
+}
+
+// CloseWith closes the socket from the server side with a close code.
+func (c *Conn) CloseWith(reason error, code int, text string) {
+	c.s.h.system.Root.Send(c.s.self, &closeSocket{reason: reason, code: code, text: text})
+}
+
+// Done is closed once the socket has started closing.
+func (c *Conn) Done() <-chan struct{} { return c.s.done }
+
+// serveWebSocket runs an upgraded connection: its writer and its reader.
+func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, ser protocol.Serializer,
+	assigns actors.Assigns, id, peer string) {
+	log := h.opt.log.With().Str("socket_id", id).Str("peer", peer).Logger()
+	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: &log, wg: &h.wg}
+	c := h.open(w, assigns, id, peer)
+	w.onClose = func() { c.Closed(actors.ErrClosed) }
+	ws.SetReadLimit(h.opt.maxFrame)
+	h.wg.Add(1)
+	go c.readLoop(ws, &log)
+}
+
+// readLoop is the connection's only reader: it decodes frames and hands them
+// to the socket.
+func (c *Conn) readLoop(ws *websocket.Conn, log *zerolog.Logger) {
+	h := c.s.h
+	defer h.wg.Done()
+	idle := h.opt.idleTimeout
+	ws.SetPingHandler(func(data string) error {
+		_ = ws.SetReadDeadline(time.Now().Add(idle))
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(idle))
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			reason, code, text := readError(err, log, h.opt.maxFrame)
+			c.CloseWith(reason, code, text)
+			return
+		}
+		msg, err := c.s.ser.Decode(data, mt == websocket.BinaryMessage)
+		if err != nil {
+			log.Warn().Err(err).Int("bytes", len(data)).Msg("malformed frame dropped")
+			continue
+		}
+		if !c.Handle(msg) {
+			return
+		}
+	}
+}
+
+func readError(err error, log *zerolog.Logger, limit int64) (error, int, string) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		log.Info().Msg("idle timeout; closing socket")
+		return actors.ErrClosed, CloseGoingAway, "idle timeout"
+	case errors.Is(err, websocket.ErrReadLimit):
+		log.Warn().Int64("limit", limit).Msg("frame too large; closing socket")
+		return actors.ErrClosed, 0, "" // gorilla has sent close 1009
+	}
+	if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+		log.Debug().Err(err).Msg("read failed")
+	}
+	return actors.ErrClosed, 0, ""
+}

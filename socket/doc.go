@@ -1,0 +1,35 @@
+// Package socket serves Phoenix Channels connections over WebSocket: it
+// authenticates a socket, picks its serializer from the vsn parameter, runs
+// one Socket actor per connection that spawns a channel actor per joined
+// topic, and writes everything through a per-connection bounded writer.
+//
+//	router := actors.NewRouter()
+//	router.MustHandle("room:*", func() actors.Channel { return &Room{} })
+//	h, err := socket.New(router,
+//		socket.WithConnect(func(params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
+//			user, err := signer.Verify(params.Get("token"))
+//			if err != nil {
+//				return nil, err // HTTP 403, no WebSocket
+//			}
+//			return actors.Assigns{"user": string(user)}, nil
+//		}),
+//		socket.WithID(func(a actors.Assigns) string { return "users_socket:" + a["user"].(string) }),
+//	)
+//	mux.Handle("/socket/", h) // serves /socket/websocket
+//
+// Limits have clear outcomes: a frame over the size limit closes the
+// connection with 1009; a malformed frame is dropped with a warning and the
+// connection carries on; a client that does not read its queue is closed
+// with 4000; a silent one (no frame for the idle timeout) with 1001.
+// Broadcasting "disconnect" on a socket id closes its sockets with 1001.
+// Shutdown closes every socket with 1012, after which phoenix.js
+// reconnects (to another node if there is one).
+//
+// # Concurrency
+//
+// Handler methods are safe from any goroutine. Per connection there is one
+// reader goroutine and at most one writer goroutine, which exists only
+// while frames are queued. Socket and channel state live in actors and are
+// touched only from their Receive. Transport implementations must make
+// Send, Close and Overflow safe from any goroutine and non-blocking.
+package socket

@@ -1,0 +1,235 @@
+package socket
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/topics"
+)
+
+// Errors.
+var (
+	ErrClosed  = errors.New("socket: handler is shut down")
+	ErrRefused = errors.New("socket: connection refused")
+)
+
+// Handler serves Phoenix sockets at PATH/websocket, where PATH is wherever
+// it is mounted (mount it with a trailing-slash pattern, e.g. "/socket/").
+type Handler struct {
+	router   *actors.Router
+	opt      options
+	rt       *actors.Runtime
+	system   *actor.ActorSystem
+	strategy actor.SupervisorStrategy
+	upgrader websocket.Upgrader
+
+	draining atomic.Bool
+	wg       sync.WaitGroup // reader and writer goroutines
+
+	mu      sync.Mutex
+	sockets map[*actor.PID]struct{} // live Socket actors; guarded by mu
+	idle    chan struct{}           // closed when sockets becomes empty while draining; guarded by mu
+}
+
+// New returns a handler serving the channels of router.
+func New(router *actors.Router, opts ...Option) (*Handler, error) {
+	if router == nil {
+		return nil, errors.New("socket: nil router")
+	}
+	o := defaults()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.pubsub == nil {
+		o.pubsub = topics.New()
+	}
+	log := o.log.With().Str("node", o.node).Logger()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(zerolog.NewSlogHandler(log.Level(zerolog.WarnLevel)))
+	}))
+	h := &Handler{
+		router: router,
+		opt:    o,
+		system: system,
+		rt: &actors.Runtime{
+			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
+		},
+		strategy: actors.NewCrashStrategy(log, o.node),
+		sockets:  map[*actor.PID]struct{}{},
+	}
+	h.opt.log = log
+	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     o.origin.check,
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	return h, nil
+}
+
+// PubSub returns the handler's PubSub.
+func (h *Handler) PubSub() *topics.PubSub { return h.opt.pubsub }
+
+// System returns the actor system the sockets and channels run in.
+func (h *Handler) System() *actor.ActorSystem { return h.system }
+
+// Broadcast sends event to every subscriber of topic, from anywhere.
+func (h *Handler) Broadcast(topic, event string, payload any) error {
+	return h.opt.pubsub.Broadcast(topic, event, payload)
+}
+
+// ServeHTTP upgrades PATH/websocket requests.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasSuffix(r.URL.Path, "/websocket") {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusBadRequest)
+		return
+	}
+	if h.draining.Load() {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if !h.opt.origin.check(r) {
+		h.opt.log.Warn().Str("origin", r.Header.Get("Origin")).Msg("origin refused")
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "'connection' header must contain 'upgrade'", http.StatusBadRequest)
+		return
+	}
+	q := r.URL.Query()
+	ser, err := protocol.Negotiate(q.Get("vsn"))
+	if err != nil {
+		h.opt.log.Warn().Str("vsn", q.Get("vsn")).Msg("unsupported serializer version")
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	info := ConnInfo{PeerAddr: r.RemoteAddr, URI: r.URL, Origin: r.Header.Get("Origin"), Headers: http.Header{}}
+	for _, name := range h.opt.connectHeaders {
+		if v := r.Header.Values(name); len(v) > 0 {
+			info.Headers[http.CanonicalHeaderKey(name)] = v
+		}
+	}
+	assigns, err := h.opt.connect(q, info)
+	if err != nil {
+		h.opt.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("connection refused")
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	if assigns == nil {
+		assigns = actors.Assigns{}
+	}
+	id := h.opt.id(assigns)
+
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(hj, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	h.serveWebSocket(ws, hj.bc, ser, assigns, id, r.RemoteAddr)
+	// Returning frees net/http's per-request state; the socket lives on in
+	// its reader goroutine and actor.
+}
+
+// Shutdown refuses new connections, closes every socket with close code
+// 1012 (so clients reconnect, to another node if there is one), runs every
+// channel's Terminate with ErrShutdown, and waits for all of it until ctx
+// ends.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.draining.Store(true)
+	h.mu.Lock()
+	pids := make([]*actor.PID, 0, len(h.sockets))
+	for pid := range h.sockets {
+		pids = append(pids, pid)
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+		if len(h.sockets) == 0 {
+			close(h.idle)
+		}
+	}
+	idle := h.idle
+	h.mu.Unlock()
+	for _, pid := range pids {
+		h.system.Root.Send(pid, &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down"})
+	}
+	h.opt.log.Info().Int("sockets", len(pids)).Msg("draining sockets")
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	h.system.Shutdown()
+	h.opt.log.Info().Msg("socket handler stopped")
+	return nil
+}
+
+// Len returns the number of live sockets.
+func (h *Handler) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sockets)
+}
+
+func (h *Handler) register(pid *actor.PID) {
+	h.mu.Lock()
+	h.sockets[pid] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *Handler) unregister(pid *actor.PID) {
+	h.mu.Lock()
+	delete(h.sockets, pid)
+	if h.idle != nil && len(h.sockets) == 0 {
+		select {
+		case <-h.idle:
+		default:
+			close(h.idle)
+		}
+	}
+	h.mu.Unlock()
+}
+
+// hijacker hands gorilla a batchConn in place of the raw connection.
+type hijacker struct {
+	http.ResponseWriter
+	bc *batchConn
+}
+
+func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, rw, err := hj.ResponseWriter.(http.Hijacker).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	hj.bc = &batchConn{Conn: nc}
+	return hj.bc, rw, nil
+}

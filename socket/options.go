@@ -1,0 +1,217 @@
+package socket
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/presence"
+	"github.com/pyrehq/pyre/topics"
+)
+
+// WebSocket close codes the server sends.
+const (
+	CloseNormal         = 1000
+	CloseGoingAway      = 1001 // socket id "disconnect", idle timeout: phoenix.js reconnects
+	CloseTooBig         = 1009 // frame larger than the limit
+	CloseServiceRestart = 1012 // drain on shutdown
+	CloseSlowConsumer   = 4000 // the client did not read fast enough
+)
+
+// ConnInfo describes the HTTP request that opens a socket.
+type ConnInfo struct {
+	PeerAddr string      // remote address as host:port
+	URI      *url.URL    // the request URI
+	Headers  http.Header // only the headers named by WithConnectHeaders
+	Origin   string
+}
+
+// ConnectFunc authenticates a new socket from its query parameters. It
+// returns the socket's assigns, or an error to refuse it with HTTP 403.
+type ConnectFunc func(params url.Values, info ConnInfo) (actors.Assigns, error)
+
+// IDFunc names a socket from its assigns; "" leaves it anonymous. A
+// broadcast of event "disconnect" on the id closes every socket with it.
+type IDFunc func(assigns actors.Assigns) string
+
+// Option configures a Handler.
+type Option func(*options) error
+
+type options struct {
+	connect        ConnectFunc
+	id             IDFunc
+	pubsub         *topics.PubSub
+	presence       *presence.Tracker
+	log            zerolog.Logger
+	node           string
+	origin         *originPolicy
+	connectHeaders []string
+	idleTimeout    time.Duration
+	writeTimeout   time.Duration
+	joinTimeout    time.Duration
+	maxFrame       int64
+	maxQueue       int
+	maxChannels    int
+	maxInflight    int
+}
+
+func defaults() options {
+	host, _ := os.Hostname()
+	return options{
+		connect:      func(url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil },
+		id:           func(actors.Assigns) string { return "" },
+		log:          zerolog.Nop(),
+		node:         host,
+		origin:       &originPolicy{mode: originSameHost},
+		idleTimeout:  60 * time.Second,
+		writeTimeout: 10 * time.Second,
+		joinTimeout:  15 * time.Second,
+		maxFrame:     1 << 20,
+		maxQueue:     4 << 20,
+		maxChannels:  100,
+		maxInflight:  64,
+	}
+}
+
+// WithConnect sets the authentication callback. The default accepts every
+// socket with empty assigns.
+func WithConnect(f ConnectFunc) Option {
+	return func(o *options) error {
+		if f == nil {
+			return errors.New("socket: nil connect func")
+		}
+		o.connect = f
+		return nil
+	}
+}
+
+// WithID sets the socket id callback.
+func WithID(f IDFunc) Option {
+	return func(o *options) error {
+		if f == nil {
+			return errors.New("socket: nil id func")
+		}
+		o.id = f
+		return nil
+	}
+}
+
+// WithPubSub shares a PubSub with the handler (one is created otherwise).
+func WithPubSub(ps *topics.PubSub) Option {
+	return func(o *options) error { o.pubsub = ps; return nil }
+}
+
+// WithPresence gives channels a presence tracker.
+func WithPresence(t *presence.Tracker) Option {
+	return func(o *options) error { o.presence = t; return nil }
+}
+
+// WithLogger sets the logger (default: none).
+func WithLogger(l zerolog.Logger) Option {
+	return func(o *options) error { o.log = l; return nil }
+}
+
+// WithNode names this node in logs (default: the host name).
+func WithNode(name string) Option {
+	return func(o *options) error {
+		if name == "" {
+			return errors.New("socket: empty node name")
+		}
+		o.node = name
+		return nil
+	}
+}
+
+// WithOrigins allows browser origins from a list instead of the default
+// same-host check. Entries are "https://example.com", "//example.com" (any
+// scheme and port), "https://example.com:8443" or "//*.example.com" (the
+// domain and any subdomain). A bare "example.com" means "//example.com".
+func WithOrigins(origins ...string) Option {
+	return func(o *options) error {
+		p, err := parseOrigins(origins)
+		if err != nil {
+			return err
+		}
+		o.origin = p
+		return nil
+	}
+}
+
+// WithoutOriginCheck accepts any Origin. Only for non-browser clients or
+// development: it exposes the socket to cross-site WebSocket hijacking.
+func WithoutOriginCheck() Option {
+	return func(o *options) error { o.origin = &originPolicy{mode: originAny}; return nil }
+}
+
+// WithConnectHeaders names request headers copied into ConnInfo.Headers.
+func WithConnectHeaders(names ...string) Option {
+	return func(o *options) error { o.connectHeaders = append(o.connectHeaders, names...); return nil }
+}
+
+func positive(name string, d time.Duration, dst *time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("socket: %s must be positive, got %v", name, d)
+		}
+		*dst = d
+		return nil
+	}
+}
+
+// WithIdleTimeout closes a connection that sends nothing for d (default 60s;
+// phoenix.js sends a heartbeat every 30s).
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) error { return positive("idle timeout", d, &o.idleTimeout)(o) }
+}
+
+// WithWriteTimeout bounds one batch write to a client (default 10s).
+func WithWriteTimeout(d time.Duration) Option {
+	return func(o *options) error { return positive("write timeout", d, &o.writeTimeout)(o) }
+}
+
+// WithJoinTimeout bounds a channel's Join (default 15s); past it the client
+// gets the error reply {"reason":"join timeout"}.
+func WithJoinTimeout(d time.Duration) Option {
+	return func(o *options) error { return positive("join timeout", d, &o.joinTimeout)(o) }
+}
+
+// WithMaxFrameSize limits inbound frames (default 1 MiB); a larger frame
+// closes the connection with 1009.
+func WithMaxFrameSize(n int64) Option {
+	return func(o *options) error {
+		if n < 64 {
+			return fmt.Errorf("socket: max frame size %d is too small", n)
+		}
+		o.maxFrame = n
+		return nil
+	}
+}
+
+// WithMaxQueueBytes limits a connection's outbound queue (default 4 MiB);
+// a client that lets it fill is disconnected with close code 4000.
+func WithMaxQueueBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1024 {
+			return fmt.Errorf("socket: max queue %d bytes is too small", n)
+		}
+		o.maxQueue = n
+		return nil
+	}
+}
+
+// WithMaxChannels limits channels joined on one socket (default 100).
+func WithMaxChannels(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("socket: max channels must be at least 1, got %d", n)
+		}
+		o.maxChannels = n
+		return nil
+	}
+}

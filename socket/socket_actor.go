@@ -1,0 +1,271 @@
+package socket
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/topics"
+)
+
+var (
+	unmatchedTopic = protocol.RawJSON([]byte(`{"reason":"unmatched topic"}`))
+	tooManyJoined  = protocol.RawJSON([]byte(`{"reason":"too many channels joined"}`))
+	joinTimedOut   = protocol.RawJSON([]byte(`{"reason":"join timeout"}`))
+)
+
+// Messages of the Socket actor.
+type (
+	inbound     struct{ msg protocol.Message }
+	joinTimeout struct{ pid *actor.PID }
+	closeSocket struct {
+		reason error
+		code   int
+		text   string
+	}
+)
+
+type entry struct {
+	pid     *actor.PID
+	handle  *actors.Handle
+	joinRef protocol.Ref
+}
+
+type pendingJoin struct {
+	entry
+	topic string
+	timer *time.Timer
+}
+
+// socketActor owns one connection's channels. Joins are handled one at a
+// time: while a join runs, later frames wait in pending, so a client sees
+// the same order Phoenix gives it.
+type socketActor struct {
+	h       *Handler
+	w       Transport
+	ser     protocol.Serializer
+	assigns actors.Assigns
+	id      string
+	log     zerolog.Logger
+	self    *actor.PID
+	credits chan struct{} // reader back-pressure; see readLoop
+	done    chan struct{} // closed when the socket starts closing
+
+	// Owned by Receive.
+	channels map[string]*entry
+	joining  *pendingJoin
+	pending  []protocol.Message
+	idSub    *topics.Subscription
+	closing  bool
+	reason   error
+}
+
+func (s *socketActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.subscribeID(ctx)
+	case *inbound:
+		if s.joining != nil {
+			s.pending = append(s.pending, m.msg)
+			return
+		}
+		s.dispatch(ctx, m.msg)
+	case *actors.Joined:
+		s.joined(ctx, m)
+	case *joinTimeout:
+		if s.joining != nil && s.joining.pid.Equal(m.pid) {
+			s.log.Warn().Str("topic", s.joining.topic).Msg("join timed out")
+			s.replyTo(s.joining.joinRef, s.joining.joinRef, s.joining.topic, "error", joinTimedOut)
+			s.joining.handle.SetReason(actors.ErrShutdown)
+			ctx.Stop(s.joining.pid)
+			s.endJoin(ctx)
+		}
+	case *actor.Terminated:
+		s.childGone(ctx, m.Who)
+	case *closeSocket:
+		s.close(ctx, m)
+	case *actor.Stopping:
+		s.stopping()
+	case *actor.Stopped:
+		s.h.unregister(s.self)
+		s.log.Debug().Msg("socket closed")
+	}
+}
+
+func (s *socketActor) subscribeID(ctx actor.Context) {
+	if s.id == "" {
+		return
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	s.idSub = s.h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: func(b topics.Broadcast) {
+		if b.Event == "disconnect" {
+			root.Send(self, &closeSocket{reason: actors.ErrDisconnected, code: CloseGoingAway, text: "disconnected"})
+		}
+	}})
+}
+
+// dispatch routes one client message, in Phoenix's order of checks.
+func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
+	if s.closing {
+		s.release()
+		return
+	}
+	e, joined := s.channels[msg.Topic]
+	switch {
+	case msg.Event == protocol.EventJoin:
+		s.release()
+		s.join(ctx, msg, e)
+	case joined:
+		if !msg.JoinRef.IsNull() && !msg.JoinRef.Equal(e.joinRef) {
+			s.release() // stale join_ref: dropped without a reply
+			return
+		}
+		e.handle.Inflight.Add(1)
+		h := e.handle
+		ctx.Send(e.pid, &actors.Inbound{Msg: msg, Done: func() {
+			h.Inflight.Add(-1)
+			s.release()
+		}})
+	case msg.Event == protocol.EventLeave:
+		s.release()
+		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject)
+	default:
+		s.release()
+		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
+	}
+}
+
+func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) {
+	if old != nil {
+		old.handle.SetReason(actors.ErrDuplicateJoin)
+		ctx.Stop(old.pid)
+		delete(s.channels, msg.Topic)
+	}
+	factory, _, ok := s.h.router.Match(msg.Topic)
+	if !ok {
+		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
+		return
+	}
+	if len(s.channels) >= s.h.opt.maxChannels {
+		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyJoined)
+		return
+	}
+	handle := &actors.Handle{}
+	spec := actors.Spec{
+		Runtime: s.h.rt, Topic: msg.Topic, JoinRef: msg.JoinRef, Ref: msg.Ref, Payload: msg.Payload,
+		Assigns: s.assigns, SocketID: s.id, Sink: s.w, Handle: handle, Overflow: s.w.Overflow,
+	}
+	pid := ctx.Spawn(actors.NewProps(spec, factory))
+	root := ctx.ActorSystem().Root
+	self := ctx.Self()
+	s.joining = &pendingJoin{
+		entry: entry{pid: pid, handle: handle, joinRef: msg.JoinRef},
+		topic: msg.Topic,
+		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
+	}
+}
+
+func (s *socketActor) joined(ctx actor.Context, m *actors.Joined) {
+	if s.joining == nil || !s.joining.pid.Equal(m.PID) {
+		return // a join that already ended (timed out or stopped)
+	}
+	if m.OK && !s.closing {
+		e := s.joining.entry
+		s.channels[m.Topic] = &e
+	}
+	s.endJoin(ctx)
+}
+
+// endJoin finishes the running join and replays the frames that waited.
+func (s *socketActor) endJoin(ctx actor.Context) {
+	s.joining.timer.Stop()
+	s.joining = nil
+	for len(s.pending) > 0 && s.joining == nil {
+		msg := s.pending[0]
+		s.pending[0] = protocol.Message{}
+		s.pending = s.pending[1:]
+		s.dispatch(ctx, msg)
+	}
+	if len(s.pending) == 0 {
+		s.pending = nil
+	}
+}
+
+func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
+	if s.joining != nil && s.joining.pid.Equal(who) {
+		s.reclaim(s.joining.handle)
+		s.endJoin(ctx)
+		return
+	}
+	for topic, e := range s.channels {
+		if e.pid.Equal(who) {
+			s.reclaim(e.handle)
+			delete(s.channels, topic)
+			return
+		}
+	}
+}
+
+// reclaim returns the credits of messages a stopped channel never handled.
+func (s *socketActor) reclaim(h *actors.Handle) {
+	for n := h.Inflight.Swap(0); n > 0; n-- {
+		s.release()
+	}
+}
+
+func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
+	if s.closing {
+		return
+	}
+	s.closing = true
+	s.reason = m.reason
+	close(s.done)
+	s.w.Close(m.code, m.text)
+	ctx.Stop(ctx.Self())
+}
+
+// stopping runs before protoactor stops the children: it tells each channel
+// why, so that its Terminate gets the socket's reason.
+func (s *socketActor) stopping() {
+	s.idSub.Unsubscribe()
+	reason := s.reason
+	if reason == nil {
+		reason = actors.ErrShutdown
+	}
+	for _, e := range s.channels {
+		e.handle.SetReason(reason)
+	}
+	if s.joining != nil {
+		s.joining.handle.SetReason(reason)
+		s.joining.timer.Stop()
+	}
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+		s.w.Close(CloseGoingAway, "socket stopped")
+	}
+	for range s.pending {
+		s.release()
+	}
+	s.pending = nil
+}
+
+func (s *socketActor) replyTo(joinRef, ref protocol.Ref, topic, status string, p protocol.Payload) {
+	f, err := s.ser.Reply(joinRef, ref, topic, status, p)
+	if err != nil {
+		s.log.Error().Err(err).Msg("reply cannot be encoded")
+		return
+	}
+	s.w.Send(f)
+}
+
+// release returns one reader credit; it never blocks.
+func (s *socketActor) release() {
+	select {
+	case <-s.credits:
+	default:
+	}
+}

@@ -1,0 +1,357 @@
+package socket_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/socket"
+)
+
+type echo struct{}
+
+func (echo) Join(*actors.Context, string, actors.Payload) (any, error) { return nil, nil }
+
+func (echo) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
+	switch event {
+	case "echo":
+		return actors.Ok(p)
+	case "push":
+		_ = c.Push("pushed", p)
+		return actors.NoReply()
+	case "flood":
+		for range 10000 {
+			if err := c.Push("flood", map[string]string{"pad": strings.Repeat("x", 512)}); err != nil {
+				break
+			}
+		}
+		return actors.NoReply()
+	}
+	return actors.Error(map[string]string{"reason": "unmatched event"})
+}
+
+type server struct {
+	h   *socket.Handler
+	srv *httptest.Server
+	url string
+}
+
+func newServer(t *testing.T, opts ...socket.Option) *server {
+	t.Helper()
+	r := actors.NewRouter()
+	r.MustHandle("echo:*", func() actors.Channel { return echo{} })
+	opts = append([]socket.Option{
+		socket.WithConnect(func(p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
+			if p.Get("token") != "good" {
+				return nil, errors.New("bad token")
+			}
+			return actors.Assigns{"user": p.Get("user")}, nil
+		}),
+		socket.WithID(func(a actors.Assigns) string {
+			if u, _ := a["user"].(string); u != "" {
+				return "user:" + u
+			}
+			return ""
+		}),
+	}, opts...)
+	h, err := socket.New(r, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/socket/", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		_ = h.Shutdown(t.Context())
+		srv.Close()
+	})
+	return &server{h: h, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/socket/websocket"}
+}
+
+func (s *server) dial(t *testing.T, query string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(s.url+"?"+query, header)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+func (s *server) mustDial(t *testing.T, query string) *websocket.Conn {
+	t.Helper()
+	c, _, err := s.dial(t, query, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
+func send(t *testing.T, c *websocket.Conn, frame string) {
+	t.Helper()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(data)
+}
+
+// readClose reads until the server closes and returns the close code.
+func readClose(t *testing.T, c *websocket.Conn) int {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code
+		}
+		t.Fatalf("connection ended without a close frame: %v", err)
+	}
+}
+
+func TestConnectStatus(t *testing.T) {
+	s := newServer(t)
+	tests := []struct {
+		name   string
+		query  string
+		header http.Header
+		want   int
+	}{
+		{"refused by connect", "vsn=2.0.0&token=bad", nil, http.StatusForbidden},
+		{"missing token", "vsn=2.0.0", nil, http.StatusForbidden},
+		{"unsupported vsn", "vsn=3.0.0&token=good", nil, http.StatusForbidden},
+		{"foreign origin", "vsn=2.0.0&token=good", http.Header{"Origin": {"http://evil.example"}}, http.StatusForbidden},
+		{"accepted", "vsn=2.0.0&token=good", nil, http.StatusSwitchingProtocols},
+		{"same-host origin", "vsn=2.0.0&token=good", http.Header{"Origin": {"http://127.0.0.1"}}, http.StatusSwitchingProtocols},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, resp, _ := s.dial(t, tt.query, tt.header)
+			if resp == nil || resp.StatusCode != tt.want {
+				t.Fatalf("status = %v, want %d", resp, tt.want)
+			}
+		})
+	}
+}
+
+func TestNonUpgradeRequest(t *testing.T) {
+	s := newServer(t)
+	resp, err := http.Get(s.srv.URL + "/socket/websocket?vsn=2.0.0&token=good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("plain GET = %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestOriginPolicies(t *testing.T) {
+	tests := []struct {
+		name   string
+		opt    socket.Option
+		origin string
+		ok     bool
+	}{
+		{"list exact", socket.WithOrigins("https://app.example.com"), "https://app.example.com", true},
+		{"list wrong scheme", socket.WithOrigins("https://app.example.com"), "http://app.example.com", false},
+		{"list wrong port", socket.WithOrigins("https://app.example.com"), "https://app.example.com:8443", false},
+		{"list any scheme", socket.WithOrigins("//app.example.com"), "http://app.example.com:8080", true},
+		{"wildcard sub", socket.WithOrigins("//*.example.com"), "https://a.b.example.com", true},
+		{"wildcard apex", socket.WithOrigins("//*.example.com"), "https://example.com", true},
+		{"wildcard lookalike", socket.WithOrigins("//*.example.com"), "https://evilexample.com", false},
+		{"null origin", socket.WithOrigins("//example.com"), "null", false},
+		{"off", socket.WithoutOriginCheck(), "http://anything.example", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newServer(t, tt.opt)
+			_, resp, err := s.dial(t, "vsn=2.0.0&token=good", http.Header{"Origin": {tt.origin}})
+			if ok := err == nil; ok != tt.ok {
+				t.Fatalf("origin %q accepted = %v (resp %v), want %v", tt.origin, ok, resp, tt.ok)
+			}
+		})
+	}
+}
+
+func TestHeartbeatBothSerializers(t *testing.T) {
+	s := newServer(t)
+	v2 := s.mustDial(t, "vsn=2.0.0&token=good")
+	send(t, v2, `[null,"7","phoenix","heartbeat",{}]`)
+	if got, want := read(t, v2), `[null,"7","phoenix","phx_reply",{"status":"ok","response":{}}]`; got != want {
+		t.Fatalf("V2 heartbeat reply = %s, want %s", got, want)
+	}
+	v1 := s.mustDial(t, "vsn=1.0.0&token=good")
+	send(t, v1, `{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"3"}`)
+	if got, want := read(t, v1), `{"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"3"}`; got != want {
+		t.Fatalf("V1 heartbeat reply = %s, want %s", got, want)
+	}
+}
+
+func TestJoinAndEchoV1(t *testing.T) {
+	s := newServer(t)
+	c := s.mustDial(t, "vsn=1.0.0&token=good")
+	send(t, c, `{"topic":"echo:1","event":"phx_join","payload":{},"ref":"1"}`)
+	if got, want := read(t, c), `{"topic":"echo:1","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"1"}`; got != want {
+		t.Fatalf("join reply = %s, want %s", got, want)
+	}
+	send(t, c, `{"topic":"echo:1","event":"echo","payload":{"a":1},"ref":"2"}`)
+	if got, want := read(t, c), `{"topic":"echo:1","event":"phx_reply","payload":{"status":"ok","response":{"a":1}},"ref":"2"}`; got != want {
+		t.Fatalf("echo reply = %s, want %s", got, want)
+	}
+}
+
+func TestMalformedFramesAreDropped(t *testing.T) {
+	s := newServer(t)
+	c := s.mustDial(t, "vsn=2.0.0&token=good")
+	for _, bad := range []string{`not json`, `[1,2,3]`, `{"topic":"x"}`, `[null,"1",5,"phx_join",{}]`, `[null,"1","t",null,{}]`} {
+		send(t, c, bad)
+	}
+	if err := c.WriteMessage(websocket.BinaryMessage, []byte{9, 9, 9}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, c, `["1","1","echo:1","phx_join",{}]`)
+	if got, want := read(t, c), `["1","1","echo:1","phx_reply",{"status":"ok","response":{}}]`; got != want {
+		t.Fatalf("after malformed frames: %s, want %s", got, want)
+	}
+}
+
+func TestFrameTooBig(t *testing.T) {
+	s := newServer(t, socket.WithMaxFrameSize(1024))
+	c := s.mustDial(t, "vsn=2.0.0&token=good")
+	other := s.mustDial(t, "vsn=2.0.0&token=good")
+	send(t, c, `["1","1","echo:1","phx_join",{"pad":"`+strings.Repeat("x", 2000)+`"}]`)
+	if code := readClose(t, c); code != websocket.CloseMessageTooBig {
+		t.Fatalf("close code = %d, want 1009", code)
+	}
+	send(t, other, `[null,"1","phoenix","heartbeat",{}]`)
+	read(t, other)
+}
+
+func TestBinaryPushAndReply(t *testing.T) {
+	s := newServer(t)
+	c := s.mustDial(t, "vsn=2.0.0&token=good")
+	send(t, c, `["1","1","echo:b","phx_join",{}]`)
+	read(t, c)
+	// client push, kind 0: join_ref "1", ref "2", topic "echo:b", event "echo", payload 01 02 03
+	frame := append([]byte{0, 1, 1, 6, 4}, "12echo:becho"...)
+	frame = append(frame, 1, 2, 3)
+	if err := c.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	mt, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte{1, 1, 1, 6, 2}, "12echo:bok"...)
+	want = append(want, 1, 2, 3)
+	if mt != websocket.BinaryMessage || string(data) != string(want) {
+		t.Fatalf("binary reply = %d % x, want % x", mt, data, want)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	s := newServer(t, socket.WithIdleTimeout(150*time.Millisecond))
+	c := s.mustDial(t, "vsn=2.0.0&token=good")
+	if code := readClose(t, c); code != websocket.CloseGoingAway {
+		t.Fatalf("close code = %d, want 1001", code)
+	}
+}
+
+func TestDisconnectCloses1001(t *testing.T) {
+	s := newServer(t)
+	alice := s.mustDial(t, "vsn=2.0.0&token=good&user=alice")
+	bob := s.mustDial(t, "vsn=2.0.0&token=good&user=bob")
+	// Make sure both sockets are registered before broadcasting.
+	for _, c := range []*websocket.Conn{alice, bob} {
+		send(t, c, `[null,"1","phoenix","heartbeat",{}]`)
+		read(t, c)
+	}
+	if err := s.h.Broadcast("user:alice", "disconnect", nil); err != nil {
+		t.Fatal(err)
+	}
+	if code := readClose(t, alice); code != websocket.CloseGoingAway {
+		t.Fatalf("close code = %d, want 1001", code)
+	}
+	send(t, bob, `[null,"2","phoenix","heartbeat",{}]`)
+	read(t, bob)
+}
+
+func TestSlowConsumerIsClosed(t *testing.T) {
+	s := newServer(t, socket.WithMaxQueueBytes(64<<10))
+	c := s.mustDial(t, "vsn=2.0.0&token=good")
+	send(t, c, `["1","1","echo:f","phx_join",{}]`)
+	read(t, c)
+	// Ask for far more than the queue holds and do not read while it is
+	// produced: the server must cut the connection, not buffer it all.
+	send(t, c, `["1","2","echo:f","flood",{}]`)
+	if code := readClose(t, c); code != socket.CloseSlowConsumer {
+		t.Fatalf("close code = %d, want %d", code, socket.CloseSlowConsumer)
+	}
+}
+
+func TestShutdownClosesWith1012AndLeaksNothing(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := newServer(t)
+	conns := make([]*websocket.Conn, 20)
+	for i := range conns {
+		conns[i] = s.mustDial(t, "vsn=2.0.0&token=good")
+		send(t, conns[i], `["1","1","echo:s","phx_join",{}]`)
+		read(t, conns[i])
+	}
+	if err := s.h.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		if code := readClose(t, c); code != websocket.CloseServiceRestart {
+			t.Fatalf("close code = %d, want 1012", code)
+		}
+		c.Close()
+	}
+	if s.h.Len() != 0 {
+		t.Fatalf("%d sockets alive after shutdown", s.h.Len())
+	}
+	_, resp, err := s.dial(t, "vsn=2.0.0&token=good", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("dial after shutdown = %v, %v; want 503", resp, err)
+	}
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+	waitGoroutines(t, before)
+}
+
+func waitGoroutines(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= want+2 { // the test runner and the timer goroutine may come and go
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d, started with %d\n%s", n, want, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

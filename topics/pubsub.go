@@ -1,0 +1,198 @@
+package topics
+
+import (
+	"hash/maphash"
+	"slices"
+	"sync"
+
+	"github.com/pyrehq/pyre/protocol"
+)
+
+// Sink is a connection's outbound queue. Send must not block; it reports
+// false when the frame was not queued (the connection is closed or its queue
+// overflowed, in which case the Sink closes the connection itself).
+type Sink interface {
+	Serializer() protocol.Serializer
+	Send(f protocol.Frame) bool
+}
+
+// Broadcast is a message published on a topic.
+type Broadcast struct {
+	Topic   string
+	Event   string
+	Payload protocol.Payload
+}
+
+// Subscriber says where a topic's broadcasts go. With a Sink, broadcasts are
+// written to it already encoded, except the events listed in Intercept, which
+// go to Deliver. Without a Sink every broadcast goes to Deliver.
+type Subscriber struct {
+	Sink      Sink
+	Intercept []string
+	// Deliver must not block: post to a mailbox and return.
+	Deliver func(Broadcast)
+}
+
+// Subscription is one registration of a Subscriber on a topic.
+type Subscription struct {
+	ps    *PubSub
+	topic string
+	sub   Subscriber
+	// idx is the position in the topic's slice; guarded by the shard's mu.
+	idx int
+	// gone is set once Unsubscribe ran; guarded by the shard's mu.
+	gone bool
+}
+
+// Topic returns the subscribed topic.
+func (s *Subscription) Topic() string { return s.topic }
+
+// Unsubscribe removes the subscription. It is idempotent.
+func (s *Subscription) Unsubscribe() {
+	if s == nil {
+		return
+	}
+	s.ps.remove(s)
+}
+
+const shardCount = 64
+
+type shard struct {
+	mu     sync.RWMutex
+	topics map[string][]*Subscription // guarded by mu
+}
+
+// PubSub is the local topic registry.
+type PubSub struct {
+	seed   maphash.Seed
+	shards [shardCount]shard
+}
+
+// New returns an empty PubSub.
+func New() *PubSub {
+	ps := &PubSub{seed: maphash.MakeSeed()}
+	for i := range ps.shards {
+		ps.shards[i].topics = make(map[string][]*Subscription)
+	}
+	return ps
+}
+
+func (ps *PubSub) shard(topic string) *shard {
+	return &ps.shards[maphash.String(ps.seed, topic)%shardCount]
+}
+
+// Subscribe registers s on topic and returns its handle.
+func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
+	sub := &Subscription{ps: ps, topic: topic, sub: s}
+	sh := ps.shard(topic)
+	sh.mu.Lock()
+	list := sh.topics[topic]
+	sub.idx = len(list)
+	sh.topics[topic] = append(list, sub)
+	sh.mu.Unlock()
+	return sub
+}
+
+func (ps *PubSub) remove(s *Subscription) {
+	sh := ps.shard(s.topic)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.gone {
+		return
+	}
+	s.gone = true
+	list := sh.topics[s.topic]
+	last := len(list) - 1
+	list[s.idx] = list[last]
+	list[s.idx].idx = s.idx
+	list[last] = nil
+	if last == 0 {
+		delete(sh.topics, s.topic)
+		return
+	}
+	sh.topics[s.topic] = list[:last]
+}
+
+// Count returns the number of local subscriptions on topic.
+func (ps *PubSub) Count(topic string) int {
+	sh := ps.shard(topic)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return len(sh.topics[topic])
+}
+
+// Broadcast sends event with payload to every subscriber of topic.
+// payload is anything protocol.Marshal accepts.
+func (ps *PubSub) Broadcast(topic, event string, payload any) error {
+	return ps.BroadcastFrom(nil, topic, event, payload)
+}
+
+// BroadcastFrom is Broadcast that skips the from subscription.
+func (ps *PubSub) BroadcastFrom(from *Subscription, topic, event string, payload any) error {
+	p, err := protocol.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	return ps.Dispatch(from, Broadcast{Topic: topic, Event: event, Payload: p})
+}
+
+// LocalBroadcast delivers to this node's subscribers only. A single-node
+// PubSub has no other nodes, so it is the same as Broadcast; the cluster
+// adapter keeps the distinction.
+func (ps *PubSub) LocalBroadcast(topic, event string, payload any) error {
+	return ps.Broadcast(topic, event, payload)
+}
+
+// encoded caches a broadcast's frame per serializer during one dispatch.
+type encoded struct {
+	s     protocol.Serializer
+	frame protocol.Frame
+	err   error
+}
+
+// Dispatch delivers b to the local subscribers of its topic, skipping from.
+// It returns the first encoding error met (the other subscribers still get
+// the broadcast).
+func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
+	var cache [2]encoded
+	var firstErr error
+	sh := ps.shard(b.Topic)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	for _, sub := range sh.topics[b.Topic] {
+		if sub == from {
+			continue
+		}
+		s := &sub.sub
+		if s.Sink == nil || slices.Contains(s.Intercept, b.Event) {
+			if s.Deliver != nil {
+				s.Deliver(b)
+			}
+			continue
+		}
+		f, err := frameFor(&cache, s.Sink.Serializer(), b)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		s.Sink.Send(f)
+	}
+	return firstErr
+}
+
+func frameFor(cache *[2]encoded, s protocol.Serializer, b Broadcast) (protocol.Frame, error) {
+	for i := range cache {
+		c := &cache[i]
+		if c.s == s {
+			return c.frame, c.err
+		}
+		if c.s == nil {
+			c.s = s
+			c.frame, c.err = s.Broadcast(b.Topic, b.Event, b.Payload)
+			return c.frame, c.err
+		}
+	}
+	return s.Broadcast(b.Topic, b.Event, b.Payload)
+}
