@@ -34,13 +34,12 @@ type channelActor struct {
 	behaviours []Channel
 	assigns    Assigns
 	joined     bool
-	sub        *topics.Subscription
+	restarted  bool // this instance replaces one that crashed
 	extra      map[string]*topics.Subscription
 	timers     map[*timer]struct{}
 	reason     error       // set by the channel itself (leave, stop result)
 	crash      *CrashError // set when a callback panicked
 	terminated bool
-	pendingOut atomic.Int32 // intercepted broadcasts in the mailbox; any goroutine
 }
 
 type timer struct {
@@ -60,9 +59,10 @@ func newChannelActor(spec Spec, factory Factory) *channelActor {
 		joinRef: jr,
 		log: spec.Runtime.Logger.With().Str("topic", spec.Topic).Str("join_ref", jr.String()).
 			Str("socket_id", spec.SocketID).Logger(),
-		assigns: maps.Clone(spec.Assigns),
-		extra:   map[string]*topics.Subscription{},
-		timers:  map[*timer]struct{}{},
+		assigns:   maps.Clone(spec.Assigns),
+		restarted: spec.Handle.incarnation > 1,
+		extra:     map[string]*topics.Subscription{},
+		timers:    map[*timer]struct{}{},
 	}
 	// Assigns cloned from nil stay nil; join makes them usable.
 }
@@ -82,7 +82,9 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopping:
 		a.stop(ctx)
-	case *actor.Stopped, *actor.Restarting, *actor.Terminated:
+	case *actor.Restarting:
+		a.teardown(ctx, a.crash)
+	case *actor.Stopped, *actor.Terminated:
 	default:
 		a.handleInfo(ctx, m)
 	}
@@ -107,6 +109,7 @@ func (a *channelActor) guard(callback, event string, f func()) (crash *CrashErro
 // fail records a crash and re-raises it so that protoactor escalates it to
 // the Socket actor's supervisor strategy, which decides what happens next.
 func (a *channelActor) fail(crash *CrashError) {
+	crash.policy = a.spec.Policy
 	a.crash = crash
 	panic(crash)
 }
@@ -123,6 +126,10 @@ func (a *channelActor) join(ctx actor.Context) {
 	crash := a.guard("join", protocol.EventJoin, func() {
 		reply, err = a.current().Join(c, a.spec.Topic, a.spec.Payload)
 	})
+	if a.restarted {
+		a.rejoin(ctx, crash, err)
+		return
+	}
 	if crash != nil {
 		a.log.Error().Str("callback", "join").Interface("panic", crash.Value).
 			Bytes("stack", crash.Stack).Msg("channel join crashed")
@@ -153,6 +160,28 @@ func (a *channelActor) join(ctx actor.Context) {
 	a.log.Debug().Msg("channel joined")
 }
 
+// rejoin finishes the Join of a restarted instance: the client is already
+// joined and subscribed, so nothing is sent unless the channel cannot come
+// back, in which case it ends with phx_error.
+func (a *channelActor) rejoin(ctx actor.Context, crash *CrashError, err error) {
+	if crash != nil {
+		a.fail(crash) // counts against the restart intensity
+	}
+	if err != nil {
+		a.log.Warn().Err(err).Msg("restarted channel refused its join; closing it")
+		_ = a.write(func(s protocol.Serializer) (protocol.Frame, error) {
+			return s.Close(a.spec.JoinRef, a.spec.Topic, protocol.EventError, channelCrash)
+		})
+		ctx.Stop(ctx.Self())
+		return
+	}
+	a.joined = true
+	if a.spec.Handle.sub == nil {
+		a.subscribe(ctx)
+	}
+	a.log.Info().Int("incarnation", a.spec.Handle.incarnation).Msg("channel restarted")
+}
+
 func (a *channelActor) refuse(ctx actor.Context, payload any) {
 	p, err := protocol.Marshal(payload)
 	if err != nil {
@@ -173,12 +202,13 @@ func (a *channelActor) subscribe(ctx actor.Context) {
 	if limit <= 0 {
 		limit = 1024
 	}
-	a.sub = a.spec.Runtime.PubSub.Subscribe(a.spec.Topic, topics.Subscriber{
+	h := a.spec.Handle
+	h.sub = a.spec.Runtime.PubSub.Subscribe(a.spec.Topic, topics.Subscriber{
 		Sink:      a.spec.Sink,
 		Intercept: intercept,
 		Deliver: func(b topics.Broadcast) {
-			if a.pendingOut.Add(1) > limit {
-				a.pendingOut.Add(-1)
+			if h.pendingOut.Add(1) > limit {
+				h.pendingOut.Add(-1)
 				if a.spec.Overflow != nil {
 					a.spec.Overflow()
 				}
@@ -217,11 +247,11 @@ func (a *channelActor) handleIn(ctx actor.Context, in *Inbound) {
 }
 
 func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
-	if b.Topic != a.spec.Topic || a.sub == nil {
+	if b.Topic != a.spec.Topic || a.spec.Handle.sub == nil {
 		a.handleInfo(ctx, b)
 		return
 	}
-	a.pendingOut.Add(-1)
+	a.spec.Handle.pendingOut.Add(-1)
 	if !a.joined || a.terminated {
 		return
 	}
@@ -267,6 +297,10 @@ func (a *channelActor) apply(ctx actor.Context, ref protocol.Ref, res Result) {
 	case kindStop:
 		if res.reply && !ref.IsNull() {
 			a.reply(ref, res.status, res.payload)
+		}
+		if !isClean(res.reason) && a.spec.Policy.Restart == Permanent {
+			a.fail(&CrashError{Value: res.reason, Callback: "stop", Topic: a.spec.Topic,
+				JoinRef: a.joinRef.String(), SocketID: a.spec.SocketID})
 		}
 		if res.reason == nil {
 			a.reason = ErrNormal
@@ -323,17 +357,21 @@ func (a *channelActor) reply(ref protocol.Ref, status string, payload any) error
 // stop runs once when the actor stops: Terminate, clean-up, and the closing
 // frame the client expects.
 func (a *channelActor) stop(ctx actor.Context) {
+	h := a.spec.Handle
+	defer func() {
+		h.sub.Unsubscribe()
+		h.sub = nil
+	}()
 	if !a.joined || a.terminated {
 		return
 	}
-	a.terminated = true
 	fromSocket := false
 	reason := a.reason
 	switch {
 	case a.crash != nil:
 		reason = a.crash
 	case reason == nil:
-		reason = a.spec.Handle.get()
+		reason = h.get()
 		fromSocket = true
 		if reason == nil {
 			reason = ErrShutdown
@@ -342,24 +380,7 @@ func (a *channelActor) stop(ctx actor.Context) {
 	if reason == ErrDuplicateJoin {
 		fromSocket = false
 	}
-	if t, ok := a.current().(Terminator); ok {
-		c := &Context{a: a, actx: ctx}
-		if crash := a.guard("terminate", "", func() { t.Terminate(c, reason) }); crash != nil {
-			a.log.Error().Interface("panic", crash.Value).Bytes("stack", crash.Stack).Msg("channel terminate crashed")
-		}
-	}
-	a.sub.Unsubscribe()
-	for _, s := range a.extra {
-		s.Unsubscribe()
-	}
-	for t := range a.timers {
-		t.cancelled.Store(true)
-		t.t.Stop()
-	}
-	clear(a.timers)
-	if a.spec.Runtime.Presence != nil {
-		a.spec.Runtime.Presence.UntrackAll(a.owner)
-	}
+	a.teardown(ctx, reason)
 	if !fromSocket {
 		event, payload := protocol.EventClose, protocol.EmptyObject
 		if !isClean(reason) {
@@ -368,6 +389,37 @@ func (a *channelActor) stop(ctx actor.Context) {
 		_ = a.write(func(s protocol.Serializer) (protocol.Frame, error) {
 			return s.Close(a.spec.JoinRef, a.spec.Topic, event, payload)
 		})
+	}
+}
+
+// teardown ends this behaviour instance: Terminate with reason, then its
+// timers, extra subscriptions and presences go. The fast-lane subscription
+// is left to stop, since a restart keeps it.
+func (a *channelActor) teardown(ctx actor.Context, reason error) {
+	if !a.joined || a.terminated {
+		return
+	}
+	a.terminated = true
+	if reason == nil {
+		reason = ErrShutdown
+	}
+	if t, ok := a.current().(Terminator); ok {
+		c := &Context{a: a, actx: ctx}
+		if crash := a.guard("terminate", "", func() { t.Terminate(c, reason) }); crash != nil {
+			a.log.Error().Interface("panic", crash.Value).Bytes("stack", crash.Stack).Msg("channel terminate crashed")
+		}
+	}
+	for _, s := range a.extra {
+		s.Unsubscribe()
+	}
+	clear(a.extra)
+	for t := range a.timers {
+		t.cancelled.Store(true)
+		t.t.Stop()
+	}
+	clear(a.timers)
+	if a.spec.Runtime.Presence != nil {
+		a.spec.Runtime.Presence.UntrackAll(a.owner)
 	}
 	a.log.Debug().Str("reason", reason.Error()).Msg("channel terminated")
 }

@@ -80,7 +80,7 @@ func (c *Context) Broadcast(event string, payload any) error {
 // BroadcastFrom sends event to every subscriber of the topic except this
 // channel's own client.
 func (c *Context) BroadcastFrom(event string, payload any) error {
-	return c.a.spec.Runtime.PubSub.BroadcastFrom(c.a.sub, c.a.spec.Topic, event, payload)
+	return c.a.spec.Runtime.PubSub.BroadcastFrom(c.a.spec.Handle.sub, c.a.spec.Topic, event, payload)
 }
 
 // LocalBroadcast is Broadcast limited to subscribers on this node.

@@ -34,6 +34,7 @@ type CrashError struct {
 	Topic    string
 	JoinRef  string
 	SocketID string
+	policy   Policy
 }
 
 func (e *CrashError) Error() string {

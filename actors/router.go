@@ -17,6 +17,31 @@ type route struct {
 	prefix  string
 	exact   bool
 	factory Factory
+	policy  *Policy
+}
+
+// Route is the result of matching a topic.
+type Route struct {
+	Pattern string
+	Factory Factory
+	// Policy is the route's restart policy, nil when the route uses the
+	// socket handler's default.
+	Policy *Policy
+}
+
+// RouteOption configures one route.
+type RouteOption func(*route) error
+
+// WithRestart gives the route its own restart policy.
+func WithRestart(p Policy) RouteOption {
+	return func(r *route) error {
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		p = p.withDefaults()
+		r.policy = &p
+		return nil
+	}
 }
 
 // NewRouter returns an empty router.
@@ -25,7 +50,7 @@ func NewRouter() *Router { return &Router{} }
 // Handle declares a route. It fails when the pattern is empty, has a "*"
 // anywhere but at its end, or when factory is nil. Routes are declared
 // before the router is handed to a socket handler and not changed after.
-func (r *Router) Handle(pattern string, factory Factory) error {
+func (r *Router) Handle(pattern string, factory Factory, opts ...RouteOption) error {
 	if factory == nil {
 		return fmt.Errorf("%w: %q has no factory", ErrBadPattern, pattern)
 	}
@@ -42,24 +67,38 @@ func (r *Router) Handle(pattern string, factory Factory) error {
 	default:
 		return fmt.Errorf("%w: %q: '*' may only end a pattern", ErrBadPattern, pattern)
 	}
+	for _, opt := range opts {
+		if err := opt(&rt); err != nil {
+			return err
+		}
+	}
 	r.routes = append(r.routes, rt)
 	return nil
 }
 
 // MustHandle is Handle that panics on an invalid pattern, for declarations
 // at start-up.
-func (r *Router) MustHandle(pattern string, factory Factory) {
-	if err := r.Handle(pattern, factory); err != nil {
+func (r *Router) MustHandle(pattern string, factory Factory, opts ...RouteOption) {
+	if err := r.Handle(pattern, factory, opts...); err != nil {
 		panic(err)
 	}
 }
 
-// Match returns the factory for topic and the pattern that matched.
-func (r *Router) Match(topic string) (Factory, string, bool) {
+// Match returns the first route whose pattern matches topic.
+func (r *Router) Match(topic string) (Route, bool) {
 	for _, rt := range r.routes {
 		if rt.exact && topic == rt.pattern || !rt.exact && strings.HasPrefix(topic, rt.prefix) {
-			return rt.factory, rt.pattern, true
+			return Route{Pattern: rt.pattern, Factory: rt.factory, Policy: rt.policy}, true
 		}
 	}
-	return nil, "", false
+	return Route{}, false
+}
+
+// PolicyOr returns the route's restart policy, or def (with its defaults
+// filled in) when the route has none.
+func (r Route) PolicyOr(def Policy) Policy {
+	if r.Policy != nil {
+		return *r.Policy
+	}
+	return def.withDefaults()
 }

@@ -26,8 +26,8 @@ func TestRouterMatch(t *testing.T) {
 		{"anything", "*"},
 	}
 	for _, tt := range tests {
-		_, got, ok := r.Match(tt.topic)
-		if !ok || got != tt.want {
+		rt, ok := r.Match(tt.topic)
+		if got := rt.Pattern; !ok || got != tt.want {
 			t.Errorf("Match(%q) = %q, %v; want %q", tt.topic, got, ok, tt.want)
 		}
 	}
@@ -38,8 +38,8 @@ func TestRouterNoMatch(t *testing.T) {
 	r.MustHandle("room:*", func() Channel { return nil })
 	r.MustHandle("exact", func() Channel { return nil })
 	for _, topic := range []string{"rooms", "room", "exactly", "", "phoenix"} {
-		if _, p, ok := r.Match(topic); ok {
-			t.Errorf("Match(%q) matched %q; want no match", topic, p)
+		if rt, ok := r.Match(topic); ok {
+			t.Errorf("Match(%q) matched %q; want no match", topic, rt.Pattern)
 		}
 	}
 }
@@ -66,7 +66,7 @@ func FuzzRouterMatch(f *testing.F) {
 		if err := r.Handle(pattern, func() Channel { return nil }); err != nil {
 			return
 		}
-		_, _, ok := r.Match(topic)
+		_, ok := r.Match(topic)
 		want := pattern == topic
 		if n := len(pattern); pattern[n-1] == '*' {
 			want = len(topic) >= n-1 && topic[:n-1] == pattern[:n-1]

@@ -37,6 +37,8 @@ type Spec struct {
 	SocketID string
 	Sink     topics.Sink
 	Handle   *Handle
+	// Policy is the restart policy resolved for the channel's route.
+	Policy Policy
 	// Overflow is called (from any goroutine) when the channel cannot keep
 	// up with intercepted broadcasts; the transport closes the connection.
 	Overflow func()
@@ -46,6 +48,14 @@ type Spec struct {
 // the stop reason before it stops the channel from outside.
 type Handle struct {
 	reason atomic.Pointer[error]
+	// pendingOut counts intercepted broadcasts in the mailbox; any goroutine.
+	pendingOut atomic.Int32
+	// sub is the channel's fast-lane subscription. It outlives restarts so
+	// that the client's subscription never drops; owned by the channel actor.
+	sub *topics.Subscription
+	// incarnation counts behaviour instances (1 for the first); owned by
+	// the channel actor.
+	incarnation int
 	// Inflight counts Inbound messages forwarded to the channel and not yet
 	// handled; the Socket actor reclaims what is left when the channel ends.
 	Inflight atomic.Int32
@@ -79,5 +89,8 @@ type Joined struct {
 
 // NewProps returns the props of a channel actor for spec.
 func NewProps(spec Spec, factory Factory) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return newChannelActor(spec, factory) })
+	return actor.PropsFromProducer(func() actor.Actor {
+		spec.Handle.incarnation++
+		return newChannelActor(spec, factory)
+	})
 }

@@ -26,18 +26,43 @@ func NewCrashStrategy(log zerolog.Logger, node string) actor.SupervisorStrategy 
 
 func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	rs *actor.RestartStatistics, reason any, _ any) {
+	crash, _ := reason.(*CrashError)
+	var policy Policy
+	if crash != nil {
+		policy = crash.policy
+	}
+	decision := "stop"
+	var delay time.Duration
+	if policy.Restart != Temporary {
+		rs.Fail()
+		if n := rs.NumberOfFailures(policy.Period); n <= policy.Intensity {
+			decision = "restart"
+			delay = policy.delay(n)
+		} else {
+			decision = "stop: restart intensity exceeded"
+		}
+	}
 	if ok, suppressed := s.limiter.allow(time.Now()); ok {
-		ev := s.log.Error().Str("node", s.node).Str("decision", "stop").Int("restart_count", rs.FailureCount())
+		ev := s.log.Error().Str("node", s.node).Str("decision", decision).Int("restart_count", rs.FailureCount()).
+			Str("policy", policy.Restart.String())
 		if suppressed > 0 {
 			ev = ev.Int("suppressed", suppressed)
 		}
-		if c, isCrash := reason.(*CrashError); isCrash {
-			ev = ev.Str("socket_id", c.SocketID).Str("topic", c.Topic).Str("join_ref", c.JoinRef).
-				Str("callback", c.Callback).Str("event", c.Event).Interface("panic", c.Value).Bytes("stack", c.Stack)
+		if crash != nil {
+			ev = ev.Str("socket_id", crash.SocketID).Str("topic", crash.Topic).Str("join_ref", crash.JoinRef).
+				Str("callback", crash.Callback).Str("event", crash.Event).Interface("panic", crash.Value).
+				Bytes("stack", crash.Stack)
 		} else {
 			ev = ev.Interface("panic", reason)
 		}
+		if delay > 0 {
+			ev = ev.Dur("backoff", delay)
+		}
 		ev.Msg("channel crashed")
+	}
+	if decision == "restart" {
+		time.AfterFunc(delay, func() { sup.RestartChildren(child) })
+		return
 	}
 	sup.StopChildren(child)
 }

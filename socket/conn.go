@@ -49,10 +49,10 @@ func (h *Handler) Open(t Transport, params url.Values, info ConnInfo) (*Conn, er
 	if assigns == nil {
 		assigns = actors.Assigns{}
 	}
-	return h.open(t, assigns, h.opt.id(assigns), info.PeerAddr), nil
+	return h.open(t, assigns, h.opt.id(assigns), info.PeerAddr)
 }
 
-func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) *Conn {
+func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) (*Conn, error) {
 	log := h.opt.log.With().Str("socket_id", id).Str("peer", peer).Logger()
 	s := &socketActor{
 		h: h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log,
@@ -61,10 +61,23 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) *Co
 		done:     make(chan struct{}),
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(h.strategy))
-	s.self = h.system.Root.Spawn(props)
-	h.register(s.self)
+	name := "socket" + h.system.ProcessRegistry.NextID()
+	s.self = h.system.NewLocalPID(name)
+	if !h.register(s.self) {
+		close(s.done)
+		t.Close(CloseServiceRestart, "server shutting down")
+		return nil, ErrClosed
+	}
+	s.subscribeID()
+	if _, err := h.system.Root.SpawnNamed(props, name); err != nil {
+		s.idSub.Unsubscribe()
+		h.unregister(s.self)
+		close(s.done)
+		t.Close(CloseServiceRestart, "server error")
+		return nil, err
+	}
 	log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
-	return &Conn{s: s}
+	return &Conn{s: s}, nil
 }
 
 // Handle passes one decoded client message to the socket. Heartbeats are
@@ -107,8 +120,10 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, ser protocol
 	assigns actors.Assigns, id, peer string) {
 	log := h.opt.log.With().Str("socket_id", id).Str("peer", peer).Logger()
 	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: &log, wg: &h.wg}
-	c := h.open(w, assigns, id, peer)
-	w.onClose = func() { c.Closed(actors.ErrClosed) }
+	c, err := h.open(w, assigns, id, peer)
+	if err != nil {
+		return
+	}
 	ws.SetReadLimit(h.opt.maxFrame)
 	h.wg.Add(1)
 	go c.readLoop(ws, &log)

@@ -37,6 +37,7 @@ type Handler struct {
 	upgrader websocket.Upgrader
 
 	draining atomic.Bool
+	stopOnce sync.Once      // stops the actor system once
 	wg       sync.WaitGroup // reader and writer goroutines
 
 	mu      sync.Mutex
@@ -156,10 +157,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Shutdown refuses new connections, closes every socket with close code
 // 1012 (so clients reconnect, to another node if there is one), runs every
 // channel's Terminate with ErrShutdown, and waits for all of it until ctx
-// ends.
+// ends. It may be called more than once.
 func (h *Handler) Shutdown(ctx context.Context) error {
-	h.draining.Store(true)
 	h.mu.Lock()
+	h.draining.Store(true)
 	pids := make([]*actor.PID, 0, len(h.sockets))
 	for pid := range h.sockets {
 		pids = append(pids, pid)
@@ -188,8 +189,10 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	h.system.Shutdown()
-	h.opt.log.Info().Msg("socket handler stopped")
+	h.stopOnce.Do(func() {
+		h.system.Shutdown()
+		h.opt.log.Info().Msg("socket handler stopped")
+	})
 	return nil
 }
 
@@ -200,10 +203,16 @@ func (h *Handler) Len() int {
 	return len(h.sockets)
 }
 
-func (h *Handler) register(pid *actor.PID) {
+// register records a new socket; it fails once a shutdown has begun (the
+// flag is checked under mu, so Shutdown sees every registered socket).
+func (h *Handler) register(pid *actor.PID) bool {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining.Load() {
+		return false
+	}
 	h.sockets[pid] = struct{}{}
-	h.mu.Unlock()
+	return true
 }
 
 func (h *Handler) unregister(pid *actor.PID) {

@@ -59,6 +59,7 @@ type options struct {
 	maxQueue       int
 	maxChannels    int
 	maxInflight    int
+	restart        actors.Policy
 }
 
 func defaults() options {
@@ -212,6 +213,18 @@ func WithMaxChannels(n int) Option {
 			return fmt.Errorf("socket: max channels must be at least 1, got %d", n)
 		}
 		o.maxChannels = n
+		return nil
+	}
+}
+
+// WithRestartPolicy sets the restart policy of channel routes that do not
+// declare their own (default: actors.Temporary, as in Phoenix).
+func WithRestartPolicy(p actors.Policy) Option {
+	return func(o *options) error {
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		o.restart = p
 		return nil
 	}
 }

@@ -65,8 +65,6 @@ type socketActor struct {
 
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		s.subscribeID(ctx)
 	case *inbound:
 		if s.joining != nil {
 			s.pending = append(s.pending, m.msg)
@@ -95,11 +93,13 @@ func (s *socketActor) Receive(ctx actor.Context) {
 	}
 }
 
-func (s *socketActor) subscribeID(ctx actor.Context) {
+// subscribeID subscribes the socket to its id topic before the actor
+// starts, so that a "disconnect" sent right after connecting is not missed.
+func (s *socketActor) subscribeID() {
 	if s.id == "" {
 		return
 	}
-	self, root := ctx.Self(), ctx.ActorSystem().Root
+	self, root := s.self, s.h.system.Root
 	s.idSub = s.h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: func(b topics.Broadcast) {
 		if b.Event == "disconnect" {
 			root.Send(self, &closeSocket{reason: actors.ErrDisconnected, code: CloseGoingAway, text: "disconnected"})
@@ -144,7 +144,7 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		ctx.Stop(old.pid)
 		delete(s.channels, msg.Topic)
 	}
-	factory, _, ok := s.h.router.Match(msg.Topic)
+	route, ok := s.h.router.Match(msg.Topic)
 	if !ok {
 		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
@@ -157,8 +157,9 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	spec := actors.Spec{
 		Runtime: s.h.rt, Topic: msg.Topic, JoinRef: msg.JoinRef, Ref: msg.Ref, Payload: msg.Payload,
 		Assigns: s.assigns, SocketID: s.id, Sink: s.w, Handle: handle, Overflow: s.w.Overflow,
+		Policy: route.PolicyOr(s.h.opt.restart),
 	}
-	pid := ctx.Spawn(actors.NewProps(spec, factory))
+	pid := ctx.Spawn(actors.NewProps(spec, route.Factory))
 	root := ctx.ActorSystem().Root
 	self := ctx.Self()
 	s.joining = &pendingJoin{

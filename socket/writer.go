@@ -23,7 +23,6 @@ type writer struct {
 	timeout  time.Duration
 	log      *zerolog.Logger
 	wg       *sync.WaitGroup // the handler's goroutine group
-	onClose  func()          // called once, after the connection is closed
 
 	mu        sync.Mutex
 	queue     []protocol.Frame // guarded by mu
@@ -149,10 +148,8 @@ func (w *writer) finish(code int, text string) {
 		msg := websocket.FormatCloseMessage(code, text)
 		_ = w.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	}
+	// Closing the connection ends the reader, which tells the socket.
 	_ = w.ws.Close()
-	if w.onClose != nil {
-		w.onClose()
-	}
 }
 
 // batchConn gathers the bytes gorilla writes between hold and flush so that

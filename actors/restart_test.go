@@ -1,0 +1,222 @@
+package actors_test
+
+import (
+	"errors"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/actors/channeltest"
+)
+
+// phoenixCh counts its incarnations and reports joins and terminations.
+type phoenixCh struct {
+	n          int64
+	joins      chan<- int64
+	terminated chan<- error
+	refuseFrom *atomic.Int64 // refuse joins from this incarnation on (0: never)
+	count      *atomic.Int64
+	state      string
+}
+
+func (p *phoenixCh) Join(c *actors.Context, _ string, _ actors.Payload) (any, error) {
+	p.n = p.count.Add(1)
+	if r := p.refuseFrom.Load(); r != 0 && p.n >= r {
+		return nil, errors.New("cannot come back")
+	}
+	p.state = "fresh"
+	p.joins <- p.n
+	return nil, nil
+}
+
+func (p *phoenixCh) HandleIn(c *actors.Context, event string, _ actors.Payload) actors.Result {
+	switch event {
+	case "dirty":
+		p.state = "dirty"
+		return actors.Ok(nil)
+	case "state":
+		return actors.Ok(map[string]any{"state": p.state, "incarnation": p.n})
+	case "crash":
+		panic("boom")
+	case "stop_error":
+		return actors.Stop(errors.New("bad state"))
+	}
+	return actors.Error(nil)
+}
+
+func (p *phoenixCh) Terminate(_ *actors.Context, reason error) { p.terminated <- reason }
+
+type restartFixture struct {
+	srv        *channeltest.Server
+	joins      chan int64
+	terminated chan error
+	refuseFrom atomic.Int64
+}
+
+func newRestartFixture(t *testing.T, policy actors.Policy) *restartFixture {
+	t.Helper()
+	f := &restartFixture{joins: make(chan int64, 64), terminated: make(chan error, 64)}
+	var count atomic.Int64
+	r := actors.NewRouter()
+	r.MustHandle("bird:*", func() actors.Channel {
+		return &phoenixCh{joins: f.joins, terminated: f.terminated, refuseFrom: &f.refuseFrom, count: &count}
+	}, actors.WithRestart(policy))
+	f.srv = channeltest.NewServer(t, r)
+	return f
+}
+
+func (f *restartFixture) awaitJoin(t *testing.T, want int64) {
+	t.Helper()
+	select {
+	case n := <-f.joins:
+		if n != want {
+			t.Fatalf("join of incarnation %d, want %d", n, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("incarnation %d never joined", want)
+	}
+}
+
+func (f *restartFixture) awaitTerminate(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-f.terminated:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("Terminate was not called")
+		return nil
+	}
+}
+
+var fast = actors.Policy{Intensity: 3, Period: time.Minute, Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
+
+func TestPermanentRestartsInPlace(t *testing.T) {
+	policy := fast
+	policy.Restart = actors.Permanent
+	f := newRestartFixture(t, policy)
+	c, _ := f.srv.Connect(url.Values{})
+	if r, err := c.Join("bird:1", nil); err != nil || r.Status != "ok" {
+		t.Fatalf("join: %+v %v", r, err)
+	}
+	f.awaitJoin(t, 1)
+	request(t, c, "bird:1", "dirty", nil)
+
+	// Crash, then immediately ask for the state: the request waits in the
+	// mailbox and the restarted behaviour answers it.
+	if _, err := c.Push("bird:1", "crash", nil); err != nil {
+		t.Fatal(err)
+	}
+	r := request(t, c, "bird:1", "state", nil)
+	jsonEq(t, r.Response, `{"state":"fresh","incarnation":2}`)
+	f.awaitJoin(t, 2)
+	var crash *actors.CrashError
+	if err := f.awaitTerminate(t); !errors.As(err, &crash) {
+		t.Fatalf("old instance Terminate(%v); want a CrashError", err)
+	}
+	// The subscription survived: a broadcast still reaches the client.
+	if err := f.srv.Broadcast("bird:1", "news", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AwaitPush("bird:1", "news"); err != nil {
+		t.Fatal(err)
+	}
+	// No phx_error and no second join reply reached the client.
+	for _, m := range c.Received() {
+		if m.Event == "phx_error" || m.Event == "phx_close" || m.Event == "phx_reply" && m.Ref == c.JoinRef("bird:1") {
+			t.Fatalf("client saw %s %s after a permanent restart", m.Event, m.Payload)
+		}
+	}
+	// A stop with an error restarts a permanent channel too.
+	if _, err := c.Push("bird:1", "stop_error", nil); err != nil {
+		t.Fatal(err)
+	}
+	f.awaitJoin(t, 3)
+	if err := f.awaitTerminate(t); err == nil || err.Error() == "" || !errors.As(err, &crash) || crash.Callback != "stop" {
+		t.Fatalf("Terminate(%v) after stop_error", err)
+	}
+}
+
+func TestTransient(t *testing.T) {
+	policy := fast
+	policy.Restart = actors.Transient
+	f := newRestartFixture(t, policy)
+	c, _ := f.srv.Connect(url.Values{})
+	if r, err := c.Join("bird:t", nil); err != nil || r.Status != "ok" {
+		t.Fatalf("join: %+v %v", r, err)
+	}
+	f.awaitJoin(t, 1)
+	if _, err := c.Push("bird:t", "crash", nil); err != nil {
+		t.Fatal(err)
+	}
+	f.awaitJoin(t, 2)
+	f.awaitTerminate(t)
+	// A stop it asked for is final, with phx_error for an error reason.
+	if _, err := c.Push("bird:t", "stop_error", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AwaitPush("bird:t", "phx_error"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.awaitTerminate(t); err == nil || err.Error() != "bad state" {
+		t.Fatalf("Terminate(%v), want the stop reason", err)
+	}
+}
+
+func TestRestartIntensityExceeded(t *testing.T) {
+	policy := fast
+	policy.Restart = actors.Permanent
+	f := newRestartFixture(t, policy)
+	c, _ := f.srv.Connect(url.Values{})
+	if r, err := c.Join("bird:x", nil); err != nil || r.Status != "ok" {
+		t.Fatalf("join: %+v %v", r, err)
+	}
+	f.awaitJoin(t, 1)
+	for n := int64(2); n <= 4; n++ {
+		if _, err := c.Push("bird:x", "crash", nil); err != nil {
+			t.Fatal(err)
+		}
+		f.awaitJoin(t, n)
+		f.awaitTerminate(t)
+	}
+	// The fourth crash within the period is one too many.
+	if _, err := c.Push("bird:x", "crash", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.AwaitPush("bird:x", "phx_error")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, m.Payload, `{"reason":"channel_crash"}`)
+	var crash *actors.CrashError
+	if err := f.awaitTerminate(t); !errors.As(err, &crash) {
+		t.Fatalf("Terminate(%v); want a CrashError", err)
+	}
+	// The topic is free: the client may join again.
+	if r, err := c.Join("bird:x", nil); err != nil || r.Status != "ok" {
+		t.Fatalf("rejoin: %+v %v", r, err)
+	}
+}
+
+func TestRestartedJoinRefused(t *testing.T) {
+	policy := fast
+	policy.Restart = actors.Permanent
+	f := newRestartFixture(t, policy)
+	f.refuseFrom.Store(2)
+	c, _ := f.srv.Connect(url.Values{})
+	if r, err := c.Join("bird:r", nil); err != nil || r.Status != "ok" {
+		t.Fatalf("join: %+v %v", r, err)
+	}
+	f.awaitJoin(t, 1)
+	if _, err := c.Push("bird:r", "crash", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AwaitPush("bird:r", "phx_error"); err != nil {
+		t.Fatal(err)
+	}
+	f.awaitTerminate(t)
+	if r, err := c.Join("bird:r", nil); err != nil || r.Status != "error" {
+		t.Fatalf("join after refusal: %+v %v", r, err)
+	}
+}
