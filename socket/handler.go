@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
@@ -154,10 +155,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// its reader goroutine and actor.
 }
 
-// Shutdown refuses new connections, closes every socket with close code
-// 1012 (so clients reconnect, to another node if there is one), runs every
-// channel's Terminate with ErrShutdown, and waits for all of it until ctx
-// ends. It may be called more than once.
+// Shutdown drains the handler: new connections are refused at once, live
+// sockets are closed with code 1012 in batches spread over the drain window
+// (WithDrain), so that clients reconnect elsewhere without a thundering
+// herd, every channel's Terminate runs with ErrShutdown, and Shutdown
+// returns when all of it is done or ctx ends. The window is shortened to
+// fit ctx's deadline. It may be called more than once.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining.Store(true)
@@ -173,10 +176,10 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	}
 	idle := h.idle
 	h.mu.Unlock()
-	for _, pid := range pids {
-		h.system.Root.Send(pid, &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down"})
+
+	if err := h.drain(ctx, pids); err != nil {
+		return err
 	}
-	h.opt.log.Info().Int("sockets", len(pids)).Msg("draining sockets")
 	select {
 	case <-idle:
 	case <-ctx.Done():
@@ -193,6 +196,47 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		h.system.Shutdown()
 		h.opt.log.Info().Msg("socket handler stopped")
 	})
+	return nil
+}
+
+// drain closes pids in batches spread evenly over the drain window.
+func (h *Handler) drain(ctx context.Context, pids []*actor.PID) error {
+	total := len(pids)
+	if total == 0 {
+		return nil
+	}
+	window := h.opt.drainWindow
+	if dl, ok := ctx.Deadline(); ok {
+		// Leave a quarter of the time for the channels to terminate.
+		window = min(window, time.Until(dl)*3/4)
+	}
+	batches := min(h.opt.drainBatches, total)
+	interval := window / time.Duration(batches)
+	h.opt.log.Info().Int("sockets", total).Int("batches", batches).Dur("window", window).Msg("draining sockets")
+	msg := &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down"}
+	ticker := time.NewTicker(max(interval, time.Millisecond))
+	defer ticker.Stop()
+	closed := 0
+	for i := range batches {
+		end := total * (i + 1) / batches
+		for _, pid := range pids[closed:end] {
+			h.system.Root.Send(pid, msg)
+		}
+		closed = end
+		h.opt.log.Info().Int("batch", i+1).Int("closed", closed).Int("total", total).Msg("drain batch sent")
+		if i == batches-1 {
+			break
+		}
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			// Out of time: close the rest at once.
+			for _, pid := range pids[closed:] {
+				h.system.Root.Send(pid, msg)
+			}
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 

@@ -60,6 +60,8 @@ type options struct {
 	maxChannels    int
 	maxInflight    int
 	restart        actors.Policy
+	drainWindow    time.Duration
+	drainBatches   int
 }
 
 func defaults() options {
@@ -77,6 +79,8 @@ func defaults() options {
 		maxQueue:     4 << 20,
 		maxChannels:  100,
 		maxInflight:  64,
+		drainWindow:  2 * time.Second,
+		drainBatches: 10,
 	}
 }
 
@@ -225,6 +229,18 @@ func WithRestartPolicy(p actors.Policy) Option {
 			return err
 		}
 		o.restart = p
+		return nil
+	}
+}
+
+// WithDrain sets how Shutdown closes live sockets: in batches (default 10)
+// spread over window (default 2s).
+func WithDrain(window time.Duration, batches int) Option {
+	return func(o *options) error {
+		if window < 0 || batches < 1 {
+			return fmt.Errorf("socket: bad drain settings: window %v, %d batches", window, batches)
+		}
+		o.drainWindow, o.drainBatches = window, batches
 		return nil
 	}
 }

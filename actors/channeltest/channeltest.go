@@ -32,6 +32,8 @@ type Server struct {
 // ends.
 func NewServer(tb testing.TB, router *actors.Router, opts ...socket.Option) *Server {
 	tb.Helper()
+	// Close sockets at once on shutdown unless the test asks otherwise.
+	opts = append([]socket.Option{socket.WithDrain(0, 1)}, opts...)
 	h, err := socket.New(router, opts...)
 	if err != nil {
 		tb.Fatalf("channeltest: %v", err)
