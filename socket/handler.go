@@ -286,3 +286,14 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj.bc = &batchConn{Conn: nc}
 	return hj.bc, rw, nil
 }
+
+// ActorCount returns the number of live actors in the handler's actor
+// system (sockets, channels and their children); for diagnostics and leak
+// checks.
+func (h *Handler) ActorCount() int {
+	n := 0
+	for _, m := range h.system.ProcessRegistry.LocalPIDs.LocalPIDs {
+		n += m.Count()
+	}
+	return n
+}
