@@ -1,0 +1,322 @@
+package presence
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"hash/fnv"
+	"maps"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Tracker holds this node's presences and broadcasts their diffs.
+type Tracker struct {
+	b    Broadcaster
+	opts options
+	log  zerolog.Logger
+
+	nodeHash uint16
+	seq      atomic.Uint32
+
+	mu      sync.Mutex             // guards the fields below
+	topics  map[string]*topicState // topic → its presences
+	owners  map[string]map[tk]struct{}
+	pending map[string]*pendingDiff // topic → changes not yet broadcast
+	order   []string                // topics of pending, in first-change order
+	timer   *time.Timer             // coalescing timer, nil when not armed
+	closed  bool
+
+	emitMu sync.Mutex // serialises broadcasts so diffs leave in change order
+	wg     sync.WaitGroup
+}
+
+// tk names one (topic, key) pair.
+type tk struct{ topic, key string }
+
+type topicState struct {
+	keys map[string][]entry // key → one entry per owner, in track order
+}
+
+type entry struct {
+	owner string
+	meta  Meta // includes phx_ref; never modified after it is stored
+}
+
+// pendingDiff gathers a topic's changes until they are broadcast.
+type pendingDiff struct {
+	joins, leaves map[string][]Meta
+}
+
+// New returns a tracker that broadcasts diffs through b.
+func New(b Broadcaster, opts ...Option) (*Tracker, error) {
+	o := options{logger: zerolog.Nop()}
+	if h, err := os.Hostname(); err == nil {
+		o.node = h
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(o.node))
+	sum := h.Sum32()
+	return &Tracker{
+		b:        b,
+		opts:     o,
+		log:      o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
+		nodeHash: uint16(sum>>16) ^ uint16(sum),
+		topics:   map[string]*topicState{},
+		owners:   map[string]map[tk]struct{}{},
+		pending:  map[string]*pendingDiff{},
+	}, nil
+}
+
+// newRef returns a fresh phx_ref: 12 bytes (nanosecond clock, node hash,
+// counter) in unpadded URL-safe base64, 16 characters.
+func (t *Tracker) newRef() string {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[0:8], uint64(time.Now().UnixNano()))
+	binary.BigEndian.PutUint16(b[8:10], t.nodeHash)
+	binary.BigEndian.PutUint16(b[10:12], uint16(t.seq.Add(1)))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Track adds a presence for key on topic, owned by owner, and returns its
+// phx_ref. Tracking the same (owner, topic, key) twice is ErrAlreadyTracked.
+func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
+	if owner == "" || topic == "" || key == "" {
+		return "", ErrInvalid
+	}
+	ref := t.newRef()
+	m := withRef(meta, ref, "")
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return "", ErrClosed
+	}
+	ts := t.topics[topic]
+	if ts == nil {
+		ts = &topicState{keys: map[string][]entry{}}
+		t.topics[topic] = ts
+	}
+	for _, e := range ts.keys[key] {
+		if e.owner == owner {
+			t.mu.Unlock()
+			return "", ErrAlreadyTracked
+		}
+	}
+	ts.keys[key] = append(ts.keys[key], entry{owner: owner, meta: m})
+	own := t.owners[owner]
+	if own == nil {
+		own = map[tk]struct{}{}
+		t.owners[owner] = own
+	}
+	own[tk{topic, key}] = struct{}{}
+	t.noteLocked(topic, key, m, nil)
+	t.mu.Unlock()
+	t.afterChange()
+	return ref, nil
+}
+
+// Update replaces the meta of owner's presence for key on topic and returns
+// the new phx_ref; the new meta carries phx_ref_prev. It is ErrNotTracked
+// when there is no such presence.
+func (t *Tracker) Update(owner, topic, key string, meta Meta) (string, error) {
+	if owner == "" || topic == "" || key == "" {
+		return "", ErrInvalid
+	}
+	ref := t.newRef()
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return "", ErrClosed
+	}
+	ts := t.topics[topic]
+	if ts == nil {
+		t.mu.Unlock()
+		return "", ErrNotTracked
+	}
+	entries := ts.keys[key]
+	for i, e := range entries {
+		if e.owner != owner {
+			continue
+		}
+		m := withRef(meta, ref, e.meta.Ref())
+		entries[i].meta = m
+		t.noteLocked(topic, key, m, e.meta)
+		t.mu.Unlock()
+		t.afterChange()
+		return ref, nil
+	}
+	t.mu.Unlock()
+	return "", ErrNotTracked
+}
+
+// Untrack removes owner's presence for key on topic; it is a no-op when
+// there is none.
+func (t *Tracker) Untrack(owner, topic, key string) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	changed := t.removeLocked(owner, topic, key)
+	t.mu.Unlock()
+	if changed {
+		t.afterChange()
+	}
+	return nil
+}
+
+// UntrackAll removes every presence owner has on every topic. It is what
+// runs when a channel stops.
+func (t *Tracker) UntrackAll(owner string) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	changed := false
+	for p := range t.owners[owner] {
+		changed = t.removeLocked(owner, p.topic, p.key) || changed
+	}
+	t.mu.Unlock()
+	if changed {
+		t.afterChange()
+	}
+}
+
+// removeLocked drops one presence and records the leave; t.mu must be held.
+func (t *Tracker) removeLocked(owner, topic, key string) bool {
+	ts := t.topics[topic]
+	if ts == nil {
+		return false
+	}
+	entries := ts.keys[key]
+	for i, e := range entries {
+		if e.owner != owner {
+			continue
+		}
+		entries = append(entries[:i:i], entries[i+1:]...)
+		if len(entries) == 0 {
+			delete(ts.keys, key)
+			if len(ts.keys) == 0 {
+				delete(t.topics, topic)
+			}
+		} else {
+			ts.keys[key] = entries
+		}
+		if own := t.owners[owner]; own != nil {
+			delete(own, tk{topic, key})
+			if len(own) == 0 {
+				delete(t.owners, owner)
+			}
+		}
+		t.noteLocked(topic, key, nil, e.meta)
+		return true
+	}
+	return false
+}
+
+// List returns the presences on topic (an empty State when there are none),
+// passed through the fetch function.
+func (t *Tracker) List(topic string) State {
+	t.mu.Lock()
+	s := State{}
+	if ts := t.topics[topic]; ts != nil {
+		for k, entries := range ts.keys {
+			s[k] = presenceOf(entries)
+		}
+	}
+	t.mu.Unlock()
+	return t.fetch(topic, s)
+}
+
+// Get returns key's presence on topic, passed through the fetch function,
+// and whether it exists.
+func (t *Tracker) Get(topic, key string) (Presence, bool) {
+	t.mu.Lock()
+	var entries []entry
+	if ts := t.topics[topic]; ts != nil {
+		entries = ts.keys[key]
+	}
+	if len(entries) == 0 {
+		t.mu.Unlock()
+		return Presence{}, false
+	}
+	s := State{key: presenceOf(entries)}
+	t.mu.Unlock()
+	s = t.fetch(topic, s)
+	p, ok := s[key]
+	return p, ok
+}
+
+// Count returns the number of presences (metas) tracked on topic.
+func (t *Tracker) Count(topic string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	if ts := t.topics[topic]; ts != nil {
+		for _, entries := range ts.keys {
+			n += len(entries)
+		}
+	}
+	return n
+}
+
+// Close broadcasts the pending diffs and refuses further changes. Presences
+// already tracked stay listed.
+func (t *Tracker) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	if t.timer != nil {
+		if t.timer.Stop() {
+			t.wg.Done()
+		}
+		t.timer = nil
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	t.flush()
+	return nil
+}
+
+func presenceOf(entries []entry) Presence {
+	metas := make([]Meta, len(entries))
+	for i, e := range entries {
+		metas[i] = e.meta
+	}
+	return Presence{Metas: metas}
+}
+
+// withRef copies meta and sets its refs.
+func withRef(meta Meta, ref, prev string) Meta {
+	m := make(Meta, len(meta)+2)
+	maps.Copy(m, meta)
+	delete(m, RefPrevKey)
+	m[RefKey] = ref
+	if prev != "" {
+		m[RefPrevKey] = prev
+	}
+	return m
+}
+
+func (t *Tracker) fetch(topic string, s State) State {
+	if t.opts.fetch == nil || len(s) == 0 {
+		return s
+	}
+	out := t.opts.fetch(topic, s)
+	if out == nil {
+		return State{}
+	}
+	return out
+}
