@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pyrehq/pyre/protocol"
 )
@@ -38,11 +39,15 @@ type Subscription struct {
 	ps    *PubSub
 	topic string
 	sub   Subscriber
+	id    uint64 // unique on this node; the sender in cluster envelopes
 	// idx is the position in the topic's slice; guarded by the shard's mu.
 	idx int
 	// gone is set once Unsubscribe ran; guarded by the shard's mu.
 	gone bool
 }
+
+// subscriptionIDs numbers subscriptions for cluster envelopes.
+var subscriptionIDs atomic.Uint64
 
 // Topic returns the subscribed topic.
 func (s *Subscription) Topic() string { return s.topic }
@@ -62,11 +67,15 @@ type shard struct {
 	topics map[string][]*Subscription // guarded by mu
 }
 
-// PubSub is the local topic registry.
+// PubSub is the topic registry and fan-out of one node. With a Remote
+// attached it also carries broadcasts to and from the other nodes.
 type PubSub struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
+	remote atomic.Pointer[remoteBox] // set once by Attach
 }
+
+type remoteBox struct{ r Remote }
 
 // New returns an empty PubSub.
 func New() *PubSub {
@@ -83,14 +92,26 @@ func (ps *PubSub) shard(topic string) *shard {
 
 // Subscribe registers s on topic and returns its handle.
 func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
-	sub := &Subscription{ps: ps, topic: topic, sub: s}
+	sub := &Subscription{ps: ps, topic: topic, sub: s, id: subscriptionIDs.Add(1)}
 	sh := ps.shard(topic)
 	sh.mu.Lock()
 	list := sh.topics[topic]
 	sub.idx = len(list)
 	sh.topics[topic] = append(list, sub)
+	if len(list) == 0 {
+		ps.watch(topic, true)
+	}
 	sh.mu.Unlock()
 	return sub
+}
+
+// watch tells the remote, if any, that topic gained its first local
+// subscriber or lost its last. It is called with the topic's shard locked,
+// so the calls for one topic are made in order.
+func (ps *PubSub) watch(topic string, on bool) {
+	if rb := ps.remote.Load(); rb != nil {
+		rb.r.Watch(topic, on)
+	}
 }
 
 func (ps *PubSub) remove(s *Subscription) {
@@ -108,6 +129,7 @@ func (ps *PubSub) remove(s *Subscription) {
 	list[last] = nil
 	if last == 0 {
 		delete(sh.topics, s.topic)
+		ps.watch(s.topic, false)
 		return
 	}
 	sh.topics[s.topic] = list[:last]
@@ -133,14 +155,29 @@ func (ps *PubSub) BroadcastFrom(from *Subscription, topic, event string, payload
 	if err != nil {
 		return err
 	}
-	return ps.Dispatch(from, Broadcast{Topic: topic, Event: event, Payload: p})
+	return ps.Publish(from, Broadcast{Topic: topic, Event: event, Payload: p})
 }
 
-// LocalBroadcast delivers to this node's subscribers only. A single-node
-// PubSub has no other nodes, so it is the same as Broadcast; the cluster
-// adapter keeps the distinction.
+// Publish delivers b to the local subscribers of its topic, skipping from,
+// and hands it to the other nodes when a Remote is attached. A failure to
+// reach the other nodes is the Remote's to report (PubSub is at-most-once
+// across nodes); the error returned is the local encoding error, if any.
+func (ps *PubSub) Publish(from *Subscription, b Broadcast) error {
+	err := ps.Dispatch(from, b)
+	if rb := ps.remote.Load(); rb != nil {
+		rb.r.Publish(from, b)
+	}
+	return err
+}
+
+// LocalBroadcast delivers to this node's subscribers only, never to other
+// nodes.
 func (ps *PubSub) LocalBroadcast(topic, event string, payload any) error {
-	return ps.Broadcast(topic, event, payload)
+	p, err := protocol.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	return ps.Dispatch(nil, Broadcast{Topic: topic, Event: event, Payload: p})
 }
 
 // encoded caches a broadcast's frame per serializer during one dispatch.
