@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
 
@@ -15,6 +16,58 @@ type options struct {
 	logger   zerolog.Logger
 	fetch    FetchFunc
 	coalesce time.Duration
+
+	nc          *nats.Conn
+	prefix      string
+	transport   transport // tests replace NATS with their own
+	manual      bool      // tests drive ticks themselves: no run goroutine
+	deltaEvery  time.Duration
+	beatEvery   time.Duration
+	downAfter   time.Duration
+	forgetAfter time.Duration
+}
+
+func defaultOptions() options {
+	return options{
+		logger:      zerolog.Nop(),
+		prefix:      "pyre",
+		deltaEvery:  50 * time.Millisecond,
+		beatEvery:   time.Second,
+		downAfter:   5 * time.Second,
+		forgetAfter: 5 * time.Minute,
+	}
+}
+
+// WithNATS replicates presences with the trackers of the other nodes
+// connected to the same NATS cluster, on subjects under prefix (default
+// "pyre" when empty). Every node needs a unique WithNode name. The tracker
+// does not own nc.
+func WithNATS(nc *nats.Conn, prefix string) Option {
+	return func(o *options) error {
+		if nc == nil {
+			return errors.New("presence: nil NATS connection")
+		}
+		o.nc = nc
+		if prefix != "" {
+			o.prefix = prefix
+		}
+		return nil
+	}
+}
+
+// WithPeriods sets the replication timing: changes are sent to peers every
+// delta, a heartbeat every beat; a peer silent for down has its presences
+// removed from this node's view (they return if it is heard from again), and
+// one silent for forget is dropped altogether. Defaults: 50 ms, 1 s, 5 s,
+// 5 min. down must be at least two beats and forget longer than down.
+func WithPeriods(delta, beat, down, forget time.Duration) Option {
+	return func(o *options) error {
+		if delta <= 0 || beat < delta || down < 2*beat || forget <= down {
+			return errors.New("presence: need 0 < delta <= beat, down >= 2*beat, forget > down")
+		}
+		o.deltaEvery, o.beatEvery, o.downAfter, o.forgetAfter = delta, beat, down, forget
+		return nil
+	}
 }
 
 // WithNode names this node; the name feeds the phx_ref generator and logs.

@@ -3,6 +3,7 @@ package presence
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"hash/fnv"
 	"maps"
 	"os"
@@ -30,6 +31,15 @@ type Tracker struct {
 	timer   *time.Timer             // coalescing timer, nil when not armed
 	closed  bool
 
+	// Replication (nil repl: this node only). Guarded by mu: version,
+	// outbox, replicas.
+	repl     *replication
+	inc      int64               // this tracker's incarnation
+	version  uint64              // count of this node's changes
+	outbox   []wireOp            // changes not yet sent to peers
+	replicas map[string]*replica // other nodes by name
+	stop     chan struct{}       // closed by Close to end run
+
 	emitMu sync.Mutex // serialises broadcasts so diffs leave in change order
 	wg     sync.WaitGroup
 }
@@ -42,8 +52,9 @@ type topicState struct {
 }
 
 type entry struct {
-	owner string
-	meta  Meta // includes phx_ref; never modified after it is stored
+	replica string // owning node for a replicated entry; "" for this node's
+	owner   string
+	meta    Meta // includes phx_ref; never modified after it is stored
 }
 
 // pendingDiff gathers a topic's changes until they are broadcast.
@@ -53,19 +64,22 @@ type pendingDiff struct {
 
 // New returns a tracker that broadcasts diffs through b.
 func New(b Broadcaster, opts ...Option) (*Tracker, error) {
-	o := options{logger: zerolog.Nop()}
-	if h, err := os.Hostname(); err == nil {
-		o.node = h
-	}
+	o := defaultOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
+	if o.node == "" {
+		if o.nc != nil {
+			return nil, errors.New("presence: WithNATS needs a unique WithNode name")
+		}
+		o.node, _ = os.Hostname()
+	}
 	h := fnv.New32a()
 	h.Write([]byte(o.node))
 	sum := h.Sum32()
-	return &Tracker{
+	t := &Tracker{
 		b:        b,
 		opts:     o,
 		log:      o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
@@ -73,7 +87,33 @@ func New(b Broadcaster, opts ...Option) (*Tracker, error) {
 		topics:   map[string]*topicState{},
 		owners:   map[string]map[tk]struct{}{},
 		pending:  map[string]*pendingDiff{},
-	}, nil
+		inc:      time.Now().UnixNano(),
+		replicas: map[string]*replica{},
+		stop:     make(chan struct{}),
+	}
+	if o.nc != nil || o.transport != nil {
+		t.repl = &replication{
+			tr:          o.transport,
+			deltaEvery:  o.deltaEvery,
+			beatEvery:   o.beatEvery,
+			downAfter:   o.downAfter,
+			forgetAfter: o.forgetAfter,
+			chunkSize:   500,
+			now:         time.Now,
+		}
+		if o.nc != nil {
+			tr, err := newNATSTransport(t, o.nc, o.prefix)
+			if err != nil {
+				return nil, err
+			}
+			t.repl.tr = tr
+		}
+		if !o.manual {
+			t.wg.Add(1)
+			go t.run()
+		}
+	}
+	return t, nil
 }
 
 // newRef returns a fresh phx_ref: 12 bytes (nanosecond clock, node hash,
@@ -105,12 +145,13 @@ func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
 		t.topics[topic] = ts
 	}
 	for _, e := range ts.keys[key] {
-		if e.owner == owner {
+		if e.replica == "" && e.owner == owner {
 			t.mu.Unlock()
 			return "", ErrAlreadyTracked
 		}
 	}
 	ts.keys[key] = append(ts.keys[key], entry{owner: owner, meta: m})
+	t.recordLocked(topic, key, owner, m)
 	own := t.owners[owner]
 	if own == nil {
 		own = map[tk]struct{}{}
@@ -143,11 +184,12 @@ func (t *Tracker) Update(owner, topic, key string, meta Meta) (string, error) {
 	}
 	entries := ts.keys[key]
 	for i, e := range entries {
-		if e.owner != owner {
+		if e.replica != "" || e.owner != owner {
 			continue
 		}
 		m := withRef(meta, ref, e.meta.Ref())
 		entries[i].meta = m
+		t.recordLocked(topic, key, owner, m)
 		t.noteLocked(topic, key, m, e.meta)
 		t.mu.Unlock()
 		t.afterChange()
@@ -193,13 +235,31 @@ func (t *Tracker) UntrackAll(owner string) {
 
 // removeLocked drops one presence and records the leave; t.mu must be held.
 func (t *Tracker) removeLocked(owner, topic, key string) bool {
+	old, ok := t.dropEntryLocked("", topic, key, owner)
+	if !ok {
+		return false
+	}
+	t.recordLocked(topic, key, owner, nil)
+	if own := t.owners[owner]; own != nil {
+		delete(own, tk{topic, key})
+		if len(own) == 0 {
+			delete(t.owners, owner)
+		}
+	}
+	t.noteLocked(topic, key, nil, old)
+	return true
+}
+
+// dropEntryLocked removes the entry of (replica, owner) under topic and key
+// from the visible state and returns its meta; t.mu must be held.
+func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (Meta, bool) {
 	ts := t.topics[topic]
 	if ts == nil {
-		return false
+		return nil, false
 	}
 	entries := ts.keys[key]
 	for i, e := range entries {
-		if e.owner != owner {
+		if e.replica != replica || e.owner != owner {
 			continue
 		}
 		entries = append(entries[:i:i], entries[i+1:]...)
@@ -211,16 +271,28 @@ func (t *Tracker) removeLocked(owner, topic, key string) bool {
 		} else {
 			ts.keys[key] = entries
 		}
-		if own := t.owners[owner]; own != nil {
-			delete(own, tk{topic, key})
-			if len(own) == 0 {
-				delete(t.owners, owner)
-			}
-		}
-		t.noteLocked(topic, key, nil, e.meta)
-		return true
+		return e.meta, true
 	}
-	return false
+	return nil, false
+}
+
+// putEntryLocked adds or replaces the entry of (replica, owner) under topic
+// and key and returns the meta it replaced; t.mu must be held.
+func (t *Tracker) putEntryLocked(replica, topic, key, owner string, meta Meta) (Meta, bool) {
+	ts := t.topics[topic]
+	if ts == nil {
+		ts = &topicState{keys: map[string][]entry{}}
+		t.topics[topic] = ts
+	}
+	entries := ts.keys[key]
+	for i, e := range entries {
+		if e.replica == replica && e.owner == owner {
+			entries[i].meta = meta
+			return e.meta, true
+		}
+	}
+	ts.keys[key] = append(entries, entry{replica: replica, owner: owner, meta: meta})
+	return nil, false
 }
 
 // List returns the presences on topic (an empty State when there are none),
@@ -285,7 +357,12 @@ func (t *Tracker) Close() error {
 		t.timer = nil
 	}
 	t.mu.Unlock()
+	close(t.stop)
 	t.wg.Wait()
+	if t.repl != nil {
+		t.repl.tr.broadcast(&wireMsg{Kind: kindBye, Node: t.opts.node, Inc: t.inc})
+		t.repl.tr.close()
+	}
 	t.flush()
 	return nil
 }

@@ -1,0 +1,156 @@
+package presence
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+func runServer(tb testing.TB) *server.Server {
+	tb.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server did not start")
+	}
+	tb.Cleanup(srv.Shutdown)
+	return srv
+}
+
+type natsNode struct {
+	t   *Tracker
+	nc  *nats.Conn
+	rec *recorder
+}
+
+func startNATSNode(tb testing.TB, srv *server.Server, name string, opts ...Option) *natsNode {
+	tb.Helper()
+	nc, err := nats.Connect(srv.ClientURL(), nats.NoEcho())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rec := newRecorder()
+	opts = append([]Option{WithNode(name), WithNATS(nc, "test"), WithPeriods(10*time.Millisecond, 50*time.Millisecond, 300*time.Millisecond, time.Minute)}, opts...)
+	t, err := New(rec, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { t.Close(); nc.Close() })
+	return &natsNode{t, nc, rec}
+}
+
+func waitUntil(tb testing.TB, what string, limit time.Duration, cond func() bool) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			tb.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func keysOn(t *Tracker, topic string) map[string]int {
+	out := map[string]int{}
+	for k, p := range t.List(topic) {
+		out[k] = len(p.Metas)
+	}
+	return out
+}
+
+func sameKeys(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestThreeNodesOverNATS(t *testing.T) {
+	srv := runServer(t)
+	nodes := []*natsNode{startNATSNode(t, srv, "a"), startNATSNode(t, srv, "b"), startNATSNode(t, srv, "c")}
+	for i, n := range nodes {
+		if _, err := n.t.Track("owner", "room:1", fmt.Sprint("user", i), Meta{"typing": false}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One user on two nodes: one key, two metas.
+	nodes[0].t.Track("tab1", "room:1", "alice", nil)
+	nodes[2].t.Track("tab2", "room:1", "alice", nil)
+	want := map[string]int{"user0": 1, "user1": 1, "user2": 1, "alice": 2}
+	for _, n := range nodes {
+		waitUntil(t, "every presence on "+n.t.opts.node, 5*time.Second, func() bool { return sameKeys(keysOn(n.t, "room:1"), want) })
+	}
+
+	// An update propagates as a change of meta.
+	ref, _ := nodes[1].t.Update("owner", "room:1", "user1", Meta{"typing": true})
+	for _, n := range nodes {
+		waitUntil(t, "the update on "+n.t.opts.node, 5*time.Second, func() bool {
+			p, ok := n.t.Get("room:1", "user1")
+			return ok && len(p.Metas) == 1 && p.Metas[0].Ref() == ref && p.Metas[0]["typing"] == true
+		})
+	}
+
+	// Leaving one tab removes only its meta everywhere.
+	nodes[2].t.UntrackAll("tab2")
+	want["alice"] = 1
+	for _, n := range nodes {
+		waitUntil(t, "alice's second tab to leave on "+n.t.opts.node, 5*time.Second, func() bool { return sameKeys(keysOn(n.t, "room:1"), want) })
+	}
+
+	// Every node's diffs replay to what it lists.
+	for _, n := range nodes {
+		got := replay(n.rec)
+		lst := map[string]int{}
+		for k, refs := range got {
+			lst[k[len("room:1|"):]] = len(refs)
+		}
+		if !sameKeys(lst, want) {
+			t.Errorf("node %s: diffs replay to %v, want %v", n.t.opts.node, lst, want)
+		}
+	}
+	if b, m := nodes[0].t.SentBytes(); b == 0 || m == 0 {
+		t.Errorf("SentBytes = %d, %d; want traffic counted", b, m)
+	}
+}
+
+// TestNodeDeathAndReturn cuts one node's NATS connection without a goodbye:
+// its presences leave the others within the down period plus a heartbeat.
+// A new tracker under the same name then appears once, without the old
+// presences.
+func TestNodeDeathAndReturn(t *testing.T) {
+	srv := runServer(t)
+	a, b := startNATSNode(t, srv, "a"), startNATSNode(t, srv, "b")
+	dying := startNATSNode(t, srv, "c")
+	dying.t.Track("o", "room", "carol", nil)
+	for _, n := range []*natsNode{a, b} {
+		waitUntil(t, "carol everywhere", 5*time.Second, func() bool { return len(n.t.List("room")) == 1 })
+	}
+	dying.nc.Close() // the process "dies": no goodbye
+	limit := 300*time.Millisecond + 2*50*time.Millisecond + time.Second // down + beat, plus scheduling slack
+	for _, n := range []*natsNode{a, b} {
+		took := waitUntil(t, "carol to leave", limit, func() bool { return len(n.t.List("room")) == 0 })
+		t.Logf("node %s dropped the dead node's presence after %v", n.t.opts.node, took)
+		if got := replay(n.rec); len(got) != 0 {
+			t.Fatalf("clients of %s still see %v", n.t.opts.node, got)
+		}
+	}
+	back := startNATSNode(t, srv, "c")
+	back.t.Track("o", "room", "dave", nil)
+	for _, n := range []*natsNode{a, b} {
+		waitUntil(t, "the returned node's presence", 5*time.Second, func() bool {
+			return sameKeys(keysOn(n.t, "room"), map[string]int{"dave": 1})
+		})
+	}
+}
