@@ -137,7 +137,7 @@ func TestNodeDeathAndReturn(t *testing.T) {
 	for _, n := range []*natsNode{a, b} {
 		waitUntil(t, "carol everywhere", 5*time.Second, func() bool { return len(n.t.List("room")) == 1 })
 	}
-	dying.nc.Close() // the process "dies": no goodbye
+	dying.nc.Close()                                                    // the process "dies": no goodbye
 	limit := 300*time.Millisecond + 2*50*time.Millisecond + time.Second // down + beat, plus scheduling slack
 	for _, n := range []*natsNode{a, b} {
 		took := waitUntil(t, "carol to leave", limit, func() bool { return len(n.t.List("room")) == 0 })

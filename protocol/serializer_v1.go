@@ -12,12 +12,16 @@ type v1 struct{}
 
 func (v1) Version() string { return "1.0.0" }
 
+// v1Inbound holds the keys of a V1 frame. The fields are plain RawMessages,
+// not pointers: encoding/json hands a JSON null to a RawMessage as the text
+// "null" but sets a pointer to nil, which would make a present null key look
+// missing. An empty RawMessage therefore means the key was absent.
 type v1Inbound struct {
-	Topic   *json.RawMessage `json:"topic"`
-	Event   *json.RawMessage `json:"event"`
-	Payload *json.RawMessage `json:"payload"`
-	Ref     *json.RawMessage `json:"ref"`
-	JoinRef json.RawMessage  `json:"join_ref"`
+	Topic   json.RawMessage `json:"topic"`
+	Event   json.RawMessage `json:"event"`
+	Payload json.RawMessage `json:"payload"`
+	Ref     json.RawMessage `json:"ref"`
+	JoinRef json.RawMessage `json:"join_ref"`
 }
 
 func (v1) Decode(data []byte, binary bool) (Message, error) {
@@ -32,24 +36,24 @@ func (v1) Decode(data []byte, binary bool) (Message, error) {
 	if err := json.Unmarshal(data, &in); err != nil {
 		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if in.Topic == nil || in.Event == nil || in.Payload == nil || in.Ref == nil {
+	if len(in.Topic) == 0 || len(in.Event) == 0 || len(in.Payload) == 0 || len(in.Ref) == 0 {
 		return Message{}, fmt.Errorf("%w: V1 frame needs topic, event, payload and ref", ErrMalformed)
 	}
 	var m Message
 	var err error
-	if m.Topic, err = decodeString(*in.Topic, "topic"); err != nil {
+	if m.Topic, err = decodeString(in.Topic, "topic"); err != nil {
 		return Message{}, err
 	}
-	if m.Event, err = decodeString(*in.Event, "event"); err != nil {
+	if m.Event, err = decodeString(in.Event, "event"); err != nil {
 		return Message{}, err
 	}
-	if m.Ref, err = decodeRef(*in.Ref); err != nil {
+	if m.Ref, err = decodeRef(in.Ref); err != nil {
 		return Message{}, err
 	}
 	if m.JoinRef, err = decodeRef(in.JoinRef); err != nil {
 		return Message{}, err
 	}
-	m.Payload = RawJSON(*in.Payload)
+	m.Payload = RawJSON(in.Payload)
 	return m, nil
 }
 

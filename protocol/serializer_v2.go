@@ -118,6 +118,12 @@ func (s v2) Broadcast(topic, event string, p Payload) (Frame, error) {
 }
 
 func (s v2) Close(joinRef Ref, topic, event string, p Payload) (Frame, error) {
+	if p.binary {
+		// Phoenix encodes any message with a binary payload as a push frame,
+		// which has no ref field; do the same rather than splice raw bytes
+		// into a JSON array.
+		return encodeBinary(kindPush, []string{joinRef.String(), topic, event}, p.data)
+	}
 	return s.encode(joinRef, joinRef, topic, event, p.Bytes()), nil
 }
 
