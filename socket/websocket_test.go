@@ -28,7 +28,10 @@ func (echo) HandleIn(c *actors.Context, event string, p actors.Payload) actors.R
 		_ = c.Push("pushed", p)
 		return actors.NoReply()
 	case "flood":
-		for range 10000 {
+		// Far more than kernel socket buffers hold (about 50 MiB), so the
+		// queue overflows however fast the writer drains; the loop ends at
+		// the first refused push.
+		for range 100000 {
 			if err := c.Push("flood", map[string]string{"pad": strings.Repeat("x", 512)}); err != nil {
 				break
 			}
