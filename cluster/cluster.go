@@ -55,6 +55,7 @@ var ErrNameTaken = errors.New("cluster: node name already in use")
 // Node is a started PubSub and, in the NATS modes, its connection.
 type Node struct {
 	name    string
+	prefix  string
 	mode    string
 	ps      *topics.PubSub
 	nc      *nats.Conn
@@ -77,7 +78,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.NameCheck <= 0 {
 		cfg.NameCheck = 250 * time.Millisecond
 	}
-	n := &Node{name: cfg.Node, ps: topics.New(), log: cfg.Logger.With().Str("node", cfg.Node).Logger()}
+	n := &Node{name: cfg.Node, prefix: cfg.Prefix, ps: topics.New(), log: cfg.Logger.With().Str("node", cfg.Node).Logger()}
 	switch strings.TrimSpace(cfg.NATS) {
 	case "":
 		n.mode = "single"
@@ -228,6 +229,10 @@ func (n *Node) claimName(cfg Config) error {
 
 // Name returns the node's name.
 func (n *Node) Name() string { return n.name }
+
+// Prefix returns the first token of the node's NATS subjects; presence
+// replication uses it too.
+func (n *Node) Prefix() string { return n.prefix }
 
 // PubSub returns the node's PubSub.
 func (n *Node) PubSub() *topics.PubSub { return n.ps }

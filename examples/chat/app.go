@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/token"
@@ -42,6 +43,10 @@ type Config struct {
 	AssetsDir string
 	Logger    zerolog.Logger
 	Node      string
+	// Cluster, when set, is the node's PubSub (single node, embedded NATS or
+	// a NATS cluster) and names the node; /healthz reports its state.
+	// Without it the app runs a single node on its own in-process PubSub.
+	Cluster *cluster.Node
 	// SocketOptions are added to the socket handler's options.
 	SocketOptions []socket.Option
 }
@@ -68,9 +73,19 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	ps := topics.New()
+	if cfg.Cluster != nil {
+		ps = cfg.Cluster.PubSub()
+		if cfg.Node == "" {
+			cfg.Node = cfg.Cluster.Name()
+		}
+	}
 	popts := []presence.Option{presence.WithLogger(cfg.Logger)}
 	if cfg.Node != "" {
 		popts = append(popts, presence.WithNode(cfg.Node))
+	}
+	if cfg.Cluster != nil && cfg.Cluster.Conn() != nil {
+		// Presence replicates to the other nodes over the same NATS.
+		popts = append(popts, presence.WithNATS(cfg.Cluster.Conn(), cfg.Cluster.Prefix()))
 	}
 	tracker, err := presence.New(ps, popts...)
 	if err != nil {
@@ -130,7 +145,17 @@ func (a *App) routes() {
 	}
 	a.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServer(http.Dir(assets))))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "sockets": a.socket.Len()})
+		body := map[string]any{"status": "ok", "sockets": a.socket.Len()}
+		if a.cfg.Cluster != nil {
+			h := a.cfg.Cluster.Health()
+			body["cluster"] = h
+			body["presence_peers"] = a.tracker.Peers()
+			if !h.OK {
+				// Local rooms still work; other nodes are out of reach.
+				body["status"] = "degraded"
+			}
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 	a.mux.HandleFunc("POST /api/login", a.login)
 	a.mux.HandleFunc("POST /api/broadcast", a.admin(a.broadcast))
