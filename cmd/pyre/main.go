@@ -1,6 +1,7 @@
 // Command pyre runs pyre's example applications.
 //
 //	pyre chat -addr 127.0.0.1:4000 -admin-key KEY [-secret S]
+//	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s]
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/examples/chat"
+	"github.com/pyrehq/pyre/examples/donations"
 )
 
 func main() {
@@ -29,6 +31,8 @@ func main() {
 	switch os.Args[1] {
 	case "chat":
 		err = runChat(os.Args[2:])
+	case "donations":
+		err = runDonations(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -36,6 +40,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "pyre: unknown command %q\n", os.Args[1])
 		usage()
 		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return // the flag set has printed its usage
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pyre:", err)
@@ -47,7 +54,10 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage: pyre <command> [flags]
 
 commands:
-  chat   run the chat example (pyre chat -h for flags)`)
+  chat        run the chat example (pyre chat -h for flags)
+  donations   run the donations example: live campaign totals, an admin
+              dashboard, restart policies and a supervision tree
+              (pyre donations -h for flags)`)
 }
 
 // chatConfig is the chat command's configuration.
@@ -105,26 +115,100 @@ func runChat(args []string) error {
 	if _, err := os.Stat(cfg.Assets + "/phoenix.mjs"); err != nil {
 		log.Warn().Str("assets", cfg.Assets).Msg("phoenix.mjs not found: run npm install for the chat page")
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	return serve(log, "chat", cfg.Addr, cfg.DrainTime, app)
+}
+
+// donationsConfig is the donations command's configuration.
+type donationsConfig struct {
+	Addr      string
+	AdminKey  string
+	Secret    string
+	Node      string
+	LogLevel  string
+	DrainTime time.Duration
+	Refresh   time.Duration
+}
+
+func (c donationsConfig) validate() error {
+	if c.Addr == "" {
+		return errors.New("-addr is required")
+	}
+	if c.Secret != "" && len(c.Secret) < 16 {
+		return errors.New("-secret must be at least 16 characters")
+	}
+	if c.DrainTime <= 0 {
+		return errors.New("-drain must be positive")
+	}
+	if c.Refresh <= 0 {
+		return errors.New("-refresh must be positive")
+	}
+	return nil
+}
+
+func runDonations(args []string) error {
+	cfg := donationsConfig{}
+	fs := flag.NewFlagSet("donations", flag.ContinueOnError)
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4000", "listen address")
+	fs.StringVar(&cfg.AdminKey, "admin-key", os.Getenv("PYRE_ADMIN_KEY"), "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
+	fs.StringVar(&cfg.Secret, "secret", os.Getenv("PYRE_SECRET"), "token signing secret (default: random per process)")
+	fs.StringVar(&cfg.Node, "node", "", "node name (default: host name)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&cfg.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+	fs.DurationVar(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
+	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Logger()
+
+	app, err := donations.New(donations.Config{
+		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), Refresh: cfg.Refresh, Logger: log, Node: cfg.Node,
+	})
+	if err != nil {
+		return err
+	}
+	return serve(log, "donations", cfg.Addr, cfg.DrainTime, app)
+}
+
+// service is what a command serves: an HTTP handler that drains on
+// Shutdown.
+type service interface {
+	http.Handler
+	Shutdown(ctx context.Context) error
+}
+
+// serve listens on addr and serves a until SIGINT or SIGTERM, then drains
+// it within drain. a is shut down on every path out once it has been
+// handed over.
+func serve(log zerolog.Logger, name, addr string, drain time.Duration, a service) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		shutdown(log, a, drain)
+		return err
+	}
+	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Msg("pyre chat listening")
+	log.Info().Str("command", name).Str("addr", ln.Addr().String()).Msg("pyre listening")
 
 	select {
 	case err := <-errc:
+		shutdown(log, a, drain)
 		return err
 	case <-ctx.Done():
 	}
 	log.Info().Msg("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTime)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	if err := app.Shutdown(sctx); err != nil {
+	if err := a.Shutdown(sctx); err != nil {
 		log.Error().Err(err).Msg("drain incomplete")
 	}
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -132,4 +216,13 @@ func runChat(args []string) error {
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// shutdown stops a after the server failed to start or to serve.
+func shutdown(log zerolog.Logger, a service, drain time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		log.Error().Err(err).Msg("drain incomplete")
+	}
 }

@@ -59,14 +59,16 @@ process.on("exit", () => {
 });
 
 /**
- * Starts `bin/pyre chat` on a free loopback port with a random admin key and
- * secret, and resolves once GET /healthz answers 200.
+ * Starts `bin/pyre chat` (or the subcommand named by `command`, which must
+ * take -addr, -admin-key and -secret as chat does) on a free loopback port
+ * with a random admin key and secret, and resolves once GET /healthz
+ * answers 200.
  */
-export async function startServer({extraArgs = []} = {}) {
+export async function startServer({command = "chat", extraArgs = []} = {}) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(extraArgs);
+      return await startOnce(command, extraArgs);
     } catch (err) {
       lastError = err;
       if (!err.exitedEarly) break; // only a lost port race is worth a retry
@@ -75,11 +77,11 @@ export async function startServer({extraArgs = []} = {}) {
   throw lastError;
 }
 
-async function startOnce(extraArgs) {
+async function startOnce(command, extraArgs) {
   const port = await freePort();
   const adminKey = randomBytes(18).toString("base64url");
   const secret = randomBytes(32).toString("base64url");
-  const args = ["chat", "-addr", `127.0.0.1:${port}`, "-admin-key", adminKey, "-secret", secret, ...extraArgs];
+  const args = [command, "-addr", `127.0.0.1:${port}`, "-admin-key", adminKey, "-secret", secret, ...extraArgs];
   const proc = spawn(BIN, args, {cwd: ROOT, stdio: ["ignore", "ignore", "pipe"]});
   running.add(proc);
 

@@ -1,0 +1,74 @@
+package donations
+
+import (
+	"context"
+	"net/http"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestConfigRejectsBadCatalogues(t *testing.T) {
+	cases := map[string]Config{
+		"bad id":        {Campaigns: []Campaign{{ID: "Clean Water", Name: "x", Goal: 1}}},
+		"empty id":      {Campaigns: []Campaign{{ID: "", Name: "x", Goal: 1}}},
+		"duplicate":     {Campaigns: []Campaign{{ID: "a", Name: "x", Goal: 1}, {ID: "a", Name: "y", Goal: 2}}},
+		"no goal":       {Campaigns: []Campaign{{ID: "a", Name: "x"}}},
+		"no name":       {Campaigns: []Campaign{{ID: "a", Goal: 1}}},
+		"negative tick": {Refresh: -time.Second},
+	}
+	for name, cfg := range cases {
+		if app, err := New(cfg); err == nil {
+			_ = app.Shutdown(context.Background())
+			t.Errorf("%s: New accepted %+v", name, cfg)
+		}
+	}
+}
+
+// The real constructor, with defaults and no admin key: the admin
+// endpoints are closed, the default catalogue is served, and Shutdown
+// stops everything it started.
+func TestNewDefaultsAndShutdown(t *testing.T) {
+	before := runtime.NumGoroutine()
+	app, err := New(Config{Refresh: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := call(t, app, http.MethodGet, "/healthz", "", nil); code != http.StatusOK || out["status"] != "ok" {
+		t.Errorf("healthz = %d %v, want 200 ok", code, out)
+	}
+	for _, path := range []string{"/api/admin-login", "/api/crash-worker"} {
+		if code, _ := call(t, app, http.MethodPost, path, "", map[string]string{"user": "root"}); code != http.StatusUnauthorized {
+			t.Errorf("POST %s without an admin key configured: %d, want 401", path, code)
+		}
+	}
+	snap, err := app.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Campaigns) != len(DefaultCampaigns()) || snap.Campaigns[0].Campaign != DefaultCampaigns()[0] {
+		t.Errorf("campaigns = %+v, want the default catalogue", snap.Campaigns)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := app.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Shutdown(ctx); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+	if code, out := call(t, app, http.MethodGet, "/healthz", "", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("healthz after Shutdown = %d %v, want 503", code, out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before New, %d after Shutdown:\n%s",
+				before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond) // polling a count that nothing signals
+	}
+}

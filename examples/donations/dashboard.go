@@ -1,0 +1,59 @@
+package donations
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/presence"
+)
+
+// DashboardTopic is the admins' live view of every campaign.
+const DashboardTopic = "dashboard:live"
+
+// dashboardChannel is the "dashboard:live" channel, open to admin sockets
+// only.
+type dashboardChannel struct {
+	svc  services
+	user string
+}
+
+// Join refuses every socket that did not connect with an admin token.
+func (d *dashboardChannel) Join(c *actors.Context, _ string, _ actors.Payload) (any, error) {
+	if admin, _ := c.Get("admin").(bool); !admin {
+		return nil, actors.Refuse(unauthorized)
+	}
+	d.user, _ = c.Get("user").(string)
+	c.Send(afterJoin{})
+	return nil, nil
+}
+
+// HandleInfo finishes the join: track the admin and send who is watching.
+func (d *dashboardChannel) HandleInfo(c *actors.Context, msg any) actors.Result {
+	if _, ok := msg.(afterJoin); !ok {
+		return actors.NoReply()
+	}
+	meta := presence.Meta{"online_at": strconv.FormatInt(time.Now().Unix(), 10)}
+	if _, err := c.Track(d.user, meta); err != nil {
+		c.Logger().Error().Err(err).Msg("presence track failed")
+	}
+	state, err := c.PresenceList()
+	if err != nil {
+		return actors.Stop(err)
+	}
+	if err := c.Push("presence_state", state); err != nil {
+		c.Logger().Debug().Err(err).Msg("presence_state push failed")
+	}
+	return actors.NoReply()
+}
+
+// HandleIn serves the admins' events: crash_worker crashes the announcer,
+// so that the next campaign_refreshed shows the supervisor restarted it.
+func (d *dashboardChannel) HandleIn(c *actors.Context, event string, _ actors.Payload) actors.Result {
+	if event == "crash_worker" {
+		c.Actor().Send(d.svc.announcer, &crashWorker{})
+		c.Logger().Info().Str("user", d.user).Msg("announcer crash requested")
+		return actors.Ok(nil)
+	}
+	return actors.Error(unmatchedEvent)
+}
