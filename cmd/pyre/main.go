@@ -1,6 +1,6 @@
 // Command pyre runs pyre's example applications.
 //
-//	pyre chat -addr 127.0.0.1:4000 -admin-key KEY [-secret S]
+//	pyre chat -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-node N] [-nats embedded|nats://host:4222]
 //	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s]
 package main
 
@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/examples/chat"
 	"github.com/pyrehq/pyre/examples/donations"
 )
@@ -69,6 +70,7 @@ type chatConfig struct {
 	Node      string
 	LogLevel  string
 	DrainTime time.Duration
+	Cluster   cluster.Config
 }
 
 func (c chatConfig) validate() error {
@@ -91,9 +93,10 @@ func runChat(args []string) error {
 	fs.StringVar(&cfg.AdminKey, "admin-key", os.Getenv("PYRE_ADMIN_KEY"), "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
 	fs.StringVar(&cfg.Secret, "secret", os.Getenv("PYRE_SECRET"), "token signing secret (default: random per process)")
 	fs.StringVar(&cfg.Assets, "assets", "node_modules/phoenix/priv/static", "directory holding phoenix.mjs")
-	fs.StringVar(&cfg.Node, "node", "", "node name (default: host name)")
+	fs.StringVar(&cfg.Node, "node", os.Getenv("PYRE_NODE"), "node name, unique in a cluster (default: host name and a random suffix)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&cfg.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+	clusterFlags(fs, &cfg.Cluster)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,8 +109,15 @@ func runChat(args []string) error {
 	}
 	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Logger()
 
+	cfg.Cluster.Node, cfg.Cluster.Logger = cfg.Node, log
+	node, err := cluster.Start(cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	log = log.With().Str("node", node.Name()).Logger()
 	app, err := chat.New(chat.Config{
-		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: log, Node: cfg.Node,
+		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: log, Cluster: node,
 	})
 	if err != nil {
 		return err
@@ -116,6 +126,20 @@ func runChat(args []string) error {
 		log.Warn().Str("assets", cfg.Assets).Msg("phoenix.mjs not found: run npm install for the chat page")
 	}
 	return serve(log, "chat", cfg.Addr, cfg.DrainTime, app)
+}
+
+// clusterFlags registers the flags that say how a node reaches the others.
+func clusterFlags(fs *flag.FlagSet, c *cluster.Config) {
+	fs.StringVar(&c.NATS, "nats", os.Getenv("PYRE_NATS"), `"" for a single node; "embedded" to run a NATS server in this process; or nats://host:4222[,nats://...] to join a cluster`)
+	fs.StringVar(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (with -nats embedded)")
+	fs.StringVar(&c.Prefix, "nats-prefix", "pyre", "first token of every NATS subject, to share a NATS cluster between applications")
+	fs.StringVar(&c.CredsFile, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&c.User, "nats-user", "", "NATS user")
+	fs.StringVar(&c.Password, "nats-password", os.Getenv("PYRE_NATS_PASSWORD"), "NATS password")
+	fs.StringVar(&c.Token, "nats-token", os.Getenv("PYRE_NATS_TOKEN"), "NATS authentication token")
+	fs.StringVar(&c.TLSCA, "nats-tls-ca", "", "PEM file of the CA for NATS TLS")
+	fs.StringVar(&c.TLSCert, "nats-tls-cert", "", "client certificate for NATS mutual TLS")
+	fs.StringVar(&c.TLSKey, "nats-tls-key", "", "client key for NATS mutual TLS")
 }
 
 // donationsConfig is the donations command's configuration.

@@ -42,7 +42,7 @@ export function signal() {
 
 // ---- the server ------------------------------------------------------------
 
-async function freePort() {
+export async function freePort() {
   const srv = net.createServer();
   await new Promise((resolve, reject) => {
     srv.once("error", reject);
@@ -64,11 +64,11 @@ process.on("exit", () => {
  * with a random admin key and secret, and resolves once GET /healthz
  * answers 200.
  */
-export async function startServer({command = "chat", extraArgs = []} = {}) {
+export async function startServer({command = "chat", extraArgs = [], secret, adminKey, port} = {}) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(command, extraArgs);
+      return await startOnce(command, extraArgs, {secret, adminKey, port});
     } catch (err) {
       lastError = err;
       if (!err.exitedEarly) break; // only a lost port race is worth a retry
@@ -77,10 +77,10 @@ export async function startServer({command = "chat", extraArgs = []} = {}) {
   throw lastError;
 }
 
-async function startOnce(command, extraArgs) {
-  const port = await freePort();
-  const adminKey = randomBytes(18).toString("base64url");
-  const secret = randomBytes(32).toString("base64url");
+async function startOnce(command, extraArgs, fixed) {
+  const port = fixed.port ?? await freePort();
+  const adminKey = fixed.adminKey ?? randomBytes(18).toString("base64url");
+  const secret = fixed.secret ?? randomBytes(32).toString("base64url");
   const args = [command, "-addr", `127.0.0.1:${port}`, "-admin-key", adminKey, "-secret", secret, ...extraArgs];
   const proc = spawn(BIN, args, {cwd: ROOT, stdio: ["ignore", "ignore", "pipe"]});
   running.add(proc);
