@@ -63,7 +63,7 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) (*C
 	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(h.strategy))
 	name := "socket" + h.system.ProcessRegistry.NextID()
 	s.self = h.system.NewLocalPID(name)
-	if !h.register(s.self) {
+	if !h.register(s) {
 		close(s.done)
 		t.Close(CloseServiceRestart, "server shutting down")
 		return nil, ErrClosed
@@ -75,6 +75,13 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) (*C
 		close(s.done)
 		t.Close(CloseServiceRestart, "server error")
 		return nil, err
+	}
+	s.spawned.Store(true)
+	if h.draining.Load() {
+		// A drain that began between register and spawn skipped this
+		// socket; close it here (should the drain have seen it after all,
+		// the second close is ignored).
+		h.system.Root.Send(s.self, &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down"})
 	}
 	log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
 	return &Conn{s: s}, nil

@@ -87,3 +87,43 @@ func TestDrain2000(t *testing.T) {
 		t.Fatalf("%d sockets left", srv.Handler().Len())
 	}
 }
+
+// TestDrainRacesConnects starts a drain while sockets are still connecting:
+// a socket registered just before the drain began but spawned after its
+// close was sent must still be closed, so Shutdown returns.
+func TestDrainRacesConnects(t *testing.T) {
+	for range 20 {
+		r := actors.NewRouter()
+		srv := channeltest.NewServer(t, r, socket.WithDrain(0, 1))
+		started := make(chan struct{})
+		var connected atomic.Int64
+		done := make(chan struct{})
+		for g := range 4 {
+			go func() {
+				defer func() {
+					if g == 0 {
+						close(done)
+					}
+				}()
+				for i := 0; i < 100000; i++ {
+					if _, err := srv.Connect(url.Values{}); err != nil {
+						return
+					}
+					if connected.Add(1) == 20 {
+						close(started)
+					}
+				}
+			}()
+		}
+		<-started
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := srv.Handler().Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown with connects in flight: %v (%d sockets left)", err, srv.Handler().Len())
+		}
+		cancel()
+		<-done
+		if n := srv.Handler().Len(); n != 0 {
+			t.Fatalf("%d sockets left after Shutdown", n)
+		}
+	}
+}

@@ -42,8 +42,8 @@ type Handler struct {
 	wg       sync.WaitGroup // reader and writer goroutines
 
 	mu      sync.Mutex
-	sockets map[*actor.PID]struct{} // live Socket actors; guarded by mu
-	idle    chan struct{}           // closed when sockets becomes empty while draining; guarded by mu
+	sockets map[*actor.PID]*socketActor // live Socket actors; guarded by mu
+	idle    chan struct{}               // closed when sockets becomes empty while draining; guarded by mu
 }
 
 // New returns a handler serving the channels of router.
@@ -72,7 +72,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 		},
 		strategy: actors.NewCrashStrategy(log, o.node),
-		sockets:  map[*actor.PID]struct{}{},
+		sockets:  map[*actor.PID]*socketActor{},
 	}
 	h.opt.log = log
 	h.upgrader = websocket.Upgrader{
@@ -165,8 +165,12 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining.Store(true)
 	pids := make([]*actor.PID, 0, len(h.sockets))
-	for pid := range h.sockets {
-		pids = append(pids, pid)
+	for pid, s := range h.sockets {
+		// A socket not spawned yet closes itself when its spawn sees the
+		// drain (see open); sending to it now would reach no actor.
+		if s.spawned.Load() {
+			pids = append(pids, pid)
+		}
 	}
 	if h.idle == nil {
 		h.idle = make(chan struct{})
@@ -249,13 +253,13 @@ func (h *Handler) Len() int {
 
 // register records a new socket; it fails once a shutdown has begun (the
 // flag is checked under mu, so Shutdown sees every registered socket).
-func (h *Handler) register(pid *actor.PID) bool {
+func (h *Handler) register(s *socketActor) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining.Load() {
 		return false
 	}
-	h.sockets[pid] = struct{}{}
+	h.sockets[s.self] = s
 	return true
 }
 

@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -44,6 +45,7 @@ type pendingJoin struct {
 // time: while a join runs, later frames wait in pending, so a client sees
 // the same order Phoenix gives it.
 type socketActor struct {
+	spawned atomic.Bool // set once the actor exists; read by drain
 	h       *Handler
 	w       Transport
 	ser     protocol.Serializer
