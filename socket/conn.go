@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/protocol"
@@ -55,18 +56,23 @@ func (h *Handler) Open(t Transport, params url.Values, info ConnInfo) (*Conn, er
 func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) (*Conn, error) {
 	log := h.opt.log.With().Str("socket_id", id).Str("peer", peer).Logger()
 	s := &socketActor{
-		h: h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log,
+		h: h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log, addr: hostOf(peer),
 		channels: map[string]*entry{},
 		credits:  make(chan struct{}, h.opt.maxInflight),
+		limiter:  rate.NewLimiter(h.opt.eventRate, h.opt.eventBurst),
 		done:     make(chan struct{}),
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(h.strategy))
 	name := "socket" + h.system.ProcessRegistry.NextID()
 	s.self = h.system.NewLocalPID(name)
-	if !h.register(s) {
+	if err := h.register(s); err != nil {
 		close(s.done)
-		t.Close(CloseServiceRestart, "server shutting down")
-		return nil, ErrClosed
+		if errors.Is(err, ErrTooManyConns) {
+			t.Close(ClosePolicy, "too many connections")
+		} else {
+			t.Close(CloseServiceRestart, "server shutting down")
+		}
+		return nil, err
 	}
 	s.subscribeID()
 	if _, err := h.system.Root.SpawnNamed(props, name); err != nil {
@@ -93,6 +99,20 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) (*C
 // closing.
 func (c *Conn) Handle(msg protocol.Message) bool {
 	s := c.s
+	if !s.limiter.Allow() {
+		if s.strikes.Add(1) > int64(s.h.opt.maxStrikes) {
+			s.log.Warn().Int("strikes", s.h.opt.maxStrikes).Msg("rate limit exceeded again and again; closing socket")
+			c.CloseWith(ErrRateLimited, ClosePolicy, "rate limit exceeded")
+			return false
+		}
+		s.refuse(msg, reasonRateLimited)
+		return true
+	}
+	s.strikes.Store(0)
+	if len(msg.Topic) > s.h.opt.maxTopic {
+		s.refuse(msg, reasonTopicTooLong)
+		return true
+	}
 	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
 		if f, err := s.ser.Reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject); err == nil {
 			s.w.Send(f)
@@ -106,6 +126,31 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 	}
 	s.h.system.Root.Send(s.self, &inbound{msg: msg})
 	return true
+}
+
+// Error replies Handle gives without involving the socket actor.
+var (
+	reasonRateLimited  = protocol.RawJSON([]byte(`{"reason":"rate limit exceeded"}`))
+	reasonTopicTooLong = protocol.RawJSON([]byte(`{"reason":"topic too long"}`))
+)
+
+// ErrRateLimited is the reason a socket closed for exceeding its rate
+// limit again and again.
+var ErrRateLimited = errors.New("socket: rate limit exceeded")
+
+// refuse answers msg with an error reply, unless it expects none (a reply
+// needs a ref).
+func (s *socketActor) refuse(msg protocol.Message, reason protocol.Payload) {
+	if msg.Ref.IsNull() {
+		return
+	}
+	topic := msg.Topic
+	if len(topic) > s.h.opt.maxTopic {
+		topic = topic[:s.h.opt.maxTopic] // do not echo an oversized topic back
+	}
+	if f, err := s.ser.Reply(msg.JoinRef, msg.Ref, topic, "error", reason); err == nil {
+		s.w.Send(f)
+	}
 }
 
 // Closed tells the socket that its client went away; every channel

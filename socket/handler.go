@@ -25,6 +25,8 @@ import (
 var (
 	ErrClosed  = errors.New("socket: handler is shut down")
 	ErrRefused = errors.New("socket: connection refused")
+	// ErrTooManyConns refuses a socket over WithMaxConnsPerAddr.
+	ErrTooManyConns = errors.New("socket: too many connections from one address")
 )
 
 // Handler serves Phoenix sockets at PATH/websocket, where PATH is wherever
@@ -43,6 +45,7 @@ type Handler struct {
 
 	mu      sync.Mutex
 	sockets map[*actor.PID]*socketActor // live Socket actors; guarded by mu
+	perAddr map[string]int              // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
 	idle    chan struct{}               // closed when sockets becomes empty while draining; guarded by mu
 }
 
@@ -73,6 +76,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		},
 		strategy: actors.NewCrashStrategy(log, o.node),
 		sockets:  map[*actor.PID]*socketActor{},
+		perAddr:  map[string]int{},
 	}
 	h.opt.log = log
 	h.upgrader = websocket.Upgrader{
@@ -115,6 +119,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.opt.origin.check(r) {
 		h.opt.log.Warn().Str("origin", r.Header.Get("Origin")).Msg("origin refused")
 		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	if h.addrFull(hostOf(r.RemoteAddr)) {
+		h.opt.log.Warn().Str("peer", r.RemoteAddr).Int("limit", h.opt.maxPerAddr).Msg("too many connections from one address")
+		http.Error(w, "too many connections", http.StatusTooManyRequests)
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
@@ -253,18 +262,47 @@ func (h *Handler) Len() int {
 
 // register records a new socket; it fails once a shutdown has begun (the
 // flag is checked under mu, so Shutdown sees every registered socket).
-func (h *Handler) register(s *socketActor) bool {
+func (h *Handler) register(s *socketActor) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining.Load() {
-		return false
+		return ErrClosed
+	}
+	if h.opt.maxPerAddr > 0 {
+		if h.perAddr[s.addr] >= h.opt.maxPerAddr {
+			return ErrTooManyConns
+		}
+		h.perAddr[s.addr]++
 	}
 	h.sockets[s.self] = s
-	return true
+	return nil
+}
+
+// addrFull reports whether ip already has its maximum of sockets.
+func (h *Handler) addrFull(ip string) bool {
+	if h.opt.maxPerAddr == 0 {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.perAddr[ip] >= h.opt.maxPerAddr
+}
+
+// hostOf returns the IP of a host:port address.
+func hostOf(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 func (h *Handler) unregister(pid *actor.PID) {
 	h.mu.Lock()
+	if s := h.sockets[pid]; s != nil && h.opt.maxPerAddr > 0 {
+		if h.perAddr[s.addr]--; h.perAddr[s.addr] <= 0 {
+			delete(h.perAddr, s.addr)
+		}
+	}
 	delete(h.sockets, pid)
 	if h.idle != nil && len(h.sockets) == 0 {
 		select {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/presence"
@@ -22,6 +23,7 @@ const (
 	CloseTooBig         = 1009 // frame larger than the limit
 	CloseServiceRestart = 1012 // drain on shutdown
 	CloseSlowConsumer   = 4000 // the client did not read fast enough
+	ClosePolicy         = 1008 // the client kept sending past its rate limit
 )
 
 // ConnInfo describes the HTTP request that opens a socket.
@@ -62,6 +64,11 @@ type options struct {
 	restart        actors.Policy
 	drainWindow    time.Duration
 	drainBatches   int
+	eventRate      rate.Limit // inbound events per second per socket
+	eventBurst     int
+	maxStrikes     int // refused events in a row before a disconnect
+	maxTopic       int
+	maxPerAddr     int // sockets per remote IP; 0 = no limit
 }
 
 func defaults() options {
@@ -81,6 +88,10 @@ func defaults() options {
 		maxInflight:  64,
 		drainWindow:  2 * time.Second,
 		drainBatches: 10,
+		eventRate:    5000,
+		eventBurst:   10000,
+		maxStrikes:   1000,
+		maxTopic:     1024,
 	}
 }
 
@@ -241,6 +252,53 @@ func WithDrain(window time.Duration, batches int) Option {
 			return fmt.Errorf("socket: bad drain settings: window %v, %d batches", window, batches)
 		}
 		o.drainWindow, o.drainBatches = window, batches
+		return nil
+	}
+}
+
+// WithRateLimit limits the events one socket may send: perSecond on
+// average, in bursts of up to burst (default 5 000/s in bursts of 10 000,
+// room for a publisher feeding a large fan-out; heartbeats count too). An
+// event over the limit is answered with the error reply {"reason": "rate
+// limit exceeded"} and not processed; strikes such refusals in a row
+// (default 1 000) close the connection with code 1008. perSecond 0 turns
+// the limit off.
+func WithRateLimit(perSecond float64, burst, strikes int) Option {
+	return func(o *options) error {
+		if perSecond < 0 || (perSecond > 0 && (burst < 1 || strikes < 1)) {
+			return fmt.Errorf("socket: bad rate limit: %v/s, burst %d, strikes %d", perSecond, burst, strikes)
+		}
+		o.eventRate, o.eventBurst, o.maxStrikes = rate.Limit(perSecond), burst, strikes
+		if perSecond == 0 {
+			o.eventRate = rate.Inf
+		}
+		return nil
+	}
+}
+
+// WithMaxTopicLength limits the length of a topic in bytes (default 1024);
+// an event on a longer topic is answered with the error reply
+// {"reason": "topic too long"}.
+func WithMaxTopicLength(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("socket: max topic length must be positive, got %d", n)
+		}
+		o.maxTopic = n
+		return nil
+	}
+}
+
+// WithMaxConnsPerAddr limits the live sockets from one remote IP address
+// (default: no limit); a connection over it is refused with HTTP 429.
+// Behind a proxy every client shares the proxy's address: set it only when
+// clients reach the server directly.
+func WithMaxConnsPerAddr(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("socket: max connections per address must not be negative, got %d", n)
+		}
+		o.maxPerAddr = n
 		return nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/protocol"
@@ -46,6 +47,11 @@ type pendingJoin struct {
 // the same order Phoenix gives it.
 type socketActor struct {
 	spawned atomic.Bool // set once the actor exists; read by drain
+	// limiter and strikes belong to whoever feeds the socket (its reader;
+	// long-poll posts); both are safe for concurrent use.
+	limiter *rate.Limiter
+	strikes atomic.Int64
+	addr    string // the client's IP, for WithMaxConnsPerAddr
 	h       *Handler
 	w       Transport
 	ser     protocol.Serializer
