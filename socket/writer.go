@@ -128,8 +128,8 @@ func (w *writer) flush() {
 }
 
 func (w *writer) writeBatch(batch []protocol.Frame) error {
-	_ = w.ws.SetWriteDeadline(time.Now().Add(w.timeout))
 	w.bc.hold()
+	_ = w.ws.SetWriteDeadline(time.Now().Add(w.timeout))
 	for _, f := range batch {
 		mt := websocket.TextMessage
 		if f.Binary {
@@ -157,9 +157,24 @@ func (w *writer) finish(code int, text string) {
 // handshake, control frames) it writes through.
 type batchConn struct {
 	net.Conn
-	mu      sync.Mutex
-	holding bool   // guarded by mu
-	buf     []byte // guarded by mu
+	mu       sync.Mutex
+	holding  bool      // guarded by mu
+	buf      []byte    // guarded by mu
+	deadline time.Time // write deadline asked for during a batch; guarded by mu
+}
+
+// SetWriteDeadline is called by gorilla before every frame it writes.
+// Within a batch nothing reaches the socket until flush, so the deadline is
+// only noted and applied once there; setting it per frame costs a timer
+// update each time.
+func (b *batchConn) SetWriteDeadline(t time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.holding {
+		b.deadline = t
+		return nil
+	}
+	return b.Conn.SetWriteDeadline(t)
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
@@ -191,6 +206,10 @@ func (b *batchConn) flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.holding = false
+	if !b.deadline.IsZero() {
+		_ = b.Conn.SetWriteDeadline(b.deadline)
+		b.deadline = time.Time{}
+	}
 	_, err := b.Conn.Write(b.buf)
 	if cap(b.buf) > maxKeptBuffer {
 		b.buf = nil

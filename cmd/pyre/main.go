@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,6 +35,8 @@ func main() {
 		err = runChat(os.Args[2:])
 	case "donations":
 		err = runDonations(os.Args[2:])
+	case "bench":
+		err = runBench(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -58,7 +61,9 @@ commands:
   chat        run the chat example (pyre chat -h for flags)
   donations   run the donations example: live campaign totals, an admin
               dashboard, restart policies and a supervision tree
-              (pyre donations -h for flags)`)
+              (pyre donations -h for flags)
+  bench       load-test a pyre or Phoenix server on loopback: storm,
+              fanout, ping (pyre bench -h for modes and flags)`)
 }
 
 // chatConfig is the chat command's configuration.
@@ -71,6 +76,7 @@ type chatConfig struct {
 	LogLevel  string
 	DrainTime time.Duration
 	Cluster   cluster.Config
+	Pprof     string
 }
 
 func (c chatConfig) validate() error {
@@ -97,6 +103,7 @@ func runChat(args []string) error {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&cfg.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
 	clusterFlags(fs, &cfg.Cluster)
+	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,6 +116,9 @@ func runChat(args []string) error {
 	}
 	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Logger()
 
+	if cfg.Pprof != "" {
+		startPprof(log, cfg.Pprof)
+	}
 	cfg.Cluster.Node, cfg.Cluster.Logger = cfg.Node, log
 	node, err := cluster.Start(cfg.Cluster)
 	if err != nil {
@@ -126,6 +136,24 @@ func runChat(args []string) error {
 		log.Warn().Str("assets", cfg.Assets).Msg("phoenix.mjs not found: run npm install for the chat page")
 	}
 	return serve(log, "chat", cfg.Addr, cfg.DrainTime, app)
+}
+
+// startPprof serves the profiling endpoints on their own listener, away
+// from the application's mux.
+func startPprof(log zerolog.Logger, addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if err := srv.ListenAndServe(); err != nil {
+			log.Error().Err(err).Str("addr", addr).Msg("pprof server stopped")
+		}
+	}()
+	log.Info().Str("addr", addr).Msg("pprof listening")
 }
 
 // clusterFlags registers the flags that say how a node reaches the others.
