@@ -1,5 +1,6 @@
-// Package socket serves Phoenix Channels connections over WebSocket: it
-// authenticates a socket, picks its serializer from the vsn parameter, runs
+// Package socket serves Phoenix Channels connections over WebSocket and
+// long-poll: it authenticates a socket, picks its serializer from the vsn
+// parameter, runs
 // one Socket actor per connection that spawns a channel actor per joined
 // topic, and writes everything through a per-connection bounded writer.
 //
@@ -15,7 +16,16 @@
 //		}),
 //		socket.WithID(func(a actors.Assigns) string { return "users_socket:" + a["user"].(string) }),
 //	)
-//	mux.Handle("/socket/", h) // serves /socket/websocket
+//	mux.Handle("/socket/", h) // serves /socket/websocket and /socket/longpoll
+//
+// Long-poll is the transport of phoenix.js's LongPoll class (and of its
+// longPollFallbackMs fallback). A long-poll session is a socket like any
+// other: its channels cannot tell the difference, except that it carries
+// no binary frames from the server. The session lives on the node that
+// opened it; in a cluster behind a plain load balancer, WithLongPollRelay
+// forwards each request to that node over NATS:
+//
+//	socket.WithLongPollRelay(node.Conn(), node.Name(), node.Prefix())
 //
 // Limits have clear outcomes: a frame over the size limit closes the
 // connection with 1009; a malformed frame is dropped with a warning and the
@@ -23,13 +33,18 @@
 // with 4000; a silent one (no frame for the idle timeout) with 1001.
 // Broadcasting "disconnect" on a socket id closes its sockets with 1001.
 // Shutdown closes every socket with 1012, after which phoenix.js
-// reconnects (to another node if there is one).
+// reconnects (to another node if there is one). Long-poll has no close
+// codes: a closed session answers its polls with status 410, on which
+// phoenix.js reconnects; a session nobody polls for its timeout (20s) is
+// closed; a POST over its size limit gets 413.
 //
 // # Concurrency
 //
 // Handler methods are safe from any goroutine. Per connection there is one
 // reader goroutine and at most one writer goroutine, which exists only
 // while frames are queued. Socket and channel state live in actors and are
-// touched only from their Receive. Transport implementations must make
-// Send, Close and Overflow safe from any goroutine and non-blocking.
+// touched only from their Receive. A long-poll session holds no goroutine
+// of its own: a waiting poll holds its HTTP request's, for at most the
+// poll window. Transport implementations must make Send, Close and
+// Overflow safe from any goroutine and non-blocking.
 package socket

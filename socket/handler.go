@@ -102,8 +102,12 @@ func (h *Handler) Broadcast(topic, event string, payload any) error {
 	return h.opt.pubsub.Broadcast(topic, event, payload)
 }
 
-// ServeHTTP upgrades PATH/websocket requests.
+// ServeHTTP upgrades PATH/websocket requests and serves PATH/longpoll.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/longpoll") {
+		h.serveLongPoll(w, r)
+		return
+	}
 	if !strings.HasSuffix(r.URL.Path, "/websocket") {
 		http.NotFound(w, r)
 		return

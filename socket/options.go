@@ -69,6 +69,8 @@ type options struct {
 	maxStrikes     int // refused events in a row before a disconnect
 	maxTopic       int
 	maxPerAddr     int // sockets per remote IP; 0 = no limit
+	// Long-poll settings and sessions; see longpoll_options.go.
+	longPoll *longPoll
 }
 
 func defaults() options {
@@ -92,6 +94,7 @@ func defaults() options {
 		eventBurst:   10000,
 		maxStrikes:   1000,
 		maxTopic:     1024,
+		longPoll:     newLongPoll(),
 	}
 }
 

@@ -111,6 +111,11 @@ func New(cfg Config) (*App, error) {
 	if cfg.Node != "" {
 		opts = append(opts, socket.WithNode(cfg.Node))
 	}
+	if cfg.Cluster != nil && cfg.Cluster.Conn() != nil {
+		// A long-poll request that lands on another node is relayed to
+		// the node that holds its session.
+		opts = append(opts, socket.WithLongPollRelay(cfg.Cluster.Conn(), cfg.Cluster.Name(), cfg.Cluster.Prefix()))
+	}
 	sh, err := socket.New(router, append(opts, cfg.SocketOptions...)...)
 	if err != nil {
 		return nil, err
