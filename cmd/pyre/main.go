@@ -35,8 +35,6 @@ func main() {
 		err = runChat(os.Args[2:])
 	case "donations":
 		err = runDonations(os.Args[2:])
-	case "bench":
-		err = runBench(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -61,9 +59,7 @@ commands:
   chat        run the chat example (pyre chat -h for flags)
   donations   run the donations example: live campaign totals, an admin
               dashboard, restart policies and a supervision tree
-              (pyre donations -h for flags)
-  bench       load-test a pyre or Phoenix server on loopback: storm,
-              fanout, ping (pyre bench -h for modes and flags)`)
+              (pyre donations -h for flags)`)
 }
 
 // chatConfig is the chat command's configuration.
