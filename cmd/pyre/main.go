@@ -22,6 +22,7 @@ import (
 	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/examples/chat"
 	"github.com/pyrehq/pyre/examples/donations"
+	"github.com/pyrehq/pyre/socket"
 )
 
 func main() {
@@ -35,6 +36,8 @@ func main() {
 		err = runChat(os.Args[2:])
 	case "donations":
 		err = runDonations(os.Args[2:])
+	case "bench":
+		err = runBench(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -59,7 +62,9 @@ commands:
   chat        run the chat example (pyre chat -h for flags)
   donations   run the donations example: live campaign totals, an admin
               dashboard, restart policies and a supervision tree
-              (pyre donations -h for flags)`)
+              (pyre donations -h for flags)
+  bench       load-test a pyre or Phoenix server on loopback: storm,
+              fanout, ping (pyre bench -h for modes and flags)`)
 }
 
 // chatConfig is the chat command's configuration.
@@ -73,6 +78,7 @@ type chatConfig struct {
 	DrainTime time.Duration
 	Cluster   cluster.Config
 	Pprof     string
+	RateLimit float64
 }
 
 func (c chatConfig) validate() error {
@@ -84,6 +90,9 @@ func (c chatConfig) validate() error {
 	}
 	if c.DrainTime <= 0 {
 		return errors.New("-drain must be positive")
+	}
+	if c.RateLimit < 0 {
+		return errors.New("-rate-limit must not be negative")
 	}
 	return nil
 }
@@ -99,6 +108,7 @@ func runChat(args []string) error {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&cfg.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
 	clusterFlags(fs, &cfg.Cluster)
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 100000, "events per second one socket may send (0: no limit); a fan-out benchmark's publisher needs a high one")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -124,6 +134,7 @@ func runChat(args []string) error {
 	log = log.With().Str("node", node.Name()).Logger()
 	app, err := chat.New(chat.Config{
 		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: log, Cluster: node,
+		SocketOptions: []socket.Option{socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), 1), 1000)},
 	})
 	if err != nil {
 		return err

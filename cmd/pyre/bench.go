@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/loadgen"
+)
+
+const benchUsage = `usage: pyre bench MODE [flags]
+
+Load-tests a pyre or Phoenix Channels server on this machine (Phoenix V2
+JSON over WebSocket) and prints what it measured.
+
+modes:
+  storm    -conns N             open N connections, each joining room:storm-<i>:
+                                joins/s, connect+join latency, failures, server
+                                RSS per connection (with -pid)
+  fanout   -subs N              N subscribers and one publisher on room:fanout;
+                                the publisher pushes "bench" events, paced by
+                                -rate R or by -window W in flight per subscriber,
+                                for -duration D or -count C messages of -size S:
+                                deliveries/s, loss, reordering, latency
+  ping     -clients N           closed-loop "ping" round trips for -duration D:
+                                replies/s, round-trip time
+
+Every run is bounded: by its counts, its duration and a hard wall-clock
+-limit (5m by default). The target must be on loopback (127.0.0.0/8, ::1 or
+localhost); there is no -allow-remote. The server must answer POST
+/api/login {"user"} with {"token"} (or use -token T, or -no-login), and its
+room channel must answer "ping" with an ok reply carrying the payload and
+broadcast "bench" unchanged; pyre chat does both.
+
+pyre bench MODE -h lists the flags of a mode. -json prints one JSON line
+instead of the summary; its field names match the team's load harness.`
+
+// benchConfig is the bench command's configuration: the flags, with their
+// defaults from package loadgen.
+type benchConfig struct {
+	Mode         string
+	Target       string
+	JSON         bool
+	Verbose      bool
+	Label        string
+	PID          int
+	SrcIPs       int
+	Users        int
+	Token        string
+	NoLogin      bool
+	Path         string
+	Topic        string
+	Conc         int
+	Heartbeat    time.Duration
+	Limit        time.Duration
+	ReplyTimeout time.Duration
+
+	Conns int           // storm
+	Hold  time.Duration // storm
+
+	Subs     int           // fanout
+	Rate     float64       // fanout
+	Window   int           // fanout
+	Size     int           // fanout
+	Drain    time.Duration // fanout
+	Duration time.Duration // fanout, ping
+	Count    int64         // fanout, ping
+
+	Clients int // ping
+}
+
+func (c benchConfig) validate() error {
+	if c.Token != "" && c.NoLogin {
+		return errors.New("-token and -no-login exclude each other")
+	}
+	return nil
+}
+
+// options turns the configuration into loadgen options; loadgen checks
+// their values.
+func (c benchConfig) options() []loadgen.Option {
+	opts := []loadgen.Option{
+		loadgen.WithLabel(c.Label),
+		loadgen.WithServerPID(c.PID),
+		loadgen.WithSourceIPs(c.SrcIPs),
+		loadgen.WithUsers(c.Users),
+		loadgen.WithPath(c.Path),
+		loadgen.WithConcurrency(c.Conc),
+		loadgen.WithHeartbeat(c.Heartbeat),
+		loadgen.WithLimit(c.Limit),
+		loadgen.WithReplyTimeout(c.ReplyTimeout),
+		loadgen.WithHold(c.Hold),
+		loadgen.WithRate(c.Rate),
+		loadgen.WithWindow(c.Window),
+		loadgen.WithPayloadSize(c.Size),
+		loadgen.WithDrain(c.Drain),
+		loadgen.WithDuration(c.Duration),
+		loadgen.WithCount(c.Count),
+	}
+	if c.Token != "" {
+		opts = append(opts, loadgen.WithToken(c.Token))
+	}
+	if c.NoLogin {
+		opts = append(opts, loadgen.WithoutLogin())
+	}
+	if c.Topic != "" {
+		opts = append(opts, loadgen.WithTopic(c.Topic))
+	}
+	if c.Verbose {
+		log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+		opts = append(opts, loadgen.WithLogger(log))
+	}
+	return opts
+}
+
+func runBench(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return bench(ctx, args, os.Stdout, os.Stderr)
+}
+
+// errStoppedEarly follows the report of a run that the limit or a signal
+// cut short.
+var errStoppedEarly = errors.New("bench: the run stopped early")
+
+// bench parses args, runs one mode and writes its report to out.
+func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(errOut, benchUsage)
+		return errors.New("bench: give a mode: storm, fanout or ping")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(errOut, benchUsage)
+		return flag.ErrHelp
+	}
+	cfg := benchConfig{Mode: args[0]}
+	fs := flag.NewFlagSet("bench "+cfg.Mode, flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:4000", "server base URL; the host must be loopback")
+	fs.BoolVar(&cfg.JSON, "json", false, "print the report as one JSON line")
+	fs.BoolVar(&cfg.Verbose, "v", false, "log progress to stderr")
+	fs.StringVar(&cfg.Label, "label", "", "name of the server under test, copied into the report (pyre, phoenix, …)")
+	fs.IntVar(&cfg.PID, "pid", 0, "server process id, to read its CPU time and VmRSS from /proc (0: skip)")
+	fs.IntVar(&cfg.SrcIPs, "src-ips", 0, "spread connections over source addresses 127.0.0.2 … 127.0.0.(N+1) (0: let the kernel choose; each address has about 28k ports)")
+	fs.IntVar(&cfg.Users, "users", loadgen.DefaultUsers, "users to log in as; connection i uses user i mod N")
+	fs.StringVar(&cfg.Token, "token", "", "connect every socket with this token instead of logging in")
+	fs.BoolVar(&cfg.NoLogin, "no-login", false, "connect without a token")
+	fs.StringVar(&cfg.Path, "path", "/socket/websocket", "WebSocket path of the socket")
+	fs.IntVar(&cfg.Conc, "conc", loadgen.DefaultConcurrency, "connections being opened at once")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", loadgen.DefaultHeartbeat, "heartbeat interval of every connection")
+	fs.DurationVar(&cfg.Limit, "limit", loadgen.DefaultLimit, "hard wall-clock limit of the whole run")
+	fs.DurationVar(&cfg.ReplyTimeout, "reply-timeout", loadgen.DefaultReplyTimeout, "bound on each handshake, login, join and ping reply")
+	cfg.Hold, cfg.Drain = 0, 10*time.Second
+	cfg.Duration, cfg.Count = loadgen.DefaultDuration, loadgen.DefaultCount
+	cfg.Window, cfg.Size = loadgen.DefaultWindow, loadgen.DefaultPayloadSize
+	switch cfg.Mode {
+	case "storm":
+		fs.IntVar(&cfg.Conns, "conns", 1000, "connections to open")
+		fs.DurationVar(&cfg.Hold, "hold", 0, "keep the connections open this long before closing them")
+		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; connection i joins PREFIX<i> (default room:storm-)")
+	case "fanout":
+		fs.IntVar(&cfg.Subs, "subs", 1000, "subscribers")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "messages per second to publish (0: as fast as -window allows)")
+		fs.IntVar(&cfg.Window, "window", loadgen.DefaultWindow, "with -rate 0: messages in flight per subscriber (0: no flow control, overload on purpose)")
+		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "publish for at most this long")
+		fs.Int64Var(&cfg.Count, "count", loadgen.DefaultCount, "publish at most this many messages")
+		fs.IntVar(&cfg.Size, "size", loadgen.DefaultPayloadSize, "payload padding in bytes")
+		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries")
+		fs.StringVar(&cfg.Topic, "topic", "", "topic (default room:fanout)")
+	case "ping":
+		fs.IntVar(&cfg.Clients, "clients", 50, "clients, each with one request in flight")
+		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long to run")
+		fs.Int64Var(&cfg.Count, "count", loadgen.DefaultCount, "round trips per client at most")
+		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; client i joins PREFIX<i> (default room:ping-)")
+	default:
+		fmt.Fprintln(errOut, benchUsage)
+		return fmt.Errorf("bench: unknown mode %q", cfg.Mode)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+
+	// The runs keep to -limit themselves; this is the backstop should one
+	// ever fail to.
+	backstop := time.AfterFunc(cfg.Limit+30*time.Second, func() {
+		fmt.Fprintf(errOut, "pyre bench: still running %v past the limit; exiting\n", 30*time.Second)
+		os.Exit(3)
+	})
+	defer backstop.Stop()
+
+	var rep interface {
+		fmt.Stringer
+		stopped() string
+	}
+	opts := cfg.options()
+	switch cfg.Mode {
+	case "storm":
+		r, err := loadgen.Storm(ctx, cfg.Target, cfg.Conns, opts...)
+		if err != nil {
+			return err
+		}
+		rep = stormReport{r}
+	case "fanout":
+		r, err := loadgen.Fanout(ctx, cfg.Target, cfg.Subs, opts...)
+		if err != nil {
+			return err
+		}
+		rep = fanoutReport{r}
+	case "ping":
+		r, err := loadgen.Ping(ctx, cfg.Target, cfg.Clients, opts...)
+		if err != nil {
+			return err
+		}
+		rep = pingReport{r}
+	}
+	if cfg.JSON {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s\n", b)
+	} else {
+		fmt.Fprint(out, rep)
+	}
+	if why := rep.stopped(); why != "" {
+		return fmt.Errorf("%w (%s)", errStoppedEarly, why)
+	}
+	return nil
+}
+
+// The reports, seen through what bench needs of them.
+type (
+	stormReport  struct{ *loadgen.StormReport }
+	fanoutReport struct{ *loadgen.FanoutReport }
+	pingReport   struct{ *loadgen.PingReport }
+)
+
+func (r stormReport) stopped() string  { return r.Stopped }
+func (r fanoutReport) stopped() string { return r.Stopped }
+func (r pingReport) stopped() string   { return r.Stopped }

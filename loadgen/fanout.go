@@ -1,0 +1,303 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// FanoutReport is the outcome of a fan-out run.
+type FanoutReport struct {
+	Header
+	Subs       int            `json:"subs"`
+	Topic      string         `json:"topic"`
+	Joined     int64          `json:"joined"` // subscribers that joined
+	JoinFailed int            `json:"join_failed"`
+	JoinErrors map[string]int `json:"join_errors,omitempty"`
+	SetupS     float64        `json:"setup_s"`
+	// Dropped counts subscribers whose connection ended during the window
+	// (closed by the server as slow consumers, for instance).
+	Dropped      int64   `json:"subs_dropped"`
+	Rate         float64 `json:"rate_target"`      // messages per second; 0 for flow control
+	Window       *int    `json:"window,omitempty"` // with flow control
+	PayloadBytes int     `json:"payload_bytes"`
+	Sent         int64   `json:"sent"`
+	PublishPerS  float64 `json:"publish_per_s"`
+	// Expected is Sent times Joined; Received counts deliveries in or out
+	// of order, duplicates aside.
+	Expected   int64   `json:"expected"`
+	Received   int64   `json:"received"`
+	Lost       int64   `json:"lost"`
+	LossPct    float64 `json:"loss_pct"`
+	Duplicates int64   `json:"duplicates"`
+	// Reordered counts deliveries whose sequence number was lower than one
+	// the subscriber had already seen.
+	Reordered int64 `json:"reordered"`
+	Unparsed  int64 `json:"unparsed"` // bench payloads without a sequence number and time
+	// DeliveredPerS is Received divided by the time from the first send to
+	// the last delivery.
+	DeliveredPerS float64 `json:"delivered_per_s"`
+	// Latency runs from the send time in the payload to the moment a
+	// subscriber has read the message.
+	Latency Latency `json:"latency"`
+	// Stalled means nothing was delivered for the reply timeout while the
+	// publisher waited for its window, so it gave up before its count or
+	// duration.
+	Stalled      bool   `json:"stalled,omitempty"`
+	PublishError string `json:"publish_error,omitempty"`
+}
+
+// Subscriber states: a subscriber counts as gone only if it had joined.
+const (
+	subPending int32 = iota
+	subJoined
+	subGone
+)
+
+// subscriber is one receiving connection's tally. The counters are written
+// only by the connection's reader goroutine and read once it has stopped.
+type subscriber struct {
+	key   int
+	state atomic.Int32
+
+	last, recv, dups, reordered, unparsed int64
+	lastAt                                int64 // ns since the run's origin
+}
+
+// Fanout joins subs subscribers and one publisher to one topic
+// (room:fanout by default) and publishes `bench` events carrying a sequence
+// number and the send time: at WithRate messages per second, or as fast as
+// WithWindow messages in flight per subscriber allow. It stops after
+// WithCount messages or WithDuration, whichever comes first, waits up to
+// WithDrain for the last deliveries, and reports throughput, loss,
+// reordering and latency. It fails if the publisher or every subscriber
+// fails to join.
+func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*FanoutReport, error) {
+	if subs < 1 {
+		return nil, fmt.Errorf("loadgen: fan-out needs at least 1 subscriber, got %d", subs)
+	}
+	r, err := newRun(ctx, "fanout", target, "room:fanout", subs+1, 16<<10, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.stop()
+	o := r.o
+
+	fl := newFlow()
+	var gone atomic.Int64
+	var lat latencies
+	tallies := make([]*subscriber, subs)
+	onBench := func(s *subscriber) benchFunc {
+		return func(p []byte, at int64) {
+			seq, ts, ok := parseStamp(p)
+			if !ok {
+				s.unparsed++
+				return
+			}
+			switch {
+			case seq == s.last:
+				s.dups++
+				return
+			case seq < s.last:
+				s.reordered++
+			default:
+				s.last = seq
+			}
+			s.recv++
+			s.lastAt = at
+			lat.add(s.key, at-ts)
+			fl.deliver()
+		}
+	}
+	h := func(i int) (benchFunc, func()) {
+		if i == subs {
+			return nil, nil // the publisher drops its own copies
+		}
+		s := &subscriber{key: i}
+		tallies[i] = s
+		return onBench(s), func() {
+			if s.state.Swap(subGone) == subJoined {
+				gone.Add(1)
+				fl.kick() // the publisher waits for fewer subscribers now
+			}
+		}
+	}
+
+	setup := time.Now()
+	clients, fails := r.dialJoin(subs+1, func(int) string { return o.topic }, h, nil)
+	pub := clients[subs]
+	clients = clients[:subs]
+	var joined int64
+	for i, c := range clients {
+		if c == nil {
+			continue
+		}
+		if !tallies[i].state.CompareAndSwap(subPending, subJoined) {
+			c.close(false) // closed between its join reply and now
+			clients[i] = nil
+			continue
+		}
+		joined++
+	}
+	nFailed, joinErrs := fails.result()
+	if pub == nil || joined == 0 {
+		closeAll(append(clients, pub))
+		what := "no subscriber could join"
+		if pub == nil {
+			what = "the publisher could not join"
+		}
+		return nil, fmt.Errorf("loadgen: %s %s: %d failures%s", what, o.topic, nFailed, errorSummary(r.ctx, joinErrs))
+	}
+	setupTook := time.Since(setup)
+	r.quiesce(300*time.Millisecond, 20*time.Second)
+	r.o.log.Debug().Int64("joined", joined).Dur("setup", setupTook).Msg("fan-out subscribers ready")
+
+	active := func() int64 { return joined - gone.Load() }
+	pad := strings.Repeat("x", o.size)
+	var payload, frame []byte
+	var sent int64
+	var pubErr error
+	stalled := false
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	mark := markUsage(o.pid)
+	start := time.Now()
+	firstSend := int64(start.Sub(r.origin))
+	deadline := start.Add(o.duration)
+publish:
+	for seq := int64(1); seq <= o.count; seq++ {
+		if r.ctx.Err() != nil || !time.Now().Before(deadline) {
+			break
+		}
+		if o.rate > 0 {
+			due := start.Add(time.Duration(float64(seq-1) / o.rate * float64(time.Second)))
+			if !due.Before(deadline) {
+				break
+			}
+			if d := time.Until(due); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-r.ctx.Done():
+					timer.Stop()
+					break publish
+				}
+			}
+		} else if o.window > 0 {
+			res := fl.wait(r.ctx, func() int64 { return (seq - 1 - int64(o.window)) * active() }, deadline, o.replyTimeout)
+			if res != waitReached {
+				stalled = res == waitStalled
+				break
+			}
+		}
+		payload = strconv.AppendInt(append(payload[:0], `{"s":`...), seq, 10)
+		payload = strconv.AppendInt(append(payload, `,"t":`...), int64(time.Since(r.origin)), 10)
+		payload = append(append(append(payload, `,"p":"`...), pad...), `"}`...)
+		if frame, pubErr = pub.cast(frame, o.topic, "bench", payload); pubErr != nil {
+			break
+		}
+		sent = seq
+	}
+	lastSend := int64(time.Since(r.origin))
+	if r.ctx.Err() == nil {
+		fl.wait(r.ctx, func() int64 { return sent * active() }, time.Now().Add(o.drain), o.drain)
+	}
+	hdr := r.header(mark)
+	dropped := gone.Load()
+	closeAll(append(clients, pub))
+
+	rep := &FanoutReport{Header: hdr, Subs: subs, Topic: o.topic, Joined: joined, JoinFailed: nFailed,
+		JoinErrors: joinErrs, SetupS: round3(setupTook.Seconds()), Dropped: dropped, Rate: o.rate,
+		PayloadBytes: len(payload), Sent: sent, Stalled: stalled}
+	if o.rate == 0 {
+		w := o.window
+		rep.Window = &w
+	}
+	if pubErr != nil {
+		rep.PublishError = pubErr.Error()
+	}
+	var lastAt int64
+	for i, s := range tallies {
+		if s == nil || clients[i] == nil {
+			continue
+		}
+		rep.Received += s.recv
+		rep.Duplicates += s.dups
+		rep.Reordered += s.reordered
+		rep.Unparsed += s.unparsed
+		lastAt = max(lastAt, s.lastAt)
+	}
+	rep.Latency = lat.total().summary()
+	rep.Expected = sent * joined
+	rep.Lost = max(rep.Expected-rep.Received, 0)
+	if rep.Expected > 0 {
+		rep.LossPct = round3(100 * float64(rep.Lost) / float64(rep.Expected))
+	}
+	if sent > 1 {
+		rep.PublishPerS = perSecond(float64(sent-1), float64(lastSend-firstSend)/1e9)
+	}
+	rep.DeliveredPerS = perSecond(float64(rep.Received), float64(lastAt-firstSend)/1e9)
+	return rep, nil
+}
+
+// parseStamp reads the sequence number and send time of a bench payload:
+// at once if the server kept the keys in the order we wrote them, by
+// looking for them otherwise (Phoenix re-encodes payloads in its own key
+// order).
+func parseStamp(p []byte) (seq, ts int64, ok bool) {
+	if rest, found := bytes.CutPrefix(p, []byte(`{"s":`)); found {
+		if n, k := leadingInt(rest); k > 0 {
+			if rest, found = bytes.CutPrefix(rest[k:], []byte(`,"t":`)); found {
+				if t, m := leadingInt(rest); m > 0 {
+					return n, t, true
+				}
+			}
+		}
+	}
+	seq, ok1 := intField(p, "s")
+	ts, ok2 := intField(p, "t")
+	if !ok1 || !ok2 {
+		return 0, 0, false
+	}
+	return seq, ts, true
+}
+
+// String is a short human-readable summary.
+func (f *FanoutReport) String() string {
+	var b strings.Builder
+	mode := fmt.Sprintf("window %d", derefOr(f.Window, 0))
+	if f.Rate > 0 {
+		mode = fmt.Sprintf("rate %g/s", f.Rate)
+	}
+	fmt.Fprintf(&b, "fanout %s: %d subscribers on %s (%d failed to join), %s, %d-byte payloads\n",
+		f.Target, f.Joined, f.Topic, f.JoinFailed, mode, f.PayloadBytes)
+	fmt.Fprintf(&b, "  published     %d messages at %.0f/s\n", f.Sent, f.PublishPerS)
+	fmt.Fprintf(&b, "  delivered     %d of %d = %.0f deliveries/s\n", f.Received, f.Expected, f.DeliveredPerS)
+	fmt.Fprintf(&b, "  lost %d (%.3f%%), reordered %d, duplicates %d, dropped subscribers %d\n",
+		f.Lost, f.LossPct, f.Reordered, f.Duplicates, f.Dropped)
+	b.WriteString(f.Latency.line("latency"))
+	b.WriteString(f.cpuLine())
+	if f.Unparsed > 0 {
+		fmt.Fprintf(&b, "  %d bench payloads had no sequence number and time\n", f.Unparsed)
+	}
+	if f.Stalled {
+		b.WriteString("  STALLED: deliveries stopped, the publisher gave up\n")
+	}
+	if f.PublishError != "" {
+		fmt.Fprintf(&b, "  publish error: %s\n", f.PublishError)
+	}
+	b.WriteString(errorLines(f.JoinErrors))
+	b.WriteString(f.notes())
+	return b.String()
+}
+
+func derefOr(p *int, def int) int {
+	if p == nil {
+		return def
+	}
+	return *p
+}
