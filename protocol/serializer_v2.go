@@ -21,6 +21,15 @@ func (v2) Decode(data []byte, binary bool) (Message, error) {
 	if binary {
 		return decodeBinary(data)
 	}
+	if m, ok := decodeV2Fast(data); ok {
+		return m, nil
+	}
+	return decodeV2(data)
+}
+
+// decodeV2 is the general V2 text decoder, built on encoding/json. Every
+// frame goes through it unless decodeV2Fast takes it.
+func decodeV2(data []byte) (Message, error) {
 	var parts []json.RawMessage
 	if err := json.Unmarshal(data, &parts); err != nil {
 		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
