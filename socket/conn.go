@@ -191,8 +191,16 @@ func (c *Conn) readLoop(ws *websocket.Conn, log *zerolog.Logger) {
 		_ = ws.SetReadDeadline(time.Now().Add(idle))
 		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 	})
+	// The idle deadline moves at most every quarter of the idle timeout (a
+	// second at most): every move is a timer update, and a busy connection
+	// reads thousands of frames a second.
+	refresh := min(time.Second, idle/4)
+	var deadlineSet time.Time
 	for {
-		_ = ws.SetReadDeadline(time.Now().Add(idle))
+		if now := time.Now(); now.Sub(deadlineSet) >= refresh {
+			deadlineSet = now
+			_ = ws.SetReadDeadline(now.Add(idle))
+		}
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
 			reason, code, text := readError(err, log, h.opt.maxFrame)
