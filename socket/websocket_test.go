@@ -2,6 +2,7 @@ package socket_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -356,5 +357,22 @@ func waitGoroutines(t *testing.T, want int) {
 			t.Fatalf("goroutines: %d, started with %d\n%s", n, want, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFrameLengths checks the writer's framing at every length encoding
+// (7-bit, 16-bit, 64-bit) as gorilla's client reads it.
+func TestFrameLengths(t *testing.T) {
+	s := newServer(t)
+	c := s.mustDial(t, "vsn=2.0.0&token=good")
+	send(t, c, `["1","1","echo:len","phx_join",{}]`)
+	read(t, c)
+	for i, n := range []int{0, 80, 100, 125 - 60, 126, 1000, 65535 - 70, 65536, 200000} {
+		body := strings.Repeat("x", n)
+		send(t, c, fmt.Sprintf(`["1","%d","echo:len","echo",{"b":"%s"}]`, i+2, body))
+		want := fmt.Sprintf(`["1","%d","echo:len","phx_reply",{"status":"ok","response":{"b":"%s"}}]`, i+2, body)
+		if got := read(t, c); got != want {
+			t.Fatalf("payload of %d bytes: reply of %d bytes differs", n, len(got))
+		}
 	}
 }

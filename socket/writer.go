@@ -127,20 +127,14 @@ func (w *writer) flush() {
 	}
 }
 
+// writeBatch frames the batch straight into the connection's buffer and
+// hands it to the kernel in one write. Data frames from server to client are
+// a two- to ten-byte header and the payload (RFC 6455 §5.2, no mask), so
+// framing them here saves gorilla's per-message locking; control frames
+// (ping replies, close) still go through gorilla, which writes them
+// through the same batchConn, whole.
 func (w *writer) writeBatch(batch []protocol.Frame) error {
-	w.bc.hold()
-	_ = w.ws.SetWriteDeadline(time.Now().Add(w.timeout))
-	for _, f := range batch {
-		mt := websocket.TextMessage
-		if f.Binary {
-			mt = websocket.BinaryMessage
-		}
-		if err := w.ws.WriteMessage(mt, f.Data); err != nil {
-			w.bc.release()
-			return err
-		}
-	}
-	return w.bc.flush()
+	return w.bc.writeFrames(batch, time.Now().Add(w.timeout))
 }
 
 func (w *writer) finish(code int, text string) {
@@ -152,64 +146,71 @@ func (w *writer) finish(code int, text string) {
 	_ = w.ws.Close()
 }
 
-// batchConn gathers the bytes gorilla writes between hold and flush so that
-// a batch of frames costs one write system call. Outside a batch (the
-// handshake, control frames) it writes through.
+// batchConn is the connection under gorilla. Data frames reach it whole,
+// a batch at a time, through writeFrames; gorilla's own writes (the
+// handshake, pongs, the close frame) pass straight through. The mutex keeps
+// the two from interleaving inside a frame.
 type batchConn struct {
 	net.Conn
-	mu       sync.Mutex
-	holding  bool      // guarded by mu
-	buf      []byte    // guarded by mu
-	deadline time.Time // write deadline asked for during a batch; guarded by mu
-}
-
-// SetWriteDeadline is called by gorilla before every frame it writes.
-// Within a batch nothing reaches the socket until flush, so the deadline is
-// only noted and applied once there; setting it per frame costs a timer
-// update each time.
-func (b *batchConn) SetWriteDeadline(t time.Time) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.holding {
-		b.deadline = t
-		return nil
-	}
-	return b.Conn.SetWriteDeadline(t)
+	mu  sync.Mutex
+	buf []byte // reused between batches; guarded by mu
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.holding {
-		b.buf = append(b.buf, p...)
-		return len(p), nil
-	}
 	return b.Conn.Write(p)
 }
 
-func (b *batchConn) hold() {
+// SetWriteDeadline waits for a batch in progress, so that gorilla's short
+// deadline for a control frame cannot cut a batch write short.
+func (b *batchConn) SetWriteDeadline(t time.Time) error {
 	b.mu.Lock()
-	b.holding = true
-	b.mu.Unlock()
-}
-
-func (b *batchConn) release() {
-	b.mu.Lock()
-	b.holding = false
-	b.buf = b.buf[:0]
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	return b.Conn.SetWriteDeadline(t)
 }
 
 const maxKeptBuffer = 64 << 10
 
-func (b *batchConn) flush() error {
+// WebSocket opcodes of data frames.
+const (
+	opText   = 0x1
+	opBinary = 0x2
+	finBit   = 0x80
+)
+
+// appendFrame appends one unmasked, final data frame.
+func appendFrame(dst []byte, binary bool, payload []byte) []byte {
+	op := byte(opText)
+	if binary {
+		op = opBinary
+	}
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, finBit|op, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, finBit|op, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, finBit|op, 127)
+		dst = binary64(dst, uint64(n))
+	}
+	return append(dst, payload...)
+}
+
+func binary64(dst []byte, v uint64) []byte {
+	return append(dst, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// writeFrames frames batch into the buffer and writes it with one system
+// call under deadline.
+func (b *batchConn) writeFrames(batch []protocol.Frame, deadline time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.holding = false
-	if !b.deadline.IsZero() {
-		_ = b.Conn.SetWriteDeadline(b.deadline)
-		b.deadline = time.Time{}
+	for _, f := range batch {
+		b.buf = appendFrame(b.buf, f.Binary, f.Data)
 	}
+	_ = b.Conn.SetWriteDeadline(deadline)
 	_, err := b.Conn.Write(b.buf)
 	if cap(b.buf) > maxKeptBuffer {
 		b.buf = nil
