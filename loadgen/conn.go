@@ -60,6 +60,19 @@ type conn struct {
 	pending  map[uint64]chan reply
 	joinRefs map[string]uint64
 
+	// stalled holds the reader before its next message until resume is
+	// closed (see stallReads); closing marks a socket closed on this side.
+	stalled    atomic.Bool
+	closing    atomic.Bool
+	resume     chan struct{}
+	resumeOnce sync.Once
+
+	// Why and when the reader stopped: written by the reader before it
+	// closes done, read only after done is closed.
+	endErr  error
+	endOurs bool  // this side had closed the socket
+	endAt   int64 // ns since origin
+
 	done chan struct{} // closed once the reader has stopped
 }
 
@@ -67,7 +80,8 @@ func newConn(ws *websocket.Conn, origin time.Time, onBench benchFunc, timeout ti
 	ws.SetReadLimit(maxMessage)
 	return &conn{
 		ws: ws, origin: origin, onBench: onBench, timeout: timeout,
-		pending: map[uint64]chan reply{}, joinRefs: map[string]uint64{}, done: make(chan struct{}),
+		pending: map[uint64]chan reply{}, joinRefs: map[string]uint64{},
+		resume: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -79,11 +93,15 @@ func (c *conn) readLoop() {
 	}
 	buf := make([]byte, 0, 1024)
 	for {
-		kind, r, err := c.ws.NextReader()
-		if err != nil {
-			return
+		if c.stalled.Load() {
+			<-c.resume
 		}
-		if buf, err = readInto(buf[:0], r); err != nil {
+		kind, r, err := c.ws.NextReader()
+		if err == nil {
+			buf, err = readInto(buf[:0], r)
+		}
+		if err != nil {
+			c.endErr, c.endOurs, c.endAt = err, c.closing.Load(), int64(time.Since(c.origin))
 			return
 		}
 		at := int64(time.Since(c.origin))
@@ -219,6 +237,39 @@ func (c *conn) heartbeat() error {
 	return c.write(appendFrame(nil, 0, c.nextRef.Add(1), "phoenix", "heartbeat", nil))
 }
 
+// stallReads makes the reader stop before its next message (it may still
+// be reading one) and read nothing more until resumeReads or close: the
+// socket stays open while the server's writes pile up in the kernel's
+// buffers and then in the server's queue. One-shot: a connection stalls
+// at most once.
+func (c *conn) stallReads() { c.stalled.Store(true) }
+
+// resumeReads lets a stalled reader go on. Safe more than once.
+func (c *conn) resumeReads() {
+	c.stalled.Store(false)
+	c.resumeOnce.Do(func() { close(c.resume) })
+}
+
+// ended reports, once the reader has stopped, whether the server ended the
+// connection (rather than this side closing it), the WebSocket close code
+// it ended with, and when the reader saw it, in ns since the origin. A
+// connection that ended without a close frame (EOF, a reset, a frame cut
+// short) has code 1006, abnormal closure. ok is false while the reader
+// still runs.
+func (c *conn) ended() (byServer bool, code int, at int64, ok bool) {
+	if c.alive() {
+		return false, 0, 0, false
+	}
+	if c.endOurs {
+		return false, 0, c.endAt, true
+	}
+	code = websocket.CloseAbnormalClosure
+	if ce, isClose := errors.AsType[*websocket.CloseError](c.endErr); isClose {
+		code = ce.Code
+	}
+	return true, code, c.endAt, true
+}
+
 // alive reports whether the reader still runs.
 func (c *conn) alive() bool {
 	select {
@@ -233,6 +284,8 @@ func (c *conn) alive() bool {
 // sends a normal close frame (waiting at most a moment for room to send
 // it). Safe from any goroutine, more than once.
 func (c *conn) close(graceful bool) {
+	c.closing.Store(true)
+	c.resumeReads() // a stalled reader must see the socket close
 	if graceful {
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(100*time.Millisecond))

@@ -11,7 +11,8 @@
 //   - Fanout joins many subscribers and one publisher to one topic; the
 //     publisher pushes `bench` events carrying a sequence number and a send
 //     time, which the server must broadcast unchanged. It reports deliveries
-//     per second, loss, reordering and delivery latency.
+//     per second, loss, reordering and delivery latency. With WithSlow some
+//     subscribers are slow consumers instead (see below).
 //   - Ping runs closed-loop `ping` requests (one in flight per client) and
 //     reports replies per second and the round-trip time.
 //
@@ -49,6 +50,30 @@
 // bounded by WithReplyTimeout. Heartbeats go out every 30 seconds
 // (WithHeartbeat), as phoenix.js sends them, so long runs are not closed as
 // idle.
+//
+// # Slow consumers
+//
+// WithSlow(n) makes n of fan-out's subscribers stop reading once they have
+// joined and the measured window opens. They keep their sockets open, but
+// read and send nothing (no heartbeats either), so what the server sends
+// them fills the kernel's socket buffers and then the server's queue for
+// them, and a server that bounds that queue closes them; pyre does, with
+// close code 4000 (socket.CloseSlowConsumer). The other subscribers are
+// the healthy ones: flow control waits only for them, so a stalled
+// subscriber cannot stall the publisher, and every figure of the report
+// but the slow ones counts only them. A client that does not read cannot
+// tell that it was closed, so when publishing ends the slow subscribers
+// read again, through whatever was buffered for them, until the close
+// frame or the end of the stream, for at most WithDrain. The report then
+// says how many of them the server had closed, with which close codes
+// (1006 for a connection that ended without a close frame), and, for the
+// closed ones, bounds on when: after the send time of the last message
+// each received, before the moment it read the close.
+//
+//	rep, err := loadgen.Fanout(ctx, "http://127.0.0.1:4000", 1000,
+//		loadgen.WithSlow(1), loadgen.WithDuration(10*time.Second))
+//	// rep.Lost: what the 999 healthy subscribers missed;
+//	// rep.SlowClosed, rep.SlowCloseCodes: {"4000": 1} from pyre
 //
 // # What the server must do
 //

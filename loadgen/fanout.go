@@ -19,16 +19,19 @@ type FanoutReport struct {
 	JoinFailed int            `json:"join_failed"`
 	JoinErrors map[string]int `json:"join_errors,omitempty"`
 	SetupS     float64        `json:"setup_s"`
-	// Dropped counts subscribers whose connection ended during the window
-	// (closed by the server as slow consumers, for instance).
+	// Dropped counts healthy subscribers (not slow ones) whose connection
+	// ended during the window (closed by the server as slow consumers, for
+	// instance).
 	Dropped      int64   `json:"subs_dropped"`
 	Rate         float64 `json:"rate_target"`      // messages per second; 0 for flow control
 	Window       *int    `json:"window,omitempty"` // with flow control
 	PayloadBytes int     `json:"payload_bytes"`
 	Sent         int64   `json:"sent"`
 	PublishPerS  float64 `json:"publish_per_s"`
-	// Expected is Sent times Joined; Received counts deliveries in or out
-	// of order, duplicates aside.
+	// Expected is Sent times the healthy subscribers that joined (Joined
+	// less Slow); Received counts their deliveries in or out of order,
+	// duplicates aside. Slow subscribers count in none of the figures from
+	// here to Latency.
 	Expected   int64   `json:"expected"`
 	Received   int64   `json:"received"`
 	Lost       int64   `json:"lost"`
@@ -49,6 +52,7 @@ type FanoutReport struct {
 	// duration.
 	Stalled      bool   `json:"stalled,omitempty"`
 	PublishError string `json:"publish_error,omitempty"`
+	SlowReport
 }
 
 // Subscriber states: a subscriber counts as gone only if it had joined.
@@ -62,10 +66,12 @@ const (
 // only by the connection's reader goroutine and read once it has stopped.
 type subscriber struct {
 	key   int
+	slow  bool // stops reading in the window; counted apart
 	state atomic.Int32
 
 	last, recv, dups, reordered, unparsed int64
 	lastAt                                int64 // ns since the run's origin
+	lastSent                              int64 // latest send time read, ns since the origin
 }
 
 // Fanout joins subs subscribers and one publisher to one topic
@@ -74,11 +80,15 @@ type subscriber struct {
 // WithWindow messages in flight per subscriber allow. It stops after
 // WithCount messages or WithDuration, whichever comes first, waits up to
 // WithDrain for the last deliveries, and reports throughput, loss,
-// reordering and latency. It fails if the publisher or every subscriber
-// fails to join.
+// reordering and latency. With WithSlow, some subscribers stop reading
+// instead, and the report says how the server dealt with them. It fails if
+// the publisher or every healthy subscriber fails to join.
 func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*FanoutReport, error) {
 	if subs < 1 {
 		return nil, fmt.Errorf("loadgen: fan-out needs at least 1 subscriber, got %d", subs)
+	}
+	if o, err := buildOptions(opts); err == nil && o.slow >= subs {
+		return nil, fmt.Errorf("loadgen: %d slow subscribers of %d leave none to measure", o.slow, subs)
 	}
 	r, err := newRun(ctx, "fanout", target, "room:fanout", subs+1, 16<<10, opts)
 	if err != nil {
@@ -109,6 +119,10 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 			}
 			s.recv++
 			s.lastAt = at
+			s.lastSent = max(s.lastSent, ts)
+			if s.slow {
+				return
+			}
 			lat.add(s.key, at-ts)
 			fl.deliver()
 		}
@@ -117,10 +131,10 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 		if i == subs {
 			return nil, nil // the publisher drops its own copies
 		}
-		s := &subscriber{key: i}
+		s := &subscriber{key: i, slow: i < o.slow}
 		tallies[i] = s
 		return onBench(s), func() {
-			if s.state.Swap(subGone) == subJoined {
+			if s.state.Swap(subGone) == subJoined && !s.slow {
 				gone.Add(1)
 				fl.kick() // the publisher waits for fewer subscribers now
 			}
@@ -131,7 +145,8 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 	clients, fails := r.dialJoin(subs+1, func(int) string { return o.topic }, h, nil)
 	pub := clients[subs]
 	clients = clients[:subs]
-	var joined int64
+	var joined, healthy int64
+	var slow []*conn
 	for i, c := range clients {
 		if c == nil {
 			continue
@@ -142,13 +157,21 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 			continue
 		}
 		joined++
+		if tallies[i].slow {
+			slow = append(slow, c)
+		} else {
+			healthy++
+		}
 	}
 	nFailed, joinErrs := fails.result()
-	if pub == nil || joined == 0 {
+	if pub == nil || healthy == 0 {
 		closeAll(append(clients, pub))
 		what := "no subscriber could join"
-		if pub == nil {
+		switch {
+		case pub == nil:
 			what = "the publisher could not join"
+		case joined > 0:
+			what = "no healthy subscriber could join"
 		}
 		return nil, fmt.Errorf("loadgen: %s %s: %d failures%s", what, o.topic, nFailed, errorSummary(r.ctx, joinErrs))
 	}
@@ -156,7 +179,8 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 	r.quiesce(300*time.Millisecond, 20*time.Second)
 	r.o.log.Debug().Int64("joined", joined).Dur("setup", setupTook).Msg("fan-out subscribers ready")
 
-	active := func() int64 { return joined - gone.Load() }
+	// Flow control waits for the healthy subscribers still connected.
+	active := func() int64 { return healthy - gone.Load() }
 	pad := strings.Repeat("x", o.size)
 	var payload, frame []byte
 	var sent int64
@@ -164,6 +188,9 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 	stalled := false
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	for _, c := range slow {
+		c.stallReads()
+	}
 	mark := markUsage(o.pid)
 	start := time.Now()
 	firstSend := int64(start.Sub(r.origin))
@@ -203,16 +230,25 @@ publish:
 		sent = seq
 	}
 	lastSend := int64(time.Since(r.origin))
-	if r.ctx.Err() == nil {
-		fl.wait(r.ctx, func() int64 { return sent * active() }, time.Now().Add(o.drain), o.drain)
+	for _, c := range slow {
+		c.resumeReads() // read what piled up, to see how the server closed it
 	}
-	hdr := r.header(mark)
+	drainEnd := time.Now().Add(o.drain)
+	if r.ctx.Err() == nil {
+		fl.wait(r.ctx, func() int64 { return sent * active() }, drainEnd, o.drain)
+	}
+	hdr := r.header(mark) // the window ends here, slow subscribers or not
 	dropped := gone.Load()
+	if len(slow) > 0 && r.ctx.Err() == nil {
+		waitEnded(r.ctx, slow, drainEnd)
+		hdr.Stopped = r.stopped()
+	}
 	closeAll(append(clients, pub))
 
 	rep := &FanoutReport{Header: hdr, Subs: subs, Topic: o.topic, Joined: joined, JoinFailed: nFailed,
 		JoinErrors: joinErrs, SetupS: round3(setupTook.Seconds()), Dropped: dropped, Rate: o.rate,
-		PayloadBytes: len(payload), Sent: sent, Stalled: stalled}
+		PayloadBytes: len(payload), Sent: sent, Stalled: stalled,
+		SlowReport: slowResults(tallies, clients, firstSend)}
 	if o.rate == 0 {
 		w := o.window
 		rep.Window = &w
@@ -222,7 +258,7 @@ publish:
 	}
 	var lastAt int64
 	for i, s := range tallies {
-		if s == nil || clients[i] == nil {
+		if s == nil || clients[i] == nil || s.slow {
 			continue
 		}
 		rep.Received += s.recv
@@ -232,7 +268,7 @@ publish:
 		lastAt = max(lastAt, s.lastAt)
 	}
 	rep.Latency = lat.total().summary()
-	rep.Expected = sent * joined
+	rep.Expected = sent * healthy
 	rep.Lost = max(rep.Expected-rep.Received, 0)
 	if rep.Expected > 0 {
 		rep.LossPct = round3(100 * float64(rep.Lost) / float64(rep.Expected))
@@ -273,13 +309,22 @@ func (f *FanoutReport) String() string {
 	if f.Rate > 0 {
 		mode = fmt.Sprintf("rate %g/s", f.Rate)
 	}
-	fmt.Fprintf(&b, "fanout %s: %d subscribers on %s (%d failed to join), %s, %d-byte payloads\n",
-		f.Target, f.Joined, f.Topic, f.JoinFailed, mode, f.PayloadBytes)
+	slow := ""
+	if f.Slow > 0 {
+		slow = fmt.Sprintf(" (%d of them slow)", f.Slow)
+	}
+	fmt.Fprintf(&b, "fanout %s: %d subscribers%s on %s (%d failed to join), %s, %d-byte payloads\n",
+		f.Target, f.Joined, slow, f.Topic, f.JoinFailed, mode, f.PayloadBytes)
 	fmt.Fprintf(&b, "  published     %d messages at %.0f/s\n", f.Sent, f.PublishPerS)
-	fmt.Fprintf(&b, "  delivered     %d of %d = %.0f deliveries/s\n", f.Received, f.Expected, f.DeliveredPerS)
+	healthy := ""
+	if f.Slow > 0 {
+		healthy = " to the healthy subscribers"
+	}
+	fmt.Fprintf(&b, "  delivered     %d of %d = %.0f deliveries/s%s\n", f.Received, f.Expected, f.DeliveredPerS, healthy)
 	fmt.Fprintf(&b, "  lost %d (%.3f%%), reordered %d, duplicates %d, dropped subscribers %d\n",
 		f.Lost, f.LossPct, f.Reordered, f.Duplicates, f.Dropped)
 	b.WriteString(f.Latency.line("latency"))
+	b.WriteString(f.SlowReport.lines())
 	b.WriteString(f.cpuLine())
 	if f.Unparsed > 0 {
 		fmt.Fprintf(&b, "  %d bench payloads had no sequence number and time\n", f.Unparsed)

@@ -263,6 +263,11 @@ func TestFanoutReport(t *testing.T) {
 			t.Errorf("JSON report has no %q: %s", k, buf.Bytes())
 		}
 	}
+	for _, k := range []string{"slow", "slow_closed", "slow_close_codes"} {
+		if _, ok := fields[k]; ok {
+			t.Errorf("JSON report of a run without slow subscribers has %q: %s", k, buf.Bytes())
+		}
+	}
 	if p99 := fields["latency"].(map[string]any)["p99_us"]; p99 == nil {
 		t.Errorf("latency has no p99_us: %s", buf.Bytes())
 	}
@@ -381,6 +386,7 @@ func TestBadOptions(t *testing.T) {
 		"zero limit":         {loadgen.WithLimit(0)},
 		"negative window":    {loadgen.WithWindow(-1)},
 		"negative rate":      {loadgen.WithRate(-1)},
+		"negative slow":      {loadgen.WithSlow(-1)},
 		"zero count":         {loadgen.WithCount(0)},
 		"bad path":           {loadgen.WithPath("socket")},
 	} {

@@ -35,6 +35,7 @@ type options struct {
 	window   int           // fanout with rate 0: messages in flight per subscriber
 	size     int           // fanout: payload padding
 	drain    time.Duration // fanout: wait for late deliveries
+	slow     int           // fanout: subscribers that stop reading
 	hold     time.Duration // storm: keep the connections open this long
 }
 
@@ -277,6 +278,26 @@ func WithPayloadSize(n int) Option {
 // deliveries still on their way (default 10 seconds).
 func WithDrain(d time.Duration) Option {
 	return func(o *options) error { return positiveDuration("drain time", d, &o.drain) }
+}
+
+// WithSlow makes n of fan-out's subscribers slow consumers (default 0):
+// once the measured window opens they stop reading, keeping their sockets
+// open (and sending nothing, not even heartbeats), so that what the server
+// sends them piles up in the kernel's buffers and then in its own queue
+// for them. When publishing ends they read again, through what was
+// buffered, until the server's close frame or the end of the connection,
+// for at most WithDrain; the report says how many the server had closed,
+// with which close codes, and when. They count in none of the other
+// figures, and flow control waits only for the other subscribers. There
+// must be fewer slow subscribers than subscribers.
+func WithSlow(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("loadgen: slow subscribers must not be negative, got %d", n)
+		}
+		o.slow = n
+		return nil
+	}
 }
 
 // WithHold keeps a storm's connections open for d once they have all

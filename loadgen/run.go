@@ -138,6 +138,12 @@ func (r *run) heartbeats() {
 			if r.ctx.Err() != nil {
 				return
 			}
+			if c.stalled.Load() {
+				// A stalled reader would not see the reply, and a write to
+				// a socket the server has closed draws a reset, which
+				// throws away the close frame waiting to be read.
+				continue
+			}
 			_ = c.heartbeat() // a dead socket is its reader's business
 		}
 		r.o.log.Debug().Int("conns", len(conns)).Msg("heartbeats sent")

@@ -30,7 +30,14 @@ modes:
                                 the publisher pushes "bench" events, paced by
                                 -rate R or by -window W in flight per subscriber,
                                 for -duration D or -count C messages of -size S:
-                                deliveries/s, loss, reordering, latency
+                                deliveries/s, loss, reordering, latency;
+                                -slow K of the subscribers stop reading once
+                                joined (no heartbeats either) and read again
+                                only when publishing ends, for at most -drain:
+                                the report says how many of them the server
+                                closed, with which close codes (pyre: 4000)
+                                and when; flow control and every other figure
+                                count only the healthy subscribers
   ping     -clients N           closed-loop "ping" round trips for -duration D:
                                 replies/s, round-trip time
 
@@ -68,6 +75,7 @@ type benchConfig struct {
 	Hold  time.Duration // storm
 
 	Subs     int           // fanout
+	Slow     int           // fanout
 	Rate     float64       // fanout
 	Window   int           // fanout
 	Size     int           // fanout
@@ -103,6 +111,7 @@ func (c benchConfig) options() []loadgen.Option {
 		loadgen.WithWindow(c.Window),
 		loadgen.WithPayloadSize(c.Size),
 		loadgen.WithDrain(c.Drain),
+		loadgen.WithSlow(c.Slow),
 		loadgen.WithDuration(c.Duration),
 		loadgen.WithCount(c.Count),
 	}
@@ -170,12 +179,13 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; connection i joins PREFIX<i> (default room:storm-)")
 	case "fanout":
 		fs.IntVar(&cfg.Subs, "subs", 1000, "subscribers")
+		fs.IntVar(&cfg.Slow, "slow", 0, "of the subscribers, this many stop reading once joined (slow consumers); fewer than -subs")
 		fs.Float64Var(&cfg.Rate, "rate", 0, "messages per second to publish (0: as fast as -window allows)")
 		fs.IntVar(&cfg.Window, "window", loadgen.DefaultWindow, "with -rate 0: messages in flight per subscriber (0: no flow control, overload on purpose)")
 		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "publish for at most this long")
 		fs.Int64Var(&cfg.Count, "count", loadgen.DefaultCount, "publish at most this many messages")
 		fs.IntVar(&cfg.Size, "size", loadgen.DefaultPayloadSize, "payload padding in bytes")
-		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries")
+		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries (and for -slow subscribers to read up to their close)")
 		fs.StringVar(&cfg.Topic, "topic", "", "topic (default room:fanout)")
 	case "ping":
 		fs.IntVar(&cfg.Clients, "clients", 50, "clients, each with one request in flight")

@@ -51,13 +51,21 @@ func TestBenchModes(t *testing.T) {
 				t.Errorf("fanout: received %v, lost %v, reordered %v, label %v; want 40, 0, 0, pyre", m["received"], m["lost"], m["reordered"], m["label"])
 			}
 		}},
+		{[]string{"fanout", "-subs", "3", "-slow", "1", "-count", "10", "-drain", "200ms"}, func(t *testing.T, m map[string]any) {
+			// The default queue never fills with ten messages: the slow
+			// subscriber stays open, and the healthy two get everything.
+			if m["slow"] != 1.0 || m["slow_closed"] != 0.0 || m["received"] != 20.0 || m["expected"] != 20.0 || m["lost"] != 0.0 {
+				t.Errorf("fanout -slow: slow %v, slow_closed %v, received %v of %v, lost %v; want 1, 0, 20 of 20, 0",
+					m["slow"], m["slow_closed"], m["received"], m["expected"], m["lost"])
+			}
+		}},
 		{[]string{"ping", "-clients", "2", "-duration", "200ms"}, func(t *testing.T, m map[string]any) {
 			if r, _ := m["replies"].(float64); r <= 0 || m["failed"] != 0.0 {
 				t.Errorf("ping: replies %v, failed %v; want some and none", m["replies"], m["failed"])
 			}
 		}},
 	} {
-		t.Run(tc.args[0], func(t *testing.T) {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			args := append(tc.args, "-target", url, "-json")
 			if err := bench(t.Context(), args, &out, &errOut); err != nil {
@@ -109,6 +117,8 @@ func TestBenchRefuses(t *testing.T) {
 		{"storm", "-allow-remote"},
 		{"storm", "-token", "t", "-no-login"},
 		{"fanout", "-window", "-1"},
+		{"fanout", "-slow", "-1"},
+		{"fanout", "-subs", "2", "-slow", "2"},
 		{"ping", "extra"},
 	} {
 		var out bytes.Buffer
