@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -29,7 +30,7 @@ type channelActor struct {
 	factory Factory      // immutable
 	joinRef protocol.Ref // immutable: the ref pushes carry (join_ref, else the join's ref)
 	owner   string       // immutable after Started: presence owner id
-	log     zerolog.Logger
+	log     *lazylog.Logger
 
 	behaviours []Channel
 	assigns    Assigns
@@ -57,8 +58,9 @@ func newChannelActor(spec Spec, factory Factory) *channelActor {
 		spec:    spec,
 		factory: factory,
 		joinRef: jr,
-		log: spec.Runtime.Logger.With().Str("topic", spec.Topic).Str("join_ref", jr.String()).
-			Str("socket_id", spec.SocketID).Logger(),
+		log: lazylog.New(spec.Runtime.Logger, func(c zerolog.Context) zerolog.Context {
+			return c.Str("topic", spec.Topic).Str("join_ref", jr.String()).Str("socket_id", spec.SocketID)
+		}),
 		assigns:   maps.Clone(spec.Assigns),
 		restarted: spec.Handle.incarnation > 1,
 		extra:     map[string]*topics.Subscription{},

@@ -55,7 +55,7 @@ func (c *Context) Self() *actor.PID { return c.actx.Self() }
 func (c *Context) Actor() actor.Context { return c.actx }
 
 // Logger is a logger carrying the channel's topic, join_ref and socket_id.
-func (c *Context) Logger() *zerolog.Logger { return &c.a.log }
+func (c *Context) Logger() *zerolog.Logger { return c.a.log.Get() }
 
 // Push sends event to this channel's client only.
 func (c *Context) Push(event string, payload any) error {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -54,7 +55,7 @@ func (h *Handler) Open(t Transport, params url.Values, info ConnInfo) (*Conn, er
 }
 
 func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) (*Conn, error) {
-	log := h.opt.log.With().Str("socket_id", id).Str("peer", peer).Logger()
+	log := connLogger(h.opt.log, id, peer)
 	s := &socketActor{
 		h: h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log, addr: hostOf(peer),
 		channels: map[string]*entry{},
@@ -128,6 +129,13 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 	return true
 }
 
+// connLogger is a connection's logger, built only if it logs something.
+func connLogger(base zerolog.Logger, id, peer string) *lazylog.Logger {
+	return lazylog.New(base, func(c zerolog.Context) zerolog.Context {
+		return c.Str("socket_id", id).Str("peer", peer)
+	})
+}
+
 // Error replies Handle gives without involving the socket actor.
 var (
 	reasonRateLimited  = protocol.RawJSON([]byte(`{"reason":"rate limit exceeded"}`))
@@ -170,20 +178,20 @@ func (c *Conn) Done() <-chan struct{} { return c.s.done }
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, ser protocol.Serializer,
 	assigns actors.Assigns, id, peer string) {
-	log := h.opt.log.With().Str("socket_id", id).Str("peer", peer).Logger()
-	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: &log, wg: &h.wg}
+	log := connLogger(h.opt.log, id, peer)
+	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
 	c, err := h.open(w, assigns, id, peer)
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(h.opt.maxFrame)
 	h.wg.Add(1)
-	go c.readLoop(ws, &log)
+	go c.readLoop(ws, log)
 }
 
 // readLoop is the connection's only reader: it decodes frames and hands them
 // to the socket.
-func (c *Conn) readLoop(ws *websocket.Conn, log *zerolog.Logger) {
+func (c *Conn) readLoop(ws *websocket.Conn, log *lazylog.Logger) {
 	h := c.s.h
 	defer h.wg.Done()
 	idle := h.opt.idleTimeout
@@ -218,7 +226,7 @@ func (c *Conn) readLoop(ws *websocket.Conn, log *zerolog.Logger) {
 	}
 }
 
-func readError(err error, log *zerolog.Logger, limit int64) (error, int, string) {
+func readError(err error, log *lazylog.Logger, limit int64) (error, int, string) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():

@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -57,7 +57,7 @@ type socketActor struct {
 	ser     protocol.Serializer
 	assigns actors.Assigns
 	id      string
-	log     zerolog.Logger
+	log     *lazylog.Logger
 	self    *actor.PID
 	credits chan struct{} // reader back-pressure; see readLoop
 	done    chan struct{} // closed when the socket starts closing

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/rs/zerolog"
 
+	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 )
 
@@ -21,7 +21,7 @@ type writer struct {
 	ser      protocol.Serializer
 	maxBytes int
 	timeout  time.Duration
-	log      *zerolog.Logger
+	log      *lazylog.Logger
 	wg       *sync.WaitGroup // the handler's goroutine group
 
 	mu        sync.Mutex

@@ -1,0 +1,53 @@
+// Package lazylog holds per-connection and per-channel loggers that are
+// built the first time something is logged. zerolog gives every child
+// logger its own 500-byte field buffer; held by each of many thousand idle
+// connections and channels that would be most of their memory, for lines
+// that are rarely written.
+package lazylog
+
+import (
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+)
+
+// Logger is a zerolog.Logger plus fields, built on first use. It is safe
+// for concurrent use.
+type Logger struct {
+	base   zerolog.Logger
+	fields func(zerolog.Context) zerolog.Context
+	built  atomic.Pointer[zerolog.Logger]
+}
+
+// New returns a Logger that adds fields to base when it is first needed.
+func New(base zerolog.Logger, fields func(zerolog.Context) zerolog.Context) *Logger {
+	return &Logger{base: base, fields: fields}
+}
+
+// Get returns the logger with its fields, building it once.
+func (l *Logger) Get() *zerolog.Logger {
+	if p := l.built.Load(); p != nil {
+		return p
+	}
+	lg := l.fields(l.base.With()).Logger()
+	if l.built.CompareAndSwap(nil, &lg) {
+		return &lg
+	}
+	return l.built.Load()
+}
+
+// At starts an event at level, or returns nil (on which every zerolog
+// Event method is a no-op) without building anything when the level is
+// off.
+func (l *Logger) At(level zerolog.Level) *zerolog.Event {
+	if level < l.base.GetLevel() || level < zerolog.GlobalLevel() {
+		return nil
+	}
+	return l.Get().WithLevel(level)
+}
+
+// Debug, Info, Warn and Error start an event at their level.
+func (l *Logger) Debug() *zerolog.Event { return l.At(zerolog.DebugLevel) }
+func (l *Logger) Info() *zerolog.Event  { return l.At(zerolog.InfoLevel) }
+func (l *Logger) Warn() *zerolog.Event  { return l.At(zerolog.WarnLevel) }
+func (l *Logger) Error() *zerolog.Event { return l.At(zerolog.ErrorLevel) }
