@@ -32,8 +32,9 @@ type Server struct {
 // ends.
 func NewServer(tb testing.TB, router *actors.Router, opts ...socket.Option) *Server {
 	tb.Helper()
-	// Close sockets at once on shutdown unless the test asks otherwise.
-	opts = append([]socket.Option{socket.WithDrain(0, 1)}, opts...)
+	// Close sockets at once on shutdown, and let a test push as fast as it
+	// likes, unless it asks otherwise.
+	opts = append([]socket.Option{socket.WithDrain(0, 1), socket.WithRateLimit(0, 0, 0)}, opts...)
 	h, err := socket.New(router, opts...)
 	if err != nil {
 		tb.Fatalf("channeltest: %v", err)

@@ -79,6 +79,8 @@ type chatConfig struct {
 	Cluster   cluster.Config
 	Pprof     string
 	RateLimit float64
+	MaxQueue  int
+	WriteWait time.Duration
 }
 
 func (c chatConfig) validate() error {
@@ -109,6 +111,8 @@ func runChat(args []string) error {
 	fs.DurationVar(&cfg.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
 	clusterFlags(fs, &cfg.Cluster)
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", 100000, "events per second one socket may send (0: no limit); a fan-out benchmark's publisher needs a high one")
+	fs.IntVar(&cfg.MaxQueue, "max-queue", 4<<20, "bytes queued for one client before it is closed as a slow consumer (code 4000)")
+	fs.DurationVar(&cfg.WriteWait, "write-timeout", 10*time.Second, "a write to a client that takes longer closes it")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -134,7 +138,11 @@ func runChat(args []string) error {
 	log = log.With().Str("node", node.Name()).Logger()
 	app, err := chat.New(chat.Config{
 		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: log, Cluster: node,
-		SocketOptions: []socket.Option{socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), 1), 1000)},
+		SocketOptions: []socket.Option{
+			socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), 1), 1000),
+			socket.WithMaxQueueBytes(cfg.MaxQueue),
+			socket.WithWriteTimeout(cfg.WriteWait),
+		},
 	})
 	if err != nil {
 		return err

@@ -94,6 +94,9 @@ func New(cfg Config) (*App, error) {
 	router := actors.NewRouter()
 	router.MustHandle("room:*", func() actors.Channel { return &Room{} })
 	router.MustHandle("notifications:*", func() actors.Channel { return Notifications{} })
+	// bench:* is room:* without presence, for load tests of the fan-out
+	// path alone (presence in one room of n users costs O(n) per join).
+	router.MustHandle("bench:*", func() actors.Channel { return &Room{noPresence: true} })
 
 	opts := []socket.Option{
 		socket.WithPubSub(ps),

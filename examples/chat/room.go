@@ -24,8 +24,9 @@ type afterJoin struct{}
 
 // Room is the "room:*" channel: chat messages, presence and typing.
 type Room struct {
-	user     string
-	onlineAt string
+	user       string
+	onlineAt   string
+	noPresence bool // bench:* rooms: no presence tracking
 }
 
 func user(c *actors.Context) string {
@@ -39,7 +40,9 @@ func (r *Room) Join(c *actors.Context, topic string, _ actors.Payload) (any, err
 	if owner, private := strings.CutPrefix(topic, "room:private-"); private && owner != r.user {
 		return nil, actors.Refuse(unauthorized)
 	}
-	c.Send(afterJoin{})
+	if !r.noPresence {
+		c.Send(afterJoin{})
+	}
 	return nil, nil
 }
 
