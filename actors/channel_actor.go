@@ -153,11 +153,13 @@ func (a *channelActor) join(ctx actor.Context) {
 		a.refuse(ctx, joinCrashed)
 		return
 	}
-	// The reply is queued before the subscription exists, so it reaches the
-	// client before any broadcast or push of this channel.
+	// Subscribe first, through a gate that holds broadcasts until the reply
+	// is queued: the client gets the reply before anything of this channel
+	// and misses no broadcast made once it has the reply.
+	g := a.subscribe(ctx, false)
 	a.writeReply(a.spec.JoinRef, a.spec.Ref, "ok", p)
+	g.release()
 	a.joined = true
-	a.subscribe(ctx)
 	ctx.Send(ctx.Parent(), &Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: a.spec.Handle, OK: true})
 	a.log.Debug().Msg("channel joined")
 }
@@ -179,7 +181,7 @@ func (a *channelActor) rejoin(ctx actor.Context, crash *CrashError, err error) {
 	}
 	a.joined = true
 	if a.spec.Handle.sub == nil {
-		a.subscribe(ctx)
+		a.subscribe(ctx, true)
 	}
 	a.log.Info().Int("incarnation", a.spec.Handle.incarnation).Msg("channel restarted")
 }
@@ -194,7 +196,9 @@ func (a *channelActor) refuse(ctx actor.Context, payload any) {
 	ctx.Stop(ctx.Self())
 }
 
-func (a *channelActor) subscribe(ctx actor.Context) {
+// subscribe registers the channel on its topic through a gate, open or
+// held closed until release.
+func (a *channelActor) subscribe(ctx actor.Context, open bool) *gate {
 	var intercept []string
 	if oh, ok := a.current().(OutHandler); ok {
 		intercept = slices.Clone(oh.Intercept())
@@ -205,8 +209,14 @@ func (a *channelActor) subscribe(ctx actor.Context) {
 		limit = 1024
 	}
 	h := a.spec.Handle
+	var sink topics.Sink
+	g := &gate{Sink: a.spec.Sink, overflow: a.spec.Overflow}
+	g.open.Store(open)
+	if a.spec.Sink != nil {
+		sink = g
+	}
 	h.sub = a.spec.Runtime.PubSub.Subscribe(a.spec.Topic, topics.Subscriber{
-		Sink:      a.spec.Sink,
+		Sink:      sink,
 		Intercept: intercept,
 		Deliver: func(b topics.Broadcast) {
 			if h.pendingOut.Add(1) > limit {
@@ -219,6 +229,7 @@ func (a *channelActor) subscribe(ctx actor.Context) {
 			root.Send(self, b)
 		},
 	})
+	return g
 }
 
 func (a *channelActor) handleIn(ctx actor.Context, in *Inbound) {

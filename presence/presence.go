@@ -1,11 +1,13 @@
 package presence
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
+	"strconv"
+
+	"github.com/pyrehq/pyre/protocol"
 )
 
 // Event names of the presence broadcasts, as phoenix.js expects them.
@@ -46,34 +48,84 @@ type Presence struct {
 }
 
 // MarshalJSON writes {"metas": [...], extra fields...}; metas is never null.
-func (p Presence) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteString(`{"metas":`)
-	metas := p.Metas
-	if metas == nil {
-		metas = []Meta{}
+func (p Presence) MarshalJSON() ([]byte, error) { return p.AppendJSON(nil) }
+
+// AppendJSON appends what MarshalJSON writes.
+func (p Presence) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"metas":[`...)
+	var err error
+	for i, m := range p.Metas {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if dst, err = m.AppendJSON(dst); err != nil {
+			return nil, err
+		}
 	}
-	b, err := json.Marshal(metas)
-	if err != nil {
-		return nil, err
-	}
-	buf.Write(b)
+	dst = append(dst, ']')
 	for _, k := range slices.Sorted(maps.Keys(p.Extra)) {
 		if k == "metas" {
 			continue
 		}
-		kb, _ := json.Marshal(k)
-		vb, err := json.Marshal(p.Extra[k])
-		if err != nil {
+		dst = append(dst, ',')
+		dst = protocol.AppendString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = appendValue(dst, p.Extra[k]); err != nil {
 			return nil, err
 		}
-		buf.WriteByte(',')
-		buf.Write(kb)
-		buf.WriteByte(':')
-		buf.Write(vb)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(dst, '}'), nil
+}
+
+// AppendJSON appends the meta as a JSON object with sorted keys. Strings,
+// booleans, numbers and nil are written directly; other values go through
+// encoding/json.
+func (m Meta) AppendJSON(dst []byte) ([]byte, error) {
+	if m == nil {
+		return append(dst, "null"...), nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	var err error
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = protocol.AppendString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = appendValue(dst, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendValue writes one JSON value: common scalar types directly, the rest
+// through encoding/json (which validates and compacts its output).
+func appendValue(dst []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case string:
+		return protocol.AppendString(dst, x), nil
+	case bool:
+		return strconv.AppendBool(dst, x), nil
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(dst, x, 10), nil
+	case Meta:
+		return x.AppendJSON(dst)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, b...), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -107,17 +159,46 @@ func (p *Presence) UnmarshalJSON(b []byte) error {
 type State map[string]Presence
 
 // MarshalJSON writes an empty object for a nil State, never null.
-func (s State) MarshalJSON() ([]byte, error) {
-	if s == nil {
-		return []byte("{}"), nil
+func (s State) MarshalJSON() ([]byte, error) { return s.AppendJSON(nil) }
+
+// AppendJSON appends the state as a JSON object with sorted keys.
+func (s State) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, '{')
+	var err error
+	for i, k := range slices.Sorted(maps.Keys(s)) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = protocol.AppendString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = s[k].AppendJSON(dst); err != nil {
+			return nil, err
+		}
 	}
-	return json.Marshal(map[string]Presence(s))
+	return append(dst, '}'), nil
 }
 
 // Diff is the payload of presence_diff. Both halves are always objects.
 type Diff struct {
 	Joins  State `json:"joins"`
 	Leaves State `json:"leaves"`
+}
+
+// MarshalJSON writes {"joins": {...}, "leaves": {...}}.
+func (d Diff) MarshalJSON() ([]byte, error) { return d.AppendJSON(nil) }
+
+// AppendJSON appends what MarshalJSON writes.
+func (d Diff) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"joins":`...)
+	dst, err := d.Joins.AppendJSON(dst)
+	if err != nil {
+		return nil, err
+	}
+	dst = append(dst, `,"leaves":`...)
+	if dst, err = d.Leaves.AppendJSON(dst); err != nil {
+		return nil, err
+	}
+	return append(dst, '}'), nil
 }
 
 // Empty reports whether the diff carries no change.

@@ -3,6 +3,7 @@ package presence
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -441,5 +442,44 @@ func BenchmarkList100(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tr.List("room:1")
+	}
+}
+
+// TestAppendJSONMatchesEncodingJSON: the hand-written encoder produces
+// valid JSON that decodes to what encoding/json's encoding decodes to.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	metas := []Meta{
+		{},
+		{"online_at": "1700000000", "typing": false, "n": 3, "big": int64(1) << 60},
+		{"quote\"key": "a\\b\n\t\x01<>&", "uni": "é ✓ \u2028", "bad": "\xff"},
+		{"f": 1.5, "nil": nil, "list": []any{1, "x", nil}, "nested": Meta{"k": true}, "m": map[string]int{"z": 1}},
+	}
+	for _, m := range metas {
+		ours, err := m.AppendJSON(nil)
+		if err != nil || !json.Valid(ours) {
+			t.Fatalf("AppendJSON(%v) = %s, %v", m, ours, err)
+		}
+		ref, err := json.Marshal(map[string]any(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		_ = json.Unmarshal(ours, &a)
+		_ = json.Unmarshal(ref, &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("meta %v: ours %s, encoding/json %s", m, ours, ref)
+		}
+	}
+	s := State{"b": {Metas: []Meta{metas[1]}}, "a\"": {Metas: nil, Extra: map[string]any{"name": "Al"}}}
+	out, err := json.Marshal(Diff{Joins: s})
+	if err != nil || !json.Valid(out) {
+		t.Fatalf("diff: %s %v", out, err)
+	}
+	var back struct {
+		Joins  map[string]Presence `json:"joins"`
+		Leaves map[string]Presence `json:"leaves"`
+	}
+	if err := json.Unmarshal(out, &back); err != nil || len(back.Joins) != 2 || back.Leaves == nil || back.Joins["a\""].Extra["name"] != "Al" {
+		t.Fatalf("diff round trip: %s → %+v %v", out, back, err)
 	}
 }

@@ -124,15 +124,33 @@ func (p Payload) MarshalJSON() ([]byte, error) {
 	return p.Bytes(), nil
 }
 
+// Appender is implemented by types that write their own JSON. Marshal
+// trusts what AppendJSON appends to be one valid JSON value, so only types
+// whose encoder guarantees it (pyre's presence payloads) should implement
+// it; it saves encoding/json's reflection and re-validation on hot paths.
+type Appender interface {
+	AppendJSON(dst []byte) ([]byte, error)
+}
+
+// AppendString appends s as a JSON string, as the serializers write
+// strings (invalid UTF-8 becomes U+FFFD; U+2028 and U+2029 are escaped).
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 // Marshal turns a Go value into a Payload: a Payload is kept as is, a
-// json.RawMessage is taken verbatim, nil becomes {}, anything else goes
-// through encoding/json.
+// json.RawMessage is taken verbatim, nil becomes {}, an Appender writes
+// itself, anything else goes through encoding/json.
 func Marshal(v any) (Payload, error) {
 	switch x := v.(type) {
 	case nil:
 		return EmptyObject, nil
 	case Payload:
 		return x, nil
+	case Appender:
+		b, err := x.AppendJSON(nil)
+		if err != nil {
+			return Payload{}, fmt.Errorf("protocol: encode payload: %w", err)
+		}
+		return RawJSON(b), nil
 	case json.RawMessage:
 		if len(x) == 0 {
 			return EmptyObject, nil

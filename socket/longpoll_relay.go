@@ -150,6 +150,12 @@ func (lp *longPoll) forward(ctx context.Context, node, method, tok, contentType 
 		return statusBody(http.StatusGone)
 	case ctx.Err() != nil:
 		return nil
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		// The owner did not answer within a window: it stopped serving the
+		// session (a request can reach it just as it unsubscribes). The
+		// client starts a new session, as for one that is gone.
+		lp.log.Info().Str("owner", node).Str("method", method).Msg("long-poll owner did not answer; session treated as gone")
+		return statusBody(http.StatusGone)
 	}
 	lp.log.Warn().Err(err).Str("owner", node).Str("method", method).Msg("long-poll relay failed")
 	return statusBody(http.StatusInternalServerError)
