@@ -39,9 +39,9 @@ type NATS struct {
 	done  chan struct{}
 	wg    sync.WaitGroup
 
-	mu     sync.Mutex                    // guards subs and closed
+	mu     sync.Mutex                    // guards subs; closed is set under it
 	subs   map[string]*nats.Subscription // topic → its NATS subscription
-	closed bool
+	closed atomic.Bool                   // read without mu on the publish path
 
 	published, received, dropped, failed atomic.Uint64
 	lastFailLog                          atomic.Int64 // unix nanoseconds of the last publish-failure log line
@@ -141,7 +141,7 @@ func (n *NATS) Subject(topic string) string { return n.prefix + SubjectToken(top
 func (n *NATS) Watch(topic string, on bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closed {
+	if n.closed.Load() {
 		return
 	}
 	if !on {
@@ -168,10 +168,7 @@ func (n *NATS) Watch(topic string, on bool) {
 // Publish sends b to the other nodes; from (which may be nil) identifies
 // the sending subscription in the envelope.
 func (n *NATS) Publish(from *Subscription, b Broadcast) {
-	n.mu.Lock()
-	closed := n.closed
-	n.mu.Unlock()
-	if closed {
+	if n.closed.Load() {
 		return
 	}
 	var sender uint64
@@ -258,11 +255,11 @@ func (n *NATS) subscriptions() []*nats.Subscription {
 // afterwards stay local. It does not close the NATS connection.
 func (n *NATS) Close() error {
 	n.mu.Lock()
-	if n.closed {
+	if n.closed.Load() {
 		n.mu.Unlock()
 		return nil
 	}
-	n.closed = true
+	n.closed.Store(true)
 	for topic, s := range n.subs {
 		_ = s.Unsubscribe()
 		delete(n.subs, topic)

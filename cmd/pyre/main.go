@@ -67,23 +67,27 @@ commands:
               fanout, ping (pyre bench -h for modes and flags)`)
 }
 
-// chatConfig is the chat command's configuration.
-type chatConfig struct {
+// serverConfig holds the flags every serving command shares.
+type serverConfig struct {
 	Addr      string
 	AdminKey  string
 	Secret    string
-	Assets    string
 	Node      string
 	LogLevel  string
 	DrainTime time.Duration
-	Cluster   cluster.Config
-	Pprof     string
-	RateLimit float64
-	MaxQueue  int
-	WriteWait time.Duration
 }
 
-func (c chatConfig) validate() error {
+// register adds the shared flags; adminUse says what the admin key guards.
+func (c *serverConfig) register(fs *flag.FlagSet, adminUse string) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:4000", "listen address")
+	fs.StringVar(&c.AdminKey, "admin-key", os.Getenv("PYRE_ADMIN_KEY"), adminUse)
+	fs.StringVar(&c.Secret, "secret", os.Getenv("PYRE_SECRET"), "token signing secret (default: random per process)")
+	fs.StringVar(&c.Node, "node", os.Getenv("PYRE_NODE"), "node name, unique in a cluster (default: host name and a random suffix)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+}
+
+func (c serverConfig) validate() error {
 	if c.Addr == "" {
 		return errors.New("-addr is required")
 	}
@@ -92,6 +96,33 @@ func (c chatConfig) validate() error {
 	}
 	if c.DrainTime <= 0 {
 		return errors.New("-drain must be positive")
+	}
+	return nil
+}
+
+// logger is the command's JSON logger on stderr at -log-level.
+func (c serverConfig) logger() (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.LogLevel)
+	if err != nil {
+		return zerolog.Logger{}, err
+	}
+	return zerolog.New(os.Stderr).Level(level).With().Timestamp().Logger(), nil
+}
+
+// chatConfig is the chat command's configuration.
+type chatConfig struct {
+	serverConfig
+	Assets    string
+	Cluster   cluster.Config
+	Pprof     string
+	RateLimit float64
+	MaxQueue  int
+	WriteWait time.Duration
+}
+
+func (c chatConfig) validate() error {
+	if err := c.serverConfig.validate(); err != nil {
+		return err
 	}
 	if c.RateLimit < 0 {
 		return errors.New("-rate-limit must not be negative")
@@ -102,13 +133,8 @@ func (c chatConfig) validate() error {
 func runChat(args []string) error {
 	cfg := chatConfig{}
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4000", "listen address")
-	fs.StringVar(&cfg.AdminKey, "admin-key", os.Getenv("PYRE_ADMIN_KEY"), "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
-	fs.StringVar(&cfg.Secret, "secret", os.Getenv("PYRE_SECRET"), "token signing secret (default: random per process)")
+	cfg.register(fs, "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
 	fs.StringVar(&cfg.Assets, "assets", "node_modules/phoenix/priv/static", "directory holding phoenix.mjs")
-	fs.StringVar(&cfg.Node, "node", os.Getenv("PYRE_NODE"), "node name, unique in a cluster (default: host name and a random suffix)")
-	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.DurationVar(&cfg.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
 	clusterFlags(fs, &cfg.Cluster)
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", 100000, "events per second one socket may send (0: no limit); a fan-out benchmark's publisher needs a high one")
 	fs.IntVar(&cfg.MaxQueue, "max-queue", 4<<20, "bytes queued for one client before it is closed as a slow consumer (code 4000)")
@@ -120,11 +146,10 @@ func runChat(args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	log, err := cfg.logger()
 	if err != nil {
 		return err
 	}
-	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Logger()
 
 	if cfg.Pprof != "" {
 		startPprof(log, cfg.Pprof)
@@ -187,24 +212,13 @@ func clusterFlags(fs *flag.FlagSet, c *cluster.Config) {
 
 // donationsConfig is the donations command's configuration.
 type donationsConfig struct {
-	Addr      string
-	AdminKey  string
-	Secret    string
-	Node      string
-	LogLevel  string
-	DrainTime time.Duration
-	Refresh   time.Duration
+	serverConfig
+	Refresh time.Duration
 }
 
 func (c donationsConfig) validate() error {
-	if c.Addr == "" {
-		return errors.New("-addr is required")
-	}
-	if c.Secret != "" && len(c.Secret) < 16 {
-		return errors.New("-secret must be at least 16 characters")
-	}
-	if c.DrainTime <= 0 {
-		return errors.New("-drain must be positive")
+	if err := c.serverConfig.validate(); err != nil {
+		return err
 	}
 	if c.Refresh <= 0 {
 		return errors.New("-refresh must be positive")
@@ -215,12 +229,7 @@ func (c donationsConfig) validate() error {
 func runDonations(args []string) error {
 	cfg := donationsConfig{}
 	fs := flag.NewFlagSet("donations", flag.ContinueOnError)
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4000", "listen address")
-	fs.StringVar(&cfg.AdminKey, "admin-key", os.Getenv("PYRE_ADMIN_KEY"), "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
-	fs.StringVar(&cfg.Secret, "secret", os.Getenv("PYRE_SECRET"), "token signing secret (default: random per process)")
-	fs.StringVar(&cfg.Node, "node", "", "node name (default: host name)")
-	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.DurationVar(&cfg.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+	cfg.register(fs, "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
 	fs.DurationVar(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -228,11 +237,10 @@ func runDonations(args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	log, err := cfg.logger()
 	if err != nil {
 		return err
 	}
-	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Logger()
 
 	app, err := donations.New(donations.Config{
 		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), Refresh: cfg.Refresh, Logger: log, Node: cfg.Node,
