@@ -35,6 +35,11 @@ type Transport interface {
 // client's messages.
 type Conn struct {
 	s *socketActor
+	// direct lets Handle pass pushes for joined channels straight to the
+	// channel actor. Only a connection with a single reader may set it
+	// (the WebSocket): the check that keeps messages in order assumes no
+	// other goroutine feeds the socket at the same time.
+	direct bool
 }
 
 // Open authenticates a socket with the Connect callback and starts its
@@ -58,11 +63,11 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) (*C
 	log := connLogger(h.opt.log, id, peer)
 	s := &socketActor{
 		h: h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log, addr: hostOf(peer),
-		channels: map[string]*entry{},
-		credits:  make(chan struct{}, h.opt.maxInflight),
-		limiter:  rate.NewLimiter(h.opt.eventRate, h.opt.eventBurst),
-		done:     make(chan struct{}),
+		credits: make(chan struct{}, h.opt.maxInflight),
+		limiter: rate.NewLimiter(h.opt.eventRate, h.opt.eventBurst),
+		done:    make(chan struct{}),
 	}
+	s.table.Store(noRoutes)
 	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(h.strategy))
 	name := "socket" + h.system.ProcessRegistry.NextID()
 	s.self = h.system.NewLocalPID(name)
@@ -120,12 +125,44 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 		}
 		return true
 	}
+	if c.direct && msg.Event != protocol.EventJoin && s.held.Load() == 0 {
+		if e := s.table.Load().get(msg.Topic); e != nil {
+			return c.handDirect(e, msg)
+		}
+	}
 	select {
 	case s.credits <- struct{}{}:
 	case <-s.done:
 		return false
 	}
+	s.held.Add(1)
 	s.h.system.Root.Send(s.self, &inbound{msg: msg})
+	return true
+}
+
+// handDirect sends a push for a joined channel to the channel actor itself,
+// saving the hop through the Socket actor. The caller has checked that the
+// Socket actor holds no earlier message of this connection and no join is
+// running, so the push cannot overtake anything; the checks are the ones
+// dispatch makes.
+func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
+	s := c.s
+	if !msg.JoinRef.IsNull() && !msg.JoinRef.Equal(e.joinRef) {
+		return true // stale join_ref: dropped without a reply
+	}
+	select {
+	case s.credits <- struct{}{}:
+	case <-s.done:
+		return false
+	}
+	if e.handle.Inflight.Add(1) <= 0 {
+		// The channel has stopped and its credits were taken back: the
+		// Socket actor answers for it (with the credit just taken).
+		s.held.Add(1)
+		s.h.system.Root.Send(s.self, &inbound{msg: msg})
+		return true
+	}
+	s.h.system.Root.Send(e.pid, &actors.Inbound{Msg: msg, Done: e.done})
 	return true
 }
 
@@ -184,6 +221,7 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, ser protocol
 	if err != nil {
 		return
 	}
+	c.direct = true
 	ws.SetReadLimit(h.opt.maxFrame)
 	h.wg.Add(1)
 	go c.readLoop(ws, log)

@@ -30,15 +30,8 @@ type (
 	}
 )
 
-type entry struct {
-	pid     *actor.PID
-	handle  *actors.Handle
-	joinRef protocol.Ref
-}
-
 type pendingJoin struct {
 	entry
-	topic string
 	timer *time.Timer
 }
 
@@ -62,13 +55,22 @@ type socketActor struct {
 	credits chan struct{} // reader back-pressure; see readLoop
 	done    chan struct{} // closed when the socket starts closing
 
+	// table holds the joined channels. Receive alone replaces it; the
+	// reader loads it to hand pushes straight to a channel (see
+	// Conn.Handle). held counts the client messages the actor has been
+	// given and not yet passed on, plus one while a join runs: while it is
+	// above zero the reader sends everything through the actor, so no
+	// message overtakes an earlier one.
+	table atomic.Pointer[routes]
+	held  atomic.Int64
+
 	// Owned by Receive.
-	channels map[string]*entry
-	joining  *pendingJoin
-	pending  []protocol.Message
-	idSub    *topics.Subscription
-	closing  bool
-	reason   error
+	retired []*entry // channels replaced by a second join, until they stop
+	joining *pendingJoin
+	pending []protocol.Message
+	idSub   *topics.Subscription
+	closing bool
+	reason  error
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
@@ -78,7 +80,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			s.pending = append(s.pending, m.msg)
 			return
 		}
-		s.dispatch(ctx, m.msg)
+		s.dispatchHeld(ctx, m.msg)
 	case *actors.Joined:
 		s.joined(ctx, m)
 	case *joinTimeout:
@@ -115,13 +117,23 @@ func (s *socketActor) subscribeID() {
 	}})
 }
 
+// dispatchHeld dispatches a message counted in held. A join it starts
+// keeps the count until the join ends.
+func (s *socketActor) dispatchHeld(ctx actor.Context, msg protocol.Message) {
+	s.dispatch(ctx, msg)
+	if s.joining == nil {
+		s.held.Add(-1)
+	}
+}
+
 // dispatch routes one client message, in Phoenix's order of checks.
 func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 	if s.closing {
 		s.release()
 		return
 	}
-	e, joined := s.channels[msg.Topic]
+	e := s.table.Load().get(msg.Topic)
+	joined := e != nil
 	switch {
 	case msg.Event == protocol.EventJoin:
 		s.release()
@@ -132,11 +144,7 @@ func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 			return
 		}
 		e.handle.Inflight.Add(1)
-		h := e.handle
-		ctx.Send(e.pid, &actors.Inbound{Msg: msg, Done: func() {
-			h.Inflight.Add(-1)
-			s.release()
-		}})
+		ctx.Send(e.pid, &actors.Inbound{Msg: msg, Done: e.done})
 	case msg.Event == protocol.EventLeave:
 		s.release()
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject)
@@ -150,14 +158,15 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	if old != nil {
 		old.handle.SetReason(actors.ErrDuplicateJoin)
 		ctx.Stop(old.pid)
-		delete(s.channels, msg.Topic)
+		s.table.Store(s.table.Load().without(func(e *entry) bool { return e == old }))
+		s.retired = append(s.retired, old) // its credits come back when it stops
 	}
 	route, ok := s.h.router.Match(msg.Topic)
 	if !ok {
 		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
 	}
-	if len(s.channels) >= s.h.opt.maxChannels {
+	if s.table.Load().len() >= s.h.opt.maxChannels {
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyJoined)
 		return
 	}
@@ -171,8 +180,10 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	root := ctx.ActorSystem().Root
 	self := ctx.Self()
 	s.joining = &pendingJoin{
-		entry: entry{pid: pid, handle: handle, joinRef: msg.JoinRef},
-		topic: msg.Topic,
+		entry: entry{topic: msg.Topic, pid: pid, handle: handle, joinRef: msg.JoinRef, done: func() {
+			handle.Inflight.Add(-1)
+			s.release()
+		}},
 		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
 	}
 }
@@ -183,20 +194,23 @@ func (s *socketActor) joined(ctx actor.Context, m *actors.Joined) {
 	}
 	if m.OK && !s.closing {
 		e := s.joining.entry
-		s.channels[m.Topic] = &e
+		s.table.Store(s.table.Load().with(&e))
 	}
 	s.endJoin(ctx)
 }
 
 // endJoin finishes the running join and replays the frames that waited.
+// The table is up to date before held drops, so that a reader that sees
+// held at zero also sees the channel.
 func (s *socketActor) endJoin(ctx actor.Context) {
 	s.joining.timer.Stop()
 	s.joining = nil
+	s.held.Add(-1)
 	for len(s.pending) > 0 && s.joining == nil {
 		msg := s.pending[0]
 		s.pending[0] = protocol.Message{}
 		s.pending = s.pending[1:]
-		s.dispatch(ctx, msg)
+		s.dispatchHeld(ctx, msg)
 	}
 	if len(s.pending) == 0 {
 		s.pending = nil
@@ -209,18 +223,33 @@ func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 		s.endJoin(ctx)
 		return
 	}
-	for topic, e := range s.channels {
+	var stopped *entry
+	t := s.table.Load().without(func(e *entry) bool {
 		if e.pid.Equal(who) {
-			s.reclaim(e.handle)
-			delete(s.channels, topic)
-			return
+			stopped = e
+			return true
 		}
+		return false
+	})
+	if stopped == nil {
+		for i, e := range s.retired {
+			if e.pid.Equal(who) {
+				stopped = e
+				s.retired = append(s.retired[:i], s.retired[i+1:]...)
+				break
+			}
+		}
+	}
+	if stopped != nil {
+		s.table.Store(t)
+		s.reclaim(stopped.handle)
 	}
 }
 
-// reclaim returns the credits of messages a stopped channel never handled.
+// reclaim returns the credits of messages a stopped channel never handled
+// and marks it gone for the reader.
 func (s *socketActor) reclaim(h *actors.Handle) {
-	for n := h.Inflight.Swap(0); n > 0; n-- {
+	for n := h.Inflight.Swap(gone); n > 0; n-- {
 		s.release()
 	}
 }
@@ -244,7 +273,7 @@ func (s *socketActor) stopping() {
 	if reason == nil {
 		reason = actors.ErrShutdown
 	}
-	for _, e := range s.channels {
+	for _, e := range s.table.Load().list {
 		e.handle.SetReason(reason)
 	}
 	if s.joining != nil {

@@ -28,6 +28,8 @@ func (echo) HandleIn(c *actors.Context, event string, p actors.Payload) actors.R
 	case "push":
 		_ = c.Push("pushed", p)
 		return actors.NoReply()
+	case "stop":
+		return actors.Stop(actors.ErrNormal)
 	case "flood":
 		// Far more than kernel socket buffers hold (about 50 MiB), so the
 		// queue overflows however fast the writer drains; the loop ends at
