@@ -33,13 +33,14 @@ type channelActor struct {
 	log     *lazylog.Logger
 
 	behaviours []Channel
-	assigns    Assigns
+	assigns    Assigns // the socket's map until ownAssigns copies it
+	ownsAssign bool
 	joined     bool
-	restarted  bool // this instance replaces one that crashed
-	extra      map[string]*topics.Subscription
-	timers     map[*timer]struct{}
-	reason     error       // set by the channel itself (leave, stop result)
-	crash      *CrashError // set when a callback panicked
+	restarted  bool                            // this instance replaces one that crashed
+	extra      map[string]*topics.Subscription // made on first use
+	timers     map[*timer]struct{}             // made on first use
+	reason     error                           // set by the channel itself (leave, stop result)
+	crash      *CrashError                     // set when a callback panicked
 	terminated bool
 }
 
@@ -61,12 +62,23 @@ func newChannelActor(spec Spec, factory Factory) *channelActor {
 		log: lazylog.New(spec.Runtime.Logger, func(c zerolog.Context) zerolog.Context {
 			return c.Str("topic", spec.Topic).Str("join_ref", jr.String()).Str("socket_id", spec.SocketID)
 		}),
-		assigns:   maps.Clone(spec.Assigns),
+		assigns:   spec.Assigns,
 		restarted: spec.Handle.incarnation > 1,
-		extra:     map[string]*topics.Subscription{},
-		timers:    map[*timer]struct{}{},
 	}
-	// Assigns cloned from nil stay nil; join makes them usable.
+}
+
+// ownAssigns returns the channel's own assigns, copying the socket's on
+// first use: most channels only read them, and a copy per join costs
+// memory on every connection.
+func (a *channelActor) ownAssigns() Assigns {
+	if !a.ownsAssign {
+		a.assigns = maps.Clone(a.assigns)
+		if a.assigns == nil {
+			a.assigns = Assigns{}
+		}
+		a.ownsAssign = true
+	}
+	return a.assigns
 }
 
 func (a *channelActor) Receive(ctx actor.Context) {
@@ -117,9 +129,6 @@ func (a *channelActor) fail(crash *CrashError) {
 }
 
 func (a *channelActor) join(ctx actor.Context) {
-	if a.assigns == nil {
-		a.assigns = Assigns{}
-	}
 	a.owner = ctx.Self().String()
 	a.behaviours = []Channel{a.factory()}
 	c := &Context{a: a, actx: ctx}
@@ -328,6 +337,9 @@ func (a *channelActor) sendAfter(ctx actor.Context, msg any, d time.Duration) fu
 	t := &timer{msg: msg}
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	t.t = time.AfterFunc(d, func() { root.Send(self, t) })
+	if a.timers == nil {
+		a.timers = map[*timer]struct{}{}
+	}
 	a.timers[t] = struct{}{}
 	return func() {
 		t.cancelled.Store(true)

@@ -39,10 +39,10 @@ func (c *Context) SocketID() string { return c.a.spec.SocketID }
 func (c *Context) Node() string { return c.a.spec.Runtime.Node }
 
 // Assigns returns the channel's assigns; changes stay with this channel.
-func (c *Context) Assigns() Assigns { return c.a.assigns }
+func (c *Context) Assigns() Assigns { return c.a.ownAssigns() }
 
 // Assign sets one key in the channel's assigns.
-func (c *Context) Assign(key string, value any) { c.a.assigns[key] = value }
+func (c *Context) Assign(key string, value any) { c.a.ownAssigns()[key] = value }
 
 // Get returns one assign.
 func (c *Context) Get(key string) any { return c.a.assigns[key] }
@@ -106,6 +106,9 @@ func (c *Context) Subscribe(topic string) {
 		return
 	}
 	self, root := c.actx.Self(), c.actx.ActorSystem().Root
+	if c.a.extra == nil {
+		c.a.extra = map[string]*topics.Subscription{}
+	}
 	c.a.extra[topic] = c.a.spec.Runtime.PubSub.Subscribe(topic, topics.Subscriber{
 		Deliver: func(b topics.Broadcast) { root.Send(self, b) },
 	})

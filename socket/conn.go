@@ -56,11 +56,11 @@ func (h *Handler) Open(t Transport, params url.Values, info ConnInfo) (*Conn, er
 	if assigns == nil {
 		assigns = actors.Assigns{}
 	}
-	return h.open(t, assigns, h.opt.id(assigns), info.PeerAddr)
+	id := h.opt.id(assigns)
+	return h.open(t, assigns, id, info.PeerAddr, connLogger(h.opt.log, id, info.PeerAddr))
 }
 
-func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string) (*Conn, error) {
-	log := connLogger(h.opt.log, id, peer)
+func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
 	s := &socketActor{
 		h: h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log, addr: hostOf(peer),
 		credits: make(chan struct{}, h.opt.maxInflight),
@@ -217,7 +217,7 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, ser protocol
 	assigns actors.Assigns, id, peer string) {
 	log := connLogger(h.opt.log, id, peer)
 	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
-	c, err := h.open(w, assigns, id, peer)
+	c, err := h.open(w, assigns, id, peer, log)
 	if err != nil {
 		return
 	}

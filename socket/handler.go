@@ -80,7 +80,12 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 	}
 	h.opt.log = log
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		// Every open connection holds its read buffer for life, idle or
+		// not; client frames are small, and a larger one is read straight
+		// into the message, so 512 bytes costs no extra system calls for
+		// them. Data frames bypass gorilla's writer (see batchConn); its
+		// pooled write buffer only serves the handshake's control frames.
+		ReadBufferSize:  512,
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     o.origin.check,

@@ -51,6 +51,9 @@ func (w *writer) Send(f protocol.Frame) bool {
 		w.mu.Unlock()
 		return false
 	}
+	if w.queue == nil {
+		w.queue = getFrames()
+	}
 	w.queue = append(w.queue, f)
 	w.queued += f.Len()
 	w.startLocked()
@@ -109,10 +112,18 @@ func (w *writer) flush() {
 				return
 			}
 			w.running = false
+			// An idle connection keeps no queue: the slices go back to the
+			// pool and the next Send takes one.
+			putFrames(w.queue)
+			putFrames(w.spare)
+			w.queue, w.spare = nil, nil
 			w.mu.Unlock()
 			return
 		}
 		batch := w.queue
+		if w.spare == nil {
+			w.spare = getFrames()
+		}
 		w.queue, w.spare, w.queued = w.spare[:0], nil, 0
 		w.mu.Unlock()
 
@@ -146,14 +157,38 @@ func (w *writer) finish(code int, text string) {
 	_ = w.ws.Close()
 }
 
+// Frame slices and batch buffers are pooled across connections, so that
+// one that is idle holds neither.
+var (
+	framePool  sync.Pool // of *[]protocol.Frame
+	bufferPool sync.Pool // of *[]byte
+)
+
+const maxKeptFrames = 1024
+
+func getFrames() []protocol.Frame {
+	if p, ok := framePool.Get().(*[]protocol.Frame); ok {
+		return (*p)[:0]
+	}
+	return make([]protocol.Frame, 0, 8)
+}
+
+func putFrames(q []protocol.Frame) {
+	if q == nil || cap(q) > maxKeptFrames {
+		return
+	}
+	clear(q[:cap(q)])
+	q = q[:0]
+	framePool.Put(&q)
+}
+
 // batchConn is the connection under gorilla. Data frames reach it whole,
 // a batch at a time, through writeFrames; gorilla's own writes (the
 // handshake, pongs, the close frame) pass straight through. The mutex keeps
 // the two from interleaving inside a frame.
 type batchConn struct {
 	net.Conn
-	mu  sync.Mutex
-	buf []byte // reused between batches; guarded by mu
+	mu sync.Mutex
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
@@ -205,17 +240,19 @@ func binary64(dst []byte, v uint64) []byte {
 // writeFrames frames batch into the buffer and writes it with one system
 // call under deadline.
 func (b *batchConn) writeFrames(batch []protocol.Frame, deadline time.Time) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, f := range batch {
-		b.buf = appendFrame(b.buf, f.Binary, f.Data)
+	var buf []byte
+	if p, ok := bufferPool.Get().(*[]byte); ok {
+		buf = (*p)[:0]
 	}
+	for _, f := range batch {
+		buf = appendFrame(buf, f.Binary, f.Data)
+	}
+	b.mu.Lock()
 	_ = b.Conn.SetWriteDeadline(deadline)
-	_, err := b.Conn.Write(b.buf)
-	if cap(b.buf) > maxKeptBuffer {
-		b.buf = nil
-	} else {
-		b.buf = b.buf[:0]
+	_, err := b.Conn.Write(buf)
+	b.mu.Unlock()
+	if cap(buf) <= maxKeptBuffer {
+		bufferPool.Put(&buf)
 	}
 	return err
 }
