@@ -87,10 +87,18 @@ type Joined struct {
 	OK     bool
 }
 
+// Mailbox makes the mailboxes of channel and Socket actors: protoactor's
+// lock-free queue, which costs a few dozen bytes while empty where the
+// default ring costs a few hundred. That matters with an actor or two per
+// connection and connections by the hundred thousand.
+func Mailbox() actor.MailboxProducer { return lockfreeMailbox }
+
+var lockfreeMailbox = actor.UnboundedLockfree()
+
 // NewProps returns the props of a channel actor for spec.
 func NewProps(spec Spec, factory Factory) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		spec.Handle.incarnation++
 		return newChannelActor(spec, factory)
-	})
+	}, actor.WithMailbox(lockfreeMailbox))
 }

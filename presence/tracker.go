@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,9 +24,9 @@ type Tracker struct {
 	nodeHash uint16
 	seq      atomic.Uint32
 
-	mu      sync.Mutex             // guards the fields below
-	topics  map[string]*topicState // topic → its presences
-	owners  map[string]map[tk]struct{}
+	mu      sync.Mutex              // guards the fields below
+	topics  map[string]*topicState  // topic → its presences
+	owners  map[string][]tk         // owner → what it tracks (most own one or two)
 	pending map[string]*pendingDiff // topic → changes not yet broadcast
 	order   []string                // topics of pending, in first-change order
 	timer   *time.Timer             // coalescing timer, nil when not armed
@@ -85,7 +86,7 @@ func New(b Broadcaster, opts ...Option) (*Tracker, error) {
 		log:      o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
 		nodeHash: uint16(sum>>16) ^ uint16(sum),
 		topics:   map[string]*topicState{},
-		owners:   map[string]map[tk]struct{}{},
+		owners:   map[string][]tk{},
 		pending:  map[string]*pendingDiff{},
 		inc:      time.Now().UnixNano(),
 		replicas: map[string]*replica{},
@@ -152,12 +153,8 @@ func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
 	}
 	ts.keys[key] = append(ts.keys[key], entry{owner: owner, meta: m})
 	t.recordLocked(topic, key, owner, m)
-	own := t.owners[owner]
-	if own == nil {
-		own = map[tk]struct{}{}
-		t.owners[owner] = own
-	}
-	own[tk{topic, key}] = struct{}{}
+	// Not tracked yet (checked above), so not in owners either.
+	t.owners[owner] = append(t.owners[owner], tk{topic, key})
 	t.noteLocked(topic, key, m, nil)
 	t.mu.Unlock()
 	t.afterChange()
@@ -224,7 +221,7 @@ func (t *Tracker) UntrackAll(owner string) {
 		return
 	}
 	changed := false
-	for p := range t.owners[owner] {
+	for _, p := range slices.Clone(t.owners[owner]) {
 		changed = t.removeLocked(owner, p.topic, p.key) || changed
 	}
 	t.mu.Unlock()
@@ -240,11 +237,10 @@ func (t *Tracker) removeLocked(owner, topic, key string) bool {
 		return false
 	}
 	t.recordLocked(topic, key, owner, nil)
-	if own := t.owners[owner]; own != nil {
-		delete(own, tk{topic, key})
-		if len(own) == 0 {
-			delete(t.owners, owner)
-		}
+	if own := slices.DeleteFunc(t.owners[owner], func(p tk) bool { return p == tk{topic, key} }); len(own) > 0 {
+		t.owners[owner] = own
+	} else {
+		delete(t.owners, owner)
 	}
 	t.noteLocked(topic, key, nil, old)
 	return true

@@ -68,7 +68,7 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 		done:    make(chan struct{}),
 	}
 	s.table.Store(noRoutes)
-	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(h.strategy))
+	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(h.strategy), actor.WithMailbox(actors.Mailbox()))
 	name := "socket" + h.system.ProcessRegistry.NextID()
 	s.self = h.system.NewLocalPID(name)
 	if err := h.register(s); err != nil {
