@@ -80,12 +80,9 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 	}
 	h.opt.log = log
 	h.upgrader = websocket.Upgrader{
-		// Every open connection holds its read buffer for life, idle or
-		// not; client frames are small, and a larger one is read straight
-		// into the message, so 512 bytes costs no extra system calls for
-		// them. Data frames bypass gorilla's writer (see batchConn); its
-		// pooled write buffer only serves the handshake's control frames.
-		ReadBufferSize:  512,
+		// The read buffer comes from the hijacker. Data frames bypass
+		// gorilla's writer (see batchConn); its pooled write buffer only
+		// serves control frames.
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     o.origin.check,
@@ -168,7 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	h.serveWebSocket(ws, hj.bc, ser, assigns, id, r.RemoteAddr)
+	h.serveWebSocket(ws, hj.bc, hj.br, ser, assigns, id, r.RemoteAddr)
 	// Returning frees net/http's per-request state; the socket lives on in
 	// its reader goroutine and actor.
 }
@@ -323,11 +320,21 @@ func (h *Handler) unregister(pid *actor.PID) {
 	h.mu.Unlock()
 }
 
-// hijacker hands gorilla a batchConn in place of the raw connection.
+// hijacker hands gorilla a batchConn in place of the raw connection, and
+// a read buffer of ours, which gorilla adopts (the upgrader's
+// ReadBufferSize is 0): the reader can then tell whether gorilla holds
+// unread bytes (see wsReader.loop).
 type hijacker struct {
 	http.ResponseWriter
 	bc *batchConn
+	br *bufio.Reader // nil if the client sent data before the handshake ended
 }
+
+// readBufferSize is the read buffer of every WebSocket connection, held
+// for its whole life, idle or not. Client frames are small, and a larger
+// one is read straight into its message, so 512 bytes costs no extra
+// system calls; gorilla adopts a hijacked buffer only above 256 bytes.
+const readBufferSize = 512
 
 func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, rw, err := hj.ResponseWriter.(http.Hijacker).Hijack()
@@ -335,7 +342,12 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	hj.bc = &batchConn{Conn: nc}
-	return hj.bc, rw, nil
+	if rw.Reader.Buffered() > 0 {
+		return hj.bc, rw, nil // gorilla refuses the connection
+	}
+	// net/http's 4 KiB reader goes with the request.
+	hj.br = bufio.NewReaderSize(hj.bc, readBufferSize)
+	return hj.bc, bufio.NewReadWriter(hj.br, rw.Writer), nil
 }
 
 // ActorCount returns the number of live actors in the handler's actor

@@ -52,7 +52,7 @@ type socketActor struct {
 	id      string
 	log     *lazylog.Logger
 	self    *actor.PID
-	credits chan struct{} // reader back-pressure; see readLoop
+	credits chan struct{} // reader back-pressure; see Conn.Handle
 	done    chan struct{} // closed when the socket starts closing
 
 	// table holds the joined channels. Receive alone replaces it; the

@@ -284,6 +284,32 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestIdleAfterTraffic: a reader that has read messages parks between
+// them on a fresh goroutine; it still reads what comes next, in order, and
+// still times out when nothing does.
+func TestIdleAfterTraffic(t *testing.T) {
+	s := newServer(t, socket.WithIdleTimeout(400*time.Millisecond))
+	c := s.mustDial(t, "vsn=2.0.0&token=good")
+	send(t, c, `["1","1","echo:idle","phx_join",{}]`)
+	read(t, c)
+	for i := range 3 {
+		// The pause is the idleness under test (the reader parks), not a
+		// wait for something; the frames of each burst arrive together.
+		time.Sleep(50 * time.Millisecond)
+		for j := range 3 {
+			send(t, c, fmt.Sprintf(`["1","%d%d","echo:idle","echo",{"n":%d}]`, i, j, j))
+		}
+		for j := range 3 {
+			if got, want := read(t, c), fmt.Sprintf(`["1","%d%d","echo:idle","phx_reply",{"status":"ok","response":{"n":%d}}]`, i, j, j); got != want {
+				t.Fatalf("got %s, want %s", got, want)
+			}
+		}
+	}
+	if code := readClose(t, c); code != websocket.CloseGoingAway {
+		t.Fatalf("close code = %d, want 1001", code)
+	}
+}
+
 func TestDisconnectCloses1001(t *testing.T) {
 	s := newServer(t)
 	alice := s.mustDial(t, "vsn=2.0.0&token=good&user=alice")
