@@ -26,7 +26,7 @@ var (
 // channelActor runs one joined channel. All fields are owned by the actor's
 // Receive, except those named as immutable after construction.
 type channelActor struct {
-	spec    Spec         // immutable
+	spec    *Spec        // immutable, shared with the props
 	factory Factory      // immutable
 	joinRef protocol.Ref // immutable: the ref pushes carry (join_ref, else the join's ref)
 	owner   string       // immutable after Started: presence owner id
@@ -50,21 +50,27 @@ type timer struct {
 	cancelled atomic.Bool
 }
 
-func newChannelActor(spec Spec, factory Factory) *channelActor {
+func newChannelActor(spec *Spec, factory Factory) *channelActor {
 	jr := spec.JoinRef
 	if jr.IsNull() {
 		jr = spec.Ref
 	}
 	return &channelActor{
-		spec:    spec,
-		factory: factory,
-		joinRef: jr,
-		log: lazylog.New(spec.Runtime.Logger, func(c zerolog.Context) zerolog.Context {
-			return c.Str("topic", spec.Topic).Str("join_ref", jr.String()).Str("socket_id", spec.SocketID)
-		}),
+		spec:      spec,
+		factory:   factory,
+		joinRef:   jr,
+		log:       channelLogger(&spec.Runtime.Logger, spec.Topic, jr, spec.SocketID),
 		assigns:   spec.Assigns,
 		restarted: spec.Handle.incarnation > 1,
 	}
+}
+
+// channelLogger is a channel's logger, built only if it logs something.
+// It keeps the three fields, not the spec, for the channel's lifetime.
+func channelLogger(base *zerolog.Logger, topic string, jr protocol.Ref, socketID string) *lazylog.Logger {
+	return lazylog.New(base, func(c zerolog.Context) zerolog.Context {
+		return c.Str("topic", topic).Str("join_ref", jr.String()).Str("socket_id", socketID)
+	})
 }
 
 // ownAssigns returns the channel's own assigns, copying the socket's on

@@ -97,8 +97,9 @@ var lockfreeMailbox = actor.UnboundedLockfree()
 
 // NewProps returns the props of a channel actor for spec.
 func NewProps(spec Spec, factory Factory) *actor.Props {
+	sp := &spec // one copy, shared by every incarnation
 	return actor.PropsFromProducer(func() actor.Actor {
-		spec.Handle.incarnation++
-		return newChannelActor(spec, factory)
+		sp.Handle.incarnation++
+		return newChannelActor(sp, factory)
 	}, actor.WithMailbox(lockfreeMailbox))
 }

@@ -58,7 +58,7 @@ func (h *Handler) Open(t Transport, params url.Values, info ConnInfo) (*Conn, er
 		assigns = actors.Assigns{}
 	}
 	id := h.opt.id(assigns)
-	return h.open(t, assigns, id, info.PeerAddr, connLogger(h.opt.log, id, info.PeerAddr))
+	return h.open(t, assigns, id, info.PeerAddr, connLogger(&h.opt.log, id, info.PeerAddr))
 }
 
 func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
@@ -168,7 +168,7 @@ func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
 }
 
 // connLogger is a connection's logger, built only if it logs something.
-func connLogger(base zerolog.Logger, id, peer string) *lazylog.Logger {
+func connLogger(base *zerolog.Logger, id, peer string) *lazylog.Logger {
 	return lazylog.New(base, func(c zerolog.Context) zerolog.Context {
 		return c.Str("socket_id", id).Str("peer", peer)
 	})
@@ -217,7 +217,7 @@ func (c *Conn) Done() <-chan struct{} { return c.s.done }
 // br is gorilla's read buffer (nil if unknown).
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, ser protocol.Serializer,
 	assigns actors.Assigns, id, peer string) {
-	log := connLogger(h.opt.log, id, peer)
+	log := connLogger(&h.opt.log, id, peer)
 	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
 	c, err := h.open(w, assigns, id, peer, log)
 	if err != nil {

@@ -14,13 +14,14 @@ import (
 // Logger is a zerolog.Logger plus fields, built on first use. It is safe
 // for concurrent use.
 type Logger struct {
-	base   zerolog.Logger
+	base   *zerolog.Logger // shared; must not change once loggers use it
 	fields func(zerolog.Context) zerolog.Context
 	built  atomic.Pointer[zerolog.Logger]
 }
 
 // New returns a Logger that adds fields to base when it is first needed.
-func New(base zerolog.Logger, fields func(zerolog.Context) zerolog.Context) *Logger {
+// base is shared, not copied: many loggers hang off one.
+func New(base *zerolog.Logger, fields func(zerolog.Context) zerolog.Context) *Logger {
 	return &Logger{base: base, fields: fields}
 }
 

@@ -11,7 +11,7 @@ import (
 func TestBuiltOnFirstEnabledEvent(t *testing.T) {
 	var buf bytes.Buffer
 	base := zerolog.New(&buf).Level(zerolog.InfoLevel)
-	l := New(base, func(c zerolog.Context) zerolog.Context { return c.Str("socket_id", "s1") })
+	l := New(&base, func(c zerolog.Context) zerolog.Context { return c.Str("socket_id", "s1") })
 	l.Debug().Msg("hidden")
 	if l.built.Load() != nil {
 		t.Fatal("a disabled level built the logger")
