@@ -145,7 +145,7 @@ func (w *writer) flush() {
 // (ping replies, close) still go through gorilla, which writes them
 // through the same batchConn, whole.
 func (w *writer) writeBatch(batch []protocol.Frame) error {
-	return w.bc.writeFrames(batch, time.Now().Add(w.timeout))
+	return w.bc.writeFrames(batch, w.timeout)
 }
 
 func (w *writer) finish(code int, text string) {
@@ -166,6 +166,8 @@ var (
 
 const maxKeptFrames = 1024
 
+// getFrames returns an empty frame slice. Pooled slices hold no frames:
+// the flusher clears each batch once written.
 func getFrames() []protocol.Frame {
 	if p, ok := framePool.Get().(*[]protocol.Frame); ok {
 		return (*p)[:0]
@@ -173,11 +175,11 @@ func getFrames() []protocol.Frame {
 	return make([]protocol.Frame, 0, 8)
 }
 
+// putFrames pools q, which must hold no frames (cleared or never used).
 func putFrames(q []protocol.Frame) {
 	if q == nil || cap(q) > maxKeptFrames {
 		return
 	}
-	clear(q[:cap(q)])
 	q = q[:0]
 	framePool.Put(&q)
 }
@@ -189,6 +191,9 @@ func putFrames(q []protocol.Frame) {
 type batchConn struct {
 	net.Conn
 	mu sync.Mutex
+	// deadlineSet is when writeFrames last set the write deadline (zero
+	// once anyone else has set one); guarded by mu.
+	deadlineSet time.Time
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
@@ -202,6 +207,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 func (b *batchConn) SetWriteDeadline(t time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.deadlineSet = time.Time{}
 	return b.Conn.SetWriteDeadline(t)
 }
 
@@ -237,22 +243,29 @@ func binary64(dst []byte, v uint64) []byte {
 	return append(dst, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
-// writeFrames frames batch into the buffer and writes it with one system
-// call under deadline.
-func (b *batchConn) writeFrames(batch []protocol.Frame, deadline time.Time) error {
-	var buf []byte
-	if p, ok := bufferPool.Get().(*[]byte); ok {
-		buf = (*p)[:0]
+// writeFrames frames batch into a pooled buffer and writes it with one
+// system call, which must end within timeout. Setting a deadline is a
+// timer update, so it moves only every quarter of timeout: a write gets
+// between three quarters of timeout and all of it.
+func (b *batchConn) writeFrames(batch []protocol.Frame, timeout time.Duration) error {
+	p, ok := bufferPool.Get().(*[]byte)
+	if !ok {
+		p = new([]byte)
 	}
+	buf := (*p)[:0]
 	for _, f := range batch {
 		buf = appendFrame(buf, f.Binary, f.Data)
 	}
 	b.mu.Lock()
-	_ = b.Conn.SetWriteDeadline(deadline)
+	if now := time.Now(); now.Sub(b.deadlineSet) >= timeout/4 {
+		b.deadlineSet = now
+		_ = b.Conn.SetWriteDeadline(now.Add(timeout))
+	}
 	_, err := b.Conn.Write(buf)
 	b.mu.Unlock()
 	if cap(buf) <= maxKeptBuffer {
-		bufferPool.Put(&buf)
+		*p = buf[:0]
+		bufferPool.Put(p)
 	}
 	return err
 }
