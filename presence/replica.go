@@ -154,7 +154,7 @@ func (t *Tracker) outgoingLocked() []*wireMsg {
 func (t *Tracker) stateLocked() []*wireMsg {
 	var ops []wireOp
 	for topic, ts := range t.topics {
-		for key, entries := range ts.keys {
+		for key, entries := range ts.all() {
 			for _, e := range entries {
 				if e.replica == "" {
 					ops = append(ops, wireOp{Topic: topic, Key: key, Owner: e.owner, Meta: e.meta})

@@ -104,7 +104,7 @@ func view(t *Tracker) map[string][]string {
 	defer t.mu.Unlock()
 	out := map[string][]string{}
 	for topic, ts := range t.topics {
-		for key, entries := range ts.keys {
+		for key, entries := range ts.all() {
 			var refs []string
 			for _, e := range entries {
 				refs = append(refs, e.meta.Ref())
@@ -122,7 +122,7 @@ func truth(h *hub) map[string][]string {
 	for _, t := range h.nodes {
 		t.mu.Lock()
 		for topic, ts := range t.topics {
-			for key, entries := range ts.keys {
+			for key, entries := range ts.all() {
 				for _, e := range entries {
 					if e.replica == "" {
 						out[topic+"|"+key] = append(out[topic+"|"+key], e.meta.Ref())

@@ -12,7 +12,7 @@ func (t *Tracker) total() int {
 	defer t.mu.Unlock()
 	n := 0
 	for _, ts := range t.topics {
-		for _, entries := range ts.keys {
+		for _, entries := range ts.all() {
 			n += len(entries)
 		}
 	}

@@ -48,10 +48,6 @@ type Tracker struct {
 // tk names one (topic, key) pair.
 type tk struct{ topic, key string }
 
-type topicState struct {
-	keys map[string][]entry // key → one entry per owner, in track order
-}
-
 type entry struct {
 	replica string // owning node for a replicated entry; "" for this node's
 	owner   string
@@ -142,16 +138,16 @@ func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
 	}
 	ts := t.topics[topic]
 	if ts == nil {
-		ts = &topicState{keys: map[string][]entry{}}
+		ts = &topicState{}
 		t.topics[topic] = ts
 	}
-	for _, e := range ts.keys[key] {
+	for _, e := range ts.get(key) {
 		if e.replica == "" && e.owner == owner {
 			t.mu.Unlock()
 			return "", ErrAlreadyTracked
 		}
 	}
-	ts.keys[key] = append(ts.keys[key], entry{owner: owner, meta: m})
+	ts.set(key, append(ts.get(key), entry{owner: owner, meta: m}))
 	t.recordLocked(topic, key, owner, m)
 	// Not tracked yet (checked above), so not in owners either.
 	t.owners[owner] = append(t.owners[owner], tk{topic, key})
@@ -179,7 +175,7 @@ func (t *Tracker) Update(owner, topic, key string, meta Meta) (string, error) {
 		t.mu.Unlock()
 		return "", ErrNotTracked
 	}
-	entries := ts.keys[key]
+	entries := ts.get(key)
 	for i, e := range entries {
 		if e.replica != "" || e.owner != owner {
 			continue
@@ -253,19 +249,19 @@ func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (Meta, bool
 	if ts == nil {
 		return nil, false
 	}
-	entries := ts.keys[key]
+	entries := ts.get(key)
 	for i, e := range entries {
 		if e.replica != replica || e.owner != owner {
 			continue
 		}
 		entries = append(entries[:i:i], entries[i+1:]...)
 		if len(entries) == 0 {
-			delete(ts.keys, key)
-			if len(ts.keys) == 0 {
+			ts.del(key)
+			if ts.len() == 0 {
 				delete(t.topics, topic)
 			}
 		} else {
-			ts.keys[key] = entries
+			ts.set(key, entries)
 		}
 		return e.meta, true
 	}
@@ -277,17 +273,17 @@ func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (Meta, bool
 func (t *Tracker) putEntryLocked(replica, topic, key, owner string, meta Meta) (Meta, bool) {
 	ts := t.topics[topic]
 	if ts == nil {
-		ts = &topicState{keys: map[string][]entry{}}
+		ts = &topicState{}
 		t.topics[topic] = ts
 	}
-	entries := ts.keys[key]
+	entries := ts.get(key)
 	for i, e := range entries {
 		if e.replica == replica && e.owner == owner {
 			entries[i].meta = meta
 			return e.meta, true
 		}
 	}
-	ts.keys[key] = append(entries, entry{replica: replica, owner: owner, meta: meta})
+	ts.set(key, append(entries, entry{replica: replica, owner: owner, meta: meta}))
 	return nil, false
 }
 
@@ -297,7 +293,7 @@ func (t *Tracker) List(topic string) State {
 	t.mu.Lock()
 	s := State{}
 	if ts := t.topics[topic]; ts != nil {
-		for k, entries := range ts.keys {
+		for k, entries := range ts.all() {
 			s[k] = presenceOf(entries)
 		}
 	}
@@ -311,7 +307,7 @@ func (t *Tracker) Get(topic, key string) (Presence, bool) {
 	t.mu.Lock()
 	var entries []entry
 	if ts := t.topics[topic]; ts != nil {
-		entries = ts.keys[key]
+		entries = ts.get(key)
 	}
 	if len(entries) == 0 {
 		t.mu.Unlock()
@@ -330,7 +326,7 @@ func (t *Tracker) Count(topic string) int {
 	defer t.mu.Unlock()
 	n := 0
 	if ts := t.topics[topic]; ts != nil {
-		for _, entries := range ts.keys {
+		for _, entries := range ts.all() {
 			n += len(entries)
 		}
 	}
