@@ -331,10 +331,11 @@ type hijacker struct {
 }
 
 // readBufferSize is the read buffer of every WebSocket connection, held
-// for its whole life, idle or not. Client frames are small, and a larger
-// one is read straight into its message, so 512 bytes costs no extra
-// system calls; gorilla adopts a hijacked buffer only above 256 bytes.
-const readBufferSize = 512
+// for its whole life, idle or not. Client frames are mostly a few hundred
+// bytes at most (heartbeats, pushes); a larger one is read straight into
+// its message, so a small buffer costs no extra system calls. gorilla
+// adopts a hijacked buffer only above 256 bytes.
+const readBufferSize = 320
 
 func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, rw, err := hj.ResponseWriter.(http.Hijacker).Hijack()
