@@ -50,19 +50,29 @@ type timer struct {
 	cancelled atomic.Bool
 }
 
-func newChannelActor(spec *Spec, factory Factory) *channelActor {
+// born sets up a fresh instance from the birth Spawn (or the instance it
+// replaces) left under its PID id; false if there is none.
+func (a *channelActor) born(ctx actor.Context) bool {
+	v, ok := births.LoadAndDelete(ctx.Self().Id)
+	if !ok {
+		return false
+	}
+	b := v.(*birth)
+	spec := b.spec
+	spec.Handle.incarnation++
 	jr := spec.JoinRef
 	if jr.IsNull() {
 		jr = spec.Ref
 	}
-	return &channelActor{
+	*a = channelActor{
 		spec:      spec,
-		factory:   factory,
+		factory:   b.factory,
 		joinRef:   jr,
 		log:       channelLogger(&spec.Runtime.Logger, spec.Topic, jr, spec.SocketID),
 		assigns:   spec.Assigns,
 		restarted: spec.Handle.incarnation > 1,
 	}
+	return true
 }
 
 // channelLogger is a channel's logger, built only if it logs something.
@@ -88,6 +98,14 @@ func (a *channelActor) ownAssigns() Assigns {
 }
 
 func (a *channelActor) Receive(ctx actor.Context) {
+	if a.spec == nil && !a.born(ctx) {
+		// No birth: protoactor made an instance Spawn did not ask for.
+		// It cannot run; it stops.
+		if _, ok := ctx.Message().(*actor.Started); ok {
+			ctx.Stop(ctx.Self())
+		}
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.join(ctx)
@@ -104,7 +122,10 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.stop(ctx)
 	case *actor.Restarting:
 		a.teardown(ctx, a.crash)
-	case *actor.Stopped, *actor.Terminated:
+		births.Store(ctx.Self().Id, &birth{spec: a.spec, factory: a.factory})
+	case *actor.Stopped:
+		births.Delete(ctx.Self().Id) // a restart that ended in a stop
+	case *actor.Terminated:
 	default:
 		a.handleInfo(ctx, m)
 	}

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -95,11 +97,36 @@ func Mailbox() actor.MailboxProducer { return lockfreeMailbox }
 
 var lockfreeMailbox = actor.UnboundedLockfree()
 
-// NewProps returns the props of a channel actor for spec.
-func NewProps(spec Spec, factory Factory) *actor.Props {
-	sp := &spec // one copy, shared by every incarnation
-	return actor.PropsFromProducer(func() actor.Actor {
-		sp.Handle.incarnation++
-		return newChannelActor(sp, factory)
-	}, actor.WithMailbox(lockfreeMailbox))
+// Spawn starts a channel actor for spec as a child of parent and returns
+// its PID. It fails only if protoactor refuses the spawn.
+//
+// protoactor keeps the props of every actor for its lifetime, so channels
+// do not get props of their own (a few hundred bytes on every joined
+// channel): they share one whose producer makes an empty actor, and the
+// spec waits in births under the child's PID id until the actor's first
+// message picks it up. A channel about to restart leaves its spec there
+// for the instance that replaces it.
+func Spawn(parent actor.Context, spec Spec, factory Factory) (*actor.PID, error) {
+	name := parent.ActorSystem().ProcessRegistry.NextID()
+	id := parent.Self().Id + "/" + name
+	births.Store(id, &birth{spec: &spec, factory: factory})
+	pid, err := parent.SpawnNamed(channelProps, name)
+	if err != nil {
+		births.Delete(id)
+		return nil, fmt.Errorf("actors: spawning channel %s: %w", id, err)
+	}
+	return pid, nil
 }
+
+// birth is what a channel actor instance starts from.
+type birth struct {
+	spec    *Spec
+	factory Factory
+}
+
+// births holds the births of channel actors that have not started yet, by
+// PID id.
+var births sync.Map
+
+var channelProps = actor.PropsFromProducer(func() actor.Actor { return &channelActor{} },
+	actor.WithMailbox(lockfreeMailbox))

@@ -10,7 +10,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
@@ -69,7 +68,6 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 		done:    make(chan struct{}),
 	}
 	s.table.Store(noRoutes)
-	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(h.strategy), actor.WithMailbox(actors.Mailbox()))
 	name := "socket" + h.system.ProcessRegistry.NextID()
 	s.self = h.system.NewLocalPID(name)
 	if err := h.register(s); err != nil {
@@ -82,7 +80,7 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 		return nil, err
 	}
 	s.subscribeID()
-	if _, err := h.system.Root.SpawnNamed(props, name); err != nil {
+	if _, err := h.system.Root.SpawnNamed(h.props, name); err != nil {
 		s.idSub.Unsubscribe()
 		h.unregister(s.self)
 		close(s.done)

@@ -37,6 +37,7 @@ type Handler struct {
 	rt       *actors.Runtime
 	system   *actor.ActorSystem
 	strategy actor.SupervisorStrategy
+	props    *actor.Props // of every Socket actor (see socketShell)
 	upgrader websocket.Upgrader
 
 	draining atomic.Bool
@@ -44,9 +45,9 @@ type Handler struct {
 	wg       sync.WaitGroup // reader and writer goroutines
 
 	mu      sync.Mutex
-	sockets map[*actor.PID]*socketActor // live Socket actors; guarded by mu
-	perAddr map[string]int              // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
-	idle    chan struct{}               // closed when sockets becomes empty while draining; guarded by mu
+	sockets map[string]*socketActor // live Socket actors by PID id; guarded by mu
+	perAddr map[string]int          // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
+	idle    chan struct{}           // closed when sockets becomes empty while draining; guarded by mu
 }
 
 // New returns a handler serving the channels of router.
@@ -75,10 +76,12 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 		},
 		strategy: actors.NewCrashStrategy(log, o.node),
-		sockets:  map[*actor.PID]*socketActor{},
+		sockets:  map[string]*socketActor{},
 		perAddr:  map[string]int{},
 	}
 	h.opt.log = log
+	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
+		actor.WithSupervisor(h.strategy), actor.WithMailbox(actors.Mailbox()))
 	h.upgrader = websocket.Upgrader{
 		// The read buffer comes from the hijacker. Data frames bypass
 		// gorilla's writer (see batchConn); its pooled write buffer only
@@ -180,11 +183,11 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining.Store(true)
 	pids := make([]*actor.PID, 0, len(h.sockets))
-	for pid, s := range h.sockets {
+	for _, s := range h.sockets {
 		// A socket not spawned yet closes itself when its spawn sees the
 		// drain (see open); sending to it now would reach no actor.
 		if s.spawned.Load() {
-			pids = append(pids, pid)
+			pids = append(pids, s.self)
 		}
 	}
 	if h.idle == nil {
@@ -280,7 +283,7 @@ func (h *Handler) register(s *socketActor) error {
 		}
 		h.perAddr[s.addr]++
 	}
-	h.sockets[s.self] = s
+	h.sockets[s.self.Id] = s
 	return nil
 }
 
@@ -302,14 +305,38 @@ func hostOf(addr string) string {
 	return addr
 }
 
+// socketShell is what protoactor runs for a Socket actor. protoactor keeps
+// the props of every actor for its lifetime, so rather than props per
+// socket (a few hundred bytes on every connection), all sockets share one
+// whose producer makes this shell; on its first message the shell finds
+// its socket in the handler's registry, where open put it before spawning.
+// A restarted shell finds the same socket again.
+type socketShell struct {
+	h *Handler
+	s *socketActor
+}
+
+func (sh *socketShell) Receive(ctx actor.Context) {
+	if sh.s == nil {
+		sh.h.mu.Lock()
+		sh.s = sh.h.sockets[ctx.Self().Id]
+		sh.h.mu.Unlock()
+		if sh.s == nil {
+			ctx.Stop(ctx.Self()) // cannot happen: open registers before it spawns
+			return
+		}
+	}
+	sh.s.Receive(ctx)
+}
+
 func (h *Handler) unregister(pid *actor.PID) {
 	h.mu.Lock()
-	if s := h.sockets[pid]; s != nil && h.opt.maxPerAddr > 0 {
+	if s := h.sockets[pid.Id]; s != nil && h.opt.maxPerAddr > 0 {
 		if h.perAddr[s.addr]--; h.perAddr[s.addr] <= 0 {
 			delete(h.perAddr, s.addr)
 		}
 	}
-	delete(h.sockets, pid)
+	delete(h.sockets, pid.Id)
 	if h.idle != nil && len(h.sockets) == 0 {
 		select {
 		case <-h.idle:

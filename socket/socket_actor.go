@@ -17,6 +17,7 @@ var (
 	unmatchedTopic = protocol.RawJSON([]byte(`{"reason":"unmatched topic"}`))
 	tooManyJoined  = protocol.RawJSON([]byte(`{"reason":"too many channels joined"}`))
 	joinTimedOut   = protocol.RawJSON([]byte(`{"reason":"join timeout"}`))
+	joinFailed     = protocol.RawJSON([]byte(`{"reason":"join crashed"}`))
 )
 
 // Messages of the Socket actor.
@@ -176,7 +177,12 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		Assigns: s.assigns, SocketID: s.id, Sink: s.w, Handle: handle, Overflow: s.w.Overflow,
 		Policy: route.PolicyOr(s.h.opt.restart),
 	}
-	pid := ctx.Spawn(actors.NewProps(spec, route.Factory))
+	pid, err := actors.Spawn(ctx, spec, route.Factory)
+	if err != nil {
+		s.log.Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
+		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", joinFailed)
+		return
+	}
 	root := ctx.ActorSystem().Root
 	self := ctx.Self()
 	s.joining = &pendingJoin{
