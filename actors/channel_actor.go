@@ -42,12 +42,21 @@ type channelActor struct {
 	reason     error                           // set by the channel itself (leave, stop result)
 	crash      *CrashError                     // set when a callback panicked
 	terminated bool
+	cx         Context // handed to callbacks; see context
 }
 
 type timer struct {
 	t         *time.Timer
 	msg       any
 	cancelled atomic.Bool
+}
+
+// context returns the Context for the callback about to run. Callbacks
+// never nest and may not keep their Context (its documentation says so),
+// so one per actor serves them all, with no allocation per message.
+func (a *channelActor) context(ctx actor.Context, ref protocol.Ref) *Context {
+	a.cx = Context{a: a, actx: ctx, ref: ref}
+	return &a.cx
 }
 
 // born sets up a fresh instance from the birth Spawn (or the instance it
@@ -158,7 +167,7 @@ func (a *channelActor) fail(crash *CrashError) {
 func (a *channelActor) join(ctx actor.Context) {
 	a.owner = ctx.Self().String()
 	a.behaviours = []Channel{a.factory()}
-	c := &Context{a: a, actx: ctx}
+	c := a.context(ctx, nil)
 	var reply any
 	var err error
 	crash := a.guard("join", protocol.EventJoin, func() {
@@ -282,7 +291,7 @@ func (a *channelActor) handleIn(ctx actor.Context, in *Inbound) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	c := &Context{a: a, actx: ctx, ref: msg.Ref}
+	c := a.context(ctx, msg.Ref)
 	h, ok := a.current().(InHandler)
 	if !ok {
 		a.reply(msg.Ref, "error", unmatchedEvent)
@@ -312,7 +321,7 @@ func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
 		})
 		return
 	}
-	c := &Context{a: a, actx: ctx}
+	c := a.context(ctx, nil)
 	var res Result
 	if crash := a.guard("handle_out", b.Event, func() { res = h.HandleOut(c, b.Event, b.Payload) }); crash != nil {
 		a.fail(crash)
@@ -329,7 +338,7 @@ func (a *channelActor) handleInfo(ctx actor.Context, msg any) {
 		a.log.Warn().Str("message", fmt.Sprintf("%T", msg)).Msg("channel has no HandleInfo; message dropped")
 		return
 	}
-	c := &Context{a: a, actx: ctx}
+	c := a.context(ctx, nil)
 	var res Result
 	if crash := a.guard("handle_info", fmt.Sprintf("%T", msg), func() { res = h.HandleInfo(c, msg) }); crash != nil {
 		a.fail(crash)
@@ -456,7 +465,7 @@ func (a *channelActor) teardown(ctx actor.Context, reason error) {
 		reason = ErrShutdown
 	}
 	if t, ok := a.current().(Terminator); ok {
-		c := &Context{a: a, actx: ctx}
+		c := a.context(ctx, nil)
 		if crash := a.guard("terminate", "", func() { t.Terminate(c, reason) }); crash != nil {
 			a.log.Error().Interface("panic", crash.Value).Bytes("stack", crash.Stack).Msg("channel terminate crashed")
 		}

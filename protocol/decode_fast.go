@@ -61,16 +61,26 @@ func decodeV2Fast(data []byte) (Message, bool) {
 	if len(payload) == 0 || !json.Valid(payload) {
 		return Message{}, false
 	}
+	// Two allocations per message rather than five: topic and event share
+	// one string, refs and payload one byte slice (each part capped, so an
+	// append to one cannot write into the next).
 	var m Message
+	topic, event := toks[2][1:len(toks[2])-1], toks[3][1:len(toks[3])-1]
+	names := string(append(append(make([]byte, 0, len(topic)+len(event)), topic...), event...))
+	m.Topic, m.Event = names[:len(topic)], names[len(topic):]
+	buf := make([]byte, 0, len(toks[0])+len(toks[1])+len(payload))
 	if toks[0] != nil {
-		m.JoinRef = Ref(bytes.Clone(toks[0]))
+		buf = append(buf, toks[0]...)
+		m.JoinRef = Ref(buf[:len(buf):len(buf)])
 	}
 	if toks[1] != nil {
-		m.Ref = Ref(bytes.Clone(toks[1]))
+		n := len(buf)
+		buf = append(buf, toks[1]...)
+		m.Ref = Ref(buf[n:len(buf):len(buf)])
 	}
-	m.Topic = string(toks[2][1 : len(toks[2])-1])
-	m.Event = string(toks[3][1 : len(toks[3])-1])
-	m.Payload = RawJSON(bytes.Clone(payload))
+	n := len(buf)
+	buf = append(buf, payload...)
+	m.Payload = RawJSON(buf[n:])
 	return m, true
 }
 

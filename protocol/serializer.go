@@ -10,7 +10,8 @@ import (
 type Serializer interface {
 	// Version is "1.0.0" or "2.0.0".
 	Version() string
-	// Decode parses one inbound WebSocket message.
+	// Decode parses one inbound WebSocket message. The message keeps no
+	// reference to data, which the caller may reuse at once.
 	Decode(data []byte, binary bool) (Message, error)
 	// Push encodes a server push from a channel (ref is always null).
 	Push(joinRef Ref, topic, event string, p Payload) (Frame, error)

@@ -357,6 +357,7 @@ func TestDecodeCopiesInput(t *testing.T) {
 	}{
 		{"V1", protocol.V1, []byte(`{"topic":"t","event":"e","payload":{"a":1},"ref":"1","join_ref":"2"}`), false},
 		{"V2", protocol.V2, []byte(`["2","1","t","e",{"a":1}]`), false},
+		{"V2 general decoder", protocol.V2, []byte(`["2", "1", "t\u00e9", "e", {"a":1}]`), false},
 		{"V2 binary", protocol.V2, clientBinary("2", "1", "t", "e", []byte("payload")), true},
 	}
 	for _, tt := range tests {

@@ -91,6 +91,14 @@ func decodeBinary(data []byte) (Message, error) {
 
 func (v2) encode(joinRef, ref Ref, topic, event string, payload []byte) Frame {
 	b := make([]byte, 0, 24+len(joinRef)+len(ref)+len(topic)+len(event)+len(payload))
+	b = appendHead(b, joinRef, ref, topic, event)
+	b = append(b, payload...)
+	b = append(b, ']')
+	return Frame{Data: b}
+}
+
+// appendHead appends a V2 frame up to its payload.
+func appendHead(b []byte, joinRef, ref Ref, topic, event string) []byte {
 	b = append(b, '[')
 	b = joinRef.appendJSON(b)
 	b = append(b, ',')
@@ -99,10 +107,7 @@ func (v2) encode(joinRef, ref Ref, topic, event string, payload []byte) Frame {
 	b = appendString(b, topic)
 	b = append(b, ',')
 	b = appendString(b, event)
-	b = append(b, ',')
-	b = append(b, payload...)
-	b = append(b, ']')
-	return Frame{Data: b}
+	return append(b, ',')
 }
 
 func (s v2) Push(joinRef Ref, topic, event string, p Payload) (Frame, error) {
@@ -116,7 +121,12 @@ func (s v2) Reply(joinRef, ref Ref, topic, status string, p Payload) (Frame, err
 	if p.binary {
 		return encodeBinary(kindReply, []string{joinRef.String(), ref.String(), topic, status}, p.data)
 	}
-	return s.encode(joinRef, ref, topic, EventReply, appendReply(nil, status, p)), nil
+	// One buffer for the frame: the reply object is written in place.
+	data := p.Bytes()
+	b := make([]byte, 0, 64+len(joinRef)+len(ref)+len(topic)+len(status)+len(data))
+	b = appendHead(b, joinRef, ref, topic, EventReply)
+	b = appendReply(b, status, p)
+	return Frame{Data: append(b, ']')}, nil
 }
 
 func (s v2) Broadcast(topic, event string, p Payload) (Frame, error) {

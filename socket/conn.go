@@ -2,10 +2,12 @@ package socket
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -294,7 +296,7 @@ func (r *wsReader) fresh() {
 // should stop.
 func (r *wsReader) next() bool {
 	c, h := r.c, r.c.s.h
-	mt, data, err := r.ws.ReadMessage()
+	mt, data, err := r.read()
 	if err != nil {
 		reason, code, text := readError(err, r.log, h.opt.maxFrame)
 		c.CloseWith(reason, code, text)
@@ -305,12 +307,42 @@ func (r *wsReader) next() bool {
 		r.deadlineSet = r.now
 		_ = r.ws.SetReadDeadline(r.now.Add(r.idle))
 	}
-	msg, err := c.s.ser.Decode(data, mt == websocket.BinaryMessage)
+	msg, err := c.s.ser.Decode(data.Bytes(), mt == websocket.BinaryMessage)
+	n := data.Len()
+	putReadBuffer(data) // Decode keeps no reference to it
 	if err != nil {
-		r.log.Warn().Err(err).Int("bytes", len(data)).Msg("malformed frame dropped")
+		r.log.Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
 		return true
 	}
 	return c.Handle(msg)
+}
+
+// read reads one whole message into a pooled buffer: the reader holds no
+// buffer between messages, and a busy one allocates none per message.
+func (r *wsReader) read() (int, *bytes.Buffer, error) {
+	mt, rd, err := r.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	b, _ := readBuffers.Get().(*bytes.Buffer)
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
+	if _, err := b.ReadFrom(rd); err != nil {
+		putReadBuffer(b)
+		return 0, nil, err
+	}
+	return mt, b, nil
+}
+
+var readBuffers sync.Pool // of *bytes.Buffer
+
+func putReadBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxKeptBuffer {
+		return
+	}
+	b.Reset()
+	readBuffers.Put(b)
 }
 
 func readError(err error, log *lazylog.Logger, limit int64) (error, int, string) {

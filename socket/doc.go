@@ -41,9 +41,15 @@
 // # Concurrency
 //
 // Handler methods are safe from any goroutine. Per connection there is one
-// reader goroutine and at most one writer goroutine, which exists only
-// while frames are queued. Socket and channel state live in actors and are
-// touched only from their Receive. A long-poll session holds no goroutine
+// reader goroutine (between messages it parks on a minimal stack) and at
+// most one writer goroutine, which exists only while frames are queued.
+// Socket and channel state live in actors and are touched only from their
+// Receive. The Socket actor handles joins, leaves of unknown topics and
+// everything that must wait behind a join; once a topic is joined and the
+// Socket actor holds nothing earlier of the connection, the WebSocket
+// reader hands that topic's pushes straight to its channel actor, from a
+// table of joined channels the Socket actor publishes. Either way a
+// channel sees its client's messages in the order they were sent. A long-poll session holds no goroutine
 // of its own: a waiting poll holds its HTTP request's, for at most the
 // poll window. Transport implementations must make Send, Close and
 // Overflow safe from any goroutine and non-blocking.

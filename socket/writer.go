@@ -25,14 +25,14 @@ type writer struct {
 	wg       *sync.WaitGroup // the handler's goroutine group
 
 	mu        sync.Mutex
-	queue     []protocol.Frame // guarded by mu
-	spare     []protocol.Frame // guarded by mu: the last drained batch, for reuse
-	queued    int              // bytes in queue; guarded by mu
-	running   bool             // a flusher is active; guarded by mu
-	closing   bool             // no more frames are accepted; guarded by mu
-	closeCode int              // close frame to send (0: none); guarded by mu
-	closeText string           // guarded by mu
-	flushLast bool             // write the queue before closing; guarded by mu
+	queue     *frames // nil while idle; guarded by mu
+	spare     *frames // the last drained batch, for reuse; guarded by mu
+	queued    int     // bytes in queue; guarded by mu
+	running   bool    // a flusher is active; guarded by mu
+	closing   bool    // no more frames are accepted; guarded by mu
+	closeCode int     // close frame to send (0: none); guarded by mu
+	closeText string  // guarded by mu
+	flushLast bool    // write the queue before closing; guarded by mu
 }
 
 func (w *writer) Serializer() protocol.Serializer { return w.ser }
@@ -54,7 +54,7 @@ func (w *writer) Send(f protocol.Frame) bool {
 	if w.queue == nil {
 		w.queue = getFrames()
 	}
-	w.queue = append(w.queue, f)
+	w.queue.f = append(w.queue.f, f)
 	w.queued += f.Len()
 	w.startLocked()
 	w.mu.Unlock()
@@ -85,9 +85,9 @@ func (w *writer) closeLocked(code int, text string, flush bool) {
 	}
 	w.closing = true
 	w.closeCode, w.closeText, w.flushLast = code, text, flush
-	if !flush {
-		clear(w.queue)
-		w.queue, w.queued = w.queue[:0], 0
+	if !flush && w.queue != nil {
+		clear(w.queue.f)
+		w.queue.f, w.queued = w.queue.f[:0], 0
 	}
 	w.startLocked()
 }
@@ -104,7 +104,7 @@ func (w *writer) flush() {
 	defer w.wg.Done()
 	for {
 		w.mu.Lock()
-		if len(w.queue) == 0 {
+		if w.queue == nil || len(w.queue.f) == 0 {
 			if w.closing {
 				code, text := w.closeCode, w.closeText
 				w.mu.Unlock()
@@ -124,13 +124,14 @@ func (w *writer) flush() {
 		if w.spare == nil {
 			w.spare = getFrames()
 		}
-		w.queue, w.spare, w.queued = w.spare[:0], nil, 0
+		w.queue, w.spare, w.queued = w.spare, nil, 0
 		w.mu.Unlock()
 
-		err := w.writeBatch(batch)
-		clear(batch)
+		err := w.writeBatch(batch.f)
+		clear(batch.f)
+		batch.f = batch.f[:0]
 		w.mu.Lock()
-		w.spare = batch[:0]
+		w.spare = batch
 		if err != nil && !w.closing {
 			w.closeLocked(0, "", false)
 		}
@@ -160,28 +161,28 @@ func (w *writer) finish(code int, text string) {
 // Frame slices and batch buffers are pooled across connections, so that
 // one that is idle holds neither.
 var (
-	framePool  sync.Pool // of *[]protocol.Frame
+	framePool  sync.Pool // of *frames
 	bufferPool sync.Pool // of *[]byte
 )
 
 const maxKeptFrames = 1024
 
-// getFrames returns an empty frame slice. Pooled slices hold no frames:
-// the flusher clears each batch once written.
-func getFrames() []protocol.Frame {
-	if p, ok := framePool.Get().(*[]protocol.Frame); ok {
-		return (*p)[:0]
+// frames is a pooled frame queue. Pooled queues hold no frames: the
+// flusher clears each batch once written.
+type frames struct{ f []protocol.Frame }
+
+func getFrames() *frames {
+	if q, ok := framePool.Get().(*frames); ok {
+		return q
 	}
-	return make([]protocol.Frame, 0, 8)
+	return &frames{f: make([]protocol.Frame, 0, 8)}
 }
 
-// putFrames pools q, which must hold no frames (cleared or never used).
-func putFrames(q []protocol.Frame) {
-	if q == nil || cap(q) > maxKeptFrames {
+func putFrames(q *frames) {
+	if q == nil || cap(q.f) > maxKeptFrames {
 		return
 	}
-	q = q[:0]
-	framePool.Put(&q)
+	framePool.Put(q)
 }
 
 // batchConn is the connection under gorilla. Data frames reach it whole,
