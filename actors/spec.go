@@ -27,7 +27,7 @@ type Runtime struct {
 }
 
 // Spec is what a transport hands the runtime to start one channel. The
-// transport's Socket actor spawns NewProps(spec, factory) as its child; the
+// transport's Socket actor starts it with Spawn(ctx, spec, factory); the
 // child answers with a *Joined message to its parent.
 type Spec struct {
 	Runtime  *Runtime
