@@ -160,9 +160,10 @@ func runChat(args []string) error {
 		return err
 	}
 	defer node.Close()
+	appLog := log // socket, presence and pubsub name the node in their lines themselves
 	log = log.With().Str("node", node.Name()).Logger()
 	app, err := chat.New(chat.Config{
-		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: log, Cluster: node,
+		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: appLog, Cluster: node,
 		SocketOptions: []socket.Option{
 			socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), 1), 1000),
 			socket.WithMaxQueueBytes(cfg.MaxQueue),
