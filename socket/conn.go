@@ -33,6 +33,10 @@ type Transport interface {
 	Overflow()
 }
 
+// beforeSpawn, if set (by tests), runs in open between the socket's id
+// subscription and its actor's spawn.
+var beforeSpawn func(*socketActor)
+
 // Conn is the inbound half of an open socket: the transport feeds it the
 // client's messages.
 type Conn struct {
@@ -82,6 +86,9 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 		return nil, err
 	}
 	s.subscribeID()
+	if beforeSpawn != nil {
+		beforeSpawn(s)
+	}
 	if _, err := h.system.Root.SpawnNamed(h.props, name); err != nil {
 		s.idSub.Unsubscribe()
 		h.unregister(s.self)
@@ -90,6 +97,11 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 		return nil, err
 	}
 	s.spawned.Store(true)
+	if s.disconnected.Load() {
+		// A "disconnect" came between subscribeID and the spawn, when a
+		// message to the actor would have found none.
+		h.system.Root.Send(s.self, disconnectSocket)
+	}
 	if h.draining.Load() {
 		// A drain that began between register and spawn skipped this
 		// socket; close it here (should the drain have seen it after all,

@@ -40,7 +40,8 @@ type pendingJoin struct {
 // time: while a join runs, later frames wait in pending, so a client sees
 // the same order Phoenix gives it.
 type socketActor struct {
-	spawned atomic.Bool // set once the actor exists; read by drain
+	spawned      atomic.Bool // set once the actor exists; read by drain
+	disconnected atomic.Bool // a "disconnect" arrived on the socket id
 	// limiter and strikes belong to whoever feeds the socket (its reader;
 	// long-poll posts); both are safe for concurrent use.
 	limiter *rate.Limiter
@@ -113,10 +114,18 @@ func (s *socketActor) subscribeID() {
 	self, root := s.self, s.h.system.Root
 	s.idSub = s.h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: func(b topics.Broadcast) {
 		if b.Event == "disconnect" {
-			root.Send(self, &closeSocket{reason: actors.ErrDisconnected, code: CloseGoingAway, text: "disconnected"})
+			// Until the actor is spawned a message to it is lost: the flag
+			// tells open to send it once it is (either side may send;
+			// closing twice is harmless).
+			s.disconnected.Store(true)
+			if s.spawned.Load() {
+				root.Send(self, disconnectSocket)
+			}
 		}
 	}})
 }
+
+var disconnectSocket = &closeSocket{reason: actors.ErrDisconnected, code: CloseGoingAway, text: "disconnected"}
 
 // dispatchHeld dispatches a message counted in held. A join it starts
 // keeps the count until the join ends.
