@@ -189,7 +189,9 @@ func WithIdleTimeout(d time.Duration) Option {
 	return func(o *options) error { return positive("idle timeout", d, &o.idleTimeout)(o) }
 }
 
-// WithWriteTimeout bounds one batch write to a client (default 10s).
+// WithWriteTimeout bounds one batch write to a client (default 10s). The
+// deadline moves at most every quarter of d, so a write gets between three
+// quarters of d and all of it; a write that misses it ends the connection.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(o *options) error { return positive("write timeout", d, &o.writeTimeout)(o) }
 }
