@@ -15,10 +15,11 @@ listing="$("$GO" test -list '^Fuzz' "${pkgs[@]}")"
 # fuzz_one runs one target. Go's fuzzer can end a short run with a bare
 # "context deadline exceeded" when time runs out while it is still
 # minimizing a new interesting input; that is no finding (no failing input
-# is written), so such a run is tried once more instead of failing CI.
+# is written), so such a run is tried again (up to four times in all)
+# instead of failing CI.
 fuzz_one() {
   local out
-  for attempt in 1 2; do
+  for attempt in 1 2 3 4; do
     if out="$("$GO" test -run='^$' -fuzz="^${2}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=1s "$1" 2>&1)"; then
       echo "$out" | tail -n 2
       return 0
