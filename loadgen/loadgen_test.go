@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -120,24 +121,12 @@ func TestStorm(t *testing.T) {
 		t.Errorf("header %+v, RSS after %d: want mode storm, label pyre, not stopped, server figures", rep.Header, rep.RSSAfterKiB)
 	}
 	want := map[string]int{"127.0.0.2": 10, "127.0.0.3": 10, "127.0.0.4": 10}
-	if got := cs.sourceIPs(); !mapsEqual(got, want) {
+	if got := cs.sourceIPs(); !maps.Equal(got, want) {
 		t.Errorf("connections came from %v, want %v", got, want)
 	}
 	if s := rep.String(); !strings.Contains(s, "30 of 30 connections joined") {
 		t.Errorf("summary does not say what joined:\n%s", s)
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // With -no-login the chat server refuses the upgrade: every connection

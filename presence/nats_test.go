@@ -2,6 +2,7 @@ package presence
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -65,18 +66,6 @@ func keysOn(t *Tracker, topic string) map[string]int {
 	return out
 }
 
-func sameKeys(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestThreeNodesOverNATS(t *testing.T) {
 	srv := runServer(t)
 	nodes := []*natsNode{startNATSNode(t, srv, "a"), startNATSNode(t, srv, "b"), startNATSNode(t, srv, "c")}
@@ -90,7 +79,7 @@ func TestThreeNodesOverNATS(t *testing.T) {
 	nodes[2].t.Track("tab2", "room:1", "alice", nil)
 	want := map[string]int{"user0": 1, "user1": 1, "user2": 1, "alice": 2}
 	for _, n := range nodes {
-		waitUntil(t, "every presence on "+n.t.opts.node, 5*time.Second, func() bool { return sameKeys(keysOn(n.t, "room:1"), want) })
+		waitUntil(t, "every presence on "+n.t.opts.node, 5*time.Second, func() bool { return maps.Equal(keysOn(n.t, "room:1"), want) })
 	}
 
 	// An update propagates as a change of meta.
@@ -106,7 +95,7 @@ func TestThreeNodesOverNATS(t *testing.T) {
 	nodes[2].t.UntrackAll("tab2")
 	want["alice"] = 1
 	for _, n := range nodes {
-		waitUntil(t, "alice's second tab to leave on "+n.t.opts.node, 5*time.Second, func() bool { return sameKeys(keysOn(n.t, "room:1"), want) })
+		waitUntil(t, "alice's second tab to leave on "+n.t.opts.node, 5*time.Second, func() bool { return maps.Equal(keysOn(n.t, "room:1"), want) })
 	}
 
 	// Every node's diffs replay to what it lists.
@@ -116,7 +105,7 @@ func TestThreeNodesOverNATS(t *testing.T) {
 		for k, refs := range got {
 			lst[k[len("room:1|"):]] = len(refs)
 		}
-		if !sameKeys(lst, want) {
+		if !maps.Equal(lst, want) {
 			t.Errorf("node %s: diffs replay to %v, want %v", n.t.opts.node, lst, want)
 		}
 	}
@@ -150,7 +139,7 @@ func TestNodeDeathAndReturn(t *testing.T) {
 	back.t.Track("o", "room", "dave", nil)
 	for _, n := range []*natsNode{a, b} {
 		waitUntil(t, "the returned node's presence", 5*time.Second, func() bool {
-			return sameKeys(keysOn(n.t, "room"), map[string]int{"dave": 1})
+			return maps.Equal(keysOn(n.t, "room"), map[string]int{"dave": 1})
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -238,26 +239,16 @@ func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 		s.endJoin(ctx)
 		return
 	}
-	var stopped *entry
-	t := s.table.Load().without(func(e *entry) bool {
-		if e.pid.Equal(who) {
-			stopped = e
-			return true
-		}
-		return false
-	})
-	if stopped == nil {
-		for i, e := range s.retired {
-			if e.pid.Equal(who) {
-				stopped = e
-				s.retired = append(s.retired[:i], s.retired[i+1:]...)
-				break
-			}
-		}
+	isWho := func(e *entry) bool { return e.pid.Equal(who) }
+	cur := s.table.Load()
+	if i := slices.IndexFunc(cur.list, isWho); i >= 0 {
+		s.table.Store(cur.without(isWho))
+		s.reclaim(cur.list[i].handle)
+		return
 	}
-	if stopped != nil {
-		s.table.Store(t)
-		s.reclaim(stopped.handle)
+	if i := slices.IndexFunc(s.retired, isWho); i >= 0 {
+		s.reclaim(s.retired[i].handle)
+		s.retired = slices.Delete(s.retired, i, i+1)
 	}
 }
 

@@ -25,8 +25,7 @@ type writer struct {
 	wg       *sync.WaitGroup // the handler's goroutine group
 
 	mu        sync.Mutex
-	queue     *frames // nil while idle; guarded by mu
-	spare     *frames // the last drained batch, for reuse; guarded by mu
+	queue     *frames // taken from the pool by Send, nil while empty; guarded by mu
 	queued    int     // bytes in queue; guarded by mu
 	running   bool    // a flusher is active; guarded by mu
 	closing   bool    // no more frames are accepted; guarded by mu
@@ -112,26 +111,20 @@ func (w *writer) flush() {
 				return
 			}
 			w.running = false
-			// An idle connection keeps no queue: the slices go back to the
-			// pool and the next Send takes one.
-			putFrames(w.queue)
-			putFrames(w.spare)
-			w.queue, w.spare = nil, nil
 			w.mu.Unlock()
 			return
 		}
+		// The batch leaves the writer: the next Send takes a fresh queue
+		// from the pool, so an idle connection holds none.
 		batch := w.queue
-		if w.spare == nil {
-			w.spare = getFrames()
-		}
-		w.queue, w.spare, w.queued = w.spare, nil, 0
+		w.queue, w.queued = nil, 0
 		w.mu.Unlock()
 
 		err := w.writeBatch(batch.f)
 		clear(batch.f)
 		batch.f = batch.f[:0]
+		putFrames(batch)
 		w.mu.Lock()
-		w.spare = batch
 		if err != nil && !w.closing {
 			w.closeLocked(0, "", false)
 		}
