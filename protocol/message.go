@@ -136,6 +136,14 @@ type Appender interface {
 // strings (invalid UTF-8 becomes U+FFFD; U+2028 and U+2029 are escaped).
 func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
 
+// AppendBytes is AppendString for text held in a byte slice, such as an
+// encoded frame.
+func AppendBytes(dst, s []byte) []byte { return appendString(dst, s) }
+
+// QuotedLen returns len(AppendBytes(nil, s)) without encoding s: the size
+// s takes as a JSON string.
+func QuotedLen(s []byte) int { return quotedLen(s) }
+
 // Marshal turns a Go value into a Payload: a Payload is kept as is, a
 // json.RawMessage is taken verbatim, nil becomes {}, an Appender writes
 // itself, anything else goes through encoding/json.
