@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"context"
 	"net/url"
 	"testing"
 
@@ -29,7 +30,7 @@ func (assigner) HandleIn(c *actors.Context, event string, _ actors.Payload) acto
 func TestAssignsStayWithTheirChannel(t *testing.T) {
 	r := actors.NewRouter()
 	r.MustHandle("a:*", func() actors.Channel { return assigner{} })
-	srv := channeltest.NewServer(t, r, socket.WithConnect(func(url.Values, socket.ConnInfo) (actors.Assigns, error) {
+	srv := channeltest.NewServer(t, r, socket.WithConnect(func(context.Context, url.Values, socket.ConnInfo) (actors.Assigns, error) {
 		return actors.Assigns{"user": "ann"}, nil
 	}))
 	c, err := srv.Connect(url.Values{})

@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,7 +152,7 @@ func newFixture(t *testing.T, opts ...socket.Option) *fixture {
 	r := actors.NewRouter()
 	r.MustHandle("probe:*", func() actors.Channel { return &probe{terminated: f.terminated} })
 	opts = append([]socket.Option{
-		socket.WithConnect(func(p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
+		socket.WithConnect(func(_ context.Context, p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
 			if p.Get("user") == "" {
 				return nil, errors.New("no user")
 			}

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,7 +75,7 @@ func startNode(t testing.TB, cfg cluster.Config) *node {
 		socket.WithNode(n.Name()),
 		socket.WithoutOriginCheck(),
 		socket.WithDrain(0, 1),
-		socket.WithConnect(func(p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
+		socket.WithConnect(func(_ context.Context, p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
 			return actors.Assigns{"user": p.Get("user")}, nil
 		}),
 		socket.WithID(func(a actors.Assigns) string {

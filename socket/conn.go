@@ -3,6 +3,7 @@ package socket
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -48,14 +49,15 @@ type Conn struct {
 	direct bool
 }
 
-// Open authenticates a socket with the Connect callback and starts its
-// Socket actor on t. It fails with ErrRefused (wrapping Connect's error)
-// when Connect refuses, or ErrClosed while the handler shuts down.
-func (h *Handler) Open(t Transport, params url.Values, info ConnInfo) (*Conn, error) {
+// Open authenticates a socket with the Connect callback, which gets ctx,
+// and starts its Socket actor on t. It fails with ErrRefused (wrapping
+// Connect's error) when Connect refuses, or ErrClosed while the handler
+// shuts down.
+func (h *Handler) Open(ctx context.Context, t Transport, params url.Values, info ConnInfo) (*Conn, error) {
 	if h.draining.Load() {
 		return nil, ErrClosed
 	}
-	assigns, err := h.opt.connect(params, info)
+	assigns, err := h.opt.connect(ctx, params, info)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}

@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"context"
 	"net/url"
 	"sync"
 	"testing"
@@ -37,7 +38,7 @@ func (r *closeRecorder) Close(code int, _ string) {
 // still closes the socket, with 1001.
 func TestDisconnectBeforeSpawn(t *testing.T) {
 	h, err := New(actors.NewRouter(),
-		WithConnect(func(url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }),
+		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }),
 		WithID(func(actors.Assigns) string { return "user:early" }))
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ func TestDisconnectBeforeSpawn(t *testing.T) {
 	}
 	t.Cleanup(func() { beforeSpawn = nil })
 	tr := &closeRecorder{closed: make(chan struct{})}
-	if _, err := h.Open(tr, url.Values{}, ConnInfo{PeerAddr: "127.0.0.1:1"}); err != nil {
+	if _, err := h.Open(context.Background(), tr, url.Values{}, ConnInfo{PeerAddr: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
 	select {

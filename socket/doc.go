@@ -7,7 +7,7 @@
 //	router := actors.NewRouter()
 //	router.MustHandle("room:*", func() actors.Channel { return &Room{} })
 //	h, err := socket.New(router,
-//		socket.WithConnect(func(params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
+//		socket.WithConnect(func(ctx context.Context, params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
 //			user, err := signer.Verify(params.Get("token"))
 //			if err != nil {
 //				return nil, err // HTTP 403, no WebSocket

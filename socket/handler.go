@@ -152,7 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			info.Headers[http.CanonicalHeaderKey(name)] = v
 		}
 	}
-	assigns, err := h.opt.connect(q, info)
+	assigns, err := h.opt.connect(r.Context(), q, info)
 	if err != nil {
 		h.opt.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("connection refused")
 		w.WriteHeader(http.StatusForbidden)

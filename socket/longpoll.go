@@ -204,7 +204,7 @@ func (lp *longPoll) open(r *http.Request) []byte {
 		lp: lp, id: base64.RawURLEncoding.EncodeToString(raw[:]), ser: ser, maxBytes: h.opt.maxQueue,
 		log: lp.log.With().Str("peer", r.RemoteAddr).Logger(),
 	}
-	conn, err := h.Open(s, q, longPollConnInfo(h, r))
+	conn, err := h.Open(r.Context(), s, q, longPollConnInfo(h, r))
 	if err != nil {
 		lp.unreserve()
 		if errors.Is(err, ErrRefused) {

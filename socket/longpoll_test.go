@@ -65,7 +65,7 @@ func newLPServer(t testing.TB, opts ...socket.Option) *lpServer {
 	r.MustHandle("echo:*", func() actors.Channel { return watched{ends} })
 	opts = append([]socket.Option{
 		socket.WithDrain(0, 1),
-		socket.WithConnect(func(p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
+		socket.WithConnect(func(_ context.Context, p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
 			if p.Get("token") != "good" {
 				return nil, errors.New("bad token")
 			}

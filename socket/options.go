@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,7 +37,13 @@ type ConnInfo struct {
 
 // ConnectFunc authenticates a new socket from its query parameters. It
 // returns the socket's assigns, or an error to refuse it with HTTP 403.
-type ConnectFunc func(params url.Values, info ConnInfo) (actors.Assigns, error)
+//
+// ctx belongs to the request that opens the socket (the WebSocket
+// handshake, or the long-poll GET that creates the session): it is
+// cancelled when the client goes away before the answer, and at the latest
+// once the request is answered, so a slow lookup can give up on a client
+// that is gone. It does not live as long as the socket.
+type ConnectFunc func(ctx context.Context, params url.Values, info ConnInfo) (actors.Assigns, error)
 
 // IDFunc names a socket from its assigns; "" leaves it anonymous. A
 // broadcast of event "disconnect" on the id closes every socket with it.
@@ -76,7 +83,7 @@ type options struct {
 func defaults() options {
 	host, _ := os.Hostname()
 	return options{
-		connect:      func(url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil },
+		connect:      func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil },
 		id:           func(actors.Assigns) string { return "" },
 		log:          zerolog.Nop(),
 		node:         host,

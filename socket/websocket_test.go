@@ -1,6 +1,7 @@
 package socket_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,7 +56,7 @@ func newServer(t *testing.T, opts ...socket.Option) *server {
 	r := actors.NewRouter()
 	r.MustHandle("echo:*", func() actors.Channel { return echo{} })
 	opts = append([]socket.Option{
-		socket.WithConnect(func(p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
+		socket.WithConnect(func(_ context.Context, p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
 			if p.Get("token") != "good" {
 				return nil, errors.New("bad token")
 			}

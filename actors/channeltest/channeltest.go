@@ -57,10 +57,13 @@ func (s *Server) Broadcast(topic, event string, payload any) error {
 	return s.h.Broadcast(topic, event, payload)
 }
 
-// Connect opens a socket with params, running the Connect callback.
+// Connect opens a socket with params, running the Connect callback. As
+// over HTTP, the callback's context ends once the socket is open.
 func (s *Server) Connect(params url.Values) (*Client, error) {
 	tr := &transport{frames: make(chan protocol.Frame, 4096), closed: make(chan struct{})}
-	conn, err := s.h.Open(tr, params, socket.ConnInfo{PeerAddr: "127.0.0.1:0", URI: &url.URL{Path: "/socket/websocket"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, err := s.h.Open(ctx, tr, params, socket.ConnInfo{PeerAddr: "127.0.0.1:0", URI: &url.URL{Path: "/socket/websocket"}})
+	cancel()
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func New(cfg Config) (*App, error) {
 		socket.WithPubSub(ps),
 		socket.WithPresence(tracker),
 		socket.WithLogger(cfg.Logger),
-		socket.WithConnect(func(params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
+		socket.WithConnect(func(_ context.Context, params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
 			data, err := signer.Verify(params.Get("token"))
 			if err != nil {
 				return nil, err

@@ -1,6 +1,7 @@
 package donations
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -25,7 +26,7 @@ var errBadToken = errors.New("donations: invalid or expired token")
 // connect admits a socket with a user or an admin token and records which
 // in its assigns. The two kinds are signed under different salts, so a
 // user token can never pass as an admin one.
-func (a *App) connect(params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
+func (a *App) connect(_ context.Context, params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
 	tok := params.Get("token")
 	if user, err := a.users.Verify(tok); err == nil {
 		return actors.Assigns{"user": string(user), "admin": false}, nil
