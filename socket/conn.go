@@ -76,7 +76,7 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 		done:    make(chan struct{}),
 	}
 	s.table.Store(noRoutes)
-	name := "socket" + h.system.ProcessRegistry.NextID()
+	name := h.prefix + h.system.ProcessRegistry.NextID()
 	s.self = h.system.NewLocalPID(name)
 	if err := h.register(s); err != nil {
 		close(s.done)

@@ -36,12 +36,14 @@ type Handler struct {
 	opt      options
 	rt       *actors.Runtime
 	system   *actor.ActorSystem
+	ownsSys  bool   // system was made by New, and Shutdown stops it
+	prefix   string // of the PID ids of this handler's sockets, unique in system
 	strategy actor.SupervisorStrategy
 	props    *actor.Props // of every Socket actor (see socketShell)
 	upgrader websocket.Upgrader
 
 	draining atomic.Bool
-	stopOnce sync.Once      // stops the actor system once
+	stopOnce sync.Once      // ends Shutdown's work once
 	wg       sync.WaitGroup // reader and writer goroutines
 
 	mu      sync.Mutex
@@ -65,13 +67,20 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		o.pubsub = topics.New()
 	}
 	log := o.log.With().Str("node", o.node).Logger()
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(zerolog.NewSlogHandler(log.Level(zerolog.WarnLevel)))
-	}))
+	system, owns := o.system, false
+	if system == nil {
+		system, owns = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(zerolog.NewSlogHandler(log.Level(zerolog.WarnLevel)))
+		})), true
+	}
 	h := &Handler{
-		router: router,
-		opt:    o,
-		system: system,
+		router:  router,
+		opt:     o,
+		system:  system,
+		ownsSys: owns,
+		// NextID is unique in the system; the dash keeps "socket$1-" from
+		// being a prefix of another handler's "socket$12-".
+		prefix: "socket" + system.ProcessRegistry.NextID() + "-",
 		rt: &actors.Runtime{
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 		},
@@ -98,9 +107,6 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 
 // PubSub returns the handler's PubSub.
 func (h *Handler) PubSub() *topics.PubSub { return h.opt.pubsub }
-
-// System returns the actor system the sockets and channels run in.
-func (h *Handler) System() *actor.ActorSystem { return h.system }
 
 // Broadcast sends event to every subscriber of topic, from anywhere.
 func (h *Handler) Broadcast(topic, event string, payload any) error {
@@ -178,7 +184,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (WithDrain), so that clients reconnect elsewhere without a thundering
 // herd, every channel's Terminate runs with ErrShutdown, and Shutdown
 // returns when all of it is done or ctx ends. The window is shortened to
-// fit ctx's deadline. It may be called more than once.
+// fit ctx's deadline. Last it stops the actor system New made; one given
+// with WithActorSystem is left running. It may be called more than once.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining.Store(true)
@@ -215,7 +222,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	h.stopOnce.Do(func() {
-		h.system.Shutdown()
+		if h.ownsSys {
+			h.system.Shutdown()
+		}
 		h.opt.log.Info().Msg("socket handler stopped")
 	})
 	return nil
@@ -378,13 +387,19 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return hj.bc, bufio.NewReadWriter(hj.br, rw.Writer), nil
 }
 
-// ActorCount returns the number of live actors in the handler's actor
-// system (sockets, channels and their children); for diagnostics and leak
-// checks.
+// ActorCount returns the number of live actors of this handler: its
+// sockets, their channels and the channels' children; for diagnostics and
+// leak checks. In an actor system shared through WithActorSystem, the
+// app's own actors and other handlers' are not counted. It visits every
+// actor of the system, so it is no call for a hot path.
 func (h *Handler) ActorCount() int {
 	n := 0
 	for _, m := range h.system.ProcessRegistry.LocalPIDs.LocalPIDs {
-		n += m.Count()
+		m.IterCb(func(id string, _ any) {
+			if strings.HasPrefix(id, h.prefix) {
+				n++
+			}
+		})
 	}
 	return n
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
@@ -75,7 +76,8 @@ type options struct {
 	eventBurst     int
 	maxStrikes     int // refused events in a row before a disconnect
 	maxTopic       int
-	maxPerAddr     int // sockets per remote IP; 0 = no limit
+	maxPerAddr     int                // sockets per remote IP; 0 = no limit
+	system         *actor.ActorSystem // the app's; nil: the handler makes its own
 	// Long-poll settings and sessions; see longpoll_options.go.
 	longPoll *longPoll
 }
@@ -113,6 +115,21 @@ func WithConnect(f ConnectFunc) Option {
 			return errors.New("socket: nil connect func")
 		}
 		o.connect = f
+		return nil
+	}
+}
+
+// WithActorSystem runs the sockets and channels in the app's actor system,
+// so that channels and the app's own actors (a supervision tree, say) can
+// message each other. The handler never shuts it down: the app does, after
+// the handler's Shutdown. Without it, New makes an actor system that
+// Shutdown stops.
+func WithActorSystem(sys *actor.ActorSystem) Option {
+	return func(o *options) error {
+		if sys == nil {
+			return errors.New("socket: nil actor system")
+		}
+		o.system = sys
 		return nil
 	}
 }

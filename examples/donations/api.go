@@ -51,7 +51,7 @@ func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // snapshot asks the ledger for the current totals, through its mailbox.
 func (a *App) snapshot() (*Snapshot, error) {
-	res, err := a.socket.System().Root.RequestFuture(a.svc.ledger, &snapshotRequest{}, askTimeout).Result()
+	res, err := a.system.Root.RequestFuture(a.svc.ledger, &snapshotRequest{}, askTimeout).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (a *App) campaigns(w http.ResponseWriter, _ *http.Request) {
 // crashWorker serves POST /api/crash-worker: the announcer panics and the
 // supervisor restarts it.
 func (a *App) crashWorker(w http.ResponseWriter, _ *http.Request) {
-	a.socket.System().Root.Send(a.svc.announcer, &crashWorker{})
+	a.system.Root.Send(a.svc.announcer, &crashWorker{})
 	a.cfg.Logger.Info().Msg("announcer crash requested")
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "crash requested"})
 }

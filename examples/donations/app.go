@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
@@ -102,6 +105,8 @@ type App struct {
 	admins  *token.Signer // admin socket tokens
 	pubsub  *topics.PubSub
 	tracker *presence.Tracker
+	system  *actor.ActorSystem // sockets, channels and the tree run in it
+	sysStop sync.Once          // stops system
 	socket  *socket.Handler
 	svc     services
 	tree    *supervisor.Supervisor
@@ -155,7 +160,14 @@ func build(cfg Config, newSocket socketMaker) (*App, error) {
 	}, actors.WithRestart(campaignPolicy))
 	router.MustHandle(DashboardTopic, func() actors.Channel { return &dashboardChannel{svc: a.svc} })
 
+	// The app owns the actor system: the sockets run in it (so channels
+	// can talk to the tree's actors) and the tree too; it stops last.
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(zerolog.NewSlogHandler(cfg.Logger.Level(zerolog.WarnLevel)))
+	}))
+	a.system = system
 	opts := []socket.Option{
+		socket.WithActorSystem(system),
 		socket.WithPubSub(ps),
 		socket.WithPresence(tracker),
 		socket.WithLogger(cfg.Logger),
@@ -167,17 +179,18 @@ func build(cfg Config, newSocket socketMaker) (*App, error) {
 	}
 	sh, err := newSocket(router, append(opts, cfg.SocketOptions...)...)
 	if err != nil {
+		system.Shutdown()
 		return nil, errors.Join(err, tracker.Close())
 	}
 	a.socket = sh
-	// The tree runs in the sockets' actor system, so that channels can
-	// talk to its actors.
-	a.svc = newServices(sh.System())
-	a.tree, err = supervisor.Start(sh.System().Root, treeName, treeSpec(cfg, ps, a.svc))
+	a.svc = newServices(system)
+	a.tree, err = supervisor.Start(system.Root, treeName, treeSpec(cfg, ps, a.svc))
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return nil, errors.Join(err, sh.Shutdown(ctx), tracker.Close())
+		err = errors.Join(err, sh.Shutdown(ctx), tracker.Close())
+		system.Shutdown()
+		return nil, err
 	}
 	a.routes()
 	return a, nil
@@ -190,8 +203,13 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 func (a *App) Socket() *socket.Handler { return a.socket }
 
 // Shutdown drains the sockets first (their channels use the tree), then
-// stops the tree and the presence tracker. It may be called more than once.
+// stops the tree and the presence tracker, and once all of that is done,
+// the actor system they ran in. It may be called more than once (again
+// after ctx ran out, say).
 func (a *App) Shutdown(ctx context.Context) error {
-	err := a.socket.Shutdown(ctx)
-	return errors.Join(err, a.tree.Stop(ctx), a.tracker.Close())
+	err := errors.Join(a.socket.Shutdown(ctx), a.tree.Stop(ctx), a.tracker.Close())
+	if err == nil {
+		a.sysStop.Do(a.system.Shutdown)
+	}
+	return err
 }
