@@ -27,6 +27,11 @@
 //
 //	socket.WithLongPollRelay(node.Conn(), node.Name(), node.Prefix())
 //
+// Sockets and channels are actors of a protoactor actor system: the
+// handler's own, which Shutdown stops, or the app's, passed with
+// WithActorSystem so that channels and the app's actors (a supervision
+// tree) can message each other; the app then stops it after Shutdown.
+//
 // Limits have clear outcomes: a frame over the size limit closes the
 // connection with 1009; a malformed frame is dropped with a warning and the
 // connection carries on; a client that does not read its queue is closed
