@@ -18,21 +18,16 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/lazylog"
+	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/protocol"
-	"github.com/pyrehq/pyre/topics"
 )
 
 // Transport is the outbound half of a connection as its Socket actor sees
-// it. The WebSocket writer is one; a test harness or another transport can
-// supply its own and drive the socket through Open and Conn.
-type Transport interface {
-	topics.Sink
-	// Close stops accepting frames, delivers what is queued, sends a close
-	// with code (none if 0) and ends the connection. Idempotent.
-	Close(code int, text string)
-	// Overflow ends the connection as a slow consumer.
-	Overflow()
-}
+// it: a topics.Sink plus Close(code, text), which delivers what is queued
+// and ends the connection, and Overflow, which ends it as a slow consumer.
+// The WebSocket writer and the long-poll session are ones; a test harness
+// can supply its own and drive the socket through Open and Conn.
+type Transport = transport.Sink
 
 // beforeSpawn, if set (by tests), runs in open between the socket's id
 // subscription and its actor's spawn.

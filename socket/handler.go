@@ -1,7 +1,6 @@
 package socket
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,20 +16,23 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
-	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/topics"
 )
 
 // Errors.
 var (
-	ErrClosed  = errors.New("socket: handler is shut down")
-	ErrRefused = errors.New("socket: connection refused")
+	ErrClosed = errors.New("socket: handler is shut down")
+	// ErrRefused wraps the error of a Connect callback that refused a
+	// socket.
+	ErrRefused = transport.ErrRefused
 	// ErrTooManyConns refuses a socket over WithMaxConnsPerAddr.
 	ErrTooManyConns = errors.New("socket: too many connections from one address")
 )
 
-// Handler serves Phoenix sockets at PATH/websocket, where PATH is wherever
-// it is mounted (mount it with a trailing-slash pattern, e.g. "/socket/").
+// Handler serves Phoenix sockets at PATH/websocket and PATH/longpoll, where
+// PATH is wherever it is mounted (mount it with a trailing-slash pattern,
+// e.g. "/socket/").
 type Handler struct {
 	router   *actors.Router
 	opt      options
@@ -113,70 +115,17 @@ func (h *Handler) Broadcast(topic, event string, payload any) error {
 	return h.opt.pubsub.Broadcast(topic, event, payload)
 }
 
-// ServeHTTP upgrades PATH/websocket requests and serves PATH/longpoll.
+// ServeHTTP serves PATH/websocket (see websocket.go) and PATH/longpoll
+// (unless WithoutLongPoll).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasSuffix(r.URL.Path, "/longpoll") {
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/websocket"):
+		h.serveWebSocketHTTP(w, r)
+	case strings.HasSuffix(r.URL.Path, "/longpoll"):
 		h.serveLongPoll(w, r)
-		return
-	}
-	if !strings.HasSuffix(r.URL.Path, "/websocket") {
+	default:
 		http.NotFound(w, r)
-		return
 	}
-	if r.Method != http.MethodGet {
-		http.Error(w, "method not allowed", http.StatusBadRequest)
-		return
-	}
-	if h.draining.Load() {
-		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	if !h.opt.origin.check(r) {
-		h.opt.log.Warn().Str("origin", r.Header.Get("Origin")).Msg("origin refused")
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	if h.addrFull(hostOf(r.RemoteAddr)) {
-		h.opt.log.Warn().Str("peer", r.RemoteAddr).Int("limit", h.opt.maxPerAddr).Msg("too many connections from one address")
-		http.Error(w, "too many connections", http.StatusTooManyRequests)
-		return
-	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		http.Error(w, "'connection' header must contain 'upgrade'", http.StatusBadRequest)
-		return
-	}
-	q := r.URL.Query()
-	ser, err := protocol.Negotiate(q.Get("vsn"))
-	if err != nil {
-		h.opt.log.Warn().Str("vsn", q.Get("vsn")).Msg("unsupported serializer version")
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	info := ConnInfo{PeerAddr: r.RemoteAddr, URI: r.URL, Origin: r.Header.Get("Origin"), Headers: http.Header{}}
-	for _, name := range h.opt.connectHeaders {
-		if v := r.Header.Values(name); len(v) > 0 {
-			info.Headers[http.CanonicalHeaderKey(name)] = v
-		}
-	}
-	assigns, err := h.opt.connect(r.Context(), q, info)
-	if err != nil {
-		h.opt.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("connection refused")
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	if assigns == nil {
-		assigns = actors.Assigns{}
-	}
-	id := h.opt.id(assigns)
-
-	hj := &hijacker{ResponseWriter: w}
-	ws, err := h.upgrader.Upgrade(hj, r, nil)
-	if err != nil {
-		return // the upgrader has answered
-	}
-	h.serveWebSocket(ws, hj.bc, hj.br, ser, assigns, id, r.RemoteAddr)
-	// Returning frees net/http's per-request state; the socket lives on in
-	// its reader goroutine and actor.
 }
 
 // Shutdown drains the handler: new connections are refused at once, live
@@ -354,37 +303,6 @@ func (h *Handler) unregister(pid *actor.PID) {
 		}
 	}
 	h.mu.Unlock()
-}
-
-// hijacker hands gorilla a batchConn in place of the raw connection, and
-// a read buffer of ours, which gorilla adopts (the upgrader's
-// ReadBufferSize is 0): the reader can then tell whether gorilla holds
-// unread bytes (see wsReader.loop).
-type hijacker struct {
-	http.ResponseWriter
-	bc *batchConn
-	br *bufio.Reader // nil if the client sent data before the handshake ended
-}
-
-// readBufferSize is the read buffer of every WebSocket connection, held
-// for its whole life, idle or not. Client frames are mostly a few hundred
-// bytes at most (heartbeats, pushes); a larger one is read straight into
-// its message, so a small buffer costs no extra system calls. gorilla
-// adopts a hijacked buffer only above 256 bytes.
-const readBufferSize = 320
-
-func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	nc, rw, err := hj.ResponseWriter.(http.Hijacker).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	hj.bc = &batchConn{Conn: nc}
-	if rw.Reader.Buffered() > 0 {
-		return hj.bc, rw, nil // gorilla refuses the connection
-	}
-	// net/http's 4 KiB reader goes with the request.
-	hj.br = bufio.NewReaderSize(hj.bc, readBufferSize)
-	return hj.bc, bufio.NewReadWriter(hj.br, rw.Writer), nil
 }
 
 // ActorCount returns the number of live actors of this handler: its

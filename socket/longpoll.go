@@ -204,7 +204,7 @@ func (lp *longPoll) open(r *http.Request) []byte {
 		lp: lp, id: base64.RawURLEncoding.EncodeToString(raw[:]), ser: ser, maxBytes: h.opt.maxQueue,
 		log: lp.log.With().Str("peer", r.RemoteAddr).Logger(),
 	}
-	conn, err := h.Open(r.Context(), s, q, longPollConnInfo(h, r))
+	conn, err := h.Open(r.Context(), s, q, h.connInfo(r))
 	if err != nil {
 		lp.unreserve()
 		if errors.Is(err, ErrRefused) {
@@ -390,16 +390,6 @@ func sessionToken(r *http.Request) string {
 		return ""
 	}
 	return tok
-}
-
-func longPollConnInfo(h *Handler, r *http.Request) ConnInfo {
-	info := ConnInfo{PeerAddr: r.RemoteAddr, URI: r.URL, Origin: r.Header.Get("Origin"), Headers: http.Header{}}
-	for _, name := range h.opt.connectHeaders {
-		if v := r.Header.Values(name); len(v) > 0 {
-			info.Headers[http.CanonicalHeaderKey(name)] = v
-		}
-	}
-	return info
 }
 
 // decodeLongPoll reads a POST body: one text frame, or with Content-Type

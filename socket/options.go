@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -28,13 +28,10 @@ const (
 	ClosePolicy         = 1008 // the client kept sending past its rate limit
 )
 
-// ConnInfo describes the HTTP request that opens a socket.
-type ConnInfo struct {
-	PeerAddr string      // remote address as host:port
-	URI      *url.URL    // the request URI
-	Headers  http.Header // only the headers named by WithConnectHeaders
-	Origin   string
-}
+// ConnInfo describes the HTTP request that opens a socket: PeerAddr (the
+// remote host:port), URI, Origin, and Headers (only those named by
+// WithConnectHeaders).
+type ConnInfo = transport.ConnInfo
 
 // ConnectFunc authenticates a new socket from its query parameters. It
 // returns the socket's assigns, or an error to refuse it with HTTP 403.
