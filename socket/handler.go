@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/longpoll"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -43,6 +44,7 @@ type Handler struct {
 	strategy actor.SupervisorStrategy
 	props    *actor.Props // of every Socket actor (see socketShell)
 	upgrader websocket.Upgrader
+	longPoll *longpoll.Transport // nil with WithoutLongPoll
 
 	draining atomic.Bool
 	stopOnce sync.Once      // ends Shutdown's work once
@@ -93,6 +95,9 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 	h.opt.log = log
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
 		actor.WithSupervisor(h.strategy), actor.WithMailbox(actors.Mailbox()))
+	if !o.noLongPoll {
+		h.longPoll = longpoll.New(endpoint{h}, o.longPoll)
+	}
 	h.upgrader = websocket.Upgrader{
 		// The read buffer comes from the hijacker. Data frames bypass
 		// gorilla's writer (see batchConn); its pooled write buffer only
@@ -116,13 +121,13 @@ func (h *Handler) Broadcast(topic, event string, payload any) error {
 }
 
 // ServeHTTP serves PATH/websocket (see websocket.go) and PATH/longpoll
-// (unless WithoutLongPoll).
+// (internal/longpoll, unless WithoutLongPoll).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/websocket"):
 		h.serveWebSocketHTTP(w, r)
-	case strings.HasSuffix(r.URL.Path, "/longpoll"):
-		h.serveLongPoll(w, r)
+	case strings.HasSuffix(r.URL.Path, "/longpoll") && h.longPoll != nil:
+		h.longPoll.ServeHTTP(w, r)
 	default:
 		http.NotFound(w, r)
 	}

@@ -7,30 +7,23 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/pyrehq/pyre/token"
+	"github.com/pyrehq/pyre/internal/longpoll"
 )
 
-// Long-poll defaults, as in Phoenix where Phoenix has one.
-const (
-	defaultLongPollWindow  = 10 * time.Second // longest wait of one poll (Phoenix window_ms)
-	defaultLongPollIdle    = 20 * time.Second // a session nobody polls for this long is closed
-	defaultLongPollMaxBody = 4 << 20          // largest POST body
-	longPollMaxBatch       = 100              // lines in one POST, as phoenix.js sends at most
-	longPollTokenMaxAge    = 14 * 24 * time.Hour
-	longPollRelayMargin    = 2 * time.Second // added to the window for a relayed request
-)
+// The long-poll transport lives in internal/longpoll; these options fill
+// in its Config (defaults from longpoll.Defaults).
 
 // WithoutLongPoll turns the PATH/longpoll transport off; its requests get
 // 404. Long-poll is on by default.
 func WithoutLongPoll() Option {
-	return func(o *options) error { o.longPoll.disabled = true; return nil }
+	return func(o *options) error { o.noLongPoll = true; return nil }
 }
 
 // WithLongPollWindow sets how long a poll waits for something to send
 // before it answers "nothing yet" (status 204; default 10s). phoenix.js
 // gives up on a request after 20s, so keep it well below that.
 func WithLongPollWindow(d time.Duration) Option {
-	return func(o *options) error { return positive("long-poll window", d, &o.longPoll.window)(o) }
+	return func(o *options) error { return positive("long-poll window", d, &o.longPoll.Window)(o) }
 }
 
 // WithLongPollSessionTimeout closes a long-poll session when no poll has
@@ -38,7 +31,7 @@ func WithLongPollWindow(d time.Duration) Option {
 // actors.ErrClosed. phoenix.js polls again as soon as a poll returns, so d
 // only needs to cover a round trip and a retry.
 func WithLongPollSessionTimeout(d time.Duration) Option {
-	return func(o *options) error { return positive("long-poll session timeout", d, &o.longPoll.idle)(o) }
+	return func(o *options) error { return positive("long-poll session timeout", d, &o.longPoll.SessionTimeout)(o) }
 }
 
 // WithLongPollMaxBody limits a POST body (default 4 MiB); a larger one is
@@ -49,7 +42,7 @@ func WithLongPollMaxBody(n int64) Option {
 		if n < 1024 {
 			return fmt.Errorf("socket: long-poll max body %d bytes is too small", n)
 		}
-		o.longPoll.maxBody = n
+		o.longPoll.MaxBody = n
 		return nil
 	}
 }
@@ -62,7 +55,7 @@ func WithLongPollMaxSessions(n int) Option {
 		if n < 1 {
 			return fmt.Errorf("socket: long-poll max sessions must be at least 1, got %d", n)
 		}
-		o.longPoll.maxSessions = n
+		o.longPoll.MaxSessions = n
 		return nil
 	}
 }
@@ -72,11 +65,11 @@ func WithLongPollMaxSessions(n int) Option {
 // names the node that owns the session and cannot be forged.
 func WithLongPollSecret(secret []byte) Option {
 	return func(o *options) error {
-		s, err := token.NewSigner(secret, longPollSalt, token.WithMaxAge(longPollTokenMaxAge))
+		s, err := longpoll.NewSigner(secret)
 		if err != nil {
 			return fmt.Errorf("socket: long-poll secret: %w", err)
 		}
-		o.longPoll.signer = s
+		o.longPoll.Signer = s
 		return nil
 	}
 }
@@ -101,13 +94,13 @@ func WithLongPollRelay(nc *nats.Conn, node, prefix string) Option {
 		if node == "" {
 			return errors.New("socket: long-poll relay needs the node name")
 		}
-		if len(node) > maxNodeName {
-			return fmt.Errorf("socket: node name longer than %d bytes", maxNodeName)
+		if len(node) > longpoll.MaxNodeName {
+			return fmt.Errorf("socket: node name longer than %d bytes", longpoll.MaxNodeName)
 		}
 		if prefix == "" {
 			prefix = "pyre"
 		}
-		o.longPoll.relay = &lpRelay{nc: nc, node: node, prefix: prefix}
+		o.longPoll.Relay = &longpoll.RelayConfig{Conn: nc, Node: node, Prefix: prefix}
 		return nil
 	}
 }

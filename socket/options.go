@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/longpoll"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/topics"
@@ -75,8 +76,8 @@ type options struct {
 	maxTopic       int
 	maxPerAddr     int                // sockets per remote IP; 0 = no limit
 	system         *actor.ActorSystem // the app's; nil: the handler makes its own
-	// Long-poll settings and sessions; see longpoll_options.go.
-	longPoll *longPoll
+	longPoll       longpoll.Config    // see longpoll_options.go
+	noLongPoll     bool
 }
 
 func defaults() options {
@@ -100,7 +101,7 @@ func defaults() options {
 		eventBurst:   10000,
 		maxStrikes:   1000,
 		maxTopic:     1024,
-		longPoll:     newLongPoll(),
+		longPoll:     longpoll.Defaults(),
 	}
 }
 

@@ -1,4 +1,4 @@
-package socket
+package longpoll
 
 import (
 	"context"
@@ -36,12 +36,12 @@ const (
 	relayFlush       = time.Second // bound on confirming a new subscription
 )
 
-// lpRelay forwards and serves relayed long-poll requests.
-type lpRelay struct {
+// relay forwards and serves relayed long-poll requests.
+type relay struct {
 	nc     *nats.Conn
 	node   string
 	prefix string
-	lp     *longPoll // set by longPoll.start
+	lp     *Transport
 
 	inflight atomic.Int64 // relayed requests being served
 
@@ -51,14 +51,14 @@ type lpRelay struct {
 
 // maxPayload is the largest NATS message the server takes; until the
 // connection has met a server, the NATS default.
-func (rl *lpRelay) maxPayload() int64 {
+func (rl *relay) maxPayload() int64 {
 	if n := rl.nc.MaxPayload(); n > 0 {
 		return n
 	}
 	return 1 << 20
 }
 
-func (rl *lpRelay) subject(node string) string {
+func (rl *relay) subject(node string) string {
 	return rl.prefix + ".lp." + topics.SubjectToken(node)
 }
 
@@ -67,9 +67,9 @@ func (rl *lpRelay) subject(node string) string {
 // confirmed with the server before sync returns, so that the new session's
 // token is routable by the time its client gets it; closing one only ever
 // unsubscribes, which does not block.
-func (rl *lpRelay) sync(opened bool) {
+func (rl *relay) sync(opened bool) {
 	rl.mu.Lock()
-	want := rl.lp.count() > 0
+	want := rl.lp.Len() > 0
 	var added bool
 	switch {
 	case want && rl.sub == nil && opened:
@@ -97,8 +97,8 @@ func (rl *lpRelay) sync(opened bool) {
 // of sessions; past twice that, and past maxRelayInflight, it answers 500
 // at once. The goroutine ends when the poll does: a closed session
 // releases it.
-func (rl *lpRelay) receive(m *nats.Msg) {
-	if n := rl.inflight.Add(1); n > int64(max(maxRelayInflight, 2*rl.lp.count())) {
+func (rl *relay) receive(m *nats.Msg) {
+	if n := rl.inflight.Add(1); n > int64(max(maxRelayInflight, 2*rl.lp.Len())) {
 		rl.inflight.Add(-1)
 		rl.lp.log.Warn().Int64("inflight", n-1).Msg("too many relayed long-poll requests")
 		_ = m.Respond(statusBody(http.StatusInternalServerError))
@@ -110,7 +110,7 @@ func (rl *lpRelay) receive(m *nats.Msg) {
 	}()
 }
 
-func (rl *lpRelay) serve(m *nats.Msg) []byte {
+func (rl *relay) serve(m *nats.Msg) []byte {
 	lp := rl.lp
 	tok := m.Header.Get(relayToken)
 	switch m.Header.Get(relayMethod) {
@@ -125,7 +125,7 @@ func (rl *lpRelay) serve(m *nats.Msg) []byte {
 
 // forward relays a request for node's session and returns the owner's
 // answer, or nil if the client went away meanwhile.
-func (lp *longPoll) forward(ctx context.Context, node, method, tok, contentType string, body []byte) []byte {
+func (lp *Transport) forward(ctx context.Context, node, method, tok, contentType string, body []byte) []byte {
 	rl := lp.relay
 	if rl == nil {
 		return statusBody(http.StatusGone) // another node's session, out of reach
@@ -140,7 +140,7 @@ func (lp *longPoll) forward(ctx context.Context, node, method, tok, contentType 
 		m.Header.Set(relayType, contentType)
 	}
 	m.Data = body
-	rctx, cancel := context.WithTimeout(ctx, lp.window+longPollRelayMargin)
+	rctx, cancel := context.WithTimeout(ctx, lp.cfg.Window+relayMargin)
 	defer cancel()
 	resp, err := rl.nc.RequestMsgWithContext(rctx, m)
 	switch {

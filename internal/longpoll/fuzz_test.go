@@ -1,4 +1,4 @@
-package socket
+package longpoll
 
 import (
 	"encoding/base64"
@@ -15,7 +15,7 @@ import (
 )
 
 // FuzzLongPollBody: any POST body decodes without panicking, to at most
-// longPollMaxBatch messages, or is refused whole with 413.
+// maxBatch messages, or is refused whole with 413.
 func FuzzLongPollBody(f *testing.F) {
 	push := append([]byte{0, 1, 1, 1, 1}, "12te"...)
 	f.Add("application/x-ndjson", []byte(`["1","1","t","phx_join",{}]`+"\n"+base64.StdEncoding.EncodeToString(push)))
@@ -25,10 +25,10 @@ func FuzzLongPollBody(f *testing.F) {
 	log := zerolog.Nop()
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		for _, ser := range []protocol.Serializer{protocol.V1, protocol.V2} {
-			msgs, status := decodeLongPoll(ser, contentType, body, 1<<12, &log)
+			msgs, status := decodeBody(ser, contentType, body, 1<<12, &log)
 			switch status {
 			case http.StatusOK:
-				if len(msgs) > longPollMaxBatch {
+				if len(msgs) > maxBatch {
 					t.Fatalf("%d messages from one body", len(msgs))
 				}
 			case http.StatusRequestEntityTooLarge:
@@ -45,13 +45,12 @@ func FuzzLongPollBody(f *testing.F) {
 // FuzzLongPollToken: only the token the node signed verifies, and reading
 // the node out of any string never panics.
 func FuzzLongPollToken(f *testing.F) {
-	lp := newLongPoll()
-	lp.node = "node-a"
 	// A fixed clock: the fuzzer runs this function again in its workers,
 	// which must sign the same valid token.
 	signedAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	lp.signer, _ = token.NewSigner([]byte("0123456789abcdef0123456789abcdef"), longPollSalt,
+	signer, _ := token.NewSigner([]byte("0123456789abcdef0123456789abcdef"), tokenSalt,
 		token.WithClock(func() time.Time { return signedAt }))
+	lp := &Transport{node: "node-a", signer: signer}
 	valid := lp.sign("sid")
 	f.Add(valid)
 	f.Add(valid + "x")
@@ -59,7 +58,7 @@ func FuzzLongPollToken(f *testing.F) {
 	f.Add("lp1..")
 	f.Fuzz(func(t *testing.T, tok string) {
 		node, ok := tokenNode(tok)
-		if ok && len(node) > maxNodeName {
+		if ok && len(node) > MaxNodeName {
 			t.Fatalf("node name of %d bytes", len(node))
 		}
 		id, ok := lp.verify(tok)
@@ -70,7 +69,8 @@ func FuzzLongPollToken(f *testing.F) {
 }
 
 // FuzzLongPollEnvelope: a frame's text survives the trip into a JSON
-// string and back, and jsonStringLen predicts its size.
+// string and back, and protocol.QuotedLen predicts its size (the relay's
+// budget counts on it).
 func FuzzLongPollEnvelope(f *testing.F) {
 	f.Add([]byte(`["1",null,"t","e",{"a":"x\ny\"z\\"}]`))
 	f.Add([]byte("\x00\x1f\x7f\u2028"))
@@ -78,11 +78,12 @@ func FuzzLongPollEnvelope(f *testing.F) {
 		if !utf8.Valid(text) {
 			return // frames are UTF-8 JSON text
 		}
-		enc := appendJSONString(nil, text)
-		if len(enc) != jsonStringLen(text) {
-			t.Fatalf("jsonStringLen = %d, encoded %d bytes", jsonStringLen(text), len(enc))
-		}
 		body := envelope(200, "tok", []protocol.Frame{{Data: text}, {Data: text}})
+		// The envelope with one frame less: what the frame adds to it.
+		one := envelope(200, "tok", []protocol.Frame{{Data: text}})
+		if n := len(body) - len(one); n != protocol.QuotedLen(text)+1 {
+			t.Fatalf("a frame adds %d bytes to the envelope, QuotedLen+1 = %d", n, protocol.QuotedLen(text)+1)
+		}
 		var got struct {
 			Status   int      `json:"status"`
 			Token    string   `json:"token"`

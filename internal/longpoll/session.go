@@ -1,4 +1,4 @@
-package socket
+package longpoll
 
 import (
 	"context"
@@ -10,23 +10,24 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/protocol"
 )
 
-// lpSession is a long-poll connection: the Transport of its Socket actor.
-// Its frames wait in a queue bounded by bytes until a poll takes them.
-type lpSession struct {
-	lp       *longPoll
+// session is a long-poll connection: the Sink of its socket. Its frames
+// wait in a queue bounded by bytes until a poll takes them.
+type session struct {
+	lp       *Transport
 	id       string
 	ser      protocol.Serializer
 	maxBytes int
 	log      zerolog.Logger
-	conn     *Conn // set by admit before the session can be found; never changed
+	conn     transport.Conn // set by admit before the session can be found; never changed
 
 	mu       sync.Mutex
 	queue    []protocol.Frame // guarded by mu
 	queued   int              // bytes in queue; guarded by mu
-	waiter   *lpWaiter        // the poll waiting for frames; guarded by mu
+	waiter   *waiter          // the poll waiting for frames; guarded by mu
 	closed   bool             // guarded by mu
 	lastPoll time.Time        // when the last poll ended; guarded by mu
 	idle     *time.Timer      // runs expire; guarded by mu
@@ -35,23 +36,23 @@ type lpSession struct {
 	warnedBinary bool
 }
 
-// lpWaiter is a waiting poll; wake-ups merge in its one-slot channel.
-type lpWaiter struct{ wake chan struct{} }
+// waiter is a waiting poll; wake-ups merge in its one-slot channel.
+type waiter struct{ wake chan struct{} }
 
-func (w *lpWaiter) signal() {
+func (w *waiter) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (s *lpSession) Serializer() protocol.Serializer { return s.ser }
+func (s *session) Serializer() protocol.Serializer { return s.ser }
 
 // Send queues f for the next poll without blocking. A frame that would take
 // the queue past its byte limit closes the session as a slow consumer.
 // Binary frames cannot travel over long-poll (a poll carries its frames as
 // JSON strings, and phoenix.js decodes them as text): they are refused.
-func (s *lpSession) Send(f protocol.Frame) bool {
+func (s *session) Send(f protocol.Frame) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -83,7 +84,7 @@ func (s *lpSession) Send(f protocol.Frame) bool {
 }
 
 // Overflow closes the session as a slow consumer.
-func (s *lpSession) Overflow() {
+func (s *session) Overflow() {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -99,7 +100,7 @@ func (s *lpSession) Overflow() {
 // Close ends the session. A waiting poll gets what is queued; the next
 // poll gets 410, on which phoenix.js reconnects. Long-poll has no close
 // codes, so code and text only go to the log. Idempotent.
-func (s *lpSession) Close(code int, text string) {
+func (s *session) Close(code int, text string) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -113,7 +114,7 @@ func (s *lpSession) Close(code int, text string) {
 
 // shutLocked stops taking frames and stops the expiry timer. The queue is
 // kept for a waiting poll if keep is set, and dropped otherwise.
-func (s *lpSession) shutLocked(keep bool) {
+func (s *session) shutLocked(keep bool) {
 	s.closed = true
 	if s.idle != nil {
 		s.idle.Stop()
@@ -129,7 +130,7 @@ func (s *lpSession) shutLocked(keep bool) {
 
 // ended forgets a session that closed itself and tells its socket, whose
 // channels terminate with actors.ErrClosed.
-func (s *lpSession) ended(conn *Conn) {
+func (s *session) ended(conn transport.Conn) {
 	s.lp.remove(s)
 	if conn != nil {
 		conn.Closed(actors.ErrClosed)
@@ -137,13 +138,13 @@ func (s *lpSession) ended(conn *Conn) {
 }
 
 // expire closes the session once nobody has polled for the idle timeout.
-func (s *lpSession) expire() {
+func (s *session) expire() {
 	s.mu.Lock()
 	if s.closed || s.waiter != nil {
 		s.mu.Unlock() // a poll is waiting; it rearms the timer when it ends
 		return
 	}
-	if left := s.lp.idle - time.Since(s.lastPoll); left > 0 {
+	if left := s.lp.cfg.SessionTimeout - time.Since(s.lastPoll); left > 0 {
 		s.idle.Reset(left)
 		s.mu.Unlock()
 		return
@@ -151,7 +152,7 @@ func (s *lpSession) expire() {
 	s.shutLocked(false)
 	conn := s.conn
 	s.mu.Unlock()
-	s.log.Info().Dur("timeout", s.lp.idle).Msg("long-poll session expired")
+	s.log.Info().Dur("timeout", s.lp.cfg.SessionTimeout).Msg("long-poll session expired")
 	s.ended(conn)
 }
 
@@ -159,7 +160,7 @@ func (s *lpSession) expire() {
 // one (204 if none comes), or 410 once the session is closed. A newer poll
 // takes over from a waiting one, which answers 204 at once. A poll whose
 // client went away leaves the frames for the next one.
-func (s *lpSession) poll(ctx context.Context, window time.Duration, budget int) (int, []protocol.Frame) {
+func (s *session) poll(ctx context.Context, window time.Duration, budget int) (int, []protocol.Frame) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -175,7 +176,7 @@ func (s *lpSession) poll(ctx context.Context, window time.Duration, budget int) 
 		s.mu.Unlock()
 		return http.StatusOK, frames
 	}
-	w := &lpWaiter{wake: make(chan struct{}, 1)}
+	w := &waiter{wake: make(chan struct{}, 1)}
 	s.waiter = w
 	s.mu.Unlock()
 
@@ -215,17 +216,17 @@ func (s *lpSession) poll(ctx context.Context, window time.Duration, budget int) 
 	}
 }
 
-func (s *lpSession) endPollLocked() {
+func (s *session) endPollLocked() {
 	s.lastPoll = time.Now()
 	if !s.closed && s.idle != nil {
-		s.idle.Reset(s.lp.idle)
+		s.idle.Reset(s.lp.cfg.SessionTimeout)
 	}
 }
 
 // takeLocked removes frames from the queue: all of them, or with budget > 0
 // as many as fit in budget bytes once encoded. A frame that can never fit
 // is dropped.
-func (s *lpSession) takeLocked(budget int) []protocol.Frame {
+func (s *session) takeLocked(budget int) []protocol.Frame {
 	if budget <= 0 {
 		frames := s.queue
 		s.queue, s.queued = nil, 0
@@ -235,7 +236,7 @@ func (s *lpSession) takeLocked(budget int) []protocol.Frame {
 	size := 0
 	for len(s.queue) > 0 {
 		f := s.queue[0]
-		n := jsonStringLen(f.Data) + 1
+		n := protocol.QuotedLen(f.Data) + 1 // and a comma
 		if size+n > budget && len(out) > 0 {
 			break
 		}
@@ -259,7 +260,7 @@ func (s *lpSession) takeLocked(budget int) []protocol.Frame {
 // post is not handled within the window; here the session is then closed
 // too (phoenix.js abandons it on any error anyway), which also frees a
 // Handle waiting on the socket's back-pressure.
-func (s *lpSession) dispatch(msgs []protocol.Message, window time.Duration) int {
+func (s *session) dispatch(msgs []protocol.Message, window time.Duration) int {
 	var late atomic.Bool
 	timer := time.AfterFunc(window, func() {
 		late.Store(true)

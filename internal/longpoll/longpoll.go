@@ -1,0 +1,274 @@
+package longpoll
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/internal/transport"
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/token"
+)
+
+// Transport is the long-poll transport of one endpoint: its settings and
+// its live sessions.
+type Transport struct {
+	// Read-only after New.
+	ep       transport.Endpoint
+	cfg      Config
+	maxFrame int64
+	maxQueue int
+	signer   *token.Signer
+	relay    *relay // nil without Config.Relay
+	node     string // the node named in tokens
+	log      zerolog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*session // live sessions by id; guarded by mu
+	opening  int                 // sessions between reserve and admit; guarded by mu
+}
+
+// New returns the long-poll transport of ep.
+func New(ep transport.Endpoint, cfg Config) *Transport {
+	set := ep.Settings()
+	lp := &Transport{
+		ep: ep, cfg: cfg, maxFrame: set.MaxFrame, maxQueue: set.MaxQueue, signer: cfg.Signer,
+		node:     set.Node,
+		log:      set.Logger.With().Str("transport", "longpoll").Logger(),
+		sessions: map[string]*session{},
+	}
+	if rc := cfg.Relay; rc != nil {
+		lp.node = rc.Node
+		lp.relay = &relay{nc: rc.Conn, node: rc.Node, prefix: rc.Prefix, lp: lp}
+	}
+	if len(lp.node) > MaxNodeName {
+		lp.node = lp.node[:MaxNodeName] // only tokens carry it
+	}
+	if lp.signer == nil {
+		secret := make([]byte, randomSecretN)
+		_, _ = rand.Read(secret)
+		lp.signer, _ = NewSigner(secret)
+	}
+	return lp
+}
+
+// ServeHTTP serves PATH/longpoll.
+func (lp *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if !lp.ep.CheckOrigin(r) {
+		lp.log.Warn().Str("origin", r.Header.Get("Origin")).Msg("origin refused")
+		writeBody(w, statusBody(http.StatusForbidden))
+		return
+	}
+	switch r.Method {
+	case http.MethodOptions:
+		// A CORS preflight; the origin was checked above.
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Headers", strings.Join(r.Header.Values("Access-Control-Request-Headers"), ", "))
+		hd.Set("Access-Control-Allow-Methods", "get, post, options")
+		hd.Set("Access-Control-Max-Age", "3600")
+		w.WriteHeader(http.StatusOK)
+	case http.MethodGet:
+		writeBody(w, lp.get(r))
+	case http.MethodPost:
+		lp.post(w, r)
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+	}
+}
+
+// Len returns the number of live sessions.
+func (lp *Transport) Len() int {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return len(lp.sessions)
+}
+
+func (lp *Transport) get(r *http.Request) []byte {
+	tok := sessionToken(r)
+	if tok == "" {
+		return lp.open(r)
+	}
+	node, ok := tokenNode(tok)
+	if !ok {
+		return statusBody(http.StatusForbidden)
+	}
+	if node != lp.node {
+		return lp.forward(r.Context(), node, http.MethodGet, tok, "", nil)
+	}
+	return lp.poll(r.Context(), tok, 0)
+}
+
+func (lp *Transport) post(w http.ResponseWriter, r *http.Request) {
+	tok := sessionToken(r)
+	if tok == "" {
+		writeBody(w, statusBody(http.StatusGone))
+		return
+	}
+	node, ok := tokenNode(tok)
+	if !ok {
+		writeBody(w, statusBody(http.StatusForbidden))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lp.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			lp.log.Warn().Int64("limit", lp.cfg.MaxBody).Str("peer", r.RemoteAddr).Msg("long-poll body too large")
+			writeBody(w, statusBody(http.StatusRequestEntityTooLarge))
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if node != lp.node {
+		writeBody(w, lp.forward(r.Context(), node, http.MethodPost, tok, ct, body))
+		return
+	}
+	writeBody(w, lp.publish(tok, ct, body))
+}
+
+// open runs Connect on the query and opens a session.
+func (lp *Transport) open(r *http.Request) []byte {
+	q := r.URL.Query()
+	ser, err := protocol.Negotiate(q.Get("vsn"))
+	if err != nil {
+		lp.log.Warn().Str("vsn", q.Get("vsn")).Msg("unsupported serializer version")
+		return statusBody(http.StatusForbidden)
+	}
+	if lp.ep.Draining() {
+		return statusBody(http.StatusInternalServerError)
+	}
+	if !lp.reserve() {
+		lp.log.Warn().Int("limit", lp.cfg.MaxSessions).Msg("long-poll session limit reached")
+		return statusBody(http.StatusInternalServerError)
+	}
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	s := &session{
+		lp: lp, id: base64.RawURLEncoding.EncodeToString(raw[:]), ser: ser, maxBytes: lp.maxQueue,
+		log: lp.log.With().Str("peer", r.RemoteAddr).Logger(),
+	}
+	conn, err := lp.ep.Open(r.Context(), s, q, lp.ep.ConnInfo(r))
+	if err != nil {
+		lp.unreserve()
+		if errors.Is(err, transport.ErrRefused) {
+			lp.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("connection refused")
+			return statusBody(http.StatusForbidden)
+		}
+		lp.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("long-poll session not opened")
+		return statusBody(http.StatusInternalServerError)
+	}
+	if !lp.admit(s, conn) {
+		return statusBody(http.StatusInternalServerError) // closed at once (a drain began)
+	}
+	if lp.relay != nil {
+		lp.relay.sync(true)
+	}
+	s.log.Debug().Str("vsn", ser.Version()).Msg("long-poll session opened")
+	return envelope(http.StatusGone, lp.sign(s.id), nil)
+}
+
+// reserve counts a session about to open against the limit.
+func (lp *Transport) reserve() bool {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.cfg.MaxSessions > 0 && len(lp.sessions)+lp.opening >= lp.cfg.MaxSessions {
+		return false
+	}
+	lp.opening++
+	return true
+}
+
+func (lp *Transport) unreserve() {
+	lp.mu.Lock()
+	lp.opening--
+	lp.mu.Unlock()
+}
+
+// admit publishes an opened session, unless it closed in the meantime.
+func (lp *Transport) admit(s *session, conn transport.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conn = conn
+	lp.mu.Lock()
+	lp.opening--
+	if !s.closed {
+		lp.sessions[s.id] = s
+	}
+	lp.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.lastPoll = time.Now()
+	s.idle = time.AfterFunc(lp.cfg.SessionTimeout, s.expire)
+	return true
+}
+
+// remove forgets a closed session.
+func (lp *Transport) remove(s *session) {
+	lp.mu.Lock()
+	if lp.sessions[s.id] == s {
+		delete(lp.sessions, s.id)
+	}
+	lp.mu.Unlock()
+	if lp.relay != nil {
+		lp.relay.sync(false)
+	}
+}
+
+// lookup finds the live session of a token of this node; on failure the
+// int is the status to answer.
+func (lp *Transport) lookup(tok string) (*session, int) {
+	id, ok := lp.verify(tok)
+	if !ok {
+		return nil, http.StatusForbidden
+	}
+	lp.mu.Lock()
+	s := lp.sessions[id]
+	lp.mu.Unlock()
+	if s == nil {
+		return nil, http.StatusGone
+	}
+	return s, 0
+}
+
+// poll waits for the session's frames; budget > 0 caps the size of the
+// messages taken (a relayed answer must fit a NATS message).
+func (lp *Transport) poll(ctx context.Context, tok string, budget int) []byte {
+	s, status := lp.lookup(tok)
+	if s == nil {
+		return statusBody(status)
+	}
+	status, frames := s.poll(ctx, lp.cfg.Window, budget)
+	if status == http.StatusGone {
+		return statusBody(status)
+	}
+	return envelope(status, tok, frames)
+}
+
+// publish hands a POST body's messages to the session's socket.
+func (lp *Transport) publish(tok, contentType string, body []byte) []byte {
+	s, status := lp.lookup(tok)
+	if s == nil {
+		return statusBody(status)
+	}
+	if int64(len(body)) > lp.cfg.MaxBody {
+		return statusBody(http.StatusRequestEntityTooLarge)
+	}
+	msgs, status := decodeBody(s.ser, contentType, body, lp.maxFrame, &s.log)
+	if status != http.StatusOK {
+		s.log.Warn().Int("status", status).Msg("long-poll post refused")
+		return statusBody(status)
+	}
+	return statusBody(s.dispatch(msgs, lp.cfg.Window))
+}
