@@ -13,9 +13,9 @@ import (
 
 // The WebSocket transport: the handshake here, the reader (serveWebSocket,
 // wsReader) in conn.go, the writer, which is the socket's Sink, in
-// writer.go. Unlike long-poll it lives in this package: its reader hands
-// pushes straight to joined channels (see Conn.Handle), which takes the
-// socket's insides.
+// writer.go. Unlike long-poll it stays in this package: its reader hands
+// pushes straight to joined channels (see Conn.Handle), which needs the
+// Socket actor's internals.
 
 // serveWebSocketHTTP upgrades a PATH/websocket request and starts its
 // socket.
