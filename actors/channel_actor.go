@@ -14,6 +14,7 @@ import (
 
 	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/supervisor"
 	"github.com/pyrehq/pyre/topics"
 )
 
@@ -159,7 +160,7 @@ func (a *channelActor) guard(callback, event string, f func()) (crash *CrashErro
 // fail records a crash and re-raises it so that protoactor escalates it to
 // the Socket actor's supervisor strategy, which decides what happens next.
 func (a *channelActor) fail(crash *CrashError) {
-	crash.policy = a.spec.Policy
+	crash.policy, crash.restarts = a.spec.Policy, &a.spec.Handle.restarts
 	a.crash = crash
 	panic(crash)
 }
@@ -356,7 +357,7 @@ func (a *channelActor) apply(ctx actor.Context, ref protocol.Ref, res Result) {
 		if res.reply && !ref.IsNull() {
 			a.reply(ref, res.status, res.payload)
 		}
-		if !isClean(res.reason) && a.spec.Policy.Restart == Permanent {
+		if !isClean(res.reason) && a.spec.Policy.Restart == supervisor.Permanent {
 			a.fail(&CrashError{Value: res.reason, Callback: "stop", Topic: a.spec.Topic,
 				JoinRef: a.joinRef.String(), SocketID: a.spec.SocketID})
 		}

@@ -105,13 +105,10 @@ func (c *Context) Subscribe(topic string) {
 	if _, ok := c.a.extra[topic]; ok {
 		return
 	}
-	self, root := c.actx.Self(), c.actx.ActorSystem().Root
 	if c.a.extra == nil {
 		c.a.extra = map[string]*topics.Subscription{}
 	}
-	c.a.extra[topic] = c.a.spec.Runtime.PubSub.Subscribe(topic, topics.Subscriber{
-		Deliver: func(b topics.Broadcast) { root.Send(self, b) },
-	})
+	c.a.extra[topic] = Subscribe(c.a.spec.Runtime.PubSub, c.actx.ActorSystem(), c.actx.Self(), topic)
 }
 
 // Unsubscribe undoes Subscribe.

@@ -3,6 +3,8 @@ package actors
 import (
 	"errors"
 	"fmt"
+
+	"github.com/pyrehq/pyre/supervisor"
 )
 
 // Terminate reasons.
@@ -34,7 +36,8 @@ type CrashError struct {
 	Topic    string
 	JoinRef  string
 	SocketID string
-	policy   Policy
+	policy   supervisor.Policy
+	restarts *supervisor.Restarts
 }
 
 func (e *CrashError) Error() string {

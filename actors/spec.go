@@ -10,6 +10,7 @@ import (
 
 	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/supervisor"
 	"github.com/pyrehq/pyre/topics"
 )
 
@@ -40,7 +41,7 @@ type Spec struct {
 	Sink     topics.Sink
 	Handle   *Handle
 	// Policy is the restart policy resolved for the channel's route.
-	Policy Policy
+	Policy supervisor.Policy
 	// Overflow is called (from any goroutine) when the channel cannot keep
 	// up with intercepted broadcasts; the transport closes the connection.
 	Overflow func()
@@ -61,6 +62,9 @@ type Handle struct {
 	// Inflight counts Inbound messages forwarded to the channel and not yet
 	// handled; the Socket actor reclaims what is left when the channel ends.
 	Inflight atomic.Int32
+	// restarts is the channel's restart history, kept by the crash strategy
+	// on the Socket actor's goroutine.
+	restarts supervisor.Restarts
 }
 
 // SetReason records why the socket is stopping the channel. The first

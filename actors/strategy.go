@@ -6,6 +6,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/supervisor"
 )
 
 // crashStrategy is the supervisor strategy of a Socket actor for its channel
@@ -25,25 +27,24 @@ func NewCrashStrategy(log zerolog.Logger, node string) actor.SupervisorStrategy 
 }
 
 func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
-	rs *actor.RestartStatistics, reason any, _ any) {
+	_ *actor.RestartStatistics, reason any, _ any) {
 	crash, _ := reason.(*CrashError)
-	var policy Policy
+	policy := supervisor.Policy{Restart: supervisor.Temporary}
+	restarts := &supervisor.Restarts{}
 	if crash != nil {
-		policy = crash.policy
+		policy, restarts = crash.policy, crash.restarts
 	}
 	decision := "stop"
-	var delay time.Duration
-	if policy.Restart != Temporary {
-		rs.Fail()
-		if n := rs.NumberOfFailures(policy.Period); n <= policy.Intensity {
-			decision = "restart"
-			delay = policy.delay(n)
-		} else {
-			decision = "stop: restart intensity exceeded"
-		}
+	d := policy.Decide(restarts, true, time.Now())
+	delay := d.Delay
+	switch {
+	case d.Restart:
+		decision = "restart"
+	case d.Exceeded:
+		decision = "stop: restart intensity exceeded"
 	}
 	if ok, suppressed := s.limiter.allow(time.Now()); ok {
-		ev := s.log.Error().Str("node", s.node).Str("decision", decision).Int("restart_count", rs.FailureCount()).
+		ev := s.log.Error().Str("node", s.node).Str("decision", decision).Int("restart_count", d.Count).
 			Str("policy", policy.Restart.String())
 		if suppressed > 0 {
 			ev = ev.Int("suppressed", suppressed)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/presence"
+	"github.com/pyrehq/pyre/supervisor"
 	"github.com/pyrehq/pyre/topics"
 )
 
@@ -61,7 +62,7 @@ type options struct {
 	maxQueue       int
 	maxChannels    int
 	maxInflight    int
-	restart        actors.Policy
+	restart        supervisor.Policy
 	drainWindow    time.Duration
 	drainBatches   int
 	eventRate      rate.Limit // inbound events per second per socket
@@ -95,6 +96,7 @@ func defaults() options {
 		maxStrikes:   1000,
 		maxTopic:     1024,
 		longPoll:     newLongPoll(),
+		restart:      supervisor.Policy{Restart: supervisor.Temporary},
 	}
 }
 
@@ -238,8 +240,8 @@ func WithMaxChannels(n int) Option {
 }
 
 // WithRestartPolicy sets the restart policy of channel routes that do not
-// declare their own (default: actors.Temporary, as in Phoenix).
-func WithRestartPolicy(p actors.Policy) Option {
+// declare their own (default: supervisor.Temporary, as in Phoenix).
+func WithRestartPolicy(p supervisor.Policy) Option {
 	return func(o *options) error {
 		if err := p.Validate(); err != nil {
 			return err

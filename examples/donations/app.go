@@ -104,7 +104,7 @@ type App struct {
 	tracker *presence.Tracker
 	socket  *socket.Handler
 	svc     services
-	tree    *supervisor.Supervisor
+	tree    *supervisor.Tree
 	mux     *http.ServeMux
 }
 
