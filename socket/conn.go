@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/topics"
@@ -168,14 +169,14 @@ func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
 	case <-s.done:
 		return false
 	}
-	if e.handle.Inflight.Add(1) <= 0 {
+	if e.inflight.Add(1) <= 0 {
 		// The channel has stopped and its credits were taken back: the
 		// Socket actor answers for it (with the credit just taken).
 		s.held.Add(1)
 		s.h.system.Root.Send(s.self, &inbound{msg: msg})
 		return true
 	}
-	s.h.system.Root.Send(e.pid, &actors.Inbound{Msg: msg, Done: e.done})
+	s.h.system.Root.Send(e.pid, &channel.Inbound{Msg: msg, Done: e.done})
 	return true
 }
 

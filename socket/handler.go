@@ -17,6 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
+	"github.com/pyrehq/pyre/internal/engine"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -34,7 +36,7 @@ var (
 type Handler struct {
 	router   *actors.Router
 	opt      options
-	rt       *actors.Runtime
+	rt       *channel.Runtime
 	system   *actor.ActorSystem
 	strategy actor.SupervisorStrategy
 	props    *actor.Props // of every Socket actor (see socketShell)
@@ -72,16 +74,16 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		router: router,
 		opt:    o,
 		system: system,
-		rt: &actors.Runtime{
+		rt: &channel.Runtime{
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 		},
-		strategy: actors.NewCrashStrategy(log, o.node),
+		strategy: engine.NewCrashStrategy(log, o.node),
 		sockets:  map[string]*socketActor{},
 		perAddr:  map[string]int{},
 	}
 	h.opt.log = log
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
-		actor.WithSupervisor(h.strategy), actor.WithMailbox(actors.Mailbox()))
+		actor.WithSupervisor(h.strategy), actor.WithMailbox(engine.Mailbox()))
 	h.upgrader = websocket.Upgrader{
 		// The read buffer comes from the hijacker. Data frames bypass
 		// gorilla's writer (see batchConn); its pooled write buffer only

@@ -2,20 +2,24 @@ package socket
 
 import (
 	"math"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/protocol"
 )
 
 // entry is one joined channel of a socket. It never changes once made.
 type entry struct {
-	topic   string
-	pid     *actor.PID
-	handle  *actors.Handle
-	joinRef protocol.Ref
-	done    func() // the Done of every Inbound sent to this channel
+	topic  string
+	pid    *actor.PID
+	handle *channel.Handle
+	// inflight counts the messages handed to the channel and not yet
+	// handled; see gone.
+	inflight *atomic.Int32
+	joinRef  protocol.Ref
+	done     func() // the Done of every Inbound sent to this channel
 }
 
 // gone marks a channel's Inflight count once its Socket actor has taken

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
+	"github.com/pyrehq/pyre/internal/engine"
 	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/topics"
@@ -84,7 +86,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			return
 		}
 		s.dispatchHeld(ctx, m.msg)
-	case *actors.Joined:
+	case *channel.Joined:
 		s.joined(ctx, m)
 	case *joinTimeout:
 		if s.joining != nil && s.joining.pid.Equal(m.pid) {
@@ -154,8 +156,8 @@ func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 			s.release() // stale join_ref: dropped without a reply
 			return
 		}
-		e.handle.Inflight.Add(1)
-		ctx.Send(e.pid, &actors.Inbound{Msg: msg, Done: e.done})
+		e.inflight.Add(1)
+		ctx.Send(e.pid, &channel.Inbound{Msg: msg, Done: e.done})
 	case msg.Event == protocol.EventLeave:
 		s.release()
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject)
@@ -181,13 +183,13 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyJoined)
 		return
 	}
-	handle := &actors.Handle{}
-	spec := actors.Spec{
+	handle := &channel.Handle{}
+	spec := &channel.Spec{
 		Runtime: s.h.rt, Topic: msg.Topic, JoinRef: msg.JoinRef, Ref: msg.Ref, Payload: msg.Payload,
 		Assigns: s.assigns, SocketID: s.id, Sink: s.w, Handle: handle, Overflow: s.w.Overflow,
 		Policy: route.PolicyOr(s.h.opt.restart),
 	}
-	pid, err := actors.Spawn(ctx, spec, route.Factory)
+	pid, err := engine.Spawn(ctx, spec, route.Factory)
 	if err != nil {
 		s.log.Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", joinFailed)
@@ -195,16 +197,17 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	}
 	root := ctx.ActorSystem().Root
 	self := ctx.Self()
+	inflight := new(atomic.Int32)
 	s.joining = &pendingJoin{
-		entry: entry{topic: msg.Topic, pid: pid, handle: handle, joinRef: msg.JoinRef, done: func() {
-			handle.Inflight.Add(-1)
+		entry: entry{topic: msg.Topic, pid: pid, handle: handle, joinRef: msg.JoinRef, inflight: inflight, done: func() {
+			inflight.Add(-1)
 			s.release()
 		}},
 		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
 	}
 }
 
-func (s *socketActor) joined(ctx actor.Context, m *actors.Joined) {
+func (s *socketActor) joined(ctx actor.Context, m *channel.Joined) {
 	if s.joining == nil || !s.joining.pid.Equal(m.PID) {
 		return // a join that already ended (timed out or stopped)
 	}
@@ -235,7 +238,7 @@ func (s *socketActor) endJoin(ctx actor.Context) {
 
 func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 	if s.joining != nil && s.joining.pid.Equal(who) {
-		s.reclaim(s.joining.handle)
+		s.reclaim(&s.joining.entry)
 		s.endJoin(ctx)
 		return
 	}
@@ -243,19 +246,19 @@ func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 	cur := s.table.Load()
 	if i := slices.IndexFunc(cur.list, isWho); i >= 0 {
 		s.table.Store(cur.without(isWho))
-		s.reclaim(cur.list[i].handle)
+		s.reclaim(cur.list[i])
 		return
 	}
 	if i := slices.IndexFunc(s.retired, isWho); i >= 0 {
-		s.reclaim(s.retired[i].handle)
+		s.reclaim(s.retired[i])
 		s.retired = slices.Delete(s.retired, i, i+1)
 	}
 }
 
 // reclaim returns the credits of messages a stopped channel never handled
 // and marks it gone for the reader.
-func (s *socketActor) reclaim(h *actors.Handle) {
-	for n := h.Inflight.Swap(gone); n > 0; n-- {
+func (s *socketActor) reclaim(e *entry) {
+	for n := e.inflight.Swap(gone); n > 0; n-- {
 		s.release()
 	}
 }

@@ -1,4 +1,4 @@
-package actors
+package engine
 
 import (
 	"sync"
@@ -20,19 +20,19 @@ type crashStrategy struct {
 	limiter *crashLimiter
 }
 
-// NewCrashStrategy returns the supervisor strategy for channel actors. One
-// strategy is shared by all sockets of an endpoint.
+// NewCrashStrategy returns the supervisor strategy of Socket actors for
+// their channels. One strategy is shared by all sockets of an endpoint.
 func NewCrashStrategy(log zerolog.Logger, node string) actor.SupervisorStrategy {
 	return &crashStrategy{log: log, node: node, limiter: &crashLimiter{perSecond: 20}}
 }
 
 func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	_ *actor.RestartStatistics, reason any, _ any) {
-	crash, _ := reason.(*CrashError)
+	cr, _ := reason.(*crash)
 	policy := supervisor.Policy{Restart: supervisor.Temporary}
 	restarts := &supervisor.Restarts{}
-	if crash != nil {
-		policy, restarts = crash.policy, crash.restarts
+	if cr != nil {
+		policy, restarts = cr.policy, cr.restarts
 	}
 	decision := "stop"
 	d := policy.Decide(restarts, true, time.Now())
@@ -49,10 +49,10 @@ func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 		if suppressed > 0 {
 			ev = ev.Int("suppressed", suppressed)
 		}
-		if crash != nil {
-			ev = ev.Str("socket_id", crash.SocketID).Str("topic", crash.Topic).Str("join_ref", crash.JoinRef).
-				Str("callback", crash.Callback).Str("event", crash.Event).Interface("panic", crash.Value).
-				Bytes("stack", crash.Stack)
+		if cr != nil {
+			ev = ev.Str("socket_id", cr.SocketID).Str("topic", cr.Topic).Str("join_ref", cr.JoinRef).
+				Str("callback", cr.Callback).Str("event", cr.Event).Interface("panic", cr.Value).
+				Bytes("stack", cr.Stack)
 		} else {
 			ev = ev.Interface("panic", reason)
 		}
