@@ -48,8 +48,8 @@ type Handler struct {
 
 	mu      sync.Mutex
 	sockets map[string]*registered // live sockets by their actor's PID id; guarded by mu
-	perAddr map[string]int          // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
-	idle    chan struct{}           // closed when sockets becomes empty while draining; guarded by mu
+	perAddr map[string]int         // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
+	idle    chan struct{}          // closed when sockets becomes empty while draining; guarded by mu
 }
 
 // New returns a handler serving the channels of router.
