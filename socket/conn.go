@@ -124,7 +124,7 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 		return true
 	}
 	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
-		if f, err := s.ser.Reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject); err == nil {
+		if f, err := s.ser.Reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject()); err == nil {
 			s.w.Send(f)
 		}
 		return true

@@ -144,7 +144,7 @@ func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 		ctx.Send(e.pid, &channel.Inbound{Msg: msg, Done: e.done})
 	case msg.Event == protocol.EventLeave:
 		s.release()
-		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject)
+		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject())
 	default:
 		s.release()
 		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
