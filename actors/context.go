@@ -6,9 +6,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/protocol"
-	"github.com/pyrehq/pyre/topics"
 )
 
 // Assigns is the key-value state of a socket and of each of its channels.
@@ -21,136 +21,127 @@ type Assigns map[string]any
 // message (c.Send, c.SendAfter, or actor.RootContext.Send to c.Self()) or
 // keep a ReplyRef.
 type Context struct {
-	a    *channelActor
-	actx actor.Context
-	ref  protocol.Ref // the ref of the push being handled, if any
+	s *channel.State
+}
+
+func init() {
+	channel.SetContextMaker(func(s *channel.State) any { return &Context{s: s} })
 }
 
 // Topic is the joined topic.
-func (c *Context) Topic() string { return c.a.spec.Topic }
+func (c *Context) Topic() string { return c.s.Spec.Topic }
 
 // JoinRef is the join reference of this channel instance.
-func (c *Context) JoinRef() string { return c.a.joinRef.String() }
+func (c *Context) JoinRef() string { return c.s.PushRef.String() }
 
 // SocketID is the socket's id ("" for anonymous sockets).
-func (c *Context) SocketID() string { return c.a.spec.SocketID }
+func (c *Context) SocketID() string { return c.s.Spec.SocketID }
 
 // Node is the name of the node running the channel.
-func (c *Context) Node() string { return c.a.spec.Runtime.Node }
+func (c *Context) Node() string { return c.s.Spec.Runtime.Node }
 
 // Assigns returns the channel's assigns; changes stay with this channel.
-func (c *Context) Assigns() Assigns { return c.a.ownAssigns() }
+func (c *Context) Assigns() Assigns { return c.s.OwnAssigns() }
 
 // Assign sets one key in the channel's assigns.
-func (c *Context) Assign(key string, value any) { c.a.ownAssigns()[key] = value }
+func (c *Context) Assign(key string, value any) { c.s.OwnAssigns()[key] = value }
 
 // Get returns one assign.
-func (c *Context) Get(key string) any { return c.a.assigns[key] }
+func (c *Context) Get(key string) any { return c.s.Assigns()[key] }
 
 // Self is the channel actor's PID.
-func (c *Context) Self() *actor.PID { return c.actx.Self() }
+func (c *Context) Self() *actor.PID { return c.s.Actor.Self() }
 
 // Actor is the underlying protoactor context, for spawning children or
 // talking to other actors. Children stop when the channel stops.
-func (c *Context) Actor() actor.Context { return c.actx }
+func (c *Context) Actor() actor.Context { return c.s.Actor }
 
 // Logger is a logger carrying the channel's topic, join_ref and socket_id.
-func (c *Context) Logger() *zerolog.Logger { return c.a.log.Get() }
+func (c *Context) Logger() *zerolog.Logger { return c.s.Log.Get() }
 
 // Push sends event to this channel's client only.
 func (c *Context) Push(event string, payload any) error {
-	if !c.a.joined {
+	if !c.s.Joined {
 		return ErrNotJoined
 	}
 	p, err := protocol.Marshal(payload)
 	if err != nil {
 		return err
 	}
-	return c.a.write(func(s protocol.Serializer) (protocol.Frame, error) {
-		return s.Push(c.a.joinRef, c.a.spec.Topic, event, p)
+	return c.s.Write(func(s protocol.Serializer) (protocol.Frame, error) {
+		return s.Push(c.s.PushRef, c.s.Spec.Topic, event, p)
 	})
 }
 
 // Broadcast sends event to every subscriber of the channel's topic,
 // including this channel's own client.
 func (c *Context) Broadcast(event string, payload any) error {
-	return c.a.spec.Runtime.PubSub.Broadcast(c.a.spec.Topic, event, payload)
+	return c.s.Spec.Runtime.PubSub.Broadcast(c.s.Spec.Topic, event, payload)
 }
 
 // BroadcastFrom sends event to every subscriber of the topic except this
 // channel's own client.
 func (c *Context) BroadcastFrom(event string, payload any) error {
-	return c.a.spec.Runtime.PubSub.BroadcastFrom(c.a.spec.Handle.sub, c.a.spec.Topic, event, payload)
+	return c.s.Spec.Runtime.PubSub.BroadcastFrom(c.s.Spec.Handle.Sub, c.s.Spec.Topic, event, payload)
 }
 
 // LocalBroadcast is Broadcast limited to subscribers on this node.
 func (c *Context) LocalBroadcast(event string, payload any) error {
-	return c.a.spec.Runtime.PubSub.LocalBroadcast(c.a.spec.Topic, event, payload)
+	return c.s.Spec.Runtime.PubSub.LocalBroadcast(c.s.Spec.Topic, event, payload)
 }
 
 // Send posts msg to the channel itself; HandleInfo receives it after the
 // current callback returns.
-func (c *Context) Send(msg any) { c.actx.Send(c.actx.Self(), msg) }
+func (c *Context) Send(msg any) { c.s.Actor.Send(c.s.Actor.Self(), msg) }
 
 // SendAfter posts msg to the channel after d. The returned function cancels
 // it if it has not fired yet. Pending timers are cancelled when the channel
 // stops.
 func (c *Context) SendAfter(msg any, d time.Duration) (cancel func()) {
-	return c.a.sendAfter(c.actx, msg, d)
+	return c.s.SendAfter(msg, d)
 }
 
 // Subscribe makes the channel receive every broadcast on another topic in
 // HandleInfo, as a topics.Broadcast. It is undone when the channel stops.
 func (c *Context) Subscribe(topic string) {
-	if _, ok := c.a.extra[topic]; ok {
+	if c.s.Subscribed(topic) {
 		return
 	}
-	self, root := c.actx.Self(), c.actx.ActorSystem().Root
-	if c.a.extra == nil {
-		c.a.extra = map[string]*topics.Subscription{}
-	}
-	c.a.extra[topic] = c.a.spec.Runtime.PubSub.Subscribe(topic, topics.Subscriber{
-		Deliver: func(b topics.Broadcast) { root.Send(self, b) },
-	})
+	c.s.AddSubscription(topic, Subscribe(c.s.Spec.Runtime.PubSub, c.s.Actor.ActorSystem(), c.s.Actor.Self(), topic))
 }
 
 // Unsubscribe undoes Subscribe.
-func (c *Context) Unsubscribe(topic string) {
-	if s, ok := c.a.extra[topic]; ok {
-		s.Unsubscribe()
-		delete(c.a.extra, topic)
-	}
-}
+func (c *Context) Unsubscribe(topic string) { c.s.DropSubscription(topic) }
 
 // ReplyRef captures the push being handled so that it can be answered
 // later, from any goroutine. It fails outside HandleIn.
 func (c *Context) ReplyRef() (ReplyRef, error) {
-	if c.ref.IsNull() {
+	if c.s.Ref.IsNull() {
 		return ReplyRef{}, ErrNoReplyRef
 	}
-	return ReplyRef{a: c.a, ref: c.ref}, nil
+	return ReplyRef{s: c.s, ref: c.s.Ref}, nil
 }
 
 // Become replaces the channel's behaviour; later callbacks go to b.
-func (c *Context) Become(b Channel) { c.a.behaviours[len(c.a.behaviours)-1] = b }
+func (c *Context) Become(b Channel) { c.s.Behaviours[len(c.s.Behaviours)-1] = b }
 
 // BecomeStacked pushes b on the behaviour stack.
-func (c *Context) BecomeStacked(b Channel) { c.a.behaviours = append(c.a.behaviours, b) }
+func (c *Context) BecomeStacked(b Channel) { c.s.Behaviours = append(c.s.Behaviours, b) }
 
 // UnbecomeStacked returns to the behaviour below the top of the stack; it
 // does nothing when only one behaviour is left.
 func (c *Context) UnbecomeStacked() {
-	if n := len(c.a.behaviours); n > 1 {
-		c.a.behaviours[n-1] = nil
-		c.a.behaviours = c.a.behaviours[:n-1]
+	if n := len(c.s.Behaviours); n > 1 {
+		c.s.Behaviours[n-1] = nil
+		c.s.Behaviours = c.s.Behaviours[:n-1]
 	}
 }
 
 func (c *Context) tracker() (*presence.Tracker, error) {
-	if c.a.spec.Runtime.Presence == nil {
+	if c.s.Spec.Runtime.Presence == nil {
 		return nil, ErrNoPresence
 	}
-	return c.a.spec.Runtime.Presence, nil
+	return c.s.Spec.Runtime.Presence, nil
 }
 
 // Track adds a presence for key on the channel's topic, owned by this
@@ -160,7 +151,7 @@ func (c *Context) Track(key string, meta presence.Meta) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return t.Track(c.a.owner, c.a.spec.Topic, key, meta)
+	return t.Track(c.s.Owner, c.s.Spec.Topic, key, meta)
 }
 
 // UpdatePresence replaces the meta of this channel's presence for key.
@@ -169,7 +160,7 @@ func (c *Context) UpdatePresence(key string, meta presence.Meta) (string, error)
 	if err != nil {
 		return "", err
 	}
-	return t.Update(c.a.owner, c.a.spec.Topic, key, meta)
+	return t.Update(c.s.Owner, c.s.Spec.Topic, key, meta)
 }
 
 // Untrack removes this channel's presence for key.
@@ -178,7 +169,7 @@ func (c *Context) Untrack(key string) error {
 	if err != nil {
 		return err
 	}
-	return t.Untrack(c.a.owner, c.a.spec.Topic, key)
+	return t.Untrack(c.s.Owner, c.s.Spec.Topic, key)
 }
 
 // PresenceList lists the presences on the channel's topic, in the
@@ -188,20 +179,20 @@ func (c *Context) PresenceList() (presence.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.List(c.a.spec.Topic), nil
+	return t.List(c.s.Spec.Topic), nil
 }
 
 // ReplyRef answers a client push after HandleIn has returned. It is safe to
 // use from any goroutine and may be used more than once.
 type ReplyRef struct {
-	a   *channelActor
+	s   *channel.State
 	ref protocol.Ref
 }
 
 // Reply sends {"status": status, "response": payload} for the captured push.
 func (r ReplyRef) Reply(status string, payload any) error {
-	if r.a == nil {
+	if r.s == nil {
 		return ErrNoReplyRef
 	}
-	return r.a.reply(r.ref, status, payload)
+	return r.s.Reply(r.ref, status, payload)
 }

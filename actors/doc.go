@@ -1,5 +1,9 @@
-// Package actors is where channel logic lives: the behaviour a user writes
-// for a topic, the actor that runs it, and the context it acts through.
+// Package actors is what a channel author imports: the behaviour
+// interfaces a channel implements, the Context it acts through, the Router
+// that maps topics to behaviours (with route options such as a restart
+// policy), the results a callback returns, the reasons a channel ends
+// with, and Subscribe, which lets any actor listen to a topic. The engine
+// that runs channels is not here (it is internal to pyre).
 //
 // Each joined channel is a protoactor actor, a child of its connection's
 // Socket actor, with a mailbox of its own. The behaviour is a plain Go value

@@ -3,6 +3,8 @@ package actors
 import (
 	"errors"
 	"fmt"
+
+	"github.com/pyrehq/pyre/internal/channel"
 )
 
 // Terminate reasons.
@@ -22,7 +24,7 @@ var (
 	ErrUnmatched   = errors.New("actors: unmatched topic")
 	ErrBadPattern  = errors.New("actors: invalid route pattern")
 	ErrNoReplyRef  = errors.New("actors: no message to reply to")
-	ErrWriteClosed = errors.New("actors: connection is closed or its queue is full")
+	ErrWriteClosed = channel.ErrWriteClosed
 )
 
 // CrashError is the reason of a channel that panicked.
@@ -34,7 +36,6 @@ type CrashError struct {
 	Topic    string
 	JoinRef  string
 	SocketID string
-	policy   Policy
 }
 
 func (e *CrashError) Error() string {
@@ -54,12 +55,15 @@ type JoinError struct {
 
 func (e *JoinError) Error() string { return fmt.Sprintf("actors: join refused: %v", e.Payload) }
 
-// Refuse returns the error a Join returns to refuse the client with payload
-// as the error response, e.g. Refuse(map[string]string{"reason": "unauthorized"}).
-func Refuse(payload any) error { return &JoinError{Payload: payload} }
-
-// isClean reports whether a stop reason closes the channel without error.
-func isClean(reason error) bool {
+// IsClean reports whether a stop reason ends a channel without error: the
+// client gets phx_close and does not rejoin. nil, ErrNormal, ErrLeft,
+// ErrShutdown and ErrDuplicateJoin (or errors wrapping them) are clean;
+// anything else, a crash included, is a failure (phx_error).
+func IsClean(reason error) bool {
 	return reason == nil || errors.Is(reason, ErrNormal) || errors.Is(reason, ErrLeft) ||
 		errors.Is(reason, ErrShutdown) || errors.Is(reason, ErrDuplicateJoin)
 }
+
+// Refuse returns the error a Join returns to refuse the client with payload
+// as the error response, e.g. Refuse(map[string]string{"reason": "unauthorized"}).
+func Refuse(payload any) error { return &JoinError{Payload: payload} }

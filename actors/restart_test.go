@@ -9,6 +9,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
+	"github.com/pyrehq/pyre/supervisor"
 )
 
 // phoenixCh counts its incarnations and reports joins and terminations.
@@ -55,7 +56,7 @@ type restartFixture struct {
 	refuseFrom atomic.Int64
 }
 
-func newRestartFixture(t *testing.T, policy actors.Policy) *restartFixture {
+func newRestartFixture(t *testing.T, policy supervisor.Policy) *restartFixture {
 	t.Helper()
 	f := &restartFixture{joins: make(chan int64, 64), terminated: make(chan error, 64)}
 	var count atomic.Int64
@@ -90,11 +91,12 @@ func (f *restartFixture) awaitTerminate(t *testing.T) error {
 	}
 }
 
-var fast = actors.Policy{Intensity: 3, Period: time.Minute, Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
+var fast = supervisor.Policy{Intensity: 3, Period: time.Minute,
+	Backoff: supervisor.Backoff{Initial: time.Millisecond, Max: 4 * time.Millisecond}}
 
 func TestPermanentRestartsInPlace(t *testing.T) {
 	policy := fast
-	policy.Restart = actors.Permanent
+	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
 	c, _ := f.srv.Connect(url.Values{})
 	if r, err := c.Join("bird:1", nil); err != nil || r.Status != "ok" {
@@ -140,7 +142,7 @@ func TestPermanentRestartsInPlace(t *testing.T) {
 
 func TestTransient(t *testing.T) {
 	policy := fast
-	policy.Restart = actors.Transient
+	policy.Restart = supervisor.Transient
 	f := newRestartFixture(t, policy)
 	c, _ := f.srv.Connect(url.Values{})
 	if r, err := c.Join("bird:t", nil); err != nil || r.Status != "ok" {
@@ -166,7 +168,7 @@ func TestTransient(t *testing.T) {
 
 func TestRestartIntensityExceeded(t *testing.T) {
 	policy := fast
-	policy.Restart = actors.Permanent
+	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
 	c, _ := f.srv.Connect(url.Values{})
 	if r, err := c.Join("bird:x", nil); err != nil || r.Status != "ok" {
@@ -201,7 +203,7 @@ func TestRestartIntensityExceeded(t *testing.T) {
 
 func TestRestartedJoinRefused(t *testing.T) {
 	policy := fast
-	policy.Restart = actors.Permanent
+	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
 	f.refuseFrom.Store(2)
 	c, _ := f.srv.Connect(url.Values{})

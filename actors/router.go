@@ -3,6 +3,8 @@ package actors
 import (
 	"fmt"
 	"strings"
+
+	"github.com/pyrehq/pyre/supervisor"
 )
 
 // Router maps topic patterns to channel factories. A pattern ending in "*"
@@ -17,7 +19,7 @@ type route struct {
 	prefix  string
 	exact   bool
 	factory Factory
-	policy  *Policy
+	policy  *supervisor.Policy
 }
 
 // Route is the result of matching a topic.
@@ -26,19 +28,30 @@ type Route struct {
 	Factory Factory
 	// Policy is the route's restart policy, nil when the route uses the
 	// socket handler's default.
-	Policy *Policy
+	Policy *supervisor.Policy
 }
 
 // RouteOption configures one route.
 type RouteOption func(*route) error
 
-// WithRestart gives the route its own restart policy.
-func WithRestart(p Policy) RouteOption {
+// WithRestart gives the route its own restart policy (see
+// supervisor.Policy: the same type supervision trees use). A restarted
+// channel keeps its actor, its mailbox and its client's subscription: a
+// fresh behaviour from the route's factory runs Join again with the
+// original topic, payload and join ref (no second join reply is sent), and
+// messages that arrived meanwhile wait in the mailbox for it. Temporary
+// channels end at their first crash, as in Phoenix; Transient ones are
+// restarted after a crash (a panic in a callback); Permanent ones also
+// after a stop with an error reason. A clean stop, a leave or a closed
+// connection ends every channel. More than Intensity restarts within
+// Period stop the channel for good: Terminate runs with the crash and the
+// client gets phx_error.
+func WithRestart(p supervisor.Policy) RouteOption {
 	return func(r *route) error {
 		if err := p.Validate(); err != nil {
-			return err
+			return fmt.Errorf("actors: restart policy: %w", err)
 		}
-		p = p.withDefaults()
+		p = p.WithDefaults()
 		r.policy = &p
 		return nil
 	}
@@ -96,9 +109,9 @@ func (r *Router) Match(topic string) (Route, bool) {
 
 // PolicyOr returns the route's restart policy, or def (with its defaults
 // filled in) when the route has none.
-func (r Route) PolicyOr(def Policy) Policy {
+func (r Route) PolicyOr(def supervisor.Policy) supervisor.Policy {
 	if r.Policy != nil {
 		return *r.Policy
 	}
-	return def.withDefaults()
+	return def.WithDefaults()
 }

@@ -202,7 +202,7 @@ func (n *Node) connect(cfg Config) error {
 	if err := n.claimName(cfg); err != nil {
 		return err
 	}
-	a, err := topics.NewNATS(n.ps, nc, topics.WithNATSNode(cfg.Node), topics.WithSubjectPrefix(cfg.Prefix), topics.WithNATSLogger(n.log))
+	a, err := topics.NewNATS(n.ps, nc, topics.WithNode(cfg.Node), topics.WithSubjectPrefix(cfg.Prefix), topics.WithLogger(n.log))
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 // Encoding a client frame is a few appends. Decoding is done by a scanner
 // that handles the shape servers actually send (refs as strings, numbers or
 // null; plain ASCII topic and event) without allocating, and hands
-// everything else to protocol.V2, the server's own decoder; the two agree
+// everything else to protocol.V2(), the server's own decoder; the two agree
 // on every frame of five elements.
 
 // vsn is the protocol version the load generator asks for.
@@ -66,7 +66,7 @@ func decodeFrame(b []byte) (inFrame, error) {
 	if f, ok := scanFrame(b); ok {
 		return f, nil
 	}
-	m, err := protocol.V2.Decode(b, false)
+	m, err := protocol.V2().Decode(b, false)
 	if err != nil {
 		return inFrame{}, err
 	}
@@ -81,7 +81,7 @@ func decodeFrame(b []byte) (inFrame, error) {
 }
 
 // scanFrame is decodeFrame's fast path. It declines (false) whatever it is
-// not sure to read as protocol.V2 would: escapes or non-ASCII bytes in the
+// not sure to read as protocol.V2() would: escapes or non-ASCII bytes in the
 // first four elements, or anything malformed there. The payload is not
 // scanned, since that would cost more than all the rest: it is everything
 // between the fourth comma and the closing bracket. So a frame with a sixth

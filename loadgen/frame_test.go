@@ -25,9 +25,9 @@ func TestAppendFrame(t *testing.T) {
 			t.Errorf("appendFrame(%d, %d, %q, %q) = %s, want %s", tc.joinRef, tc.ref, tc.topic, tc.event, got, tc.want)
 		}
 		// The server's decoder reads back what was written.
-		m, err := protocol.V2.Decode([]byte(got), false)
+		m, err := protocol.V2().Decode([]byte(got), false)
 		if err != nil || m.Topic != tc.topic || m.Event != tc.event {
-			t.Errorf("protocol.V2.Decode(%s) = %+v, %v", got, m, err)
+			t.Errorf("protocol.V2().Decode(%s) = %+v, %v", got, m, err)
 		}
 	}
 }
@@ -42,7 +42,7 @@ func TestDecodeFrame(t *testing.T) {
 		{`[null,null,"room:a","bench",{"s":1,"t":2,"p":"x]"}]`, true, "", "", "room:a", "bench", `{"s":1,"t":2,"p":"x]"}`},
 		{` [ 5 , -1.5e3 , "t" , "e" , [1, {"a": "]"}] ] `, true, "5", "-1.5e3", "t", "e", `[1, {"a": "]"}]`},
 		{`["1","1","t","e","str"]`, true, `"1"`, `"1"`, "t", "e", `"str"`},
-		// The fast path declines this; protocol.V2 reads it.
+		// The fast path declines this; protocol.V2() reads it.
 		{`["1","1","room:\u00e9","e",{}]`, false, `"1"`, `"1"`, "room:é", "e", `{}`},
 		// The payload is not scanned: a sixth element becomes part of it.
 		{`["1","1","t","e",{},"extra"]`, true, `"1"`, `"1"`, "t", "e", `{},"extra"`},
@@ -69,7 +69,7 @@ func TestDecodeFrame(t *testing.T) {
 }
 
 // The fast path never disagrees with the server's own decoder: whatever
-// frame of five elements protocol.V2 accepts, decodeFrame reads the same
+// frame of five elements protocol.V2() accepts, decodeFrame reads the same
 // way.
 func FuzzDecodeFrame(f *testing.F) {
 	for _, s := range []string{
@@ -85,7 +85,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := protocol.V2.Decode(data, false)
+		m, err := protocol.V2().Decode(data, false)
 		got, gotErr := decodeFrame(data)
 		if err != nil {
 			return // malformed for the server; what we make of it does not matter
@@ -95,7 +95,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			return // extra elements end up in the payload, by design
 		}
 		if gotErr != nil {
-			t.Fatalf("protocol.V2 reads %q, decodeFrame fails: %v", data, gotErr)
+			t.Fatalf("protocol.V2() reads %q, decodeFrame fails: %v", data, gotErr)
 		}
 		null := func(r protocol.Ref) string {
 			if r.IsNull() {

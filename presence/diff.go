@@ -83,7 +83,7 @@ func (t *Tracker) flush() {
 func stateOf(m map[string][]Meta) State {
 	s := make(State, len(m))
 	for k, metas := range m {
-		s[k] = Presence{Metas: metas}
+		s[k] = Entry{Metas: metas}
 	}
 	return s
 }

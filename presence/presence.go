@@ -40,18 +40,18 @@ func (m Meta) Ref() string {
 	return s
 }
 
-// Presence is one key's entry in a State: its metas, one per owner that
+// Entry is one key's presence in a State: its metas, one per owner that
 // tracks the key, plus any fields a fetch function added.
-type Presence struct {
+type Entry struct {
 	Metas []Meta
 	Extra map[string]any // fields beside "metas", set by a fetch function
 }
 
 // MarshalJSON writes {"metas": [...], extra fields...}; metas is never null.
-func (p Presence) MarshalJSON() ([]byte, error) { return p.AppendJSON(nil) }
+func (p Entry) MarshalJSON() ([]byte, error) { return p.AppendJSON(nil) }
 
 // AppendJSON appends what MarshalJSON writes.
-func (p Presence) AppendJSON(dst []byte) ([]byte, error) {
+func (p Entry) AppendJSON(dst []byte) ([]byte, error) {
 	dst = append(dst, `{"metas":[`...)
 	var err error
 	for i, m := range p.Metas {
@@ -129,12 +129,12 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
-func (p *Presence) UnmarshalJSON(b []byte) error {
+func (p *Entry) UnmarshalJSON(b []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	*p = Presence{}
+	*p = Entry{}
 	for k, v := range raw {
 		if k == "metas" {
 			if err := json.Unmarshal(v, &p.Metas); err != nil {
@@ -156,7 +156,7 @@ func (p *Presence) UnmarshalJSON(b []byte) error {
 
 // State maps each key to its presence: the payload of presence_state and
 // each half of presence_diff.
-type State map[string]Presence
+type State map[string]Entry
 
 // MarshalJSON writes an empty object for a nil State, never null.
 func (s State) MarshalJSON() ([]byte, error) { return s.AppendJSON(nil) }

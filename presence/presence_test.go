@@ -72,7 +72,7 @@ func newTracker(tb testing.TB, opts ...Option) (*Tracker, *recorder) {
 	return t, r
 }
 
-func refsOf(p Presence) []string {
+func refsOf(p Entry) []string {
 	var out []string
 	for _, m := range p.Metas {
 		out = append(out, m.Ref())
@@ -237,8 +237,8 @@ func TestDiffJSONNeverNull(t *testing.T) {
 	}{
 		{Diff{}, `{"joins":{},"leaves":{}}`},
 		{State(nil), `{}`},
-		{Presence{}, `{"metas":[]}`},
-		{Presence{Metas: []Meta{{"a": 1}}, Extra: map[string]any{"user": "Al", "metas": "ignored"}}, `{"metas":[{"a":1}],"user":"Al"}`},
+		{Entry{}, `{"metas":[]}`},
+		{Entry{Metas: []Meta{{"a": 1}}, Extra: map[string]any{"user": "Al", "metas": "ignored"}}, `{"metas":[{"a":1}],"user":"Al"}`},
 	}
 	for _, tt := range tests {
 		b, err := json.Marshal(tt.v)
@@ -249,7 +249,7 @@ func TestDiffJSONNeverNull(t *testing.T) {
 			t.Errorf("json of %#v = %s, want %s", tt.v, b, tt.want)
 		}
 	}
-	var p Presence
+	var p Entry
 	if err := json.Unmarshal([]byte(`{"metas":[{"phx_ref":"x"}],"name":"Al"}`), &p); err != nil {
 		t.Fatal(err)
 	}
@@ -476,8 +476,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		t.Fatalf("diff: %s %v", out, err)
 	}
 	var back struct {
-		Joins  map[string]Presence `json:"joins"`
-		Leaves map[string]Presence `json:"leaves"`
+		Joins  map[string]Entry `json:"joins"`
+		Leaves map[string]Entry `json:"leaves"`
 	}
 	if err := json.Unmarshal(out, &back); err != nil || len(back.Joins) != 2 || back.Leaves == nil || back.Joins["a\""].Extra["name"] != "Al" {
 		t.Fatalf("diff round trip: %s → %+v %v", out, back, err)

@@ -303,7 +303,7 @@ func (t *Tracker) List(topic string) State {
 
 // Get returns key's presence on topic, passed through the fetch function,
 // and whether it exists.
-func (t *Tracker) Get(topic, key string) (Presence, bool) {
+func (t *Tracker) Get(topic, key string) (Entry, bool) {
 	t.mu.Lock()
 	var entries []entry
 	if ts := t.topics[topic]; ts != nil {
@@ -311,7 +311,7 @@ func (t *Tracker) Get(topic, key string) (Presence, bool) {
 	}
 	if len(entries) == 0 {
 		t.mu.Unlock()
-		return Presence{}, false
+		return Entry{}, false
 	}
 	s := State{key: presenceOf(entries)}
 	t.mu.Unlock()
@@ -359,12 +359,12 @@ func (t *Tracker) Close() error {
 	return nil
 }
 
-func presenceOf(entries []entry) Presence {
+func presenceOf(entries []entry) Entry {
 	metas := make([]Meta, len(entries))
 	for i, e := range entries {
 		metas[i] = e.meta
 	}
-	return Presence{Metas: metas}
+	return Entry{Metas: metas}
 }
 
 // withRef copies meta and sets its refs.

@@ -23,7 +23,7 @@ func BenchmarkV2DecodePush(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchV2Push)))
 	for b.Loop() {
-		m, err := protocol.V2.Decode(benchV2Push, false)
+		m, err := protocol.V2().Decode(benchV2Push, false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func BenchmarkV1DecodePush(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchV1Push)))
 	for b.Loop() {
-		m, err := protocol.V1.Decode(benchV1Push, false)
+		m, err := protocol.V1().Decode(benchV1Push, false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func BenchmarkV2DecodeBinary(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		m, err := protocol.V2.Decode(data, true)
+		m, err := protocol.V2().Decode(data, true)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func BenchmarkV2Broadcast(b *testing.B) {
 	p := protocol.RawJSON([]byte(`{"body":"hello there, how is everyone?","user":"ana","at":1718000000}`))
 	b.ReportAllocs()
 	for b.Loop() {
-		f, err := protocol.V2.Broadcast("room:lobby", "new_msg", p)
+		f, err := protocol.V2().Broadcast("room:lobby", "new_msg", p)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func BenchmarkV2BroadcastBinary(b *testing.B) {
 	p := protocol.Binary(make([]byte, 1024))
 	b.ReportAllocs()
 	for b.Loop() {
-		f, err := protocol.V2.Broadcast("room:lobby", "upload", p)
+		f, err := protocol.V2().Broadcast("room:lobby", "upload", p)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,7 +10,7 @@
 //	s, err := protocol.Negotiate("2.0.0")
 //	if err != nil { /* refuse the connection */ }
 //	msg, err := s.Decode(data, false)
-//	frame, err := s.Reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject)
+//	frame, err := s.Reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject())
 //
 // Refs are kept as the raw JSON token the client sent (a string, a number or
 // null), because Phoenix echoes them back untouched.

@@ -62,13 +62,13 @@ func ExampleNegotiate() {
 // The same broadcast as each serializer writes it. A binary payload needs V2.
 func ExampleSerializer_Broadcast() {
 	p, _ := protocol.Marshal(map[string]string{"body": "hi"})
-	for _, s := range []protocol.Serializer{protocol.V1, protocol.V2} {
+	for _, s := range []protocol.Serializer{protocol.V1(), protocol.V2()} {
 		f, _ := s.Broadcast("room:lobby", "new_msg", p)
 		fmt.Println(string(f.Data))
 	}
-	f, _ := protocol.V2.Broadcast("room:lobby", "file", protocol.Binary([]byte("ABC")))
+	f, _ := protocol.V2().Broadcast("room:lobby", "file", protocol.Binary([]byte("ABC")))
 	fmt.Printf("binary=%v %q\n", f.Binary, f.Data)
-	_, err := protocol.V1.Broadcast("room:lobby", "file", protocol.Binary([]byte("ABC")))
+	_, err := protocol.V1().Broadcast("room:lobby", "file", protocol.Binary([]byte("ABC")))
 	fmt.Println(err)
 	// Output:
 	// {"topic":"room:lobby","event":"new_msg","payload":{"body":"hi"},"ref":null}

@@ -29,7 +29,7 @@ func FuzzDecodeV1(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := protocol.V1.Decode(data, false)
+		m, err := protocol.V1().Decode(data, false)
 		if err != nil {
 			if !errors.Is(err, protocol.ErrMalformed) {
 				t.Fatalf("Decode error %v does not wrap ErrMalformed", err)
@@ -38,11 +38,11 @@ func FuzzDecodeV1(f *testing.F) {
 		}
 		// Close writes its ref argument as the frame's ref, so it carries
 		// every field V1 can send back.
-		frame, err := protocol.V1.Close(m.Ref, m.Topic, m.Event, m.Payload)
+		frame, err := protocol.V1().Close(m.Ref, m.Topic, m.Event, m.Payload)
 		if err != nil {
 			t.Fatalf("Close(%+v) error: %v", viewOf(m), err)
 		}
-		back, err := protocol.V1.Decode(frame.Data, frame.Binary)
+		back, err := protocol.V1().Decode(frame.Data, frame.Binary)
 		if err != nil {
 			t.Fatalf("re-encoded frame %q does not decode: %v", frame.Data, err)
 		}
@@ -71,7 +71,7 @@ func FuzzDecodeV2(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := protocol.V2.Decode(data, false)
+		m, err := protocol.V2().Decode(data, false)
 		if err != nil {
 			if !errors.Is(err, protocol.ErrMalformed) {
 				t.Fatalf("Decode error %v does not wrap ErrMalformed", err)
@@ -82,11 +82,11 @@ func FuzzDecodeV2(f *testing.F) {
 			t.Fatalf("text frame %q decoded to a binary payload", data)
 		}
 		// Push carries join_ref, Close carries the ref (as both refs).
-		push, err := protocol.V2.Push(m.JoinRef, m.Topic, m.Event, m.Payload)
+		push, err := protocol.V2().Push(m.JoinRef, m.Topic, m.Event, m.Payload)
 		if err != nil {
 			t.Fatalf("Push(%+v) error: %v", viewOf(m), err)
 		}
-		closing, err := protocol.V2.Close(m.Ref, m.Topic, m.Event, m.Payload)
+		closing, err := protocol.V2().Close(m.Ref, m.Topic, m.Event, m.Payload)
 		if err != nil {
 			t.Fatalf("Close(%+v) error: %v", viewOf(m), err)
 		}
@@ -98,7 +98,7 @@ func FuzzDecodeV2(f *testing.F) {
 			{push, view{orig.JoinRef, "null", orig.Topic, orig.Event, orig.Payload, false}},
 			{closing, view{orig.Ref, orig.Ref, orig.Topic, orig.Event, orig.Payload, false}},
 		} {
-			back, err := protocol.V2.Decode(c.frame.Data, c.frame.Binary)
+			back, err := protocol.V2().Decode(c.frame.Data, c.frame.Binary)
 			if err != nil {
 				t.Fatalf("re-encoded frame %q does not decode: %v", c.frame.Data, err)
 			}
@@ -125,7 +125,7 @@ func FuzzDecodeV2Binary(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := protocol.V2.Decode(data, true)
+		m, err := protocol.V2().Decode(data, true)
 		if err != nil {
 			if !errors.Is(err, protocol.ErrMalformed) {
 				t.Fatalf("Decode error %v does not wrap ErrMalformed", err)
@@ -158,7 +158,7 @@ func FuzzDecodeV2Binary(f *testing.F) {
 		}
 
 		// The fields decoded are what a client would send again.
-		back, err := protocol.V2.Decode(clientBinary(joinRef, ref, m.Topic, m.Event, m.Payload.Bytes()), true)
+		back, err := protocol.V2().Decode(clientBinary(joinRef, ref, m.Topic, m.Event, m.Payload.Bytes()), true)
 		if err != nil {
 			t.Fatalf("re-encoded client push does not decode: %v", err)
 		}
@@ -174,12 +174,12 @@ func FuzzDecodeV2Binary(f *testing.F) {
 			enc  func() (protocol.Frame, error)
 			want serverBinary
 		}{
-			{"push", func() (protocol.Frame, error) { return protocol.V2.Push(m.JoinRef, m.Topic, m.Event, m.Payload) },
+			{"push", func() (protocol.Frame, error) { return protocol.V2().Push(m.JoinRef, m.Topic, m.Event, m.Payload) },
 				serverBinary{0, joinRef, "", m.Topic, m.Event, payload}},
 			{"reply", func() (protocol.Frame, error) {
-				return protocol.V2.Reply(m.JoinRef, m.Ref, m.Topic, m.Event, m.Payload)
+				return protocol.V2().Reply(m.JoinRef, m.Ref, m.Topic, m.Event, m.Payload)
 			}, serverBinary{1, joinRef, ref, m.Topic, m.Event, payload}},
-			{"broadcast", func() (protocol.Frame, error) { return protocol.V2.Broadcast(m.Topic, m.Event, m.Payload) },
+			{"broadcast", func() (protocol.Frame, error) { return protocol.V2().Broadcast(m.Topic, m.Event, m.Payload) },
 				serverBinary{2, "", "", m.Topic, m.Event, payload}},
 		} {
 			f, err := c.enc()

@@ -72,8 +72,10 @@ type Payload struct {
 	binary bool
 }
 
-// EmptyObject is the JSON payload {}.
-var EmptyObject = Payload{data: []byte("{}")}
+// EmptyObject returns the JSON payload {}.
+func EmptyObject() Payload { return Payload{data: emptyObject} }
+
+var emptyObject = []byte("{}") // never written to
 
 // RawJSON wraps bytes that already hold one JSON value.
 func RawJSON(b []byte) Payload { return Payload{data: b} }
@@ -84,7 +86,7 @@ func Binary(b []byte) Payload { return Payload{data: b, binary: true} }
 // Bytes returns the JSON text or the binary data. Callers must not modify it.
 func (p Payload) Bytes() []byte {
 	if !p.binary && len(p.data) == 0 {
-		return EmptyObject.data
+		return emptyObject
 	}
 	return p.data
 }
@@ -150,7 +152,7 @@ func QuotedLen(s []byte) int { return quotedLen(s) }
 func Marshal(v any) (Payload, error) {
 	switch x := v.(type) {
 	case nil:
-		return EmptyObject, nil
+		return EmptyObject(), nil
 	case Payload:
 		return x, nil
 	case Appender:
@@ -161,7 +163,7 @@ func Marshal(v any) (Payload, error) {
 		return RawJSON(b), nil
 	case json.RawMessage:
 		if len(x) == 0 {
-			return EmptyObject, nil
+			return EmptyObject(), nil
 		}
 		return RawJSON(x), nil
 	}

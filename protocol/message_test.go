@@ -135,7 +135,7 @@ func TestRawJSON(t *testing.T) {
 	if got, want := string(protocol.Payload{}.Bytes()), `{}`; got != want {
 		t.Errorf("Payload{}.Bytes() = %s, want %s", got, want)
 	}
-	if got, want := string(protocol.EmptyObject.Bytes()), `{}`; got != want {
+	if got, want := string(protocol.EmptyObject().Bytes()), `{}`; got != want {
 		t.Errorf("EmptyObject.Bytes() = %s, want %s", got, want)
 	}
 }
@@ -216,7 +216,7 @@ func TestIsObject(t *testing.T) {
 		p    protocol.Payload
 		want bool
 	}{
-		{"empty object", protocol.EmptyObject, true},
+		{"empty object", protocol.EmptyObject(), true},
 		{"zero Payload", protocol.Payload{}, true},
 		{"object", protocol.RawJSON([]byte(`{"a":1}`)), true},
 		{"object after spaces", protocol.RawJSON([]byte(" \t\r\n{}")), true},

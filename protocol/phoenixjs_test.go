@@ -108,7 +108,7 @@ func TestPhoenixJSClientFrames(t *testing.T) {
 			// Text frames keep the token phoenix.js wrote; binary frames turn
 			// the ref text back into a JSON string.
 			want.JoinRef, want.Ref = string(c.JoinRef), string(c.Ref)
-			m, err := protocol.V2.Decode(data, binary)
+			m, err := protocol.V2().Decode(data, binary)
 			if err != nil {
 				t.Fatalf("Decode(%q) error: %v", data, err)
 			}
@@ -139,13 +139,13 @@ func TestPhoenixJSServerFrames(t *testing.T) {
 			var err error
 			switch call.Method {
 			case "Push":
-				f, err = protocol.V2.Push(joinRef, call.Topic, call.Event, p)
+				f, err = protocol.V2().Push(joinRef, call.Topic, call.Event, p)
 			case "Reply":
-				f, err = protocol.V2.Reply(joinRef, ref, call.Topic, call.Event, p)
+				f, err = protocol.V2().Reply(joinRef, ref, call.Topic, call.Event, p)
 			case "Broadcast":
-				f, err = protocol.V2.Broadcast(call.Topic, call.Event, p)
+				f, err = protocol.V2().Broadcast(call.Topic, call.Event, p)
 			case "Close":
-				f, err = protocol.V2.Close(joinRef, call.Topic, call.Event, p)
+				f, err = protocol.V2().Close(joinRef, call.Topic, call.Event, p)
 			default:
 				t.Fatalf("unknown method %q", call.Method)
 			}

@@ -24,17 +24,20 @@ type Serializer interface {
 	Close(joinRef Ref, topic, event string, p Payload) (Frame, error)
 }
 
-// V1 and V2 are the two serializers Phoenix clients speak.
-var (
-	V1 Serializer = v1{}
-	V2 Serializer = v2{}
-)
+// V1 returns the serializer of the V1 JSON format (vsn "1.0.0"): frames
+// are objects {"join_ref", "ref", "topic", "event", "payload"}.
+func V1() Serializer { return v1{} }
+
+// V2 returns the serializer of the V2 format (vsn "2.0.0"), phoenix.js's
+// default: JSON arrays [join_ref, ref, topic, event, payload], and binary
+// frames for binary payloads.
+func V2() Serializer { return v2{} }
 
 // Negotiate picks the serializer for a vsn query value. An empty vsn means
 // 1.0.0, as in Phoenix; any 1.0.x is V1, any 2.0.x is V2, the rest is refused.
 func Negotiate(vsn string) (Serializer, error) {
 	if vsn == "" {
-		return V1, nil
+		return V1(), nil
 	}
 	parts := strings.Split(vsn, ".")
 	if len(parts) != 3 {
@@ -47,9 +50,9 @@ func Negotiate(vsn string) (Serializer, error) {
 	}
 	switch parts[0] + "." + parts[1] {
 	case "1.0":
-		return V1, nil
+		return V1(), nil
 	case "2.0":
-		return V2, nil
+		return V2(), nil
 	}
 	return nil, ErrUnsupported
 }

@@ -95,11 +95,11 @@ func TestNegotiate(t *testing.T) {
 		vsn  string
 		want protocol.Serializer
 	}{
-		{"", protocol.V1},
-		{"1.0.0", protocol.V1},
-		{"1.0.7", protocol.V1},
-		{"2.0.0", protocol.V2},
-		{"2.0.3", protocol.V2},
+		{"", protocol.V1()},
+		{"1.0.0", protocol.V1()},
+		{"1.0.7", protocol.V1()},
+		{"2.0.0", protocol.V2()},
+		{"2.0.3", protocol.V2()},
 	}
 	for _, tt := range tests {
 		got, err := protocol.Negotiate(tt.vsn)
@@ -130,10 +130,10 @@ func TestNegotiateRefuses(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	if got, want := protocol.V1.Version(), "1.0.0"; got != want {
+	if got, want := protocol.V1().Version(), "1.0.0"; got != want {
 		t.Errorf("V1.Version() = %q, want %q", got, want)
 	}
-	if got, want := protocol.V2.Version(), "2.0.0"; got != want {
+	if got, want := protocol.V2().Version(), "2.0.0"; got != want {
 		t.Errorf("V2.Version() = %q, want %q", got, want)
 	}
 }
@@ -160,7 +160,7 @@ func runDecode(t *testing.T, s protocol.Serializer, binary bool, tests []decodeC
 }
 
 func TestV1Decode(t *testing.T) {
-	runDecode(t, protocol.V1, false, []decodeCase{
+	runDecode(t, protocol.V1(), false, []decodeCase{
 		{"join without join_ref",
 			`{"topic":"room:lobby","event":"phx_join","payload":{"user":"ana"},"ref":"1"}`,
 			view{"null", `"1"`, "room:lobby", "phx_join", `{"user":"ana"}`, false}},
@@ -201,7 +201,7 @@ func TestV1Decode(t *testing.T) {
 }
 
 func TestV2Decode(t *testing.T) {
-	runDecode(t, protocol.V2, false, []decodeCase{
+	runDecode(t, protocol.V2(), false, []decodeCase{
 		{"join", `["1","1","room:lobby","phx_join",{"user":"ana"}]`,
 			view{`"1"`, `"1"`, "room:lobby", "phx_join", `{"user":"ana"}`, false}},
 		{"heartbeat", `[null,"2","phoenix","heartbeat",{}]`,
@@ -234,7 +234,7 @@ func TestV2Decode(t *testing.T) {
 }
 
 func TestV2DecodeBinary(t *testing.T) {
-	runDecode(t, protocol.V2, true, []decodeCase{
+	runDecode(t, protocol.V2(), true, []decodeCase{
 		// The worked example from Phoenix's serializer tests.
 		{"push", "\x00\x02\x03\x05\x05" + "12" + "123" + "topic" + "event" + "\x65\x66\x67",
 			view{`"12"`, `"123"`, "topic", "event", "efg", true}},
@@ -278,7 +278,7 @@ func runMalformed(t *testing.T, s protocol.Serializer, tests []malformedCase) {
 
 func TestV1DecodeMalformed(t *testing.T) {
 	const ok = `{"topic":"t","event":"e","payload":{},"ref":"1"}`
-	runMalformed(t, protocol.V1, []malformedCase{
+	runMalformed(t, protocol.V1(), []malformedCase{
 		{"binary frame", ok, true},
 		{"empty", "", false},
 		{"only spaces", " \n\t", false},
@@ -307,7 +307,7 @@ func TestV1DecodeMalformed(t *testing.T) {
 }
 
 func TestV2DecodeMalformed(t *testing.T) {
-	runMalformed(t, protocol.V2, []malformedCase{
+	runMalformed(t, protocol.V2(), []malformedCase{
 		{"empty", "", false},
 		{"not JSON", "hello", false},
 		{"unterminated", `["1","1","t","e",{}`, false},
@@ -331,7 +331,7 @@ func TestV2DecodeMalformed(t *testing.T) {
 
 func TestV2DecodeBinaryMalformed(t *testing.T) {
 	push := clientBinary("1", "2", "t", "e", []byte("p"))
-	runMalformed(t, protocol.V2, []malformedCase{
+	runMalformed(t, protocol.V2(), []malformedCase{
 		{"empty", "", true},
 		{"four header bytes", "\x00\x00\x00\x01", true},
 		{"header only, fields missing", "\x00\x00\x00\x01\x01", true},
@@ -355,10 +355,10 @@ func TestDecodeCopiesInput(t *testing.T) {
 		in     []byte
 		binary bool
 	}{
-		{"V1", protocol.V1, []byte(`{"topic":"t","event":"e","payload":{"a":1},"ref":"1","join_ref":"2"}`), false},
-		{"V2", protocol.V2, []byte(`["2","1","t","e",{"a":1}]`), false},
-		{"V2 general decoder", protocol.V2, []byte(`["2", "1", "t\u00e9", "e", {"a":1}]`), false},
-		{"V2 binary", protocol.V2, clientBinary("2", "1", "t", "e", []byte("payload")), true},
+		{"V1", protocol.V1(), []byte(`{"topic":"t","event":"e","payload":{"a":1},"ref":"1","join_ref":"2"}`), false},
+		{"V2", protocol.V2(), []byte(`["2","1","t","e",{"a":1}]`), false},
+		{"V2 general decoder", protocol.V2(), []byte(`["2", "1", "t\u00e9", "e", {"a":1}]`), false},
+		{"V2 binary", protocol.V2(), clientBinary("2", "1", "t", "e", []byte("payload")), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,7 +395,7 @@ func TestEncodeText(t *testing.T) {
 			`["1",null,"room:lobby","new_msg",{"body":"hi"}]`},
 		{"push with null join_ref",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Push(nil, lobby, "new_msg", protocol.EmptyObject)
+				return s.Push(nil, lobby, "new_msg", protocol.EmptyObject())
 			},
 			`{"topic":"room:lobby","event":"new_msg","payload":{},"ref":null}`,
 			`[null,null,"room:lobby","new_msg",{}]`},
@@ -413,7 +413,7 @@ func TestEncodeText(t *testing.T) {
 			`["1","3","room:lobby","phx_reply",{"status":"ok","response":{"n":1}}]`},
 		{"heartbeat reply",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Reply(nil, protocol.StringRef("2"), protocol.TopicPhoenix, "ok", protocol.EmptyObject)
+				return s.Reply(nil, protocol.StringRef("2"), protocol.TopicPhoenix, "ok", protocol.EmptyObject())
 			},
 			`{"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"2"}`,
 			`[null,"2","phoenix","phx_reply",{"status":"ok","response":{}}]`},
@@ -425,7 +425,7 @@ func TestEncodeText(t *testing.T) {
 			`[null,"3","room:x","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`},
 		{"reply with number refs",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Reply(protocol.Ref("7"), protocol.Ref("8"), "t", "ok", protocol.EmptyObject)
+				return s.Reply(protocol.Ref("7"), protocol.Ref("8"), "t", "ok", protocol.EmptyObject())
 			},
 			`{"topic":"t","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":8}`,
 			`[7,8,"t","phx_reply",{"status":"ok","response":{}}]`},
@@ -437,7 +437,7 @@ func TestEncodeText(t *testing.T) {
 			`["1","3","t","phx_reply",{"status":"ok","response":"done"}]`},
 		{"reply status is escaped",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Reply(one, two, "t", `a"b`, protocol.EmptyObject)
+				return s.Reply(one, two, "t", `a"b`, protocol.EmptyObject())
 			},
 			`{"topic":"t","event":"phx_reply","payload":{"status":"a\"b","response":{}},"ref":"3"}`,
 			`["1","3","t","phx_reply",{"status":"a\"b","response":{}}]`},
@@ -449,7 +449,7 @@ func TestEncodeText(t *testing.T) {
 			`[null,null,"room:lobby","shout",{"a":[1,2]}]`},
 		{"phx_close",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Close(one, lobby, protocol.EventClose, protocol.EmptyObject)
+				return s.Close(one, lobby, protocol.EventClose, protocol.EmptyObject())
 			},
 			`{"topic":"room:lobby","event":"phx_close","payload":{},"ref":"1"}`,
 			`["1","1","room:lobby","phx_close",{}]`},
@@ -461,37 +461,37 @@ func TestEncodeText(t *testing.T) {
 			`["1","1","room:lobby","phx_error",{"reason":"channel_crash"}]`},
 		{"close with null join_ref",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Close(nil, "t", protocol.EventClose, protocol.EmptyObject)
+				return s.Close(nil, "t", protocol.EventClose, protocol.EmptyObject())
 			},
 			`{"topic":"t","event":"phx_close","payload":{},"ref":null}`,
 			`[null,null,"t","phx_close",{}]`},
 		{"Ref spelled null",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Close(protocol.Ref("null"), "t", "e", protocol.EmptyObject)
+				return s.Close(protocol.Ref("null"), "t", "e", protocol.EmptyObject())
 			},
 			`{"topic":"t","event":"e","payload":{},"ref":null}`,
 			`[null,null,"t","e",{}]`},
 		{"empty string ref",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Close(protocol.StringRef(""), "t", "e", protocol.EmptyObject)
+				return s.Close(protocol.StringRef(""), "t", "e", protocol.EmptyObject())
 			},
 			`{"topic":"t","event":"e","payload":{},"ref":""}`,
 			`["","","t","e",{}]`},
 		{"topic with quotes, controls and unicode",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Broadcast("a\"b\\c\n\r\t\x01\x1f é 😀 \u2028\u2029 <&>\x7f", "e", protocol.EmptyObject)
+				return s.Broadcast("a\"b\\c\n\r\t\x01\x1f é 😀 \u2028\u2029 <&>\x7f", "e", protocol.EmptyObject())
 			},
 			`{"topic":"a\"b\\c\n\r\t\u0001\u001f é 😀 \u2028\u2029 <&>` + "\x7f" + `","event":"e","payload":{},"ref":null}`,
 			`[null,null,"a\"b\\c\n\r\t\u0001\u001f é 😀 \u2028\u2029 <&>` + "\x7f" + `","e",{}]`},
 		{"invalid UTF-8 becomes U+FFFD",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Push(one, "a\xffb\xc3", "\xe2\x82", protocol.EmptyObject)
+				return s.Push(one, "a\xffb\xc3", "\xe2\x82", protocol.EmptyObject())
 			},
 			`{"topic":"a\ufffdb\ufffd","event":"\ufffd\ufffd","payload":{},"ref":null}`,
 			`["1",null,"a\ufffdb\ufffd","\ufffd\ufffd",{}]`},
 		{"long topic has no length limit in text frames",
 			func(s protocol.Serializer) (protocol.Frame, error) {
-				return s.Broadcast(strings.Repeat("t", 300), "e", protocol.EmptyObject)
+				return s.Broadcast(strings.Repeat("t", 300), "e", protocol.EmptyObject())
 			},
 			`{"topic":"` + strings.Repeat("t", 300) + `","event":"e","payload":{},"ref":null}`,
 			`[null,null,"` + strings.Repeat("t", 300) + `","e",{}]`},
@@ -501,7 +501,7 @@ func TestEncodeText(t *testing.T) {
 			for _, c := range []struct {
 				s    protocol.Serializer
 				want string
-			}{{protocol.V1, tt.v1}, {protocol.V2, tt.v2}} {
+			}{{protocol.V1(), tt.v1}, {protocol.V2(), tt.v2}} {
 				f, err := tt.encode(c.s)
 				if err != nil {
 					t.Fatalf("%s: error: %v", c.s.Version(), err)
@@ -532,35 +532,35 @@ func TestV2EncodeBinary(t *testing.T) {
 	}{
 		// The worked examples from Phoenix's serializer tests.
 		{"push", func() (protocol.Frame, error) {
-			return protocol.V2.Push(protocol.StringRef("12"), "topic", "event", abc)
+			return protocol.V2().Push(protocol.StringRef("12"), "topic", "event", abc)
 		}, "\x00\x02\x05\x05" + "12topicevent" + "ABC"},
 		{"reply", func() (protocol.Frame, error) {
-			return protocol.V2.Reply(protocol.StringRef("12"), protocol.StringRef("123"), "topic", "ok", abc)
+			return protocol.V2().Reply(protocol.StringRef("12"), protocol.StringRef("123"), "topic", "ok", abc)
 		}, "\x01\x02\x03\x05\x02" + "12123topicok" + "ABC"},
 		{"broadcast", func() (protocol.Frame, error) {
-			return protocol.V2.Broadcast("topic", "event", abc)
+			return protocol.V2().Broadcast("topic", "event", abc)
 		}, "\x02\x05\x05" + "topicevent" + "ABC"},
 
 		{"push with null join_ref", func() (protocol.Frame, error) {
-			return protocol.V2.Push(nil, "topic", "event", abc)
+			return protocol.V2().Push(nil, "topic", "event", abc)
 		}, "\x00\x00\x05\x05" + "topicevent" + "ABC"},
 		{"push with number join_ref", func() (protocol.Frame, error) {
-			return protocol.V2.Push(protocol.Ref("7"), "t", "e", abc)
+			return protocol.V2().Push(protocol.Ref("7"), "t", "e", abc)
 		}, "\x00\x01\x01\x01" + "7te" + "ABC"},
 		{"push with escaped join_ref", func() (protocol.Frame, error) {
-			return protocol.V2.Push(protocol.StringRef(`a"b`), "t", "e", abc)
+			return protocol.V2().Push(protocol.StringRef(`a"b`), "t", "e", abc)
 		}, "\x00\x03\x01\x01" + `a"b` + "te" + "ABC"},
 		{"reply with null refs", func() (protocol.Frame, error) {
-			return protocol.V2.Reply(nil, nil, "topic", "error", abc)
+			return protocol.V2().Reply(nil, nil, "topic", "error", abc)
 		}, "\x01\x00\x00\x05\x05" + "topicerror" + "ABC"},
 		{"broadcast, UTF-8 lengths in bytes", func() (protocol.Frame, error) {
-			return protocol.V2.Broadcast("room:é", "event", protocol.Binary([]byte{0, 0xff}))
+			return protocol.V2().Broadcast("room:é", "event", protocol.Binary([]byte{0, 0xff}))
 		}, "\x02\x07\x05" + "room:é" + "event" + "\x00\xff"},
 		{"empty payload", func() (protocol.Frame, error) {
-			return protocol.V2.Broadcast("t", "e", protocol.Binary(nil))
+			return protocol.V2().Broadcast("t", "e", protocol.Binary(nil))
 		}, "\x02\x01\x01" + "te"},
 		{"close is sent as a push", func() (protocol.Frame, error) {
-			return protocol.V2.Close(protocol.StringRef("4"), "t", protocol.EventClose, abc)
+			return protocol.V2().Close(protocol.StringRef("4"), "t", protocol.EventClose, abc)
 		}, "\x00\x01\x01\x09" + "4tphx_close" + "ABC"},
 	}
 	for _, tt := range tests {
@@ -583,10 +583,10 @@ func TestV1RefusesBinary(t *testing.T) {
 	p := protocol.Binary([]byte("ABC"))
 	one := protocol.StringRef("1")
 	calls := map[string]func() (protocol.Frame, error){
-		"Push":      func() (protocol.Frame, error) { return protocol.V1.Push(one, "t", "e", p) },
-		"Reply":     func() (protocol.Frame, error) { return protocol.V1.Reply(one, one, "t", "ok", p) },
-		"Broadcast": func() (protocol.Frame, error) { return protocol.V1.Broadcast("t", "e", p) },
-		"Close":     func() (protocol.Frame, error) { return protocol.V1.Close(one, "t", "e", p) },
+		"Push":      func() (protocol.Frame, error) { return protocol.V1().Push(one, "t", "e", p) },
+		"Reply":     func() (protocol.Frame, error) { return protocol.V1().Reply(one, one, "t", "ok", p) },
+		"Broadcast": func() (protocol.Frame, error) { return protocol.V1().Broadcast("t", "e", p) },
+		"Close":     func() (protocol.Frame, error) { return protocol.V1().Close(one, "t", "e", p) },
 	}
 	for name, call := range calls {
 		f, err := call()
@@ -608,22 +608,22 @@ func TestV2BinaryFieldLimit(t *testing.T) {
 		name   string
 		encode func(field string) (protocol.Frame, error)
 	}{
-		{"push join_ref", func(s string) (protocol.Frame, error) { return protocol.V2.Push(protocol.StringRef(s), "t", "e", p) }},
-		{"push topic", func(s string) (protocol.Frame, error) { return protocol.V2.Push(nil, s, "e", p) }},
-		{"push event", func(s string) (protocol.Frame, error) { return protocol.V2.Push(nil, "t", s, p) }},
+		{"push join_ref", func(s string) (protocol.Frame, error) { return protocol.V2().Push(protocol.StringRef(s), "t", "e", p) }},
+		{"push topic", func(s string) (protocol.Frame, error) { return protocol.V2().Push(nil, s, "e", p) }},
+		{"push event", func(s string) (protocol.Frame, error) { return protocol.V2().Push(nil, "t", s, p) }},
 		{"reply join_ref", func(s string) (protocol.Frame, error) {
-			return protocol.V2.Reply(protocol.StringRef(s), nil, "t", "ok", p)
+			return protocol.V2().Reply(protocol.StringRef(s), nil, "t", "ok", p)
 		}},
 		{"reply ref", func(s string) (protocol.Frame, error) {
-			return protocol.V2.Reply(nil, protocol.StringRef(s), "t", "ok", p)
+			return protocol.V2().Reply(nil, protocol.StringRef(s), "t", "ok", p)
 		}},
-		{"reply topic", func(s string) (protocol.Frame, error) { return protocol.V2.Reply(nil, nil, s, "ok", p) }},
-		{"reply status", func(s string) (protocol.Frame, error) { return protocol.V2.Reply(nil, nil, "t", s, p) }},
-		{"broadcast topic", func(s string) (protocol.Frame, error) { return protocol.V2.Broadcast(s, "e", p) }},
-		{"broadcast event", func(s string) (protocol.Frame, error) { return protocol.V2.Broadcast("t", s, p) }},
-		{"close join_ref", func(s string) (protocol.Frame, error) { return protocol.V2.Close(protocol.StringRef(s), "t", "e", p) }},
-		{"close topic", func(s string) (protocol.Frame, error) { return protocol.V2.Close(nil, s, "e", p) }},
-		{"close event", func(s string) (protocol.Frame, error) { return protocol.V2.Close(nil, "t", s, p) }},
+		{"reply topic", func(s string) (protocol.Frame, error) { return protocol.V2().Reply(nil, nil, s, "ok", p) }},
+		{"reply status", func(s string) (protocol.Frame, error) { return protocol.V2().Reply(nil, nil, "t", s, p) }},
+		{"broadcast topic", func(s string) (protocol.Frame, error) { return protocol.V2().Broadcast(s, "e", p) }},
+		{"broadcast event", func(s string) (protocol.Frame, error) { return protocol.V2().Broadcast("t", s, p) }},
+		{"close join_ref", func(s string) (protocol.Frame, error) { return protocol.V2().Close(protocol.StringRef(s), "t", "e", p) }},
+		{"close topic", func(s string) (protocol.Frame, error) { return protocol.V2().Close(nil, s, "e", p) }},
+		{"close event", func(s string) (protocol.Frame, error) { return protocol.V2().Close(nil, "t", s, p) }},
 	}
 	fits := []string{strings.Repeat("x", 255), strings.Repeat("é", 127) + "x"}
 	tooLong := []string{strings.Repeat("x", 256), strings.Repeat("é", 128), strings.Repeat("x", 1000)}
@@ -682,30 +682,30 @@ func TestRoundTripText(t *testing.T) {
 			enc  func(protocol.Serializer) (protocol.Frame, error)
 			want view
 		}{
-			{"V2 Push", protocol.V2,
+			{"V2 Push", protocol.V2(),
 				func(s protocol.Serializer) (protocol.Frame, error) { return s.Push(rt.joinRef, rt.topic, rt.event, p) },
 				view{token(rt.joinRef), "null", rt.topic, rt.event, rt.payload, false}},
-			{"V2 Reply", protocol.V2,
+			{"V2 Reply", protocol.V2(),
 				func(s protocol.Serializer) (protocol.Frame, error) {
 					return s.Reply(rt.joinRef, rt.ref, rt.topic, "ok", p)
 				},
 				view{token(rt.joinRef), token(rt.ref), rt.topic, protocol.EventReply, reply, false}},
-			{"V2 Broadcast", protocol.V2,
+			{"V2 Broadcast", protocol.V2(),
 				func(s protocol.Serializer) (protocol.Frame, error) { return s.Broadcast(rt.topic, rt.event, p) },
 				view{"null", "null", rt.topic, rt.event, rt.payload, false}},
-			{"V2 Close", protocol.V2,
+			{"V2 Close", protocol.V2(),
 				func(s protocol.Serializer) (protocol.Frame, error) { return s.Close(rt.ref, rt.topic, rt.event, p) },
 				view{token(rt.ref), token(rt.ref), rt.topic, rt.event, rt.payload, false}},
 			// V1 never writes join_ref, so it decodes as null.
-			{"V1 Push", protocol.V1,
+			{"V1 Push", protocol.V1(),
 				func(s protocol.Serializer) (protocol.Frame, error) { return s.Push(rt.joinRef, rt.topic, rt.event, p) },
 				view{"null", "null", rt.topic, rt.event, rt.payload, false}},
-			{"V1 Reply", protocol.V1,
+			{"V1 Reply", protocol.V1(),
 				func(s protocol.Serializer) (protocol.Frame, error) {
 					return s.Reply(rt.joinRef, rt.ref, rt.topic, "ok", p)
 				},
 				view{"null", token(rt.ref), rt.topic, protocol.EventReply, reply, false}},
-			{"V1 Close", protocol.V1,
+			{"V1 Close", protocol.V1(),
 				func(s protocol.Serializer) (protocol.Frame, error) { return s.Close(rt.ref, rt.topic, rt.event, p) },
 				view{"null", token(rt.ref), rt.topic, rt.event, rt.payload, false}},
 		}
@@ -742,7 +742,7 @@ func TestRoundTripBinary(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			m, err := protocol.V2.Decode(clientBinary(tt.joinRef, tt.ref, tt.topic, tt.event, tt.payload), true)
+			m, err := protocol.V2().Decode(clientBinary(tt.joinRef, tt.ref, tt.topic, tt.event, tt.payload), true)
 			if err != nil {
 				t.Fatalf("Decode error: %v", err)
 			}
@@ -762,12 +762,12 @@ func TestRoundTripBinary(t *testing.T) {
 				enc  func() (protocol.Frame, error)
 				want serverBinary
 			}{
-				{"push", func() (protocol.Frame, error) { return protocol.V2.Push(m.JoinRef, m.Topic, m.Event, m.Payload) },
+				{"push", func() (protocol.Frame, error) { return protocol.V2().Push(m.JoinRef, m.Topic, m.Event, m.Payload) },
 					serverBinary{0, tt.joinRef, "", tt.topic, tt.event, string(tt.payload)}},
 				{"reply", func() (protocol.Frame, error) {
-					return protocol.V2.Reply(m.JoinRef, m.Ref, m.Topic, m.Event, m.Payload)
+					return protocol.V2().Reply(m.JoinRef, m.Ref, m.Topic, m.Event, m.Payload)
 				}, serverBinary{1, tt.joinRef, tt.ref, tt.topic, tt.event, string(tt.payload)}},
-				{"broadcast", func() (protocol.Frame, error) { return protocol.V2.Broadcast(m.Topic, m.Event, m.Payload) },
+				{"broadcast", func() (protocol.Frame, error) { return protocol.V2().Broadcast(m.Topic, m.Event, m.Payload) },
 					serverBinary{2, "", "", tt.topic, tt.event, string(tt.payload)}},
 			}
 			for _, s := range server {
@@ -791,15 +791,15 @@ func TestRoundTripBinary(t *testing.T) {
 // once; the race detector checks that they share no mutable state.
 func TestSerializersConcurrent(t *testing.T) {
 	want := map[protocol.Serializer]string{
-		protocol.V1: `{"topic":"t","event":"e","payload":{"n":1},"ref":null}`,
-		protocol.V2: `[null,null,"t","e",{"n":1}]`,
+		protocol.V1(): `{"topic":"t","event":"e","payload":{"n":1},"ref":null}`,
+		protocol.V2(): `[null,null,"t","e",{"n":1}]`,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 16 {
-		s := protocol.V1
+		s := protocol.V1()
 		if i%2 == 1 {
-			s = protocol.V2
+			s = protocol.V2()
 		}
 		wg.Go(func() {
 			for range 200 {

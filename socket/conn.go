@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/protocol"
@@ -38,10 +40,13 @@ var beforeSpawn func(*socketActor)
 type Conn struct {
 	s *socketActor
 	// direct lets Handle pass pushes for joined channels straight to the
-	// channel actor. Only a connection with a single reader may set it
-	// (the WebSocket): the check that keeps messages in order assumes no
-	// other goroutine feeds the socket at the same time.
+	// channel actor (see fastPath). Only a connection with a single reader
+	// may set it (the WebSocket).
 	direct bool
+	// limiter and strikes belong to whoever feeds the socket (its reader;
+	// long-poll posts); both are safe for concurrent use.
+	limiter *rate.Limiter
+	strikes atomic.Int64
 }
 
 // Open authenticates a socket with the Connect callback, which gets ctx,
@@ -65,16 +70,13 @@ func (h *Handler) Open(ctx context.Context, t Transport, params url.Values, info
 
 func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
 	s := &socketActor{
-		h: h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log, addr: hostOf(peer),
-		credits: make(chan struct{}, h.opt.maxInflight),
-		limiter: rate.NewLimiter(h.opt.eventRate, h.opt.eventBurst),
-		done:    make(chan struct{}),
+		fp: newFastPath(h.opt.maxInflight),
+		h:  h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log, addr: hostOf(peer),
 	}
-	s.table.Store(noRoutes)
 	name := h.prefix + h.system.ProcessRegistry.NextID()
 	s.self = h.system.NewLocalPID(name)
 	if err := h.register(s); err != nil {
-		close(s.done)
+		s.fp.close()
 		if errors.Is(err, ErrTooManyConns) {
 			t.Close(ClosePolicy, "too many connections")
 		} else {
@@ -89,24 +91,13 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 	if _, err := h.system.Root.SpawnNamed(h.props, name); err != nil {
 		s.idSub.Unsubscribe()
 		h.unregister(s.self)
-		close(s.done)
+		s.fp.close()
 		t.Close(CloseServiceRestart, "server error")
 		return nil, err
 	}
-	s.spawned.Store(true)
-	if s.disconnected.Load() {
-		// A "disconnect" came between subscribeID and the spawn, when a
-		// message to the actor would have found none.
-		h.system.Root.Send(s.self, disconnectSocket)
-	}
-	if h.draining.Load() {
-		// A drain that began between register and spawn skipped this
-		// socket; close it here (should the drain have seen it after all,
-		// the second close is ignored).
-		h.system.Root.Send(s.self, &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down"})
-	}
+	h.spawned(s.self)
 	log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
-	return &Conn{s: s}, nil
+	return &Conn{s: s, limiter: rate.NewLimiter(h.opt.eventRate, h.opt.eventBurst)}, nil
 }
 
 // Handle passes one decoded client message to the socket. Heartbeats are
@@ -115,8 +106,8 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 // closing.
 func (c *Conn) Handle(msg protocol.Message) bool {
 	s := c.s
-	if !s.limiter.Allow() {
-		if s.strikes.Add(1) > int64(s.h.opt.maxStrikes) {
+	if !c.limiter.Allow() {
+		if c.strikes.Add(1) > int64(s.h.opt.maxStrikes) {
 			s.log.Warn().Int("strikes", s.h.opt.maxStrikes).Msg("rate limit exceeded again and again; closing socket")
 			c.CloseWith(ErrRateLimited, ClosePolicy, "rate limit exceeded")
 			return false
@@ -124,55 +115,49 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 		s.refuse(msg, reasonRateLimited)
 		return true
 	}
-	s.strikes.Store(0)
+	c.strikes.Store(0)
 	if len(msg.Topic) > s.h.opt.maxTopic {
 		s.refuse(msg, reasonTopicTooLong)
 		return true
 	}
 	if msg.Topic == protocol.TopicPhoenix && msg.Event == protocol.EventHeartbeat {
-		if f, err := s.ser.Reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject); err == nil {
+		if f, err := s.ser.Reply(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject()); err == nil {
 			s.w.Send(f)
 		}
 		return true
 	}
-	if c.direct && msg.Event != protocol.EventJoin && s.held.Load() == 0 {
-		if e := s.table.Load().get(msg.Topic); e != nil {
+	if c.direct {
+		if e := s.fp.bypass(&msg); e != nil {
 			return c.handDirect(e, msg)
 		}
 	}
-	select {
-	case s.credits <- struct{}{}:
-	case <-s.done:
+	if !s.fp.take() {
 		return false
 	}
-	s.held.Add(1)
+	s.fp.hold()
 	s.h.system.Root.Send(s.self, &inbound{msg: msg})
 	return true
 }
 
 // handDirect sends a push for a joined channel to the channel actor itself,
-// saving the hop through the Socket actor. The caller has checked that the
-// Socket actor holds no earlier message of this connection and no join is
-// running, so the push cannot overtake anything; the checks are the ones
-// dispatch makes.
+// saving the hop through the Socket actor (fastPath rule 2 allowed it); the
+// checks are the ones dispatch makes.
 func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
 	s := c.s
 	if !msg.JoinRef.IsNull() && !msg.JoinRef.Equal(e.joinRef) {
 		return true // stale join_ref: dropped without a reply
 	}
-	select {
-	case s.credits <- struct{}{}:
-	case <-s.done:
+	if !s.fp.take() {
 		return false
 	}
-	if e.handle.Inflight.Add(1) <= 0 {
-		// The channel has stopped and its credits were taken back: the
-		// Socket actor answers for it (with the credit just taken).
-		s.held.Add(1)
+	if !e.enter() {
+		// The channel has stopped and its credits were taken back (rule
+		// 5): the Socket actor answers for it, with the credit just taken.
+		s.fp.hold()
 		s.h.system.Root.Send(s.self, &inbound{msg: msg})
 		return true
 	}
-	s.h.system.Root.Send(e.pid, &actors.Inbound{Msg: msg, Done: e.done})
+	s.h.system.Root.Send(e.pid, &channel.Inbound{Msg: msg, Done: e.done})
 	return true
 }
 
@@ -220,7 +205,7 @@ func (c *Conn) CloseWith(reason error, code int, text string) {
 }
 
 // Done is closed once the socket has started closing.
-func (c *Conn) Done() <-chan struct{} { return c.s.done }
+func (c *Conn) Done() <-chan struct{} { return c.s.fp.done }
 
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 // br is gorilla's read buffer (nil if unknown).

@@ -18,7 +18,7 @@ type closeRecorder struct {
 	closed chan struct{}
 }
 
-func (r *closeRecorder) Serializer() protocol.Serializer { return protocol.V2 }
+func (r *closeRecorder) Serializer() protocol.Serializer { return protocol.V2() }
 func (r *closeRecorder) Send(protocol.Frame) bool        { return true }
 func (r *closeRecorder) Overflow()                       { r.Close(CloseSlowConsumer, "overflow") }
 

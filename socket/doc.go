@@ -54,7 +54,11 @@
 // Socket actor holds nothing earlier of the connection, the WebSocket
 // reader hands that topic's pushes straight to its channel actor, from a
 // table of joined channels the Socket actor publishes. Either way a
-// channel sees its client's messages in the order they were sent. A long-poll session holds no goroutine
+// channel sees its client's messages in the order they were sent. The
+// reader and the Socket actor share only that table, a count of held
+// messages and the credits that bound a connection's unhandled messages;
+// the rules they follow are written down, one by one, on the fastPath
+// type (fastpath.go). A long-poll session holds no goroutine
 // of its own: a waiting poll holds its HTTP request's, for at most the
 // poll window. Transport implementations must make Send, Close and
 // Overflow safe from any goroutine and non-blocking.

@@ -16,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
+	"github.com/pyrehq/pyre/internal/engine"
 	"github.com/pyrehq/pyre/internal/longpoll"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/topics"
@@ -37,7 +39,7 @@ var (
 type Handler struct {
 	router   *actors.Router
 	opt      options
-	rt       *actors.Runtime
+	rt       *channel.Runtime
 	system   *actor.ActorSystem
 	ownsSys  bool   // system was made by New, and Shutdown stops it
 	prefix   string // of the PID ids of this handler's sockets, unique in system
@@ -51,9 +53,9 @@ type Handler struct {
 	wg       sync.WaitGroup // reader and writer goroutines
 
 	mu      sync.Mutex
-	sockets map[string]*socketActor // live Socket actors by PID id; guarded by mu
-	perAddr map[string]int          // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
-	idle    chan struct{}           // closed when sockets becomes empty while draining; guarded by mu
+	sockets map[string]*registered // live sockets by their actor's PID id; guarded by mu
+	perAddr map[string]int         // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
+	idle    chan struct{}          // closed when sockets becomes empty while draining; guarded by mu
 }
 
 // New returns a handler serving the channels of router.
@@ -85,16 +87,16 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		// NextID is unique in the system; the dash keeps "socket$1-" from
 		// being a prefix of another handler's "socket$12-".
 		prefix: "socket" + system.ProcessRegistry.NextID() + "-",
-		rt: &actors.Runtime{
+		rt: &channel.Runtime{
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 		},
-		strategy: actors.NewCrashStrategy(log, o.node),
-		sockets:  map[string]*socketActor{},
+		strategy: engine.NewCrashStrategy(log, o.node),
+		sockets:  map[string]*registered{},
 		perAddr:  map[string]int{},
 	}
 	h.opt.log = log
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
-		actor.WithSupervisor(h.strategy), actor.WithMailbox(actors.Mailbox()))
+		actor.WithSupervisor(h.strategy), actor.WithMailbox(engine.Mailbox()))
 	if !o.noLongPoll {
 		h.longPoll = longpoll.New(endpoint{h}, o.longPoll)
 	}
@@ -144,11 +146,11 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining.Store(true)
 	pids := make([]*actor.PID, 0, len(h.sockets))
-	for _, s := range h.sockets {
-		// A socket not spawned yet closes itself when its spawn sees the
-		// drain (see open); sending to it now would reach no actor.
-		if s.spawned.Load() {
-			pids = append(pids, s.self)
+	for _, rec := range h.sockets {
+		if rec.spawned {
+			pids = append(pids, rec.s.self)
+		} else if rec.early == nil {
+			rec.early = shutdownSocket // sent by spawned, when the actor exists
 		}
 	}
 	if h.idle == nil {
@@ -198,7 +200,7 @@ func (h *Handler) drain(ctx context.Context, pids []*actor.PID) error {
 	batches := min(h.opt.drainBatches, total)
 	interval := window / time.Duration(batches)
 	h.opt.log.Info().Int("sockets", total).Int("batches", batches).Dur("window", window).Msg("draining sockets")
-	msg := &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down"}
+	msg := shutdownSocket
 	ticker := time.NewTicker(max(interval, time.Millisecond))
 	defer ticker.Stop()
 	closed := 0
@@ -246,8 +248,52 @@ func (h *Handler) register(s *socketActor) error {
 		}
 		h.perAddr[s.addr]++
 	}
-	h.sockets[s.self.Id] = s
+	h.sockets[s.self.Id] = &registered{s: s}
 	return nil
+}
+
+// registered is a socket in the handler's registry. Until its actor is
+// spawned a message sent to its PID would reach no actor, so a close that
+// comes before (a "disconnect" on the socket id, a drain) waits in early
+// and is sent once the actor exists. Its fields are guarded by the
+// handler's mu.
+type registered struct {
+	s       *socketActor
+	spawned bool
+	early   *closeSocket
+}
+
+var shutdownSocket = &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down"}
+
+// spawned records that the socket's actor exists, and sends it the close
+// that came before, if any.
+func (h *Handler) spawned(pid *actor.PID) {
+	h.mu.Lock()
+	rec := h.sockets[pid.Id]
+	var early *closeSocket
+	if rec != nil {
+		rec.spawned, early = true, rec.early
+	}
+	h.mu.Unlock()
+	if early != nil {
+		h.system.Root.Send(pid, early)
+	}
+}
+
+// closeSocket closes the socket with pid: at once if its actor exists, or
+// once it does. The first close wins; a socket no longer registered is
+// gone already.
+func (h *Handler) closeSocket(pid *actor.PID, m *closeSocket) {
+	h.mu.Lock()
+	rec := h.sockets[pid.Id]
+	send := rec != nil && rec.spawned
+	if rec != nil && !rec.spawned && rec.early == nil {
+		rec.early = m
+	}
+	h.mu.Unlock()
+	if send {
+		h.system.Root.Send(pid, m)
+	}
 }
 
 // addrFull reports whether ip already has its maximum of sockets.
@@ -282,7 +328,9 @@ type socketShell struct {
 func (sh *socketShell) Receive(ctx actor.Context) {
 	if sh.s == nil {
 		sh.h.mu.Lock()
-		sh.s = sh.h.sockets[ctx.Self().Id]
+		if rec := sh.h.sockets[ctx.Self().Id]; rec != nil {
+			sh.s = rec.s
+		}
 		sh.h.mu.Unlock()
 		if sh.s == nil {
 			ctx.Stop(ctx.Self()) // cannot happen: open registers before it spawns
@@ -294,9 +342,9 @@ func (sh *socketShell) Receive(ctx actor.Context) {
 
 func (h *Handler) unregister(pid *actor.PID) {
 	h.mu.Lock()
-	if s := h.sockets[pid.Id]; s != nil && h.opt.maxPerAddr > 0 {
-		if h.perAddr[s.addr]--; h.perAddr[s.addr] <= 0 {
-			delete(h.perAddr, s.addr)
+	if rec := h.sockets[pid.Id]; rec != nil && h.opt.maxPerAddr > 0 {
+		if h.perAddr[rec.s.addr]--; h.perAddr[rec.s.addr] <= 0 {
+			delete(h.perAddr, rec.s.addr)
 		}
 	}
 	delete(h.sockets, pid.Id)

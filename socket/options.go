@@ -16,6 +16,7 @@ import (
 	"github.com/pyrehq/pyre/internal/longpoll"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/presence"
+	"github.com/pyrehq/pyre/supervisor"
 	"github.com/pyrehq/pyre/topics"
 )
 
@@ -67,7 +68,7 @@ type options struct {
 	maxQueue       int
 	maxChannels    int
 	maxInflight    int
-	restart        actors.Policy
+	restart        supervisor.Policy
 	drainWindow    time.Duration
 	drainBatches   int
 	eventRate      rate.Limit // inbound events per second per socket
@@ -102,6 +103,7 @@ func defaults() options {
 		maxStrikes:   1000,
 		maxTopic:     1024,
 		longPoll:     longpoll.Defaults(),
+		restart:      supervisor.Policy{Restart: supervisor.Temporary},
 	}
 }
 
@@ -260,8 +262,8 @@ func WithMaxChannels(n int) Option {
 }
 
 // WithRestartPolicy sets the restart policy of channel routes that do not
-// declare their own (default: actors.Temporary, as in Phoenix).
-func WithRestartPolicy(p actors.Policy) Option {
+// declare their own (default: supervisor.Temporary, as in Phoenix).
+func WithRestartPolicy(p supervisor.Policy) Option {
 	return func(o *options) error {
 		if err := p.Validate(); err != nil {
 			return err

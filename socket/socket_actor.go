@@ -2,13 +2,13 @@ package socket
 
 import (
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
+	"github.com/pyrehq/pyre/internal/engine"
 	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/topics"
@@ -33,45 +33,35 @@ type (
 )
 
 type pendingJoin struct {
-	entry
+	*entry
 	timer *time.Timer
 }
 
 // socketActor owns one connection's channels. Joins are handled one at a
 // time: while a join runs, later frames wait in pending, so a client sees
 // the same order Phoenix gives it.
+//
+// What the reader shares with it is in fp (see fastPath); everything else
+// is either set before the actor is spawned and never changed, or owned by
+// Receive.
 type socketActor struct {
-	spawned      atomic.Bool // set once the actor exists; read by drain
-	disconnected atomic.Bool // a "disconnect" arrived on the socket id
-	// limiter and strikes belong to whoever feeds the socket (its reader;
-	// long-poll posts); both are safe for concurrent use.
-	limiter *rate.Limiter
-	strikes atomic.Int64
-	addr    string // the client's IP, for WithMaxConnsPerAddr
+	fp *fastPath
+
+	// Set before the spawn, then read-only.
 	h       *Handler
 	w       Transport
 	ser     protocol.Serializer
 	assigns actors.Assigns
 	id      string
+	addr    string // the client's IP, for WithMaxConnsPerAddr
 	log     *lazylog.Logger
 	self    *actor.PID
-	credits chan struct{} // reader back-pressure; see Conn.Handle
-	done    chan struct{} // closed when the socket starts closing
-
-	// table holds the joined channels. Receive alone replaces it; the
-	// reader loads it to hand pushes straight to a channel (see
-	// Conn.Handle). held counts the client messages the actor has been
-	// given and not yet passed on, plus one while a join runs: while it is
-	// above zero the reader sends everything through the actor, so no
-	// message overtakes an earlier one.
-	table atomic.Pointer[routes]
-	held  atomic.Int64
+	idSub   *topics.Subscription
 
 	// Owned by Receive.
 	retired []*entry // channels replaced by a second join, until they stop
 	joining *pendingJoin
 	pending []protocol.Message
-	idSub   *topics.Subscription
 	closing bool
 	reason  error
 }
@@ -84,7 +74,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			return
 		}
 		s.dispatchHeld(ctx, m.msg)
-	case *actors.Joined:
+	case *channel.Joined:
 		s.joined(ctx, m)
 	case *joinTimeout:
 		if s.joining != nil && s.joining.pid.Equal(m.pid) {
@@ -106,22 +96,18 @@ func (s *socketActor) Receive(ctx actor.Context) {
 	}
 }
 
-// subscribeID subscribes the socket to its id topic before the actor
-// starts, so that a "disconnect" sent right after connecting is not missed.
+// subscribeID subscribes the socket to its id topic before the actor is
+// spawned, so that a "disconnect" sent right after connecting is not
+// missed: one that comes before the spawn waits in the handler's registry
+// (see Handler.closeSocket).
 func (s *socketActor) subscribeID() {
 	if s.id == "" {
 		return
 	}
-	self, root := s.self, s.h.system.Root
-	s.idSub = s.h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: func(b topics.Broadcast) {
+	h, self := s.h, s.self
+	s.idSub = h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: func(b topics.Broadcast) {
 		if b.Event == "disconnect" {
-			// Until the actor is spawned a message to it is lost: the flag
-			// tells open to send it once it is (either side may send;
-			// closing twice is harmless).
-			s.disconnected.Store(true)
-			if s.spawned.Load() {
-				root.Send(self, disconnectSocket)
-			}
+			h.closeSocket(self, disconnectSocket)
 		}
 	}})
 }
@@ -133,7 +119,7 @@ var disconnectSocket = &closeSocket{reason: actors.ErrDisconnected, code: CloseG
 func (s *socketActor) dispatchHeld(ctx actor.Context, msg protocol.Message) {
 	s.dispatch(ctx, msg)
 	if s.joining == nil {
-		s.held.Add(-1)
+		s.fp.unhold()
 	}
 }
 
@@ -143,7 +129,7 @@ func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 		s.release()
 		return
 	}
-	e := s.table.Load().get(msg.Topic)
+	e := s.fp.routes().get(msg.Topic)
 	joined := e != nil
 	switch {
 	case msg.Event == protocol.EventJoin:
@@ -154,11 +140,11 @@ func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 			s.release() // stale join_ref: dropped without a reply
 			return
 		}
-		e.handle.Inflight.Add(1)
-		ctx.Send(e.pid, &actors.Inbound{Msg: msg, Done: e.done})
+		e.enter() // the table has only live channels
+		ctx.Send(e.pid, &channel.Inbound{Msg: msg, Done: e.done})
 	case msg.Event == protocol.EventLeave:
 		s.release()
-		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject)
+		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "ok", protocol.EmptyObject())
 	default:
 		s.release()
 		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
@@ -169,7 +155,7 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	if old != nil {
 		old.handle.SetReason(actors.ErrDuplicateJoin)
 		ctx.Stop(old.pid)
-		s.table.Store(s.table.Load().without(func(e *entry) bool { return e == old }))
+		s.fp.publish(s.fp.routes().without(func(e *entry) bool { return e == old }))
 		s.retired = append(s.retired, old) // its credits come back when it stops
 	}
 	route, ok := s.h.router.Match(msg.Topic)
@@ -177,51 +163,45 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
 	}
-	if s.table.Load().len() >= s.h.opt.maxChannels {
+	if s.fp.routes().len() >= s.h.opt.maxChannels {
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyJoined)
 		return
 	}
-	handle := &actors.Handle{}
-	spec := actors.Spec{
+	handle := &channel.Handle{}
+	spec := &channel.Spec{
 		Runtime: s.h.rt, Topic: msg.Topic, JoinRef: msg.JoinRef, Ref: msg.Ref, Payload: msg.Payload,
 		Assigns: s.assigns, SocketID: s.id, Sink: s.w, Handle: handle, Overflow: s.w.Overflow,
 		Policy: route.PolicyOr(s.h.opt.restart),
 	}
-	pid, err := actors.Spawn(ctx, spec, route.Factory)
+	pid, err := engine.Spawn(ctx, spec, route.Factory)
 	if err != nil {
 		s.log.Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", joinFailed)
 		return
 	}
-	root := ctx.ActorSystem().Root
-	self := ctx.Self()
+	root, self := ctx.ActorSystem().Root, ctx.Self()
 	s.joining = &pendingJoin{
-		entry: entry{topic: msg.Topic, pid: pid, handle: handle, joinRef: msg.JoinRef, done: func() {
-			handle.Inflight.Add(-1)
-			s.release()
-		}},
+		entry: s.fp.newEntry(msg.Topic, pid, handle, msg.JoinRef),
 		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
 	}
 }
 
-func (s *socketActor) joined(ctx actor.Context, m *actors.Joined) {
+func (s *socketActor) joined(ctx actor.Context, m *channel.Joined) {
 	if s.joining == nil || !s.joining.pid.Equal(m.PID) {
 		return // a join that already ended (timed out or stopped)
 	}
 	if m.OK && !s.closing {
-		e := s.joining.entry
-		s.table.Store(s.table.Load().with(&e))
+		s.fp.publish(s.fp.routes().with(s.joining.entry))
 	}
 	s.endJoin(ctx)
 }
 
 // endJoin finishes the running join and replays the frames that waited.
-// The table is up to date before held drops, so that a reader that sees
-// held at zero also sees the channel.
+// The table is up to date before held drops (fastPath rule 3).
 func (s *socketActor) endJoin(ctx actor.Context) {
 	s.joining.timer.Stop()
 	s.joining = nil
-	s.held.Add(-1)
+	s.fp.unhold()
 	for len(s.pending) > 0 && s.joining == nil {
 		msg := s.pending[0]
 		s.pending[0] = protocol.Message{}
@@ -235,28 +215,20 @@ func (s *socketActor) endJoin(ctx actor.Context) {
 
 func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 	if s.joining != nil && s.joining.pid.Equal(who) {
-		s.reclaim(s.joining.handle)
+		s.fp.reclaim(s.joining.entry)
 		s.endJoin(ctx)
 		return
 	}
 	isWho := func(e *entry) bool { return e.pid.Equal(who) }
-	cur := s.table.Load()
+	cur := s.fp.routes()
 	if i := slices.IndexFunc(cur.list, isWho); i >= 0 {
-		s.table.Store(cur.without(isWho))
-		s.reclaim(cur.list[i].handle)
+		s.fp.publish(cur.without(isWho))
+		s.fp.reclaim(cur.list[i])
 		return
 	}
 	if i := slices.IndexFunc(s.retired, isWho); i >= 0 {
-		s.reclaim(s.retired[i].handle)
+		s.fp.reclaim(s.retired[i])
 		s.retired = slices.Delete(s.retired, i, i+1)
-	}
-}
-
-// reclaim returns the credits of messages a stopped channel never handled
-// and marks it gone for the reader.
-func (s *socketActor) reclaim(h *actors.Handle) {
-	for n := h.Inflight.Swap(gone); n > 0; n-- {
-		s.release()
 	}
 }
 
@@ -266,7 +238,7 @@ func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
 	}
 	s.closing = true
 	s.reason = m.reason
-	close(s.done)
+	s.fp.close()
 	s.w.Close(m.code, m.text)
 	ctx.Stop(ctx.Self())
 }
@@ -279,7 +251,7 @@ func (s *socketActor) stopping() {
 	if reason == nil {
 		reason = actors.ErrShutdown
 	}
-	for _, e := range s.table.Load().list {
+	for _, e := range s.fp.routes().list {
 		e.handle.SetReason(reason)
 	}
 	if s.joining != nil {
@@ -288,7 +260,7 @@ func (s *socketActor) stopping() {
 	}
 	if !s.closing {
 		s.closing = true
-		close(s.done)
+		s.fp.close()
 		s.w.Close(CloseGoingAway, "socket stopped")
 	}
 	for range s.pending {
@@ -306,10 +278,5 @@ func (s *socketActor) replyTo(joinRef, ref protocol.Ref, topic, status string, p
 	s.w.Send(f)
 }
 
-// release returns one reader credit; it never blocks.
-func (s *socketActor) release() {
-	select {
-	case <-s.credits:
-	default:
-	}
-}
+// release returns the credit of a message the actor answered or dropped.
+func (s *socketActor) release() { s.fp.give() }

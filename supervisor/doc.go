@@ -21,7 +21,7 @@
 //	sup, err := supervisor.Start(system.Root, "app", spec)
 //	if err != nil { ... }
 //	defer sup.Stop(context.Background())
-//	cache, _ := sup.Child("cache")
+//	cache, err := sup.Child(ctx, "cache") // ErrNoChild if it is not running
 //
 // Props(spec) gives the same supervisor as props, to nest it under another
 // supervisor (as a ChildSpec) or under any actor.
@@ -36,7 +36,7 @@
 // Intensity within Period the supervisor stops all its children (in reverse
 // order) and fails: a nested supervisor escalates to its parent, which
 // applies its own strategy to it; a top-level supervisor from Start stops,
-// and Supervisor.Err wraps ErrTooManyRestarts. Within the limit, the
+// and Tree.Err wraps ErrTooManyRestarts. Within the limit, the
 // Strategy picks the children to restart — OneForOne the one that ended,
 // AllForOne all of them, RestForOne it and those started after it — which
 // are stopped in reverse order, and started again in order after the
@@ -54,7 +54,7 @@
 // own children are running. A child that fails or stops during Started is
 // handled like any other exit once the rest are started. Stopping is
 // sequential too: the next child is stopped only after the previous one
-// has terminated. Supervisor.Stop, the Shutdown message and a parent
+// has terminated. Tree.Stop, the Shutdown message and a parent
 // supervisor stop a tree this way, down through nested supervisors, after
 // letting a start in progress finish; ctx.Stop on a supervisor's PID stops
 // its children at once, in no order.
@@ -71,16 +71,16 @@
 // # Workers
 //
 // Any actor can be a child. Ticker gives the props of an actor that runs a
-// function every period, and Subscribe delivers a topics.PubSub topic's
-// broadcasts to an actor's Receive as topics.Broadcast values. A worker
+// function every period; actors.Subscribe delivers a topic's broadcasts to
+// any actor's Receive (supervision itself knows nothing of topics). A worker
 // broadcasts with ps.Broadcast straight from its Receive.
 //
 // # Concurrency
 //
 // Spec and ChildSpec are plain values; Validate and Props may be called from
-// any goroutine. A Supervisor handle is safe for concurrent use: Child asks
-// the supervisor actor through its mailbox (answered within five seconds or
-// reported missing), Stop sends it a Shutdown and waits, Done and Err only
+// any goroutine. A Tree (the handle Start returns) is safe for concurrent use: Child asks
+// the supervisor actor through its mailbox and waits at most until its ctx
+// ends, Stop sends it a Shutdown and waits, Done and Err only
 // read. Start blocks until the children run, so children's Started handlers
 // must return. Inside actors, ask with LookupChild and get *LookupResult.
 //

@@ -148,11 +148,11 @@ const (
 // of an incarnation that the plan has already replaced is then ignored.
 type supervisorActor struct {
 	cfg    *config
-	handle *Supervisor // nil unless started by Start
+	handle *Tree // nil unless started by Start
 	ctx    actor.Context
 
 	children []*child
-	restarts []time.Time // restart times within the current period
+	restarts Restarts // restarts within the current period
 
 	plan     []step
 	pending  []exit
@@ -170,7 +170,7 @@ type supervisorActor struct {
 
 var _ actor.SupervisorStrategy = (*supervisorActor)(nil)
 
-func newSupervisorActor(cfg *config, handle *Supervisor) *supervisorActor {
+func newSupervisorActor(cfg *config, handle *Tree) *supervisorActor {
 	s := &supervisorActor{cfg: cfg, handle: handle, children: make([]*child, len(cfg.children))}
 	for i, c := range cfg.children {
 		s.children[i] = &child{childConfig: c}
@@ -242,12 +242,12 @@ func (s *supervisorActor) HandleFailure(_ *actor.ActorSystem, _ actor.Supervisor
 		if _, stuck := message.(*actor.Stop); stuck {
 			// It panicked while stopping and will never report Terminated;
 			// its name stays taken, so restarting it will fail.
-			s.logExit(c, true, reason, "abandon", len(s.restarts), 0)
+			s.logExit(c, true, reason, "abandon", s.restarts.Len(), 0)
 			c.pid = nil
 			s.resume()
 			return
 		}
-		s.logExit(c, true, reason, "ignore", len(s.restarts), 0) // being stopped anyway
+		s.logExit(c, true, reason, "ignore", s.restarts.Len(), 0) // being stopped anyway
 		return
 	case s.wait == waitStart && s.waitPID == who:
 		s.queue(exit{c: c, gen: c.gen, failed: true, reason: reason})
@@ -296,7 +296,7 @@ func (s *supervisorActor) queue(e exit) {
 		return
 	}
 	if e.failed {
-		s.logExit(e.c, true, e.reason, "ignore", len(s.restarts), 0)
+		s.logExit(e.c, true, e.reason, "ignore", s.restarts.Len(), 0)
 	}
 }
 
@@ -404,29 +404,28 @@ func (s *supervisorActor) spawn(c *child) (pid *actor.PID, err error) {
 func (s *supervisorActor) decide(e exit) {
 	c := e.c
 	if c.removed || c.gen != e.gen {
-		s.logExit(c, e.failed, e.reason, "superseded", len(s.restarts), 0)
+		s.logExit(c, e.failed, e.reason, "superseded", s.restarts.Len(), 0)
 		return
 	}
-	restart := c.restart == Permanent || (c.restart == Transient && e.failed)
-	if !restart {
+	p := Policy{Restart: c.restart, Intensity: s.cfg.intensity, Period: s.cfg.period, Backoff: s.cfg.backoff}
+	d := p.Decide(&s.restarts, e.failed, time.Now())
+	if !d.Restart && !d.Exceeded {
 		c.removed = true
-		s.logExit(c, e.failed, e.reason, "remove", len(s.restarts), 0)
+		s.logExit(c, e.failed, e.reason, "remove", s.restarts.Len(), 0)
 		s.plan = append(s.plan, step{kind: stepStop, c: c}) // a failed child is still there
 		return
 	}
-	n := s.countRestart(time.Now())
-	if s.cfg.intensity == NoRestarts || n > s.cfg.intensity {
-		s.logExit(c, e.failed, e.reason, "escalate", n, 0)
+	if d.Exceeded {
+		s.logExit(c, e.failed, e.reason, "escalate", d.Count, 0)
 		err := fmt.Errorf("%w: %d restarts within %v, the last for child %q (%s)",
-			ErrTooManyRestarts, n, s.cfg.period, c.name, describe(e))
+			ErrTooManyRestarts, d.Count, s.cfg.period, c.name, describe(e))
 		for i := len(s.children) - 1; i >= 0; i-- {
 			s.plan = append(s.plan, step{kind: stepStop, c: s.children[i]})
 		}
 		s.plan = append(s.plan, step{kind: stepEscalate, err: err})
 		return
 	}
-	d := s.cfg.backoff.nextDelay(n)
-	s.logExit(c, e.failed, e.reason, "restart", n, d)
+	s.logExit(c, e.failed, e.reason, "restart", d.Count, d.Delay)
 	group := s.group(c)
 	for i := len(group) - 1; i >= 0; i-- {
 		s.plan = append(s.plan, step{kind: stepStop, c: group[i]})
@@ -434,8 +433,8 @@ func (s *supervisorActor) decide(e exit) {
 			g.removed = true // stopped by a sibling's restart: not restarted
 		}
 	}
-	if d > 0 {
-		s.plan = append(s.plan, step{kind: stepDelay, delay: d})
+	if d.Delay > 0 {
+		s.plan = append(s.plan, step{kind: stepDelay, delay: d.Delay})
 	}
 	for _, g := range group {
 		s.plan = append(s.plan, step{kind: stepStart, c: g})
@@ -467,19 +466,6 @@ func (s *supervisorActor) group(c *child) []*child {
 		}
 	}
 	return g
-}
-
-// countRestart records a restart at now and returns how many fall within
-// the period.
-func (s *supervisorActor) countRestart(now time.Time) int {
-	kept := s.restarts[:0]
-	for _, t := range s.restarts {
-		if now.Sub(t) < s.cfg.period {
-			kept = append(kept, t)
-		}
-	}
-	s.restarts = append(kept, now)
-	return len(s.restarts)
 }
 
 // shutdown starts an orderly stop: children in reverse order, then self.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/supervisor"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -46,7 +47,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	cache, _ := sup.Child("cache")
+	cache, _ := sup.Child(context.Background(), "cache")
 	fmt.Println("cache is", cache.Id)
 
 	if err := sup.Stop(context.Background()); err != nil {
@@ -77,7 +78,7 @@ func ExampleTicker() {
 	listener := actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *actor.Started:
-			sub = supervisor.Subscribe(ps, ctx.ActorSystem(), ctx.Self(), "clock")
+			sub = actors.Subscribe(ps, ctx.ActorSystem(), ctx.Self(), "clock")
 		case *actor.Stopping:
 			sub.Unsubscribe()
 		case topics.Broadcast:

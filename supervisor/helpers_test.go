@@ -109,7 +109,7 @@ func workers(rec *recorder, names ...string) []ChildSpec {
 }
 
 // start starts a top-level supervisor and stops it when the test ends.
-func start(t testing.TB, sys *actor.ActorSystem, name string, spec Spec) *Supervisor {
+func start(t testing.TB, sys *actor.ActorSystem, name string, spec Spec) *Tree {
 	t.Helper()
 	sup, err := Start(sys.Root, name, spec)
 	if err != nil {
@@ -125,7 +125,7 @@ func start(t testing.TB, sys *actor.ActorSystem, name string, spec Spec) *Superv
 	return sup
 }
 
-func stop(t testing.TB, sup *Supervisor) {
+func stop(t testing.TB, sup *Tree) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -134,10 +134,18 @@ func stop(t testing.TB, sup *Supervisor) {
 	}
 }
 
+// lookup asks sup for the named child's PID; false when none is running.
+func lookup(sup *Tree, name string) (*actor.PID, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	pid, err := sup.Child(ctx, name)
+	return pid, err == nil
+}
+
 // send sends m to the named child of sup.
-func send(t testing.TB, sys *actor.ActorSystem, sup *Supervisor, name string, m any) *actor.PID {
+func send(t testing.TB, sys *actor.ActorSystem, sup *Tree, name string, m any) *actor.PID {
 	t.Helper()
-	pid, ok := sup.Child(name)
+	pid, ok := lookup(sup, name)
 	if !ok {
 		t.Fatalf("no child %q", name)
 	}

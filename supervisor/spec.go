@@ -39,44 +39,6 @@ func (s Strategy) String() string {
 	return fmt.Sprintf("Strategy(%d)", int(s))
 }
 
-// Restart says when a child is restarted after it ends.
-type Restart int
-
-const (
-	// Permanent children are always restarted, whether they failed or
-	// stopped by themselves. The zero value.
-	Permanent Restart = iota
-	// Transient children are restarted after a failure (a panic) only; a
-	// child that stops by itself is removed from its supervisor.
-	Transient
-	// Temporary children are never restarted: when they end, for whatever
-	// reason, or when a sibling's restart stops them, they are removed.
-	Temporary
-)
-
-func (r Restart) String() string {
-	switch r {
-	case Permanent:
-		return "permanent"
-	case Transient:
-		return "transient"
-	case Temporary:
-		return "temporary"
-	}
-	return fmt.Sprintf("Restart(%d)", int(r))
-}
-
-// NoRestarts is an Intensity that allows no restart at all: the first exit
-// that calls for a restart makes the supervisor fail.
-const NoRestarts = -1
-
-// Defaults applied to a Spec's zero fields.
-const (
-	DefaultIntensity  = 3
-	DefaultPeriod     = 5 * time.Second
-	DefaultMaxBackoff = 2 * time.Second
-)
-
 // ChildSpec describes one child of a supervisor.
 type ChildSpec struct {
 	// Name is unique among its supervisor's children. It names the
@@ -89,15 +51,6 @@ type ChildSpec struct {
 	Props *actor.Props
 	// Restart says whether the child comes back after it ends.
 	Restart Restart
-}
-
-// Backoff spaces out restarts. The n-th restart within a Period waits
-// Initial doubled n-1 times, capped at Max, less up to 20% random jitter so
-// that trees failing together do not restart in step. A zero Backoff
-// restarts at once.
-type Backoff struct {
-	Initial time.Duration // delay before the first restart in a Period; zero: none
-	Max     time.Duration // the largest delay; zero: the larger of Initial and DefaultMaxBackoff
 }
 
 // Spec describes a supervisor: its strategy, its restart limit and its
@@ -133,7 +86,7 @@ var (
 // ErrTooManyRestarts is the reason a supervisor fails with when its
 // children needed more than Intensity restarts within Period. A nested
 // supervisor escalates it to its parent; a top-level one stops, and its
-// Supervisor.Err wraps it.
+// Tree.Err wraps it.
 var ErrTooManyRestarts = errors.New("supervisor: restart intensity exceeded")
 
 // Validate reports the first problem that keeps s from running.
@@ -141,12 +94,8 @@ func (s Spec) Validate() error {
 	if s.Strategy < OneForOne || s.Strategy > RestForOne {
 		return fmt.Errorf("%w: %d", ErrStrategy, int(s.Strategy))
 	}
-	if s.Intensity < NoRestarts || s.Period < 0 {
-		return fmt.Errorf("%w: intensity %d, period %v", ErrLimits, s.Intensity, s.Period)
-	}
-	b := s.Backoff
-	if b.Initial < 0 || b.Max < 0 || (b.Max > 0 && (b.Initial == 0 || b.Max < b.Initial)) {
-		return fmt.Errorf("%w: backoff %v up to %v", ErrLimits, b.Initial, b.Max)
+	if err := s.policy(Permanent).Validate(); err != nil {
+		return err
 	}
 	seen := make(map[string]bool, len(s.Children))
 	for i, c := range s.Children {
@@ -165,16 +114,14 @@ func (s Spec) Validate() error {
 	return nil
 }
 
+// policy is the restart policy the spec applies to a child of type r.
+func (s Spec) policy(r Restart) Policy {
+	return Policy{Restart: r, Intensity: s.Intensity, Period: s.Period, Backoff: s.Backoff}
+}
+
 // withDefaults fills the zero fields of a valid spec.
 func (s Spec) withDefaults() Spec {
-	if s.Intensity == 0 {
-		s.Intensity = DefaultIntensity
-	}
-	if s.Period == 0 {
-		s.Period = DefaultPeriod
-	}
-	if s.Backoff.Initial > 0 && s.Backoff.Max == 0 {
-		s.Backoff.Max = max(s.Backoff.Initial, DefaultMaxBackoff)
-	}
+	p := s.policy(Permanent).WithDefaults()
+	s.Intensity, s.Period, s.Backoff = p.Intensity, p.Period, p.Backoff
 	return s
 }

@@ -2,9 +2,9 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -30,9 +30,6 @@ type LookupResult struct {
 // particular order.
 type Shutdown struct{}
 
-// lookupTimeout bounds Supervisor.Child.
-const lookupTimeout = 5 * time.Second
-
 // Props returns the props of a supervisor actor for spec. When spawned, the
 // actor starts the children one after the other (each one's Started handler
 // has returned before the next is spawned) and supervises them. Give the
@@ -48,8 +45,8 @@ func Props(spec Spec) (*actor.Props, error) {
 	return actor.PropsFromProducer(func() actor.Actor { return newSupervisorActor(cfg, nil) }), nil
 }
 
-// Supervisor is the handle of a top-level supervisor spawned by Start.
-type Supervisor struct {
+// Tree is the handle of a top-level supervisor spawned by Start.
+type Tree struct {
 	system *actor.ActorSystem
 	pid    *actor.PID
 
@@ -69,12 +66,12 @@ type Supervisor struct {
 //
 // A top-level supervisor that exceeds its restart limit stops its children
 // and itself; Done is then closed and Err says why.
-func Start(root *actor.RootContext, name string, spec Spec) (*Supervisor, error) {
+func Start(root *actor.RootContext, name string, spec Spec) (*Tree, error) {
 	cfg, err := newConfig(spec)
 	if err != nil {
 		return nil, err
 	}
-	s := &Supervisor{
+	s := &Tree{
 		system: root.ActorSystem(),
 		ready:  make(chan struct{}),
 		done:   make(chan struct{}),
@@ -94,41 +91,47 @@ func Start(root *actor.RootContext, name string, spec Spec) (*Supervisor, error)
 }
 
 // PID returns the supervisor actor's PID.
-func (s *Supervisor) PID() *actor.PID { return s.pid }
+func (s *Tree) PID() *actor.PID { return s.pid }
+
+// ErrNoChild is Child's answer when no child of that name is running:
+// unknown, removed, or between a stop and a restart.
+var ErrNoChild = errors.New("supervisor: no such child running")
+
+// ErrStopped is Child's answer once the tree has stopped.
+var ErrStopped = errors.New("supervisor: tree stopped")
 
 // Child returns the current PID of the named child, asking the supervisor
-// through its mailbox. It reports false when no such child is running (see
-// LookupResult) or when the supervisor does not answer within five seconds.
-// A restarted child keeps its name and therefore its PID's ID: an older PID
-// value still reaches the new incarnation.
-func (s *Supervisor) Child(name string) (*actor.PID, bool) {
+// through its mailbox. It fails with ErrNoChild when no such child is
+// running, ErrStopped once the tree has stopped, and ctx's error when ctx
+// ends before the supervisor answers. A restarted child keeps its name and
+// therefore its PID's ID: an older PID value still reaches the new
+// incarnation.
+func (s *Tree) Child(ctx context.Context, name string) (*actor.PID, error) {
 	select {
 	case <-s.done:
-		return nil, false
+		return nil, ErrStopped
 	default:
 	}
 	r := newReplySlot(s.system)
 	defer r.close()
 	s.system.Root.RequestWithCustomSender(s.pid, &LookupChild{Name: name}, r.pid)
-	t := time.NewTimer(lookupTimeout)
-	defer t.Stop()
 	select {
 	case m := <-r.ch:
 		if res, ok := m.(*LookupResult); ok && res.PID != nil {
-			return res.PID, true
+			return res.PID, nil
 		}
-		return nil, false
+		return nil, fmt.Errorf("%w: %q", ErrNoChild, name)
 	case <-s.done:
-		return nil, false
-	case <-t.C:
-		return nil, false
+		return nil, ErrStopped
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
 // Stop stops the children in reverse start order, then the supervisor. It
 // returns nil once all of them have stopped, or ctx's error if ctx ends
 // first (the shutdown carries on). Stopping a stopped supervisor returns nil.
-func (s *Supervisor) Stop(ctx context.Context) error {
+func (s *Tree) Stop(ctx context.Context) error {
 	select {
 	case <-s.done:
 		return nil
@@ -144,12 +147,12 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 }
 
 // Done is closed when the supervisor has stopped, with all its children.
-func (s *Supervisor) Done() <-chan struct{} { return s.done }
+func (s *Tree) Done() <-chan struct{} { return s.done }
 
 // Err returns nil while the supervisor runs and after a requested stop; after
 // a stop caused by too many restarts it returns an error wrapping
 // ErrTooManyRestarts.
-func (s *Supervisor) Err() error {
+func (s *Tree) Err() error {
 	select {
 	case <-s.done:
 		return s.err
@@ -159,4 +162,4 @@ func (s *Supervisor) Err() error {
 }
 
 // markReady is called by the actor when the first start is complete.
-func (s *Supervisor) markReady() { s.readyOnce.Do(func() { close(s.ready) }) }
+func (s *Tree) markReady() { s.readyOnce.Do(func() { close(s.ready) }) }

@@ -27,7 +27,7 @@ func TestStartAndStopOrder(t *testing.T) {
 	if err := sup.Err(); err != nil {
 		t.Fatalf("Err after Stop: %v", err)
 	}
-	if _, ok := sup.Child("a"); ok {
+	if _, ok := lookup(sup, "a"); ok {
 		t.Fatal("Child found after Stop")
 	}
 	if err := sup.Stop(context.Background()); err != nil {
@@ -90,13 +90,13 @@ func TestRestartTypes(t *testing.T) {
 			rec.expect(t, "stop x")
 			if tt.again {
 				rec.expect(t, "start x")
-				if _, ok := sup.Child("x"); !ok {
+				if _, ok := lookup(sup, "x"); !ok {
 					t.Fatal("restarted child not found")
 				}
 				stop(t, sup)
 				rec.expect(t, "stop y", "stop x")
 			} else {
-				eventually(t, "x removed", func() bool { _, ok := sup.Child("x"); return !ok })
+				eventually(t, "x removed", func() bool { _, ok := lookup(sup, "x"); return !ok })
 				stop(t, sup)
 				rec.expect(t, "stop y")
 			}
@@ -116,7 +116,7 @@ func TestTemporarySiblingNotRestarted(t *testing.T) {
 	rec.expect(t, "start a", "start t")
 	send(t, sys, sup, "a", "boom")
 	rec.expect(t, "stop t", "stop a", "start a")
-	if _, ok := sup.Child("t"); ok {
+	if _, ok := lookup(sup, "t"); ok {
 		t.Fatal("temporary sibling still listed")
 	}
 	stop(t, sup)
@@ -132,7 +132,7 @@ func TestChildLookupAfterRestart(t *testing.T) {
 
 	before := send(t, sys, sup, "b", "boom")
 	rec.expect(t, "stop b", "start b")
-	after, ok := sup.Child("b")
+	after, ok := lookup(sup, "b")
 	if !ok {
 		t.Fatal("b not found after restart")
 	}
@@ -144,8 +144,16 @@ func TestChildLookupAfterRestart(t *testing.T) {
 	sys.Root.Send(before, "ping")
 	rec.expect(t, "ping b")
 
-	if _, ok := sup.Child("nobody"); ok {
+	if _, ok := lookup(sup, "nobody"); ok {
 		t.Fatal("unknown child found")
+	}
+	if _, err := sup.Child(context.Background(), "nobody"); !errors.Is(err, ErrNoChild) {
+		t.Fatalf("Child(nobody) error = %v, want ErrNoChild", err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := sup.Child(done, "b"); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Child with a cancelled ctx: %v, want nil or context.Canceled", err)
 	}
 
 	// From inside an actor, with ctx.Request.
@@ -161,7 +169,7 @@ func TestChildLookupAfterRestart(t *testing.T) {
 	}))
 	select {
 	case res := <-answers:
-		want, _ := sup.Child("a")
+		want, _ := lookup(sup, "a")
 		if res.Name != "a" || res.PID == nil || !res.PID.Equal(want) {
 			t.Fatalf("LookupResult %+v, want a at %v", res, want)
 		}
@@ -201,7 +209,7 @@ func TestIntensityEscalatesToParent(t *testing.T) {
 	// The nested supervisor counts as started once its children are.
 	rec.expect(t, "start w1", "start w2", "start z")
 
-	n, ok := sup.Child("n")
+	n, ok := lookup(sup, "n")
 	if !ok {
 		t.Fatal("nested supervisor not found")
 	}
@@ -225,7 +233,7 @@ func TestIntensityEscalatesToParent(t *testing.T) {
 	if p, _ := ev["panic"].(string); !strings.Contains(p, ErrTooManyRestarts.Error()) {
 		t.Fatalf("parent logged panic %q, want the escalation", p)
 	}
-	if n2, ok := sup.Child("n"); !ok || !n2.Equal(n) || n2 == n {
+	if n2, ok := lookup(sup, "n"); !ok || !n2.Equal(n) || n2 == n {
 		t.Fatalf("nested supervisor after restart: %v %v", n2, ok)
 	}
 

@@ -4,28 +4,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/pyrehq/pyre/topics"
 )
-
-// Subscribe subscribes the actor pid to topic on ps: every broadcast arrives
-// in the actor's Receive as a topics.Broadcast value. Call it from the
-// actor's Started handler and Unsubscribe in its Stopping handler, so that a
-// restarted worker holds exactly one subscription:
-//
-//	case *actor.Started:
-//		w.sub = supervisor.Subscribe(ps, ctx.ActorSystem(), ctx.Self(), "room:lobby")
-//	case *actor.Stopping:
-//		w.sub.Unsubscribe()
-//	case topics.Broadcast:
-//		// handle m.Event, m.Payload
-//
-// A worker publishes with ps.Broadcast (or BroadcastFrom, passing its own
-// subscription to skip itself) straight from Receive. The actor's mailbox
-// must not be bounded: delivery must never block the broadcaster.
-func Subscribe(ps *topics.PubSub, system *actor.ActorSystem, pid *actor.PID, topic string) *topics.Subscription {
-	root := system.Root
-	return ps.Subscribe(topic, topics.Subscriber{Deliver: func(b topics.Broadcast) { root.Send(pid, b) }})
-}
 
 // tick is a Ticker's timer firing; owner tells a live timer from one of an
 // earlier incarnation.

@@ -20,7 +20,8 @@ type listener struct {
 func (l *listener) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		l.sub = Subscribe(l.ps, ctx.ActorSystem(), ctx.Self(), l.topic)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		l.sub = l.ps.Subscribe(l.topic, topics.Subscriber{Deliver: func(b topics.Broadcast) { root.Send(self, b) }})
 	case *actor.Stopping:
 		l.sub.Unsubscribe()
 	case topics.Broadcast:
@@ -68,7 +69,7 @@ func TestTickerBroadcastsToSubscriber(t *testing.T) {
 	if got := ps.Count("clock"); got != 0 {
 		t.Fatalf("subscribers after stop: %d, want 0", got)
 	}
-	if _, ok := sup.Child("clock"); ok {
+	if _, ok := lookup(sup, "clock"); ok {
 		t.Fatal("clock still running")
 	}
 }

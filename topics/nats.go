@@ -47,8 +47,8 @@ type NATS struct {
 	lastFailLog                          atomic.Int64 // unix nanoseconds of the last publish-failure log line
 }
 
-// NATSOption configures NewNATS.
-type NATSOption func(*natsOptions) error
+// Option configures the NATS adapter (NewNATS); PubSub itself needs none.
+type Option func(*natsOptions) error
 
 type natsOptions struct {
 	node       string
@@ -58,8 +58,8 @@ type natsOptions struct {
 	laneBuffer int
 }
 
-// WithNATSNode names this node in the envelopes it publishes (required).
-func WithNATSNode(name string) NATSOption {
+// WithNode names this node in the envelopes it publishes (required).
+func WithNode(name string) Option {
 	return func(o *natsOptions) error {
 		if name == "" {
 			return errors.New("topics: empty node name")
@@ -71,7 +71,7 @@ func WithNATSNode(name string) NATSOption {
 
 // WithSubjectPrefix sets the first subject token (default "pyre"), so that
 // several applications can share one NATS cluster.
-func WithSubjectPrefix(p string) NATSOption {
+func WithSubjectPrefix(p string) Option {
 	return func(o *natsOptions) error {
 		if p == "" || SubjectToken(p) != p {
 			return errors.New("topics: the subject prefix must be one plain token")
@@ -81,14 +81,14 @@ func WithSubjectPrefix(p string) NATSOption {
 	}
 }
 
-// WithNATSLogger sets the adapter's logger.
-func WithNATSLogger(l zerolog.Logger) NATSOption {
+// WithLogger sets the NATS adapter's logger.
+func WithLogger(l zerolog.Logger) Option {
 	return func(o *natsOptions) error { o.log = l; return nil }
 }
 
 // WithLanes sets how many goroutines dispatch incoming broadcasts (default
 // 4) and how many messages each may hold before dropping (default 8192).
-func WithLanes(n, buffer int) NATSOption {
+func WithLanes(n, buffer int) Option {
 	return func(o *natsOptions) error {
 		if n < 1 || buffer < 1 {
 			return errors.New("topics: lanes and their buffer must be positive")
@@ -102,7 +102,7 @@ func WithLanes(n, buffer int) NATSOption {
 // nats.NoEcho() so that the server does not send this node's publishes back
 // to it (they are dropped by node name otherwise). The adapter does not own
 // nc: Close it after the adapter.
-func NewNATS(ps *PubSub, nc *nats.Conn, opts ...NATSOption) (*NATS, error) {
+func NewNATS(ps *PubSub, nc *nats.Conn, opts ...Option) (*NATS, error) {
 	o := natsOptions{prefix: "pyre", log: zerolog.Nop(), lanes: 4, laneBuffer: 8192}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -110,7 +110,7 @@ func NewNATS(ps *PubSub, nc *nats.Conn, opts ...NATSOption) (*NATS, error) {
 		}
 	}
 	if o.node == "" {
-		return nil, errors.New("topics: NewNATS needs WithNATSNode")
+		return nil, errors.New("topics: NewNATS needs WithNode")
 	}
 	n := &NATS{
 		ps: ps, nc: nc, node: o.node, prefix: o.prefix + ".t.",

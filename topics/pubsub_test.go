@@ -35,7 +35,7 @@ func (s *sink) texts() []string {
 
 func TestFanOutPerSerializer(t *testing.T) {
 	ps := topics.New()
-	v1, v2, other := &sink{ser: protocol.V1}, &sink{ser: protocol.V2}, &sink{ser: protocol.V2}
+	v1, v2, other := &sink{ser: protocol.V1()}, &sink{ser: protocol.V2()}, &sink{ser: protocol.V2()}
 	ps.Subscribe("room:1", topics.Subscriber{Sink: v1})
 	ps.Subscribe("room:1", topics.Subscriber{Sink: v2})
 	ps.Subscribe("room:2", topics.Subscriber{Sink: other})
@@ -55,7 +55,7 @@ func TestFanOutPerSerializer(t *testing.T) {
 
 func TestSharedEncoding(t *testing.T) {
 	ps := topics.New()
-	a, b := &sink{ser: protocol.V2}, &sink{ser: protocol.V2}
+	a, b := &sink{ser: protocol.V2()}, &sink{ser: protocol.V2()}
 	ps.Subscribe("t", topics.Subscriber{Sink: a})
 	ps.Subscribe("t", topics.Subscriber{Sink: b})
 	_ = ps.Broadcast("t", "e", nil)
@@ -67,9 +67,9 @@ func TestSharedEncoding(t *testing.T) {
 func TestInterceptAndFrom(t *testing.T) {
 	ps := topics.New()
 	var got []topics.Broadcast
-	s1 := &sink{ser: protocol.V2}
+	s1 := &sink{ser: protocol.V2()}
 	self := ps.Subscribe("t", topics.Subscriber{Sink: s1})
-	s2 := &sink{ser: protocol.V2}
+	s2 := &sink{ser: protocol.V2()}
 	ps.Subscribe("t", topics.Subscriber{Sink: s2, Intercept: []string{"secret"}, Deliver: func(b topics.Broadcast) {
 		got = append(got, b)
 	}})
@@ -91,7 +91,7 @@ func TestUnsubscribe(t *testing.T) {
 	subs := make([]*topics.Subscription, 10)
 	sinks := make([]*sink, 10)
 	for i := range subs {
-		sinks[i] = &sink{ser: protocol.V2}
+		sinks[i] = &sink{ser: protocol.V2()}
 		subs[i] = ps.Subscribe("t", topics.Subscriber{Sink: sinks[i]})
 	}
 	for _, i := range []int{0, 9, 4, 4} { // first, last, middle, twice
@@ -127,7 +127,7 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			topic := fmt.Sprintf("t%d", g%2)
 			for range 200 {
-				s := ps.Subscribe(topic, topics.Subscriber{Sink: &sink{ser: protocol.V2}})
+				s := ps.Subscribe(topic, topics.Subscriber{Sink: &sink{ser: protocol.V2()}})
 				_ = ps.Broadcast(topic, "e", nil)
 				s.Unsubscribe()
 			}
@@ -142,7 +142,7 @@ func TestConcurrentUse(t *testing.T) {
 // nopSink counts frames without keeping them.
 type nopSink struct{ n int }
 
-func (s *nopSink) Serializer() protocol.Serializer { return protocol.V2 }
+func (s *nopSink) Serializer() protocol.Serializer { return protocol.V2() }
 func (s *nopSink) Send(protocol.Frame) bool        { s.n++; return true }
 
 // BenchmarkBroadcast reports the cost per delivered frame; allocations per

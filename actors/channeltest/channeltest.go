@@ -331,7 +331,7 @@ type transport struct {
 	onClose   func() // tells the socket the transport ended; guarded by mu
 }
 
-func (t *transport) Serializer() protocol.Serializer { return protocol.V2 }
+func (t *transport) Serializer() protocol.Serializer { return protocol.V2() }
 
 func (t *transport) Send(f protocol.Frame) bool {
 	t.mu.Lock()

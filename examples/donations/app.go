@@ -109,7 +109,7 @@ type App struct {
 	sysStop sync.Once          // stops system
 	socket  *socket.Handler
 	svc     services
-	tree    *supervisor.Supervisor
+	tree    *supervisor.Tree
 	mux     *http.ServeMux
 }
 

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/supervisor"
 )
 
 // Donation limits.
@@ -19,12 +20,11 @@ const (
 
 // The campaign route's restart policy: restart in place after a crash, up
 // to three times in five seconds, starting 50ms after the crash.
-var campaignPolicy = actors.Policy{
-	Restart:    actors.Permanent,
-	Intensity:  3,
-	Period:     5 * time.Second,
-	Backoff:    50 * time.Millisecond,
-	MaxBackoff: 500 * time.Millisecond,
+var campaignPolicy = supervisor.Policy{
+	Restart:   supervisor.Permanent,
+	Intensity: 3,
+	Period:    5 * time.Second,
+	Backoff:   supervisor.Backoff{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
 }
 
 var (

@@ -24,7 +24,7 @@ func FuzzLongPollBody(f *testing.F) {
 	f.Add("", []byte(`[null,null,"phoenix","heartbeat",{}]`))
 	log := zerolog.Nop()
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
-		for _, ser := range []protocol.Serializer{protocol.V1, protocol.V2} {
+		for _, ser := range []protocol.Serializer{protocol.V1(), protocol.V2()} {
 			msgs, status := decodeBody(ser, contentType, body, 1<<12, &log)
 			switch status {
 			case http.StatusOK:

@@ -115,7 +115,7 @@ func TestTransportOverEndpoint(t *testing.T) {
 	if m := <-conn.handled; m.Topic != "room:1" || m.Event != "phx_join" {
 		t.Fatalf("handled %+v", m)
 	}
-	f, err := conn.sink.Serializer().Reply(protocol.StringRef("1"), protocol.StringRef("1"), "room:1", "ok", protocol.EmptyObject)
+	f, err := conn.sink.Serializer().Reply(protocol.StringRef("1"), protocol.StringRef("1"), "room:1", "ok", protocol.EmptyObject())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package actors
+package engine
 
 import (
 	"sync"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/supervisor"
 )
 
 // crashStrategy is the supervisor strategy of a Socket actor for its channel
@@ -18,40 +20,39 @@ type crashStrategy struct {
 	limiter *crashLimiter
 }
 
-// NewCrashStrategy returns the supervisor strategy for channel actors. One
-// strategy is shared by all sockets of an endpoint.
+// NewCrashStrategy returns the supervisor strategy of Socket actors for
+// their channels. One strategy is shared by all sockets of an endpoint.
 func NewCrashStrategy(log zerolog.Logger, node string) actor.SupervisorStrategy {
 	return &crashStrategy{log: log, node: node, limiter: &crashLimiter{perSecond: 20}}
 }
 
 func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
-	rs *actor.RestartStatistics, reason any, _ any) {
-	crash, _ := reason.(*CrashError)
-	var policy Policy
-	if crash != nil {
-		policy = crash.policy
+	_ *actor.RestartStatistics, reason any, _ any) {
+	cr, _ := reason.(*crash)
+	policy := supervisor.Policy{Restart: supervisor.Temporary}
+	restarts := &supervisor.Restarts{}
+	if cr != nil {
+		policy, restarts = cr.policy, cr.restarts
 	}
 	decision := "stop"
-	var delay time.Duration
-	if policy.Restart != Temporary {
-		rs.Fail()
-		if n := rs.NumberOfFailures(policy.Period); n <= policy.Intensity {
-			decision = "restart"
-			delay = policy.delay(n)
-		} else {
-			decision = "stop: restart intensity exceeded"
-		}
+	d := policy.Decide(restarts, true, time.Now())
+	delay := d.Delay
+	switch {
+	case d.Restart:
+		decision = "restart"
+	case d.Exceeded:
+		decision = "stop: restart intensity exceeded"
 	}
 	if ok, suppressed := s.limiter.allow(time.Now()); ok {
-		ev := s.log.Error().Str("node", s.node).Str("decision", decision).Int("restart_count", rs.FailureCount()).
+		ev := s.log.Error().Str("node", s.node).Str("decision", decision).Int("restart_count", d.Count).
 			Str("policy", policy.Restart.String())
 		if suppressed > 0 {
 			ev = ev.Int("suppressed", suppressed)
 		}
-		if crash != nil {
-			ev = ev.Str("socket_id", crash.SocketID).Str("topic", crash.Topic).Str("join_ref", crash.JoinRef).
-				Str("callback", crash.Callback).Str("event", crash.Event).Interface("panic", crash.Value).
-				Bytes("stack", crash.Stack)
+		if cr != nil {
+			ev = ev.Str("socket_id", cr.SocketID).Str("topic", cr.Topic).Str("join_ref", cr.JoinRef).
+				Str("callback", cr.Callback).Str("event", cr.Event).Interface("panic", cr.Value).
+				Bytes("stack", cr.Stack)
 		} else {
 			ev = ev.Interface("panic", reason)
 		}

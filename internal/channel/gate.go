@@ -1,4 +1,4 @@
-package actors
+package channel
 
 import (
 	"sync"
@@ -11,12 +11,12 @@ import (
 // maxHeld bounds the broadcasts a gate holds while a join reply is written.
 const maxHeld = 1024
 
-// gate is the Sink a channel subscribes with. It holds the broadcasts that
+// Gate is the Sink a channel subscribes with. It holds the broadcasts that
 // arrive between the subscription and the join reply and sends them right
 // after the reply; from then on frames pass straight through. So the client
 // gets the reply first and misses no broadcast made after it (subscribing
 // after the reply would drop those made in between).
-type gate struct {
+type Gate struct {
 	topics.Sink
 	overflow func()
 	open     atomic.Bool
@@ -24,7 +24,7 @@ type gate struct {
 	held     []protocol.Frame // guarded by mu
 }
 
-func (g *gate) Send(f protocol.Frame) bool {
+func (g *Gate) Send(f protocol.Frame) bool {
 	if g.open.Load() {
 		return g.Sink.Send(f)
 	}
@@ -43,8 +43,16 @@ func (g *gate) Send(f protocol.Frame) bool {
 	return true
 }
 
-// release sends what was held and opens the gate.
-func (g *gate) release() {
+// NewGate returns a gate in front of sink; overflow is called when it
+// holds too much. A gate made open passes frames straight through.
+func NewGate(sink topics.Sink, overflow func(), open bool) *Gate {
+	g := &Gate{Sink: sink, overflow: overflow}
+	g.open.Store(open)
+	return g
+}
+
+// Release sends what was held and opens the gate.
+func (g *Gate) Release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, f := range g.held {

@@ -1,0 +1,104 @@
+package channel
+
+import (
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/presence"
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/supervisor"
+	"github.com/pyrehq/pyre/topics"
+)
+
+// Runtime is what every channel of an endpoint shares.
+type Runtime struct {
+	System   *actor.ActorSystem
+	PubSub   *topics.PubSub
+	Presence *presence.Tracker // may be nil
+	Logger   zerolog.Logger
+	Node     string
+	// MaxIntercepted bounds the intercepted broadcasts waiting in one
+	// channel's mailbox; past it the connection is treated as a slow
+	// consumer. Zero means 1024.
+	MaxIntercepted int32
+}
+
+// Spec is what a transport's Socket actor hands the engine to start one
+// channel; the child answers with a *Joined message to its parent. It is
+// immutable once the channel starts, and shared by every instance a
+// restart makes.
+type Spec struct {
+	Runtime  *Runtime
+	Topic    string
+	JoinRef  protocol.Ref // as the client sent it (may be null)
+	Ref      protocol.Ref // the join message's ref
+	Payload  protocol.Payload
+	Assigns  map[string]any // the socket's assigns; the channel copies them on first write
+	SocketID string
+	Sink     topics.Sink
+	Handle   *Handle
+	// Policy is the restart policy resolved for the channel's route.
+	Policy supervisor.Policy
+	// Overflow is called (from any goroutine) when the channel cannot keep
+	// up with intercepted broadcasts; the transport closes the connection.
+	Overflow func()
+}
+
+// PushRef is the ref the channel's pushes and replies carry: the join_ref
+// the client sent, else the join message's ref.
+func (s *Spec) PushRef() protocol.Ref {
+	if s.JoinRef.IsNull() {
+		return s.Ref
+	}
+	return s.JoinRef
+}
+
+// Handle is shared by a channel actor and its Socket actor: the socket
+// sets the stop reason before it stops the channel from outside; the
+// engine keeps what must outlive a restart.
+type Handle struct {
+	reason atomic.Pointer[error] // any goroutine
+	// PendingOut counts intercepted broadcasts in the mailbox; any
+	// goroutine.
+	PendingOut atomic.Int32
+	// Sub is the channel's fast-lane subscription. It outlives restarts so
+	// that the client's subscription never drops; owned by the channel
+	// actor.
+	Sub *topics.Subscription
+	// Incarnation counts behaviour instances (1 for the first); owned by
+	// the channel actor.
+	Incarnation int
+	// Restarts is the channel's restart history, kept by the crash
+	// strategy on the Socket actor's goroutine.
+	Restarts supervisor.Restarts
+}
+
+// SetReason records why the socket is stopping the channel. The first
+// reason set wins. Safe from any goroutine.
+func (h *Handle) SetReason(err error) { h.reason.CompareAndSwap(nil, &err) }
+
+// Reason returns the reason SetReason recorded, or nil.
+func (h *Handle) Reason() error {
+	if p := h.reason.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Inbound is a client message the Socket actor (or the reader's direct
+// path) forwards to a joined channel. Done, if set, is called once the
+// channel has handled it.
+type Inbound struct {
+	Msg  protocol.Message
+	Done func()
+}
+
+// Joined tells the Socket actor how a join ended.
+type Joined struct {
+	Topic  string
+	PID    *actor.PID
+	Handle *Handle
+	OK     bool
+}

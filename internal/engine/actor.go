@@ -1,0 +1,385 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/supervisor"
+	"github.com/pyrehq/pyre/topics"
+)
+
+var (
+	unmatchedEvent = map[string]string{"reason": "unmatched event"}
+	joinCrashed    = map[string]string{"reason": "join crashed"}
+	channelCrash   = protocol.RawJSON([]byte(`{"reason":"channel_crash"}`))
+	emptyObject    = protocol.RawJSON([]byte(`{}`))
+)
+
+// channelActor runs one joined channel. A restart makes a fresh value from
+// the same producer (see Spawn), hence the same spec and factory.
+type channelActor struct {
+	spec    *channel.Spec      // immutable, shared by every instance
+	factory actors.Factory     // immutable
+	st      *channel.State     // this instance; made at Started
+	reason  error              // set by the channel itself (leave, stop result)
+	crash   *actors.CrashError // set when a callback panicked
+	ended   bool               // Terminate has run
+}
+
+// crash is the failure a channel escalates to its Socket actor's
+// crash strategy: the user-facing report and what the strategy decides by.
+type crash struct {
+	*actors.CrashError
+	policy   supervisor.Policy
+	restarts *supervisor.Restarts
+}
+
+func (a *channelActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.join(ctx)
+	case *channel.Inbound:
+		a.handleIn(ctx, m)
+	case topics.Broadcast:
+		a.handleBroadcast(ctx, m)
+	case *channel.Timer:
+		if a.st.Live(m) {
+			a.handleInfo(ctx, m.Msg)
+		}
+	case *actor.Stopping:
+		a.stop(ctx)
+	case *actor.Restarting:
+		a.teardown(ctx, a.crash)
+	case *actor.Stopped, *actor.Terminated:
+	default:
+		a.handleInfo(ctx, m)
+	}
+}
+
+func (a *channelActor) current() actors.Channel {
+	return a.st.Behaviours[len(a.st.Behaviours)-1].(actors.Channel)
+}
+
+func (a *channelActor) context(ctx actor.Context, ref protocol.Ref) *actors.Context {
+	return a.st.Context(ctx, ref).(*actors.Context)
+}
+
+// guard runs f and turns a panic into a *CrashError: the one place where a
+// panic in a channel callback is recovered.
+func (a *channelActor) guard(callback, event string, f func()) (ce *actors.CrashError) {
+	defer func() {
+		if r := recover(); r != nil {
+			ce = &actors.CrashError{
+				Value: r, Stack: debug.Stack(), Callback: callback, Event: event,
+				Topic: a.spec.Topic, JoinRef: a.st.PushRef.String(), SocketID: a.spec.SocketID,
+			}
+		}
+	}()
+	f()
+	return nil
+}
+
+// fail hands a crash to the Socket actor's crash strategy, which decides
+// what happens next, and suspends the channel's mailbox until it has: the
+// crash was recovered in guard, so it is escalated as a failure directly,
+// not raised again. The caller returns at once.
+func (a *channelActor) fail(ctx actor.Context, ce *actors.CrashError) {
+	a.crash = ce
+	report := &crash{CrashError: ce, policy: a.spec.Policy, restarts: &a.spec.Handle.Restarts}
+	sup, ok := ctx.(actor.Supervisor)
+	if !ok {
+		// Only a decorated context lacks it, and channel props have none;
+		// protoactor's own recover would escalate the panic the same way.
+		panic(report)
+	}
+	sup.EscalateFailure(report, ctx.Message())
+}
+
+func (a *channelActor) join(ctx actor.Context) {
+	a.st = channel.NewState(a.spec)
+	a.reason, a.crash, a.ended = nil, nil, false
+	h := a.spec.Handle
+	h.Incarnation++
+	restarted := h.Incarnation > 1
+	a.st.Owner = ctx.Self().String()
+	a.st.Behaviours = []any{a.factory()}
+	c := a.context(ctx, nil)
+	var reply any
+	var err error
+	ce := a.guard("join", protocol.EventJoin, func() {
+		reply, err = a.current().Join(c, a.spec.Topic, a.spec.Payload)
+	})
+	if restarted {
+		a.rejoin(ctx, ce, err)
+		return
+	}
+	if ce != nil {
+		a.st.Log.Error().Str("callback", "join").Interface("panic", ce.Value).
+			Bytes("stack", ce.Stack).Msg("channel join crashed")
+		a.refuse(ctx, joinCrashed)
+		return
+	}
+	if err != nil {
+		var je *actors.JoinError
+		payload := any(map[string]string{"reason": err.Error()})
+		if errors.As(err, &je) {
+			payload = je.Payload
+		}
+		a.refuse(ctx, payload)
+		return
+	}
+	p, merr := protocol.Marshal(reply)
+	if merr != nil {
+		a.st.Log.Error().Err(merr).Msg("join reply cannot be encoded")
+		a.refuse(ctx, joinCrashed)
+		return
+	}
+	// Subscribe first, through a gate that holds broadcasts until the reply
+	// is queued: the client gets the reply before anything of this channel
+	// and misses no broadcast made once it has the reply.
+	g := a.subscribe(ctx, false)
+	a.writeReply(a.spec.JoinRef, a.spec.Ref, "ok", p)
+	g.Release()
+	a.st.Joined = true
+	ctx.Send(ctx.Parent(), &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: h, OK: true})
+	a.st.Log.Debug().Msg("channel joined")
+}
+
+// rejoin finishes the Join of a restarted instance: the client is already
+// joined and subscribed, so nothing is sent unless the channel cannot come
+// back, in which case it ends with phx_error.
+func (a *channelActor) rejoin(ctx actor.Context, ce *actors.CrashError, err error) {
+	if ce != nil {
+		a.fail(ctx, ce) // counts against the restart intensity
+		return
+	}
+	if err != nil {
+		a.st.Log.Warn().Err(err).Msg("restarted channel refused its join; closing it")
+		_ = a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
+			return s.Close(a.spec.JoinRef, a.spec.Topic, protocol.EventError, channelCrash)
+		})
+		ctx.Stop(ctx.Self())
+		return
+	}
+	a.st.Joined = true
+	if a.spec.Handle.Sub == nil {
+		a.subscribe(ctx, true)
+	}
+	a.st.Log.Info().Int("incarnation", a.spec.Handle.Incarnation).Msg("channel restarted")
+}
+
+func (a *channelActor) refuse(ctx actor.Context, payload any) {
+	p, err := protocol.Marshal(payload)
+	if err != nil {
+		p = protocol.RawJSON([]byte(`{"reason":"join refused"}`))
+	}
+	a.writeReply(a.spec.JoinRef, a.spec.Ref, "error", p)
+	ctx.Send(ctx.Parent(), &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: a.spec.Handle})
+	ctx.Stop(ctx.Self())
+}
+
+// subscribe registers the channel on its topic through a gate, open or
+// held closed until its release.
+func (a *channelActor) subscribe(ctx actor.Context, open bool) *channel.Gate {
+	var intercept []string
+	if oh, ok := a.current().(actors.OutHandler); ok {
+		intercept = slices.Clone(oh.Intercept())
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	limit := a.spec.Runtime.MaxIntercepted
+	if limit <= 0 {
+		limit = 1024
+	}
+	h, overflow := a.spec.Handle, a.spec.Overflow
+	var sink topics.Sink
+	g := channel.NewGate(a.spec.Sink, overflow, open)
+	if a.spec.Sink != nil {
+		sink = g
+	}
+	h.Sub = a.spec.Runtime.PubSub.Subscribe(a.spec.Topic, topics.Subscriber{
+		Sink:      sink,
+		Intercept: intercept,
+		Deliver: func(b topics.Broadcast) {
+			if h.PendingOut.Add(1) > limit {
+				h.PendingOut.Add(-1)
+				if overflow != nil {
+					overflow()
+				}
+				return
+			}
+			root.Send(self, b)
+		},
+	})
+	return g
+}
+
+func (a *channelActor) handleIn(ctx actor.Context, in *channel.Inbound) {
+	if in.Done != nil {
+		defer in.Done()
+	}
+	if !a.st.Joined || a.ended {
+		return
+	}
+	msg := in.Msg
+	if msg.Event == protocol.EventLeave {
+		_ = a.st.Reply(msg.Ref, "ok", nil)
+		a.reason = actors.ErrLeft
+		ctx.Stop(ctx.Self())
+		return
+	}
+	c := a.context(ctx, msg.Ref)
+	h, ok := a.current().(actors.InHandler)
+	if !ok {
+		_ = a.st.Reply(msg.Ref, "error", unmatchedEvent)
+		return
+	}
+	var res actors.Result
+	if ce := a.guard("handle_in", msg.Event, func() { res = h.HandleIn(c, msg.Event, msg.Payload) }); ce != nil {
+		a.fail(ctx, ce)
+		return
+	}
+	a.apply(ctx, msg.Ref, res)
+}
+
+func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
+	if b.Topic != a.spec.Topic || a.spec.Handle.Sub == nil {
+		a.handleInfo(ctx, b)
+		return
+	}
+	a.spec.Handle.PendingOut.Add(-1)
+	if !a.st.Joined || a.ended {
+		return
+	}
+	h, ok := a.current().(actors.OutHandler)
+	if !ok {
+		// The behaviour changed and no longer intercepts: pass it through.
+		_ = a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
+			return s.Push(a.st.PushRef, b.Topic, b.Event, b.Payload)
+		})
+		return
+	}
+	c := a.context(ctx, nil)
+	var res actors.Result
+	if ce := a.guard("handle_out", b.Event, func() { res = h.HandleOut(c, b.Event, b.Payload) }); ce != nil {
+		a.fail(ctx, ce)
+		return
+	}
+	a.apply(ctx, nil, res)
+}
+
+func (a *channelActor) handleInfo(ctx actor.Context, msg any) {
+	if a.st == nil || !a.st.Joined || a.ended {
+		return
+	}
+	h, ok := a.current().(actors.InfoHandler)
+	if !ok {
+		a.st.Log.Warn().Str("message", fmt.Sprintf("%T", msg)).Msg("channel has no HandleInfo; message dropped")
+		return
+	}
+	c := a.context(ctx, nil)
+	var res actors.Result
+	if ce := a.guard("handle_info", fmt.Sprintf("%T", msg), func() { res = h.HandleInfo(c, msg) }); ce != nil {
+		a.fail(ctx, ce)
+		return
+	}
+	a.apply(ctx, nil, res)
+}
+
+func (a *channelActor) apply(ctx actor.Context, ref protocol.Ref, res actors.Result) {
+	switch res.Kind() {
+	case actors.ReplyResult:
+		if !ref.IsNull() {
+			_ = a.st.Reply(ref, res.Status(), res.Payload())
+		}
+	case actors.StopResult:
+		if res.Replies() && !ref.IsNull() {
+			_ = a.st.Reply(ref, res.Status(), res.Payload())
+		}
+		reason := res.Reason()
+		if !actors.IsClean(reason) && a.spec.Policy.Restart == supervisor.Permanent {
+			a.fail(ctx, &actors.CrashError{Value: reason, Callback: "stop", Topic: a.spec.Topic,
+				JoinRef: a.st.PushRef.String(), SocketID: a.spec.SocketID})
+			return
+		}
+		if reason == nil {
+			reason = actors.ErrNormal
+		}
+		a.reason = reason
+		ctx.Stop(ctx.Self())
+	}
+}
+
+func (a *channelActor) writeReply(joinRef, ref protocol.Ref, status string, p protocol.Payload) {
+	err := a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
+		return s.Reply(joinRef, ref, a.spec.Topic, status, p)
+	})
+	if err != nil && !errors.Is(err, channel.ErrWriteClosed) {
+		a.st.Log.Error().Err(err).Msg("reply cannot be encoded")
+	}
+}
+
+// stop runs once when the actor stops: Terminate, clean-up, and the closing
+// frame the client expects.
+func (a *channelActor) stop(ctx actor.Context) {
+	h := a.spec.Handle
+	defer func() {
+		h.Sub.Unsubscribe()
+		h.Sub = nil
+	}()
+	if a.st == nil || !a.st.Joined || a.ended {
+		return
+	}
+	fromSocket := false
+	reason := a.reason
+	switch {
+	case a.crash != nil:
+		reason = a.crash
+	case reason == nil:
+		reason = h.Reason()
+		fromSocket = true
+		if reason == nil {
+			reason = actors.ErrShutdown
+		}
+	}
+	if reason == actors.ErrDuplicateJoin {
+		fromSocket = false
+	}
+	a.teardown(ctx, reason)
+	if !fromSocket {
+		event, payload := protocol.EventClose, protocol.Payload(emptyObject)
+		if !actors.IsClean(reason) {
+			event, payload = protocol.EventError, channelCrash
+		}
+		_ = a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
+			return s.Close(a.spec.JoinRef, a.spec.Topic, event, payload)
+		})
+	}
+}
+
+// teardown ends this behaviour instance: Terminate with reason, then its
+// timers, extra subscriptions and presences go. The fast-lane subscription
+// is left to stop, since a restart keeps it.
+func (a *channelActor) teardown(ctx actor.Context, reason error) {
+	if a.st == nil || !a.st.Joined || a.ended {
+		return
+	}
+	a.ended = true
+	if reason == nil {
+		reason = actors.ErrShutdown
+	}
+	if t, ok := a.current().(actors.Terminator); ok {
+		c := a.context(ctx, nil)
+		if ce := a.guard("terminate", "", func() { t.Terminate(c, reason) }); ce != nil {
+			a.st.Log.Error().Interface("panic", ce.Value).Bytes("stack", ce.Stack).Msg("channel terminate crashed")
+		}
+	}
+	a.st.Release()
+	a.st.Log.Debug().Str("reason", reason.Error()).Msg("channel terminated")
+}
