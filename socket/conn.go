@@ -1,20 +1,13 @@
 package socket
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
@@ -206,151 +199,3 @@ func (c *Conn) CloseWith(reason error, code int, text string) {
 
 // Done is closed once the socket has started closing.
 func (c *Conn) Done() <-chan struct{} { return c.s.fp.done }
-
-// serveWebSocket runs an upgraded connection: its writer and its reader.
-// br is gorilla's read buffer (nil if unknown).
-func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, ser protocol.Serializer,
-	assigns actors.Assigns, id, peer string) {
-	log := connLogger(&h.opt.log, id, peer)
-	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
-	c, err := h.open(w, assigns, id, peer, log)
-	if err != nil {
-		return
-	}
-	c.direct = true
-	ws.SetReadLimit(h.opt.maxFrame)
-	r := &wsReader{c: c, ws: ws, log: log, idle: h.opt.idleTimeout}
-	if br != nil {
-		r.br, r.waiter = br, newReadWaiter(bc.Conn)
-	}
-	idle := r.idle
-	ws.SetPingHandler(func(data string) error {
-		_ = ws.SetReadDeadline(time.Now().Add(idle))
-		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-	})
-	r.refresh = min(time.Second, idle/4)
-	r.now = time.Now()
-	r.deadlineSet = r.now
-	_ = ws.SetReadDeadline(r.now.Add(idle))
-	h.wg.Add(1)
-	go r.loop()
-}
-
-// wsReader is a WebSocket connection's only reader: it decodes frames and
-// hands them to the socket. One goroutine at a time runs it.
-type wsReader struct {
-	c      *Conn
-	ws     *websocket.Conn
-	log    *lazylog.Logger
-	br     *bufio.Reader // gorilla's read buffer, or nil
-	waiter *readWaiter   // nil where unsupported
-	idle   time.Duration
-	// The idle deadline moves at most every quarter of the idle timeout (a
-	// second at most): every move is a timer update, and a busy connection
-	// reads thousands of frames a second.
-	refresh     time.Duration
-	deadlineSet time.Time
-	now         time.Time // when the last message was read
-	grown       bool      // this goroutine has read a message
-	renewed     time.Time // when the reader last moved to a fresh goroutine
-}
-
-// renewEvery bounds how often a busy reader moves to a fresh goroutine.
-const renewEvery = time.Second
-
-// loop reads until the connection ends. Reading a message takes the
-// goroutine's stack to twice the minimum, and the runtime shrinks a stack
-// only while less than a quarter of it is in use, which a parked reader
-// never is. So a reader with nothing buffered moves to a fresh goroutine
-// (at most once a second) that parks on a minimal stack until the socket
-// is readable: every idle connection holds half the stack it otherwise
-// would, and a busy one pays a goroutine start a second.
-func (r *wsReader) loop() {
-	for {
-		if r.grown && r.waiter != nil && r.br.Buffered() == 0 && r.now.Sub(r.renewed) >= renewEvery {
-			r.grown, r.renewed = false, r.now
-			go r.fresh() // the handler's wait group count passes on
-			return
-		}
-		if !r.next() {
-			r.c.s.h.wg.Done()
-			return
-		}
-		r.grown = true
-	}
-}
-
-// fresh waits for the socket to become readable, then reads on.
-func (r *wsReader) fresh() {
-	r.waiter.wait()
-	r.loop()
-}
-
-// next reads, decodes and hands on one message; false once the reader
-// should stop.
-func (r *wsReader) next() bool {
-	c, h := r.c, r.c.s.h
-	mt, data, err := r.read()
-	if err != nil {
-		reason, code, text := readError(err, r.log, h.opt.maxFrame)
-		c.CloseWith(reason, code, text)
-		return false
-	}
-	r.now = time.Now()
-	if r.now.Sub(r.deadlineSet) >= r.refresh {
-		r.deadlineSet = r.now
-		_ = r.ws.SetReadDeadline(r.now.Add(r.idle))
-	}
-	msg, err := c.s.ser.Decode(data.Bytes(), mt == websocket.BinaryMessage)
-	n := data.Len()
-	putReadBuffer(data) // Decode keeps no reference to it
-	if err != nil {
-		r.log.Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
-		return true
-	}
-	return c.Handle(msg)
-}
-
-// read reads one whole message into a pooled buffer: the reader holds no
-// buffer between messages, and a busy one allocates none per message.
-func (r *wsReader) read() (int, *bytes.Buffer, error) {
-	mt, rd, err := r.ws.NextReader()
-	if err != nil {
-		return 0, nil, err
-	}
-	b, _ := readBuffers.Get().(*bytes.Buffer)
-	if b == nil {
-		b = new(bytes.Buffer)
-	}
-	if _, err := b.ReadFrom(rd); err != nil {
-		putReadBuffer(b)
-		return 0, nil, err
-	}
-	return mt, b, nil
-}
-
-var readBuffers sync.Pool // of *bytes.Buffer
-
-func putReadBuffer(b *bytes.Buffer) {
-	if b.Cap() > maxKeptBuffer {
-		return
-	}
-	b.Reset()
-	readBuffers.Put(b)
-}
-
-func readError(err error, log *lazylog.Logger, limit int64) (error, int, string) {
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		log.Info().Msg("idle timeout; closing socket")
-		return actors.ErrClosed, CloseGoingAway, "idle timeout"
-	case errors.Is(err, websocket.ErrReadLimit):
-		log.Warn().Int64("limit", limit).Msg("frame too large; closing socket")
-		return actors.ErrClosed, 0, "" // gorilla has sent close 1009
-	}
-	if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-		log.Debug().Err(err).Msg("read failed")
-	}
-	return actors.ErrClosed, 0, ""
-}
