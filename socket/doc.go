@@ -61,5 +61,9 @@
 // type (fastpath.go). A long-poll session holds no goroutine
 // of its own: a waiting poll holds its HTTP request's, for at most the
 // poll window. Transport implementations must make Send, Close and
-// Overflow safe from any goroutine and non-blocking.
+// Overflow safe from any goroutine and non-blocking. The Connect and ID
+// callbacks run on the goroutine of the request that opens the socket,
+// before the socket exists; Connect may block (a database lookup) and
+// should give up once its ctx ends, which it does when the client goes
+// away.
 package socket
