@@ -74,6 +74,11 @@ func TestMaxConnsPerAddr(t *testing.T) {
 	s := newServer(t, socket.WithMaxConnsPerAddr(2))
 	a := s.mustDial(t, "vsn=2.0.0&token=good")
 	s.mustDial(t, "vsn=2.0.0&token=good")
+	// The handshake answers 101 before the socket is registered, and the
+	// third handshake is checked against the registry.
+	waitFor(t, func() bool { return s.h.Len() == 2 }, func() string {
+		return fmt.Sprintf("%d sockets registered, want 2", s.h.Len())
+	})
 	_, resp, err := s.dial(t, "vsn=2.0.0&token=good", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("third connection: %v %v; want HTTP 429", resp, err)
