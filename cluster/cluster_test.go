@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/cluster"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -96,7 +96,7 @@ func startNode(t testing.TB, cfg cluster.Config) *node {
 		srv.Close()
 		n.Close()
 	})
-	return &node{n: n, h: h, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/socket/websocket"}
+	return &node{n: n, h: h, url: testutil.WSURL(srv.URL, "/socket/websocket")}
 }
 
 // startCluster runs an embedded NATS server in the first node and has the
@@ -111,90 +111,21 @@ func startCluster(t testing.TB, count int) []*node {
 	return nodes
 }
 
-// client is a V2 WebSocket client.
-type client struct {
-	t   testing.TB
-	c   *websocket.Conn
-	ref int
-}
-
-func dial(t testing.TB, n *node, user string) *client {
+// dial opens a V2 WebSocket to n as user. Reads wait up to ten seconds:
+// broadcasts cross nodes through NATS.
+func dial(t testing.TB, n *node, user string) *testutil.WSConn {
 	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial(n.url+"?vsn=2.0.0&user="+url.QueryEscape(user), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &client{t: t, c: c}
+	c := testutil.Dial(t, n.url+"?user="+url.QueryEscape(user), "2.0.0")
+	c.Timeout = 10 * time.Second
+	return c
 }
 
-// frame is a decoded V2 frame.
-type frame struct {
-	JoinRef, Ref any
-	Topic, Event string
-	Payload      map[string]any
-}
-
-func (cl *client) send(topic, event string, payload any) string {
-	cl.t.Helper()
-	cl.ref++
-	ref := fmt.Sprint(cl.ref)
-	b, _ := json.Marshal([]any{"1", ref, topic, event, payload})
-	if err := cl.c.WriteMessage(websocket.TextMessage, b); err != nil {
-		cl.t.Fatal(err)
-	}
-	return ref
-}
-
-func (cl *client) next() frame {
-	cl.t.Helper()
-	_ = cl.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, data, err := cl.c.ReadMessage()
-	if err != nil {
-		cl.t.Fatalf("read: %v", err)
-	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil || len(raw) != 5 {
-		cl.t.Fatalf("bad frame %s", data)
-	}
-	var f frame
-	_ = json.Unmarshal(raw[0], &f.JoinRef)
-	_ = json.Unmarshal(raw[1], &f.Ref)
-	_ = json.Unmarshal(raw[2], &f.Topic)
-	_ = json.Unmarshal(raw[3], &f.Event)
-	_ = json.Unmarshal(raw[4], &f.Payload)
-	return f
-}
-
-// await reads frames until one matches, returning it.
-func (cl *client) await(what string, match func(frame) bool) frame {
-	cl.t.Helper()
-	for range 10000 {
-		if f := cl.next(); match(f) {
-			return f
-		}
-	}
-	cl.t.Fatalf("no frame matched %s", what)
-	return frame{}
-}
-
-// join joins topic and waits for the ok reply.
-func (cl *client) join(topic string) {
-	cl.t.Helper()
-	ref := cl.send(topic, "phx_join", map[string]any{})
-	f := cl.await("join reply", func(f frame) bool { return f.Event == "phx_reply" && f.Ref == ref })
-	if f.Payload["status"] != "ok" {
-		cl.t.Fatalf("join %s: %v", topic, f.Payload)
-	}
-}
-
-// events returns the events of topic received before the marker broadcast
-// with payload {"marker": id} arrives.
-func (cl *client) eventsUntil(marker string) []frame {
-	cl.t.Helper()
-	var out []frame
+// eventsUntil returns the frames other than replies that c receives
+// before the broadcast with payload {"marker": marker}.
+func eventsUntil(c *testutil.WSConn, marker string) []testutil.Frame {
+	var out []testutil.Frame
 	for {
-		f := cl.next()
+		f := c.ReadFrame()
 		if f.Event == "phx_reply" {
 			continue
 		}
@@ -207,20 +138,20 @@ func (cl *client) eventsUntil(marker string) []frame {
 
 func TestBroadcastReachesEveryNodeOnce(t *testing.T) {
 	nodes := startCluster(t, 3)
-	var clients []*client
+	var clients []*testutil.WSConn
 	for i, n := range nodes {
 		for j := range 2 {
 			c := dial(t, n, fmt.Sprint("u", i, j))
-			c.join("room:1")
+			c.Join("room:1", nil)
 			clients = append(clients, c)
 		}
 	}
 	waitInterest(t, nodes, "room:1")
 	sender := clients[0]
-	sender.send("room:1", "shout", map[string]any{"n": 1})
-	sender.send("room:1", "shout", map[string]any{"marker": "m1"})
+	sender.Push("room:1", "shout", map[string]any{"n": 1})
+	sender.Push("room:1", "shout", map[string]any{"marker": "m1"})
 	for i, c := range clients {
-		got := c.eventsUntil("m1")
+		got := eventsUntil(c, "m1")
 		if len(got) != 1 || got[0].Event != "shout" || got[0].Payload["n"] != float64(1) {
 			t.Errorf("client %d got %+v, want the shout exactly once", i, got)
 		}
@@ -230,21 +161,21 @@ func TestBroadcastReachesEveryNodeOnce(t *testing.T) {
 func TestBroadcastFromSkipsOnlyTheSender(t *testing.T) {
 	nodes := startCluster(t, 3)
 	sender := dial(t, nodes[0], "a")
-	sender.join("room:1")
+	sender.Join("room:1", nil)
 	neighbour := dial(t, nodes[0], "b")
-	neighbour.join("room:1")
-	remote := []*client{dial(t, nodes[1], "c"), dial(t, nodes[2], "d")}
+	neighbour.Join("room:1", nil)
+	remote := []*testutil.WSConn{dial(t, nodes[1], "c"), dial(t, nodes[2], "d")}
 	for _, c := range remote {
-		c.join("room:1")
+		c.Join("room:1", nil)
 	}
 	waitInterest(t, nodes, "room:1")
-	sender.send("room:1", "from", map[string]any{"n": 2})
-	sender.send("room:1", "shout", map[string]any{"marker": "m"})
-	if got := sender.eventsUntil("m"); len(got) != 0 {
+	sender.Push("room:1", "from", map[string]any{"n": 2})
+	sender.Push("room:1", "shout", map[string]any{"marker": "m"})
+	if got := eventsUntil(sender, "m"); len(got) != 0 {
 		t.Errorf("the sender got its own broadcast_from: %+v", got)
 	}
-	for i, c := range append([]*client{neighbour}, remote...) {
-		got := c.eventsUntil("m")
+	for i, c := range append([]*testutil.WSConn{neighbour}, remote...) {
+		got := eventsUntil(c, "m")
 		if len(got) != 1 || got[0].Event != "from" {
 			t.Errorf("client %d got %+v, want the broadcast_from once", i, got)
 		}
@@ -253,16 +184,16 @@ func TestBroadcastFromSkipsOnlyTheSender(t *testing.T) {
 
 func TestInterceptRunsOnTheReceivingNode(t *testing.T) {
 	nodes := startCluster(t, 3)
-	var clients []*client
+	var clients []*testutil.WSConn
 	for i, n := range nodes {
 		c := dial(t, n, fmt.Sprint("u", i))
-		c.join("room:1")
+		c.Join("room:1", nil)
 		clients = append(clients, c)
 	}
 	waitInterest(t, nodes, "room:1")
-	clients[0].send("room:1", "tagged", map[string]any{"n": 3})
+	clients[0].Push("room:1", "tagged", map[string]any{"n": 3})
 	for i, c := range clients {
-		f := c.await("tagged push", func(f frame) bool { return f.Event == "tagged" })
+		f := c.ReadUntil("tagged push", func(f testutil.Frame) bool { return f.Event == "tagged" })
 		if want := fmt.Sprint("n", i); f.Payload["via"] != want {
 			t.Errorf("client %d: HandleOut ran on %v, want %s", i, f.Payload["via"], want)
 		}
@@ -272,15 +203,15 @@ func TestInterceptRunsOnTheReceivingNode(t *testing.T) {
 func TestLocalBroadcastStaysLocal(t *testing.T) {
 	nodes := startCluster(t, 2)
 	here, there := dial(t, nodes[0], "a"), dial(t, nodes[1], "b")
-	here.join("room:1")
-	there.join("room:1")
+	here.Join("room:1", nil)
+	there.Join("room:1", nil)
 	waitInterest(t, nodes, "room:1")
-	here.send("room:1", "local", map[string]any{"n": 1})
-	here.send("room:1", "shout", map[string]any{"marker": "m"})
-	if got := here.eventsUntil("m"); len(got) != 1 || got[0].Event != "local" {
+	here.Push("room:1", "local", map[string]any{"n": 1})
+	here.Push("room:1", "shout", map[string]any{"marker": "m"})
+	if got := eventsUntil(here, "m"); len(got) != 1 || got[0].Event != "local" {
 		t.Errorf("local node got %+v", got)
 	}
-	if got := there.eventsUntil("m"); len(got) != 0 {
+	if got := eventsUntil(there, "m"); len(got) != 0 {
 		t.Errorf("a local broadcast crossed nodes: %+v", got)
 	}
 }
@@ -289,36 +220,20 @@ func TestSocketIDDisconnectAcrossNodes(t *testing.T) {
 	nodes := startCluster(t, 3)
 	alice1, alice2 := dial(t, nodes[1], "alice"), dial(t, nodes[2], "alice")
 	bob := dial(t, nodes[2], "bob")
-	for _, c := range []*client{alice1, alice2, bob} {
-		c.join("room:1") // a round trip: the socket and its id topic are up
+	for _, c := range []*testutil.WSConn{alice1, alice2, bob} {
+		c.Join("room:1", nil) // a round trip: the socket and its id topic are up
 	}
 	waitInterest(t, nodes, "users_socket:alice")
 	if err := nodes[0].h.Broadcast("users_socket:alice", "disconnect", nil); err != nil {
 		t.Fatal(err)
 	}
-	for i, c := range []*client{alice1, alice2} {
-		if code := closeCode(t, c); code != websocket.CloseGoingAway {
+	for i, c := range []*testutil.WSConn{alice1, alice2} {
+		if code := c.ReadClose(); code != websocket.CloseGoingAway {
 			t.Errorf("alice socket %d closed with %d, want 1001", i, code)
 		}
 	}
-	bob.send("room:1", "shout", map[string]any{"marker": "still here"})
-	bob.eventsUntil("still here")
-}
-
-func closeCode(t testing.TB, c *client) int {
-	t.Helper()
-	_ = c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		_, _, err := c.c.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code
-		}
-		t.Fatalf("connection ended without a close frame: %v", err)
-	}
+	bob.Push("room:1", "shout", map[string]any{"marker": "still here"})
+	eventsUntil(bob, "still here")
 }
 
 // waitInterest makes sure every node's subscription to topic reached the

@@ -7,24 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/pyrehq/pyre/cluster"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/topics"
 )
-
-func runNATS(t testing.TB, port int) *server.Server {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	return srv
-}
 
 // counter is a subscriber that remembers the highest sequence number seen.
 type counter struct{ n, max atomic.Int64 }
@@ -41,22 +27,15 @@ func (c *counter) deliver(b topics.Broadcast) {
 	}
 }
 
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// natsWait bounds the waits for NATS to be noticed gone or back, which
+// take a reconnect or two.
+const natsWait = 15 * time.Second
 
 // TestNATSRestartMidStream restarts the NATS server under a steady stream:
 // local delivery never stops, both nodes reconnect and resubscribe, and
 // cross-node traffic resumes.
 func TestNATSRestartMidStream(t *testing.T) {
-	srv := runNATS(t, server.RANDOM_PORT)
+	srv := testutil.StartNATS(t)
 	port := srv.Addr().(*net.TCPAddr).Port
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	a := startNode(t, cluster.Config{NATS: natsURL, Node: "a"})
@@ -87,24 +66,23 @@ func TestNATSRestartMidStream(t *testing.T) {
 	}()
 	defer func() { close(stop); <-done }()
 
-	eventually(t, "cross-node traffic before the restart", func() bool { return remote.n.Load() > 50 })
+	testutil.Eventually(t, natsWait, func() bool { return remote.n.Load() > 50 }, "cross-node traffic before the restart")
 	srv.Shutdown()
 	srv.WaitForShutdown()
-	eventually(t, "both nodes to notice the outage", func() bool { return !a.n.Health().OK && !b.n.Health().OK })
+	testutil.Eventually(t, natsWait, func() bool { return !a.n.Health().OK && !b.n.Health().OK }, "both nodes to notice the outage")
 
 	// Local subscribers are served while NATS is away.
 	before := local.n.Load()
-	eventually(t, "local delivery during the outage", func() bool { return local.n.Load() > before+50 })
+	testutil.Eventually(t, natsWait, func() bool { return local.n.Load() > before+50 }, "local delivery during the outage")
 	if a.n.Health().OK {
 		t.Fatal("node a reports healthy NATS during the outage")
 	}
 
-	srv = runNATS(t, port)
-	t.Cleanup(srv.Shutdown)
-	eventually(t, "both nodes to reconnect", func() bool { return a.n.Health().OK && b.n.Health().OK })
+	srv = testutil.StartNATS(t, testutil.NATSPort(port))
+	testutil.Eventually(t, natsWait, func() bool { return a.n.Health().OK && b.n.Health().OK }, "both nodes to reconnect")
 	waitInterest(t, []*node{a, b}, "stream")
 	after := seq.Load()
-	eventually(t, "cross-node traffic after the restart", func() bool { return remote.max.Load() > after })
+	testutil.Eventually(t, natsWait, func() bool { return remote.max.Load() > after }, "cross-node traffic after the restart")
 	if st := b.n.Health().NATS; st.Topics != 1 || st.Status != "CONNECTED" {
 		t.Fatalf("node b after the restart: %+v", st)
 	}
@@ -124,7 +102,7 @@ func TestNodeLossLeavesOthersServing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every broadcast at the surviving node", func() bool { return atB.n.Load() == 100 })
+	testutil.Eventually(t, natsWait, func() bool { return atB.n.Load() == 100 }, "every broadcast at the surviving node")
 	if !nodes[0].n.Health().OK || !nodes[1].n.Health().OK {
 		t.Fatal("a surviving node reports itself unhealthy")
 	}

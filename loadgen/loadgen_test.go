@@ -6,106 +6,23 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/pyrehq/pyre/examples/chat"
+	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/internal/testutil/chatserver"
 	"github.com/pyrehq/pyre/loadgen"
 	"github.com/pyrehq/pyre/socket"
 )
 
-// chatServer is the chat example served on 127.0.0.1, noting the source
-// address of every WebSocket upgrade.
-type chatServer struct {
-	URL string
-
-	mu      sync.Mutex // guards sources
-	sources map[string]int
-}
-
-func startChat(tb testing.TB, opts ...socket.Option) *chatServer {
-	tb.Helper()
-	app, err := chat.New(chat.Config{AdminKey: "k", SocketOptions: opts})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cs := &chatServer{sources: map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/socket/") {
-			host, _, _ := net.SplitHostPort(r.RemoteAddr)
-			cs.mu.Lock()
-			cs.sources[host]++
-			cs.mu.Unlock()
-		}
-		app.ServeHTTP(w, r)
-	}))
-	cs.URL = srv.URL
-	tb.Cleanup(func() {
-		// Every run closes its connections: the server sees them all go
-		// (and then shuts down without draining anything).
-		eventually(tb, "the server to see every socket closed", func() bool { return app.Socket().Len() == 0 })
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := app.Shutdown(ctx); err != nil {
-			tb.Errorf("chat shutdown: %v", err)
-		}
-		srv.Close()
-	})
-	return cs
-}
-
-func (cs *chatServer) sourceIPs() map[string]int {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	out := make(map[string]int, len(cs.sources))
-	for k, v := range cs.sources {
-		out[k] = v
-	}
-	return out
-}
-
-// eventually polls cond until it holds or five seconds pass.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a count nothing signals
-	}
-}
-
-// noLeak fails the test if the goroutine count does not come back to what
-// it was when noLeak was called.
-func noLeak(tb testing.TB) {
-	tb.Helper()
-	before := runtime.NumGoroutine()
-	tb.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				tb.Errorf("%d goroutines before the run, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(5 * time.Millisecond) // polling a count nothing signals
-		}
-	})
-}
-
 func TestStorm(t *testing.T) {
-	cs := startChat(t)
-	noLeak(t)
+	cs := chatserver.Start(t)
+	testutil.CheckGoroutines(t)
 	rep, err := loadgen.Storm(t.Context(), cs.URL, 30, loadgen.WithServerPID(os.Getpid()),
 		loadgen.WithSourceIPs(3), loadgen.WithUsers(7), loadgen.WithLabel("pyre"))
 	if err != nil {
@@ -121,7 +38,7 @@ func TestStorm(t *testing.T) {
 		t.Errorf("header %+v, RSS after %d: want mode storm, label pyre, not stopped, server figures", rep.Header, rep.RSSAfterKiB)
 	}
 	want := map[string]int{"127.0.0.2": 10, "127.0.0.3": 10, "127.0.0.4": 10}
-	if got := cs.sourceIPs(); !maps.Equal(got, want) {
+	if got := cs.Sources(); !maps.Equal(got, want) {
 		t.Errorf("connections came from %v, want %v", got, want)
 	}
 	if s := rep.String(); !strings.Contains(s, "30 of 30 connections joined") {
@@ -132,7 +49,7 @@ func TestStorm(t *testing.T) {
 // With -no-login the chat server refuses the upgrade: every connection
 // fails, and the report says why instead of the run failing.
 func TestStormCountsFailures(t *testing.T) {
-	cs := startChat(t)
+	cs := chatserver.Start(t)
 	rep, err := loadgen.Storm(t.Context(), cs.URL, 5, loadgen.WithoutLogin())
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +61,7 @@ func TestStormCountsFailures(t *testing.T) {
 
 // Fan-out and ping cannot measure anything when nobody joins: they fail.
 func TestNobodyJoins(t *testing.T) {
-	cs := startChat(t)
+	cs := chatserver.Start(t)
 	if _, err := loadgen.Fanout(t.Context(), cs.URL, 3, loadgen.WithoutLogin()); err == nil || !strings.Contains(err.Error(), "could not join") {
 		t.Errorf("Fanout without login: %v, want an error saying the publisher could not join", err)
 	}
@@ -155,7 +72,7 @@ func TestNobodyJoins(t *testing.T) {
 
 // A token given up front replaces the login.
 func TestStormWithToken(t *testing.T) {
-	cs := startChat(t)
+	cs := chatserver.Start(t)
 	resp, err := http.Post(cs.URL+"/api/login", "application/json", strings.NewReader(`{"user":"ana"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +95,7 @@ func TestStormWithToken(t *testing.T) {
 // Heartbeats keep held connections open past the server's idle timeout;
 // without them the server closes every one.
 func TestStormHoldHeartbeats(t *testing.T) {
-	cs := startChat(t, socket.WithIdleTimeout(150*time.Millisecond))
+	cs := chatserver.Start(t, socket.WithIdleTimeout(150*time.Millisecond))
 	for _, tc := range []struct {
 		every time.Duration
 		open  int
@@ -197,7 +114,7 @@ func TestStormHoldHeartbeats(t *testing.T) {
 }
 
 func TestFanout(t *testing.T) {
-	cs := startChat(t)
+	cs := chatserver.Start(t)
 	for _, tc := range []struct {
 		name string
 		opts []loadgen.Option
@@ -207,7 +124,7 @@ func TestFanout(t *testing.T) {
 		{"no flow control", []loadgen.Option{loadgen.WithWindow(0), loadgen.WithPayloadSize(0)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			noLeak(t)
+			testutil.CheckGoroutines(t)
 			opts := append([]loadgen.Option{loadgen.WithCount(40), loadgen.WithServerPID(os.Getpid())}, tc.opts...)
 			rep, err := loadgen.Fanout(t.Context(), cs.URL, 6, opts...)
 			if err != nil {
@@ -234,7 +151,7 @@ func TestFanout(t *testing.T) {
 // The JSON report carries the names that the plot tool and the team's
 // harness read.
 func TestFanoutReport(t *testing.T) {
-	cs := startChat(t)
+	cs := chatserver.Start(t)
 	var buf bytes.Buffer
 	rep, err := loadgen.Fanout(t.Context(), cs.URL, 2, loadgen.WithCount(3), loadgen.WithLabel("pyre"))
 	if err != nil {
@@ -266,8 +183,8 @@ func TestFanoutReport(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	cs := startChat(t)
-	noLeak(t)
+	cs := chatserver.Start(t)
+	testutil.CheckGoroutines(t)
 	rep, err := loadgen.Ping(t.Context(), cs.URL, 4, loadgen.WithDuration(300*time.Millisecond), loadgen.WithCount(200))
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +199,7 @@ func TestPing(t *testing.T) {
 
 // Ping's count bounds each client exactly.
 func TestPingCount(t *testing.T) {
-	cs := startChat(t)
+	cs := chatserver.Start(t)
 	rep, err := loadgen.Ping(t.Context(), cs.URL, 3, loadgen.WithCount(25), loadgen.WithDuration(time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -295,8 +212,8 @@ func TestPingCount(t *testing.T) {
 // The wall-clock limit ends a run that would otherwise go on for a minute,
 // and the report says so.
 func TestLimit(t *testing.T) {
-	cs := startChat(t)
-	noLeak(t)
+	cs := chatserver.Start(t)
+	testutil.CheckGoroutines(t)
 	start := time.Now()
 	rep, err := loadgen.Fanout(t.Context(), cs.URL, 3, loadgen.WithRate(5), loadgen.WithCount(1000),
 		loadgen.WithDuration(time.Minute), loadgen.WithLimit(700*time.Millisecond))
@@ -313,7 +230,7 @@ func TestLimit(t *testing.T) {
 
 // The caller's context ends a run too.
 func TestInterrupted(t *testing.T) {
-	cs := startChat(t)
+	cs := chatserver.Start(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	// Cancel as soon as the measured window opens.

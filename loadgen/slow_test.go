@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/internal/testutil/chatserver"
 	"github.com/pyrehq/pyre/loadgen"
 	"github.com/pyrehq/pyre/socket"
 )
@@ -46,8 +48,8 @@ func TestFanoutSlowConsumer(t *testing.T) {
 	// not finish within its write timeout, cutting short the frame and the
 	// close frame after it (the subscriber would see 1006); a minute keeps
 	// a loaded machine from making that happen here.
-	cs := startChat(t, socket.WithMaxQueueBytes(1<<20), socket.WithWriteTimeout(time.Minute))
-	noLeak(t)
+	cs := chatserver.Start(t, socket.WithMaxQueueBytes(1<<20), socket.WithWriteTimeout(time.Minute))
+	testutil.CheckGoroutines(t)
 	const size = 4 << 10
 	count := int64((socketBuffering(t)+(1<<20))/size + 100)
 	const duration, drain = 30 * time.Second, 10 * time.Second
@@ -106,8 +108,8 @@ func TestFanoutSlowConsumer(t *testing.T) {
 // A slow subscriber that the server does not close (the default queue of
 // 4 MiB never fills) is waited for until the drain ends, and no longer.
 func TestFanoutSlowNotClosed(t *testing.T) {
-	cs := startChat(t)
-	noLeak(t)
+	cs := chatserver.Start(t)
+	testutil.CheckGoroutines(t)
 	const drain = 300 * time.Millisecond
 	start := time.Now()
 	rep, err := loadgen.Fanout(t.Context(), cs.URL, 3, loadgen.WithSlow(1), loadgen.WithCount(20),

@@ -8,21 +8,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-)
 
-func runServer(tb testing.TB) *server.Server {
-	tb.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server did not start")
-	}
-	tb.Cleanup(srv.Shutdown)
-	return srv
-}
+	"github.com/pyrehq/pyre/internal/testutil"
+)
 
 type natsNode struct {
 	t   *Tracker
@@ -46,18 +34,6 @@ func startNATSNode(tb testing.TB, srv *server.Server, name string, opts ...Optio
 	return &natsNode{t, nc, rec}
 }
 
-func waitUntil(tb testing.TB, what string, limit time.Duration, cond func() bool) time.Duration {
-	tb.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			tb.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func keysOn(t *Tracker, topic string) map[string]int {
 	out := map[string]int{}
 	for k, p := range t.List(topic) {
@@ -67,7 +43,7 @@ func keysOn(t *Tracker, topic string) map[string]int {
 }
 
 func TestThreeNodesOverNATS(t *testing.T) {
-	srv := runServer(t)
+	srv := testutil.StartNATS(t)
 	nodes := []*natsNode{startNATSNode(t, srv, "a"), startNATSNode(t, srv, "b"), startNATSNode(t, srv, "c")}
 	for i, n := range nodes {
 		if _, err := n.t.Track("owner", "room:1", fmt.Sprint("user", i), Meta{"typing": false}); err != nil {
@@ -79,23 +55,23 @@ func TestThreeNodesOverNATS(t *testing.T) {
 	nodes[2].t.Track("tab2", "room:1", "alice", nil)
 	want := map[string]int{"user0": 1, "user1": 1, "user2": 1, "alice": 2}
 	for _, n := range nodes {
-		waitUntil(t, "every presence on "+n.t.opts.node, 5*time.Second, func() bool { return maps.Equal(keysOn(n.t, "room:1"), want) })
+		testutil.Eventually(t, 5*time.Second, func() bool { return maps.Equal(keysOn(n.t, "room:1"), want) }, "every presence on %s", n.t.opts.node)
 	}
 
 	// An update propagates as a change of meta.
 	ref, _ := nodes[1].t.Update("owner", "room:1", "user1", Meta{"typing": true})
 	for _, n := range nodes {
-		waitUntil(t, "the update on "+n.t.opts.node, 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, func() bool {
 			p, ok := n.t.Get("room:1", "user1")
 			return ok && len(p.Metas) == 1 && p.Metas[0].Ref() == ref && p.Metas[0]["typing"] == true
-		})
+		}, "the update on %s", n.t.opts.node)
 	}
 
 	// Leaving one tab removes only its meta everywhere.
 	nodes[2].t.UntrackAll("tab2")
 	want["alice"] = 1
 	for _, n := range nodes {
-		waitUntil(t, "alice's second tab to leave on "+n.t.opts.node, 5*time.Second, func() bool { return maps.Equal(keysOn(n.t, "room:1"), want) })
+		testutil.Eventually(t, 5*time.Second, func() bool { return maps.Equal(keysOn(n.t, "room:1"), want) }, "alice's second tab to leave on %s", n.t.opts.node)
 	}
 
 	// Every node's diffs replay to what it lists.
@@ -119,18 +95,19 @@ func TestThreeNodesOverNATS(t *testing.T) {
 // A new tracker under the same name then appears once, without the old
 // presences.
 func TestNodeDeathAndReturn(t *testing.T) {
-	srv := runServer(t)
+	srv := testutil.StartNATS(t)
 	a, b := startNATSNode(t, srv, "a"), startNATSNode(t, srv, "b")
 	dying := startNATSNode(t, srv, "c")
 	dying.t.Track("o", "room", "carol", nil)
 	for _, n := range []*natsNode{a, b} {
-		waitUntil(t, "carol everywhere", 5*time.Second, func() bool { return len(n.t.List("room")) == 1 })
+		testutil.Eventually(t, 5*time.Second, func() bool { return len(n.t.List("room")) == 1 }, "carol everywhere")
 	}
 	dying.nc.Close()                                                    // the process "dies": no goodbye
 	limit := 300*time.Millisecond + 2*50*time.Millisecond + time.Second // down + beat, plus scheduling slack
 	for _, n := range []*natsNode{a, b} {
-		took := waitUntil(t, "carol to leave", limit, func() bool { return len(n.t.List("room")) == 0 })
-		t.Logf("node %s dropped the dead node's presence after %v", n.t.opts.node, took)
+		start := time.Now()
+		testutil.Eventually(t, limit, func() bool { return len(n.t.List("room")) == 0 }, "carol to leave")
+		t.Logf("node %s dropped the dead node's presence after %v", n.t.opts.node, time.Since(start))
 		if got := replay(n.rec); len(got) != 0 {
 			t.Fatalf("clients of %s still see %v", n.t.opts.node, got)
 		}
@@ -138,8 +115,8 @@ func TestNodeDeathAndReturn(t *testing.T) {
 	back := startNATSNode(t, srv, "c")
 	back.t.Track("o", "room", "dave", nil)
 	for _, n := range []*natsNode{a, b} {
-		waitUntil(t, "the returned node's presence", 5*time.Second, func() bool {
+		testutil.Eventually(t, 5*time.Second, func() bool {
 			return maps.Equal(keysOn(n.t, "room"), map[string]int{"dave": 1})
-		})
+		}, "the returned node's presence")
 	}
 }

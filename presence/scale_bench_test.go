@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/pyrehq/pyre/internal/testutil"
 )
 
 func (t *Tracker) total() int {
@@ -40,7 +42,7 @@ func BenchmarkJoinStorm(b *testing.B) {
 }
 
 func runStorm(b *testing.B, topicCount, users int) {
-	srv := runServer(b)
+	srv := testutil.StartNATS(b)
 	var nodes []*natsNode
 	for i := range 3 {
 		n := startNATSNode(b, srv, fmt.Sprint("n", i), WithPeriods(50*time.Millisecond, time.Second, 5*time.Second, 5*time.Minute))
@@ -65,7 +67,7 @@ func runStorm(b *testing.B, topicCount, users int) {
 		}
 	}
 	for _, n := range nodes {
-		waitUntil(b, "convergence", time.Minute, func() bool { return n.t.total() == total })
+		testutil.Eventually(b, time.Minute, func() bool { return n.t.total() == total }, "convergence")
 	}
 	converge := time.Since(start)
 	var sent uint64

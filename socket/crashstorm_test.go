@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
 
@@ -52,22 +52,20 @@ func crashStorm(tb testing.TB, sockets, crashesPerSec int, d time.Duration, minC
 	mux.Handle("/socket/", h)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/socket/websocket?vsn=2.0.0"
+	url := testutil.WSURL(srv.URL, "/socket/websocket")
 	baseActors := h.ActorCount()
 
 	conns := make([]*websocket.Conn, sockets)
 	for i := range conns {
-		c, _, err := websocket.DefaultDialer.Dial(url, nil)
-		if err != nil {
-			tb.Fatalf("dial %d: %v", i, err)
+		c := testutil.Dial(tb, url, "2.0.0")
+		c.Send(fmt.Sprintf(`["1","1","storm:%d","phx_join",{}]`, i))
+		if data := c.Read(); !strings.Contains(data, `"ok"`) {
+			tb.Fatalf("join %d: %s", i, data)
 		}
-		conns[i] = c
-		if err := c.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `["1","1","storm:%d","phx_join",{}]`, i)); err != nil {
-			tb.Fatal(err)
-		}
-		if _, data, err := c.ReadMessage(); err != nil || !strings.Contains(string(data), `"ok"`) {
-			tb.Fatalf("join %d: %s %v", i, data, err)
-		}
+		// From here on the goroutines below read, each setting its own
+		// deadline or none.
+		_ = c.SetReadDeadline(time.Time{})
+		conns[i] = c.Conn
 	}
 
 	var res stormResult
@@ -209,25 +207,14 @@ loop:
 		c.Close()
 	}
 	<-readerDone
-	waitFor(tb, func() bool { return h.Len() == 0 && h.ActorCount() == baseActors },
-		func() string {
+	testutil.Eventually(tb, 10*time.Second, func() bool { return h.Len() == 0 && h.ActorCount() == baseActors },
+		"every socket and channel to end: %v", testutil.Lazy(func() string {
 			return fmt.Sprintf("%d sockets, %d actors (had %d)", h.Len(), h.ActorCount(), baseActors)
-		})
+		}))
 	if err := h.Shutdown(tb.Context()); err != nil {
 		tb.Fatal(err)
 	}
 	return res
-}
-
-func waitFor(tb testing.TB, cond func() bool, state func() string) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("condition not reached: %s", state())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func percentile(l []time.Duration, p float64) time.Duration {
@@ -246,7 +233,7 @@ func TestCrashStorm(t *testing.T) {
 	if testing.Short() {
 		sockets, d = 100, time.Second
 	}
-	before := runtime.NumGoroutine()
+	before := testutil.Goroutines()
 	minCrashes := int64(d/time.Second) * 30
 	res := crashStorm(t, sockets, 100, d, minCrashes)
 	if res.requests == 0 || res.crashes < minCrashes {
@@ -254,7 +241,7 @@ func TestCrashStorm(t *testing.T) {
 	}
 	t.Logf("%d crashes, %d requests answered, p50 %v, p99 %v", res.crashes, res.requests,
 		percentile(res.latencies, 0.5), percentile(res.latencies, 0.99))
-	waitGoroutines(t, before)
+	before.Wait(t, goroutineSlack)
 }
 
 // BenchmarkCrashStorm reports request latency for 999 clients while a

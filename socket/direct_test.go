@@ -18,8 +18,8 @@ import (
 func TestRepliesKeepClientOrder(t *testing.T) {
 	s := newServer(t)
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
-	send(t, c, `["1","1","echo:a","phx_join",{}]`)
-	read(t, c)
+	c.Send(`["1","1","echo:a","phx_join",{}]`)
+	c.Read()
 
 	const rounds = 200
 	const perRound = 7 // frames with a reply in each round
@@ -54,7 +54,7 @@ func TestRepliesKeepClientOrder(t *testing.T) {
 	last := map[string]int{}
 	for got := 0; got < rounds*perRound; {
 		var frame []json.RawMessage
-		if err := json.Unmarshal([]byte(read(t, c)), &frame); err != nil || len(frame) != 5 {
+		if err := json.Unmarshal([]byte(c.Read()), &frame); err != nil || len(frame) != 5 {
 			t.Fatalf("bad frame: %v", err)
 		}
 		var event, ref, topic string
@@ -90,16 +90,16 @@ func TestPushesAfterChannelStops(t *testing.T) {
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
 	for k := range 50 {
 		topic := fmt.Sprintf("echo:s%d", k)
-		send(t, c, fmt.Sprintf(`["1","j","%s","phx_join",{}]`, topic))
-		if got := read(t, c); got != fmt.Sprintf(`["1","j","%s","phx_reply",{"status":"ok","response":{}}]`, topic) {
+		c.Send(fmt.Sprintf(`["1","j","%s","phx_join",{}]`, topic))
+		if got := c.Read(); got != fmt.Sprintf(`["1","j","%s","phx_reply",{"status":"ok","response":{}}]`, topic) {
 			t.Fatalf("join: %s", got)
 		}
-		send(t, c, fmt.Sprintf(`["1","s","%s","stop",{}]`, topic))
+		c.Send(fmt.Sprintf(`["1","s","%s","stop",{}]`, topic))
 		// Wait for the close the stopping channel sends: the socket learns
 		// of the stop right after, so later pushes reach it.
 		for {
 			var frame []json.RawMessage
-			_ = json.Unmarshal([]byte(read(t, c)), &frame)
+			_ = json.Unmarshal([]byte(c.Read()), &frame)
 			var event string
 			_ = json.Unmarshal(frame[3], &event)
 			if event == "phx_close" {
@@ -114,11 +114,11 @@ func TestPushesAfterChannelStops(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("round %d: the socket never answered for the stopped channel", k)
 			}
-			send(t, c, fmt.Sprintf(`["1","p%d","%s","echo",{}]`, i, topic))
-			send(t, c, fmt.Sprintf(`[null,"q%d","echo:none-%d","echo",{}]`, i, k))
-			first := read(t, c)
+			c.Send(fmt.Sprintf(`["1","p%d","%s","echo",{}]`, i, topic))
+			c.Send(fmt.Sprintf(`[null,"q%d","echo:none-%d","echo",{}]`, i, k))
+			first := c.Read()
 			if first == fmt.Sprintf(`[null,"p%d","%s","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`, i, topic) {
-				read(t, c) // the ping's reply
+				c.Read() // the ping's reply
 				break
 			}
 			if first != fmt.Sprintf(`[null,"q%d","echo:none-%d","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`, i, k) {

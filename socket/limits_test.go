@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
 
@@ -15,19 +16,19 @@ func TestRateLimit(t *testing.T) {
 	// 1 event per second in bursts of 5; 3 refusals in a row close.
 	s := newServer(t, socket.WithRateLimit(1, 5, 3))
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
-	send(t, c, `["1","1","echo:r","phx_join",{}]`)
-	if got := read(t, c); !strings.Contains(got, `"ok"`) {
+	c.Send(`["1","1","echo:r","phx_join",{}]`)
+	if got := c.Read(); !strings.Contains(got, `"ok"`) {
 		t.Fatalf("join: %s", got)
 	}
 	// Four more events fit the burst; the fifth and sixth are refused.
 	for i := 2; i <= 7; i++ {
-		send(t, c, fmt.Sprintf(`["1","%d","echo:r","echo",{"n":%d}]`, i, i))
+		c.Send(fmt.Sprintf(`["1","%d","echo:r","echo",{"n":%d}]`, i, i))
 	}
 	// Refusals are answered by the reader at once and may overtake the
 	// channel's replies: match replies by ref.
 	replies := map[string]string{}
 	for range 6 {
-		got := read(t, c)
+		got := c.Read()
 		var f []json.RawMessage
 		if err := json.Unmarshal([]byte(got), &f); err != nil || len(f) != 5 {
 			t.Fatalf("bad frame %s", got)
@@ -44,12 +45,12 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	// Two more refusals make four in a row: over the three strikes.
-	send(t, c, `["1","8","echo:r","echo",{}]`)
-	send(t, c, `["1","9","echo:r","echo",{}]`)
-	if got := read(t, c); !strings.Contains(got, "rate limit exceeded") {
+	c.Send(`["1","8","echo:r","echo",{}]`)
+	c.Send(`["1","9","echo:r","echo",{}]`)
+	if got := c.Read(); !strings.Contains(got, "rate limit exceeded") {
 		t.Fatalf("event 8: %s", got)
 	}
-	if code := readClose(t, c); code != socket.ClosePolicy {
+	if code := c.ReadClose(); code != socket.ClosePolicy {
 		t.Fatalf("close code %d, want %d", code, socket.ClosePolicy)
 	}
 }
@@ -58,14 +59,14 @@ func TestTopicTooLong(t *testing.T) {
 	s := newServer(t, socket.WithMaxTopicLength(16))
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
 	long := "echo:" + strings.Repeat("x", 100)
-	send(t, c, `["1","1","`+long+`","phx_join",{}]`)
-	got := read(t, c)
+	c.Send(`["1","1","` + long + `","phx_join",{}]`)
+	got := c.Read()
 	if !strings.Contains(got, `"reason":"topic too long"`) || strings.Contains(got, long) {
 		t.Fatalf("reply %s: want topic too long, without echoing the topic", got)
 	}
 	// The socket carries on.
-	send(t, c, `["1","2","echo:ok","phx_join",{}]`)
-	if got := read(t, c); !strings.Contains(got, `"status":"ok"`) {
+	c.Send(`["1","2","echo:ok","phx_join",{}]`)
+	if got := c.Read(); !strings.Contains(got, `"status":"ok"`) {
 		t.Fatalf("join after refusal: %s", got)
 	}
 }
@@ -76,22 +77,16 @@ func TestMaxConnsPerAddr(t *testing.T) {
 	s.mustDial(t, "vsn=2.0.0&token=good")
 	// The handshake answers 101 before the socket is registered, and the
 	// third handshake is checked against the registry.
-	waitFor(t, func() bool { return s.h.Len() == 2 }, func() string {
-		return fmt.Sprintf("%d sockets registered, want 2", s.h.Len())
-	})
+	testutil.Eventually(t, 5*time.Second, func() bool { return s.h.Len() == 2 }, "%v sockets registered, want 2",
+		testutil.Lazy(func() string { return fmt.Sprint(s.h.Len()) }))
 	_, resp, err := s.dial(t, "vsn=2.0.0&token=good", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("third connection: %v %v; want HTTP 429", resp, err)
 	}
 	// Closing one frees its slot.
 	a.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.h.Len() > 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the closed socket never went away")
-		}
-		time.Sleep(time.Millisecond) // polling Len: no signal exists for a socket's end
-	}
+	// No signal exists for a socket's end: poll Len.
+	testutil.Eventually(t, 5*time.Second, func() bool { return s.h.Len() <= 1 }, "the closed socket to go away")
 	s.mustDial(t, "vsn=2.0.0&token=good")
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
+	"github.com/pyrehq/pyre/internal/testutil"
 )
 
 // toy is the channel the robustness tests run: it echoes, crashes, stops
@@ -59,7 +60,7 @@ func FuzzSocketFrames(f *testing.F) {
 			ops = ops[:128]
 		}
 		srv := channeltest.NewServer(t, toyRouter())
-		base := srv.Handler().ActorCount()
+		testutil.CheckActors(t, srv.Handler().ActorCount)
 		good, err := srv.Connect(url.Values{})
 		if err != nil {
 			t.Fatal(err)
@@ -107,10 +108,8 @@ func FuzzSocketFrames(f *testing.F) {
 		}
 		bad.Close()
 		good.Close()
-		h := srv.Handler()
-		waitFor(t, func() bool { return h.Len() == 0 && h.ActorCount() <= base }, func() string {
-			return fmt.Sprintf("%d sockets and %d actors left (%d at start)", h.Len(), h.ActorCount(), base)
-		})
+		// Then, when the iteration ends, CheckActors waits for the actors.
+		testutil.CountBackTo(t, "open sockets", 0, srv.Handler().Len)
 	})
 }
 

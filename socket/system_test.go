@@ -2,7 +2,6 @@ package socket_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/pyrehq/pyre/actors/channeltest"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
 
@@ -57,9 +57,7 @@ func TestWithActorSystem(t *testing.T) {
 	cb.Close()
 	for _, s := range []*channeltest.Server{a, b} {
 		h := s.Handler()
-		waitFor(t, func() bool { return h.ActorCount() == 0 }, func() string {
-			return fmt.Sprintf("%d actors left", h.ActorCount())
-		})
+		testutil.CountBackTo(t, "actors", 0, h.ActorCount)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := h.Shutdown(ctx)
 		cancel()

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
 
@@ -80,59 +80,17 @@ func newServer(t *testing.T, opts ...socket.Option) *server {
 		_ = h.Shutdown(t.Context())
 		srv.Close()
 	})
-	return &server{h: h, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/socket/websocket"}
+	return &server{h: h, srv: srv, url: testutil.WSURL(srv.URL, "/socket/websocket")}
 }
 
-func (s *server) dial(t *testing.T, query string, header http.Header) (*websocket.Conn, *http.Response, error) {
+func (s *server) dial(t *testing.T, query string, header http.Header) (*testutil.WSConn, *http.Response, error) {
 	t.Helper()
-	c, resp, err := websocket.DefaultDialer.Dial(s.url+"?"+query, header)
-	if err == nil {
-		t.Cleanup(func() { c.Close() })
-	}
-	return c, resp, err
+	return testutil.TryDial(t, s.url+"?"+query, "", header)
 }
 
-func (s *server) mustDial(t *testing.T, query string) *websocket.Conn {
+func (s *server) mustDial(t *testing.T, query string) *testutil.WSConn {
 	t.Helper()
-	c, _, err := s.dial(t, query, nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	return c
-}
-
-func send(t *testing.T, c *websocket.Conn, frame string) {
-	t.Helper()
-	if err := c.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func read(t *testing.T, c *websocket.Conn) string {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, data, err := c.ReadMessage()
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	return string(data)
-}
-
-// readClose reads until the server closes and returns the close code.
-func readClose(t *testing.T, c *websocket.Conn) int {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, _, err := c.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code
-		}
-		t.Fatalf("connection ended without a close frame: %v", err)
-	}
+	return testutil.Dial(t, s.url+"?"+query, "")
 }
 
 func TestConnectStatus(t *testing.T) {
@@ -203,13 +161,13 @@ func TestOriginPolicies(t *testing.T) {
 func TestHeartbeatBothSerializers(t *testing.T) {
 	s := newServer(t)
 	v2 := s.mustDial(t, "vsn=2.0.0&token=good")
-	send(t, v2, `[null,"7","phoenix","heartbeat",{}]`)
-	if got, want := read(t, v2), `[null,"7","phoenix","phx_reply",{"status":"ok","response":{}}]`; got != want {
+	v2.Send(`[null,"7","phoenix","heartbeat",{}]`)
+	if got, want := v2.Read(), `[null,"7","phoenix","phx_reply",{"status":"ok","response":{}}]`; got != want {
 		t.Fatalf("V2 heartbeat reply = %s, want %s", got, want)
 	}
 	v1 := s.mustDial(t, "vsn=1.0.0&token=good")
-	send(t, v1, `{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"3"}`)
-	if got, want := read(t, v1), `{"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"3"}`; got != want {
+	v1.Send(`{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"3"}`)
+	if got, want := v1.Read(), `{"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"3"}`; got != want {
 		t.Fatalf("V1 heartbeat reply = %s, want %s", got, want)
 	}
 }
@@ -217,12 +175,12 @@ func TestHeartbeatBothSerializers(t *testing.T) {
 func TestJoinAndEchoV1(t *testing.T) {
 	s := newServer(t)
 	c := s.mustDial(t, "vsn=1.0.0&token=good")
-	send(t, c, `{"topic":"echo:1","event":"phx_join","payload":{},"ref":"1"}`)
-	if got, want := read(t, c), `{"topic":"echo:1","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"1"}`; got != want {
+	c.Send(`{"topic":"echo:1","event":"phx_join","payload":{},"ref":"1"}`)
+	if got, want := c.Read(), `{"topic":"echo:1","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"1"}`; got != want {
 		t.Fatalf("join reply = %s, want %s", got, want)
 	}
-	send(t, c, `{"topic":"echo:1","event":"echo","payload":{"a":1},"ref":"2"}`)
-	if got, want := read(t, c), `{"topic":"echo:1","event":"phx_reply","payload":{"status":"ok","response":{"a":1}},"ref":"2"}`; got != want {
+	c.Send(`{"topic":"echo:1","event":"echo","payload":{"a":1},"ref":"2"}`)
+	if got, want := c.Read(), `{"topic":"echo:1","event":"phx_reply","payload":{"status":"ok","response":{"a":1}},"ref":"2"}`; got != want {
 		t.Fatalf("echo reply = %s, want %s", got, want)
 	}
 }
@@ -231,13 +189,13 @@ func TestMalformedFramesAreDropped(t *testing.T) {
 	s := newServer(t)
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
 	for _, bad := range []string{`not json`, `[1,2,3]`, `{"topic":"x"}`, `[null,"1",5,"phx_join",{}]`, `[null,"1","t",null,{}]`} {
-		send(t, c, bad)
+		c.Send(bad)
 	}
 	if err := c.WriteMessage(websocket.BinaryMessage, []byte{9, 9, 9}); err != nil {
 		t.Fatal(err)
 	}
-	send(t, c, `["1","1","echo:1","phx_join",{}]`)
-	if got, want := read(t, c), `["1","1","echo:1","phx_reply",{"status":"ok","response":{}}]`; got != want {
+	c.Send(`["1","1","echo:1","phx_join",{}]`)
+	if got, want := c.Read(), `["1","1","echo:1","phx_reply",{"status":"ok","response":{}}]`; got != want {
 		t.Fatalf("after malformed frames: %s, want %s", got, want)
 	}
 }
@@ -246,19 +204,19 @@ func TestFrameTooBig(t *testing.T) {
 	s := newServer(t, socket.WithMaxFrameSize(1024))
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
 	other := s.mustDial(t, "vsn=2.0.0&token=good")
-	send(t, c, `["1","1","echo:1","phx_join",{"pad":"`+strings.Repeat("x", 2000)+`"}]`)
-	if code := readClose(t, c); code != websocket.CloseMessageTooBig {
+	c.Send(`["1","1","echo:1","phx_join",{"pad":"` + strings.Repeat("x", 2000) + `"}]`)
+	if code := c.ReadClose(); code != websocket.CloseMessageTooBig {
 		t.Fatalf("close code = %d, want 1009", code)
 	}
-	send(t, other, `[null,"1","phoenix","heartbeat",{}]`)
-	read(t, other)
+	other.Send(`[null,"1","phoenix","heartbeat",{}]`)
+	other.Read()
 }
 
 func TestBinaryPushAndReply(t *testing.T) {
 	s := newServer(t)
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
-	send(t, c, `["1","1","echo:b","phx_join",{}]`)
-	read(t, c)
+	c.Send(`["1","1","echo:b","phx_join",{}]`)
+	c.Read()
 	// client push, kind 0: join_ref "1", ref "2", topic "echo:b", event "echo", payload 01 02 03
 	frame := append([]byte{0, 1, 1, 6, 4}, "12echo:becho"...)
 	frame = append(frame, 1, 2, 3)
@@ -280,7 +238,7 @@ func TestBinaryPushAndReply(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	s := newServer(t, socket.WithIdleTimeout(150*time.Millisecond))
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
-	if code := readClose(t, c); code != websocket.CloseGoingAway {
+	if code := c.ReadClose(); code != websocket.CloseGoingAway {
 		t.Fatalf("close code = %d, want 1001", code)
 	}
 }
@@ -291,22 +249,22 @@ func TestIdleTimeout(t *testing.T) {
 func TestIdleAfterTraffic(t *testing.T) {
 	s := newServer(t, socket.WithIdleTimeout(400*time.Millisecond))
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
-	send(t, c, `["1","1","echo:idle","phx_join",{}]`)
-	read(t, c)
+	c.Send(`["1","1","echo:idle","phx_join",{}]`)
+	c.Read()
 	for i := range 3 {
 		// The pause is the idleness under test (the reader parks), not a
 		// wait for something; the frames of each burst arrive together.
 		time.Sleep(50 * time.Millisecond)
 		for j := range 3 {
-			send(t, c, fmt.Sprintf(`["1","%d%d","echo:idle","echo",{"n":%d}]`, i, j, j))
+			c.Send(fmt.Sprintf(`["1","%d%d","echo:idle","echo",{"n":%d}]`, i, j, j))
 		}
 		for j := range 3 {
-			if got, want := read(t, c), fmt.Sprintf(`["1","%d%d","echo:idle","phx_reply",{"status":"ok","response":{"n":%d}}]`, i, j, j); got != want {
+			if got, want := c.Read(), fmt.Sprintf(`["1","%d%d","echo:idle","phx_reply",{"status":"ok","response":{"n":%d}}]`, i, j, j); got != want {
 				t.Fatalf("got %s, want %s", got, want)
 			}
 		}
 	}
-	if code := readClose(t, c); code != websocket.CloseGoingAway {
+	if code := c.ReadClose(); code != websocket.CloseGoingAway {
 		t.Fatalf("close code = %d, want 1001", code)
 	}
 }
@@ -316,47 +274,47 @@ func TestDisconnectCloses1001(t *testing.T) {
 	alice := s.mustDial(t, "vsn=2.0.0&token=good&user=alice")
 	bob := s.mustDial(t, "vsn=2.0.0&token=good&user=bob")
 	// Make sure both sockets are registered before broadcasting.
-	for _, c := range []*websocket.Conn{alice, bob} {
-		send(t, c, `[null,"1","phoenix","heartbeat",{}]`)
-		read(t, c)
+	for _, c := range []*testutil.WSConn{alice, bob} {
+		c.Send(`[null,"1","phoenix","heartbeat",{}]`)
+		c.Read()
 	}
 	if err := s.h.Broadcast("user:alice", "disconnect", nil); err != nil {
 		t.Fatal(err)
 	}
-	if code := readClose(t, alice); code != websocket.CloseGoingAway {
+	if code := alice.ReadClose(); code != websocket.CloseGoingAway {
 		t.Fatalf("close code = %d, want 1001", code)
 	}
-	send(t, bob, `[null,"2","phoenix","heartbeat",{}]`)
-	read(t, bob)
+	bob.Send(`[null,"2","phoenix","heartbeat",{}]`)
+	bob.Read()
 }
 
 func TestSlowConsumerIsClosed(t *testing.T) {
 	s := newServer(t, socket.WithMaxQueueBytes(64<<10))
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
-	send(t, c, `["1","1","echo:f","phx_join",{}]`)
-	read(t, c)
+	c.Send(`["1","1","echo:f","phx_join",{}]`)
+	c.Read()
 	// Ask for far more than the queue holds and do not read while it is
 	// produced: the server must cut the connection, not buffer it all.
-	send(t, c, `["1","2","echo:f","flood",{}]`)
-	if code := readClose(t, c); code != socket.CloseSlowConsumer {
+	c.Send(`["1","2","echo:f","flood",{}]`)
+	if code := c.ReadClose(); code != socket.CloseSlowConsumer {
 		t.Fatalf("close code = %d, want %d", code, socket.CloseSlowConsumer)
 	}
 }
 
 func TestShutdownClosesWith1012AndLeaksNothing(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := testutil.Goroutines()
 	s := newServer(t)
-	conns := make([]*websocket.Conn, 20)
+	conns := make([]*testutil.WSConn, 20)
 	for i := range conns {
 		conns[i] = s.mustDial(t, "vsn=2.0.0&token=good")
-		send(t, conns[i], `["1","1","echo:s","phx_join",{}]`)
-		read(t, conns[i])
+		conns[i].Send(`["1","1","echo:s","phx_join",{}]`)
+		conns[i].Read()
 	}
 	if err := s.h.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range conns {
-		if code := readClose(t, c); code != websocket.CloseServiceRestart {
+		if code := c.ReadClose(); code != websocket.CloseServiceRestart {
 			t.Fatalf("close code = %d, want 1012", code)
 		}
 		c.Close()
@@ -370,23 +328,18 @@ func TestShutdownClosesWith1012AndLeaksNothing(t *testing.T) {
 	}
 	s.srv.CloseClientConnections()
 	s.srv.Close()
-	waitGoroutines(t, before)
+	before.Wait(t, goroutineSlack)
 }
 
+// goroutineSlack is how many goroutines the leak checks let come and go
+// beyond their baseline: the test runner's and a timer's.
+const goroutineSlack = 2
+
+// waitGoroutines waits until at most want goroutines (plus the slack) run.
+// The long-poll tests call it with a count they took themselves.
 func waitGoroutines(t *testing.T, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= want+2 { // the test runner and the timer goroutine may come and go
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d, started with %d\n%s", n, want, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.GoroutineBaseline{Count: want}.Wait(t, goroutineSlack)
 }
 
 // TestFrameLengths checks the writer's framing at every length encoding
@@ -394,13 +347,13 @@ func waitGoroutines(t *testing.T, want int) {
 func TestFrameLengths(t *testing.T) {
 	s := newServer(t)
 	c := s.mustDial(t, "vsn=2.0.0&token=good")
-	send(t, c, `["1","1","echo:len","phx_join",{}]`)
-	read(t, c)
+	c.Send(`["1","1","echo:len","phx_join",{}]`)
+	c.Read()
 	for i, n := range []int{0, 80, 100, 125 - 60, 126, 1000, 65535 - 70, 65536, 200000} {
 		body := strings.Repeat("x", n)
-		send(t, c, fmt.Sprintf(`["1","%d","echo:len","echo",{"b":"%s"}]`, i+2, body))
+		c.Send(fmt.Sprintf(`["1","%d","echo:len","echo",{"b":"%s"}]`, i+2, body))
 		want := fmt.Sprintf(`["1","%d","echo:len","phx_reply",{"status":"ok","response":{"b":"%s"}}]`, i+2, body)
-		if got := read(t, c); got != want {
+		if got := c.Read(); got != want {
 			t.Fatalf("payload of %d bytes: reply of %d bytes differs", n, len(got))
 		}
 	}

@@ -153,18 +153,6 @@ func send(t testing.TB, sys *actor.ActorSystem, sup *Tree, name string, m any) *
 	return pid
 }
 
-// eventually polls cond until it holds or waitLimit passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // logLines is a zerolog destination that hands each event to the test.
 type logLines chan map[string]any
 

@@ -3,12 +3,13 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/pyrehq/pyre/internal/testutil"
 )
 
 func TestStartAndStopOrder(t *testing.T) {
@@ -96,7 +97,7 @@ func TestRestartTypes(t *testing.T) {
 				stop(t, sup)
 				rec.expect(t, "stop y", "stop x")
 			} else {
-				eventually(t, "x removed", func() bool { _, ok := lookup(sup, "x"); return !ok })
+				testutil.Eventually(t, waitLimit, func() bool { _, ok := lookup(sup, "x"); return !ok }, "x removed")
 				stop(t, sup)
 				rec.expect(t, "stop y")
 			}
@@ -357,7 +358,7 @@ func TestLogEventPerFailure(t *testing.T) {
 
 func TestGoroutinesReturnToBaseline(t *testing.T) {
 	sys := newSystem(t)
-	baseline := runtime.NumGoroutine()
+	baseline := testutil.Goroutines()
 
 	rec := newRecorder()
 	nested, err := Props(Spec{Strategy: AllForOne, Children: workers(rec, "n1", "n2")})
@@ -390,7 +391,7 @@ func TestGoroutinesReturnToBaseline(t *testing.T) {
 	stop(t, sup)
 	rec.expect(t, "stop n2", "stop n1", "stop a")
 
-	eventually(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	baseline.Wait(t, 0)
 }
 
 func TestValidate(t *testing.T) {

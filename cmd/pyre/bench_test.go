@@ -2,41 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pyrehq/pyre/examples/chat"
+	"github.com/pyrehq/pyre/internal/testutil/chatserver"
 	"github.com/pyrehq/pyre/loadgen"
 )
 
-func startChat(t *testing.T) string {
-	t.Helper()
-	app, err := chat.New(chat.Config{AdminKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(app)
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for app.Socket().Len() > 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond) // polling a count nothing signals
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = app.Shutdown(ctx)
-		srv.Close()
-	})
-	return srv.URL
-}
-
 func TestBenchModes(t *testing.T) {
-	url := startChat(t)
+	url := chatserver.Start(t).URL
 	for _, tc := range []struct {
 		args  []string
 		check func(t *testing.T, m map[string]any)
@@ -84,7 +61,7 @@ func TestBenchModes(t *testing.T) {
 }
 
 func TestBenchSummary(t *testing.T) {
-	url := startChat(t)
+	url := chatserver.Start(t).URL
 	var out bytes.Buffer
 	if err := bench(t.Context(), []string{"fanout", "-target", url, "-subs", "2", "-count", "5"}, &out, &out); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,3 @@
-// Command pyre runs pyre's example applications.
-//
-//	pyre chat -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-node N] [-nats embedded|nats://host:4222]
-//	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s]
 package main
 
 import (

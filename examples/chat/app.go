@@ -1,6 +1,3 @@
-// Package chat is the example chat server: rooms with messages, who is
-// online and typing indicators, and per-user notifications, served to the
-// official phoenix.js client. `pyre chat` runs it.
 package chat
 
 import (

@@ -3,9 +3,10 @@ package donations
 import (
 	"context"
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/pyrehq/pyre/internal/testutil"
 )
 
 func TestConfigRejectsBadCatalogues(t *testing.T) {
@@ -29,7 +30,7 @@ func TestConfigRejectsBadCatalogues(t *testing.T) {
 // endpoints are closed, the default catalogue is served, and Shutdown
 // stops everything it started.
 func TestNewDefaultsAndShutdown(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := testutil.Goroutines()
 	app, err := New(Config{Refresh: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -61,14 +62,5 @@ func TestNewDefaultsAndShutdown(t *testing.T) {
 	if code, out := call(t, app, http.MethodGet, "/healthz", "", nil); code != http.StatusServiceUnavailable {
 		t.Errorf("healthz after Shutdown = %d %v, want 503", code, out)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines before New, %d after Shutdown:\n%s",
-				before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond) // polling a count that nothing signals
-	}
+	before.Wait(t, 0)
 }

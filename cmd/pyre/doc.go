@@ -1,0 +1,56 @@
+// Command pyre is the one binary of pyre's examples: it serves the chat
+// and donations applications and load-tests Phoenix Channels servers.
+//
+//	pyre chat      -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-node N] [-nats embedded|nats://host:4222,...]
+//	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s]
+//	pyre bench     storm|fanout|ping -target http://127.0.0.1:4000 [-json] [mode flags]
+//
+// Every command prints its flags with -h (pyre bench MODE -h for a mode).
+//
+// # Serving
+//
+// chat serves examples/chat: rooms, presence, typing and notifications for
+// the official phoenix.js client, with the page at / (its phoenix.mjs comes
+// from -assets, npm's phoenix/priv/static). donations serves
+// examples/donations: live campaign totals, an admin dashboard, restart
+// policies and a supervision tree.
+//
+// Both listen on -addr (loopback by default), log JSON lines to stderr at
+// -log-level, and on SIGINT or SIGTERM stop accepting, drain their sockets
+// for at most -drain (clients are closed with 1012 and reconnect) and exit.
+// -admin-key guards the admin endpoints, which are off without it; -secret
+// signs login tokens (random per process when empty, so tokens do not
+// survive a restart or work on another node). The environment variables
+// PYRE_ADMIN_KEY, PYRE_SECRET and PYRE_NODE stand in for the flags.
+//
+// chat alone runs as a cluster. -nats "" (the default) is a single node;
+// -nats embedded runs a NATS server inside the process on -nats-listen;
+// -nats nats://a:4222,nats://b:4222 joins a NATS cluster (with
+// -nats-creds, -nats-user/-nats-password, -nats-token and the -nats-tls-*
+// files as that cluster needs; PYRE_NATS, PYRE_NATS_PASSWORD and
+// PYRE_NATS_TOKEN work too). Nodes need unique names (-node) and one
+// -secret. chat also takes a per-socket -rate-limit, the -max-queue and
+// -write-timeout that close slow clients, and -pprof ADDR to serve
+// net/http/pprof on a listener of its own.
+//
+// # Load testing
+//
+// bench drives a pyre or Phoenix server on this machine over WebSocket
+// with V2 JSON frames, through package loadgen:
+//
+//   - storm opens -conns connections that each join a topic, and reports
+//     joins per second, connect-and-join latency and failures;
+//   - fanout has one publisher and -subs subscribers on one topic, paced by
+//     -rate or by a -window of messages in flight, and reports deliveries
+//     per second, loss, reordering and latency; -slow K subscribers stop
+//     reading, to see what the server does with slow consumers;
+//   - ping runs -clients closed-loop round trips and reports replies per
+//     second and round-trip time.
+//
+// Runs are bounded by their counts, their -duration and a hard -limit, and
+// the -target must be a loopback address. The server must hand out tokens
+// on POST /api/login (or take -token T or -no-login), answer "ping" with
+// its payload and rebroadcast "bench"; pyre chat does. -json prints one
+// JSON line instead of the summary. BENCHMARKS.md has figures and the
+// commands behind them.
+package main
