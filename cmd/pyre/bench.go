@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -129,12 +127,6 @@ func (c benchConfig) options() []loadgen.Option {
 		opts = append(opts, loadgen.WithLogger(log))
 	}
 	return opts
-}
-
-func runBench(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return bench(ctx, args, os.Stdout, os.Stderr)
 }
 
 // errStoppedEarly follows the report of a run that the limit or a signal

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pyrehq/pyre/cluster"
+	"github.com/pyrehq/pyre/examples/chat"
+	"github.com/pyrehq/pyre/socket"
+)
+
+// chatConfig is the chat command's configuration.
+type chatConfig struct {
+	serverConfig
+	Assets    string
+	Cluster   cluster.Config
+	Pprof     string
+	RateLimit float64
+	MaxQueue  int
+	WriteWait time.Duration
+}
+
+func (c chatConfig) validate() error {
+	if err := c.serverConfig.validate(); err != nil {
+		return err
+	}
+	if c.RateLimit < 0 {
+		return errors.New("-rate-limit must not be negative")
+	}
+	return nil
+}
+
+func runChat(ctx context.Context, args []string, errOut io.Writer) error {
+	cfg := chatConfig{}
+	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	cfg.register(fs, "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
+	fs.StringVar(&cfg.Assets, "assets", "node_modules/phoenix/priv/static", "directory holding phoenix.mjs")
+	clusterFlags(fs, &cfg.Cluster)
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 100000, "events per second one socket may send (0: no limit); a fan-out benchmark's publisher needs a high one")
+	fs.IntVar(&cfg.MaxQueue, "max-queue", 4<<20, "bytes queued for one client before it is closed as a slow consumer (code 4000)")
+	fs.DurationVar(&cfg.WriteWait, "write-timeout", 10*time.Second, "a write to a client that takes longer closes it")
+	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log, err := cfg.logger(errOut)
+	if err != nil {
+		return err
+	}
+
+	if cfg.Pprof != "" {
+		startPprof(log, cfg.Pprof)
+	}
+	cfg.Cluster.Node, cfg.Cluster.Logger = cfg.Node, log
+	node, err := cluster.Start(cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	appLog := log // socket, presence and pubsub name the node in their lines themselves
+	log = log.With().Str("node", node.Name()).Logger()
+	app, err := chat.New(chat.Config{
+		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: appLog, Cluster: node,
+		SocketOptions: []socket.Option{
+			socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), 1), 1000),
+			socket.WithMaxQueueBytes(cfg.MaxQueue),
+			socket.WithWriteTimeout(cfg.WriteWait),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.Assets + "/phoenix.mjs"); err != nil {
+		log.Warn().Str("assets", cfg.Assets).Msg("phoenix.mjs not found: run npm install for the chat page")
+	}
+	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, app)
+}
+
+// clusterFlags registers the flags that say how a node reaches the others.
+func clusterFlags(fs *flag.FlagSet, c *cluster.Config) {
+	fs.StringVar(&c.NATS, "nats", os.Getenv("PYRE_NATS"), `"" for a single node; "embedded" to run a NATS server in this process; or nats://host:4222[,nats://...] to join a cluster`)
+	fs.StringVar(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (with -nats embedded)")
+	fs.StringVar(&c.Prefix, "nats-prefix", "pyre", "first token of every NATS subject, to share a NATS cluster between applications")
+	fs.StringVar(&c.CredsFile, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&c.User, "nats-user", "", "NATS user")
+	fs.StringVar(&c.Password, "nats-password", os.Getenv("PYRE_NATS_PASSWORD"), "NATS password")
+	fs.StringVar(&c.Token, "nats-token", os.Getenv("PYRE_NATS_TOKEN"), "NATS authentication token")
+	fs.StringVar(&c.TLSCA, "nats-tls-ca", "", "PEM file of the CA for NATS TLS")
+	fs.StringVar(&c.TLSCert, "nats-tls-cert", "", "client certificate for NATS mutual TLS")
+	fs.StringVar(&c.TLSKey, "nats-tls-key", "", "client key for NATS mutual TLS")
+}

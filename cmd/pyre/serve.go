@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// serverConfig holds the flags every serving command shares.
+type serverConfig struct {
+	Addr      string
+	AdminKey  string
+	Secret    string
+	Node      string
+	LogLevel  string
+	DrainTime time.Duration
+}
+
+// register adds the shared flags; adminUse says what the admin key guards.
+func (c *serverConfig) register(fs *flag.FlagSet, adminUse string) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:4000", "listen address")
+	fs.StringVar(&c.AdminKey, "admin-key", os.Getenv("PYRE_ADMIN_KEY"), adminUse)
+	fs.StringVar(&c.Secret, "secret", os.Getenv("PYRE_SECRET"), "token signing secret (default: random per process)")
+	fs.StringVar(&c.Node, "node", os.Getenv("PYRE_NODE"), "node name, unique in a cluster (default: host name and a random suffix)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+}
+
+func (c serverConfig) validate() error {
+	if c.Addr == "" {
+		return errors.New("-addr is required")
+	}
+	if c.Secret != "" && len(c.Secret) < 16 {
+		return errors.New("-secret must be at least 16 characters")
+	}
+	if c.DrainTime <= 0 {
+		return errors.New("-drain must be positive")
+	}
+	return nil
+}
+
+// logger is the command's JSON logger on w at -log-level.
+func (c serverConfig) logger(w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.LogLevel)
+	if err != nil {
+		return zerolog.Logger{}, err
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// service is what a command serves: an HTTP handler that drains on
+// Shutdown.
+type service interface {
+	http.Handler
+	Shutdown(ctx context.Context) error
+}
+
+// serve listens on addr and serves a until ctx is cancelled, then drains
+// it within drain. a is shut down on every path out once it has been
+// handed over.
+func serve(ctx context.Context, log zerolog.Logger, name, addr string, drain time.Duration, a service) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		shutdown(log, a, drain)
+		return err
+	}
+	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info().Str("command", name).Str("addr", ln.Addr().String()).Msg("pyre listening")
+
+	select {
+	case err := <-errc:
+		shutdown(log, a, drain)
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := a.Shutdown(sctx); err != nil {
+		log.Error().Err(err).Msg("drain incomplete")
+	}
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// shutdown stops a after the server failed to start or to serve.
+func shutdown(log zerolog.Logger, a service, drain time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		log.Error().Err(err).Msg("drain incomplete")
+	}
+}
+
+// startPprof serves the profiling endpoints on their own listener, away
+// from the application's mux.
+func startPprof(log zerolog.Logger, addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if err := srv.ListenAndServe(); err != nil {
+			log.Error().Err(err).Str("addr", addr).Msg("pprof server stopped")
+		}
+	}()
+	log.Info().Str("addr", addr).Msg("pprof listening")
+}
