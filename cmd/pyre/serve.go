@@ -75,7 +75,8 @@ func serve(ctx context.Context, log zerolog.Logger, name, addr string, drain tim
 	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info().Str("command", name).Str("addr", ln.Addr().String()).Msg("pyre listening")
+	log.Info().Str("command", name).Str("addr", ln.Addr().String()).Str("url", listenURL(ln.Addr().String())).
+		Msg("pyre listening")
 
 	select {
 	case err := <-errc:
@@ -94,6 +95,19 @@ func serve(ctx context.Context, log zerolog.Logger, name, addr string, drain tim
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// listenURL is the URL to open for a server listening on addr: a server
+// on every interface is reached at localhost.
+func listenURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 // shutdown stops a after the server failed to start or to serve.

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestListeningLineNamesTheURLToOpen(t *testing.T) {
+	for _, tc := range []struct{ cmd, path, want string }{
+		{"chat", "", `id="login-form"`},
+		{"donations", "healthz", `"status":"ok"`},
+	} {
+		t.Run(tc.cmd, func(t *testing.T) {
+			c := startCommand(t, tc.cmd, "-log-level", "info")
+			if !regexp.MustCompile(`^http://127\.0\.0\.1:[0-9]+/$`).MatchString(c.URL) {
+				t.Fatalf("url %q, want http://127.0.0.1:PORT/", c.URL)
+			}
+			res, err := http.Get(c.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), tc.want) {
+				t.Errorf("GET %s%s: %d %.200s; want 200 with %s", c.URL, tc.path, res.StatusCode, body, tc.want)
+			}
+		})
+	}
+}
+
+func TestListenURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:4000": "http://127.0.0.1:4000/",
+		"0.0.0.0:4000":   "http://localhost:4000/",
+		"[::]:4000":      "http://localhost:4000/",
+		"[::1]:4001":     "http://[::1]:4001/",
+		"10.1.2.3:80":    "http://10.1.2.3:80/",
+	} {
+		if got := listenURL(addr); got != want {
+			t.Errorf("listenURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
