@@ -90,7 +90,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		rt: &channel.Runtime{
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 		},
-		strategy: engine.NewCrashStrategy(log, o.node),
+		strategy: engine.NewCrashStrategy(log),
 		sockets:  map[string]*registered{},
 		perAddr:  map[string]int{},
 	}

@@ -155,7 +155,9 @@ func WithPresence(t *presence.Tracker) Option {
 	return func(o *options) error { o.presence = t; return nil }
 }
 
-// WithLogger sets the logger (default: none).
+// WithLogger sets the logger (default: none). The handler adds the node
+// (WithNode) to every line it writes, so l should not carry a "node" field
+// of its own.
 func WithLogger(l zerolog.Logger) Option {
 	return func(o *options) error { o.log = l; return nil }
 }
