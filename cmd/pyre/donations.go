@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/examples/donations"
 )
 
@@ -43,11 +44,17 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 		return err
 	}
 
+	node := cfg.Node
+	if node == "" {
+		node = cluster.NodeName()
+	}
 	app, err := donations.New(donations.Config{
-		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), Refresh: cfg.Refresh, Logger: log, Node: cfg.Node,
+		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), Refresh: cfg.Refresh, Node: node,
+		Logger: log, // socket and presence name the node in their lines themselves
 	})
 	if err != nil {
 		return err
 	}
+	log = log.With().Str("node", node).Logger()
 	return serve(ctx, log, "donations", cfg.Addr, cfg.DrainTime, app)
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,5 +44,37 @@ func TestListenURL(t *testing.T) {
 		if got := listenURL(addr); got != want {
 			t.Errorf("listenURL(%q) = %q, want %q", addr, got, want)
 		}
+	}
+}
+
+// Without -node, each process names itself after the host with a random
+// suffix, as -h says, for chat and donations alike.
+func TestDefaultNodeNameHasARandomSuffix(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no host name:", err)
+	}
+	want := regexp.MustCompile(`^` + regexp.QuoteMeta(host) + `-[0-9a-f]{6}$`)
+	for _, cmd := range []string{"chat", "donations"} {
+		t.Run(cmd, func(t *testing.T) {
+			names := map[string]bool{}
+			for range 2 {
+				c := startCommand(t, cmd)
+				line := c.Log.await(t, `"pyre listening"`, c.done, func(s string) bool {
+					return strings.Contains(s, `"message":"pyre listening"`)
+				})
+				var entry struct {
+					Node string `json:"node"`
+				}
+				_ = json.Unmarshal([]byte(line), &entry)
+				if !want.MatchString(entry.Node) {
+					t.Errorf("node %q, want %s-XXXXXX: %s", entry.Node, host, line)
+				}
+				names[entry.Node] = true
+			}
+			if len(names) != 2 {
+				t.Errorf("two processes took the same name: %v", names)
+			}
+		})
 	}
 }
