@@ -3,6 +3,7 @@ package donations
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,4 +64,18 @@ func TestNewDefaultsAndShutdown(t *testing.T) {
 		t.Errorf("healthz after Shutdown = %d %v, want 503", code, out)
 	}
 	before.Wait(t, 0)
+}
+
+// A login body past the limit is refused as too large, not as bad JSON.
+func TestLoginBodyTooLarge(t *testing.T) {
+	app, _ := newTestApp(t, Config{})
+	for _, path := range []string{"/api/login", "/api/admin-login"} {
+		code, out := call(t, app, http.MethodPost, path, testAdminKey, map[string]string{"user": strings.Repeat("a", 10<<20)})
+		if code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s with a 10 MB body: %d %v, want 413", path, code, out)
+		}
+	}
+	if code, out := call(t, app, http.MethodPost, "/api/login", "", "not an object"); code != http.StatusBadRequest {
+		t.Errorf("POST /api/login with a string: %d %v, want 400", code, out)
+	}
 }
