@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/rs/zerolog"
 
@@ -200,11 +201,26 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.User = strings.TrimSpace(in.User)
-	if in.User == "" || len(in.User) > 64 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user must be 1 to 64 characters"})
+	if problem := checkName(in.User); problem != "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": problem})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": a.signer.Sign([]byte(in.User))})
+}
+
+// checkName says what is wrong with a user name, or "" if nothing: 1 to 64
+// bytes once trimmed, and no control or format characters (Unicode Cc,
+// Cf), which would hide in a name as shown: "admin\x00" looks like admin.
+func checkName(name string) string {
+	if name == "" || len(name) > 64 {
+		return "user must be 1 to 64 characters"
+	}
+	for _, r := range name {
+		if unicode.In(r, unicode.Cc, unicode.Cf) {
+			return "user must not contain control or format characters"
+		}
+	}
+	return ""
 }
 
 func (a *App) admin(next http.HandlerFunc) http.HandlerFunc {

@@ -59,3 +59,20 @@ func TestLoginBodies(t *testing.T) {
 		})
 	}
 }
+
+// Names with control or format characters (Unicode Cc, Cf) are refused:
+// "admin\u0000" would show as admin.
+func TestLoginRefusesControlAndFormatCharacters(t *testing.T) {
+	app := newTestApp(t)
+	for _, name := range []string{`admin\u0000`, `ad\u0007min`, `admin\u200b`, `\u202eadmin`, `a\tb`, `a\u0085b`, `bob\ufeff`} {
+		code, out := post(t, app, "/api/login", `{"user":"`+name+`"}`)
+		if code != http.StatusBadRequest || !strings.Contains(out["error"].(string), "control") {
+			t.Errorf("login %s: %d %v, want 400 naming control characters", name, code, out)
+		}
+	}
+	for _, name := range []string{"alice", "Zoë", "李小龙", "o'brien", "a b"} {
+		if code, out := post(t, app, "/api/login", `{"user":"`+name+`"}`); code != http.StatusOK {
+			t.Errorf("login %s: %d %v, want 200", name, code, out)
+		}
+	}
+}

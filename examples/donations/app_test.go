@@ -79,3 +79,20 @@ func TestLoginBodyTooLarge(t *testing.T) {
 		t.Errorf("POST /api/login with a string: %d %v, want 400", code, out)
 	}
 }
+
+// Names with control or format characters (Unicode Cc, Cf) are refused
+// by both logins.
+func TestLoginRefusesControlAndFormatCharacters(t *testing.T) {
+	app, _ := newTestApp(t, Config{})
+	for _, path := range []string{"/api/login", "/api/admin-login"} {
+		for _, name := range []string{"admin\x00", "ad\x07min", "admin\u200b", "\u202eadmin", "a\tb", "bob\ufeff"} {
+			code, out := call(t, app, http.MethodPost, path, testAdminKey, map[string]string{"user": name})
+			if msg, _ := out["error"].(string); code != http.StatusBadRequest || !strings.Contains(msg, "control") {
+				t.Errorf("POST %s as %q: %d %v, want 400 naming control characters", path, name, code, out)
+			}
+		}
+		if code, out := call(t, app, http.MethodPost, path, testAdminKey, map[string]string{"user": "Zoë"}); code != http.StatusOK {
+			t.Errorf("POST %s as Zoë: %d %v, want 200", path, code, out)
+		}
+	}
+}
