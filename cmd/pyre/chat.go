@@ -31,6 +31,13 @@ func (c chatConfig) validate() error {
 	if c.RateLimit < 0 {
 		return errors.New("-rate-limit must not be negative")
 	}
+	if c.Cluster.NATS != "" && c.Secret == "" {
+		// A secret drawn per process makes every node refuse the tokens
+		// of the others, so a client behind a load balancer is logged
+		// out at its first reconnect.
+		return errors.New("-nats runs a cluster, whose nodes must verify each other's tokens: " +
+			"give every node the same -secret (or PYRE_SECRET), at least 16 characters")
+	}
 	return nil
 }
 
