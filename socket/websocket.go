@@ -112,14 +112,15 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, ser protocol.Serializer,
 	assigns actors.Assigns, id, peer string) {
 	log := connLogger(&h.opt.log, id, peer)
-	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
+	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
+		timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
 	c, err := h.open(w, assigns, id, peer, log)
 	if err != nil {
 		return
 	}
 	c.direct = true
 	ws.SetReadLimit(h.opt.maxFrame)
-	r := &wsReader{c: c, ws: ws, log: log, idle: h.opt.idleTimeout}
+	r := &wsReader{c: c, w: w, ws: ws, log: log, idle: h.opt.idleTimeout}
 	if br != nil {
 		r.br, r.waiter = br, newReadWaiter(bc.Conn)
 	}
@@ -140,6 +141,7 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 // hands them to the socket. One goroutine at a time runs it.
 type wsReader struct {
 	c      *Conn
+	w      *writer // the connection's writer
 	ws     *websocket.Conn
 	log    *lazylog.Logger
 	br     *bufio.Reader // gorilla's read buffer, or nil
@@ -192,6 +194,10 @@ func (r *wsReader) next() bool {
 	c, h := r.c, r.c.s.h
 	mt, data, err := r.read()
 	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			// The rest of the frame is still coming.
+			r.w.lingerOnClose()
+		}
 		reason, code, text := readError(err, r.log, h.opt.maxFrame)
 		c.CloseWith(reason, code, text)
 		return false
