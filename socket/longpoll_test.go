@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,7 +262,7 @@ func TestLongPollStatuses(t *testing.T) {
 		resp.Body.Close()
 		h := resp.Header
 		if resp.StatusCode != 200 || h.Get("Access-Control-Allow-Headers") != "content-type" ||
-			h.Get("Access-Control-Allow-Methods") != "get, post, options" || h.Get("Access-Control-Allow-Origin") != "*" {
+			h.Get("Access-Control-Allow-Methods") != "get, post, options" {
 			t.Fatalf("preflight: %d %v", resp.StatusCode, h)
 		}
 	})
@@ -271,7 +272,7 @@ func TestLongPollStatuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		if resp.Header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("headers %v", resp.Header)
 		}
 	})
@@ -651,4 +652,59 @@ func TestLongPollRelay(t *testing.T) {
 	_ = b.Close()
 	_ = a.Close()
 	waitGoroutines(t, before)
+}
+
+// Long-poll answers a browser's cross-origin request with its Origin only
+// when the origin policy lets that origin in, and says that the answer
+// varies by Origin; a refused or absent Origin gets no CORS header.
+func TestLongPollCORS(t *testing.T) {
+	same := newLPServer(t)
+	listed := newLPServer(t, socket.WithOrigins("//*.example.com"))
+	anyOrigin := newLPServer(t, socket.WithoutOriginCheck())
+	sameOrigin := same.srv.URL // the default policy wants the request's host
+	for _, tc := range []struct {
+		name   string
+		s      *lpServer
+		method string
+		origin string
+		allow  string // the wanted Access-Control-Allow-Origin; "" for none
+	}{
+		{"same host", same, "GET", sameOrigin, sameOrigin},
+		{"same host, preflight", same, "OPTIONS", sameOrigin, sameOrigin},
+		{"foreign origin", same, "GET", "http://evil.example", ""},
+		{"foreign origin, preflight", same, "OPTIONS", "http://evil.example", ""},
+		{"foreign origin, post", same, "POST", "http://evil.example", ""},
+		{"no origin", same, "GET", "", ""},
+		{"listed", listed, "GET", "https://chat.example.com", "https://chat.example.com"},
+		{"listed, preflight", listed, "OPTIONS", "https://chat.example.com", "https://chat.example.com"},
+		{"not listed", listed, "GET", "https://example.org", ""},
+		{"any origin", anyOrigin, "GET", "https://anywhere.example", "https://anywhere.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, pollURL(tc.s.url, "token=good&vsn=2.0.0", ""), nil)
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			req.Header.Set("Access-Control-Request-Headers", "content-type, x-phoenix-authtoken")
+			resp, err := lpHTTP.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := resp.Header
+			if got := h.Values("Access-Control-Allow-Origin"); tc.allow == "" && len(got) != 0 ||
+				tc.allow != "" && (len(got) != 1 || got[0] != tc.allow) {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tc.allow)
+			}
+			if !slices.Contains(h.Values("Vary"), "Origin") {
+				t.Errorf("Vary %q, want Origin", h.Values("Vary"))
+			}
+			if tc.method == "OPTIONS" {
+				allowHeaders := h.Get("Access-Control-Allow-Headers")
+				if tc.allow != "" && allowHeaders != "content-type, x-phoenix-authtoken" || tc.allow == "" && allowHeaders != "" {
+					t.Errorf("preflight: status %d, Access-Control-Allow-Headers %q", resp.StatusCode, allowHeaders)
+				}
+			}
+		})
+	}
 }

@@ -61,12 +61,20 @@ func New(ep transport.Endpoint, cfg Config) *Transport {
 }
 
 // ServeHTTP serves PATH/longpoll.
+// A browser reads a cross-origin answer only if it names the request's
+// origin in Access-Control-Allow-Origin: that header goes out with the
+// request's own Origin when the endpoint's origin policy admits it, and
+// not at all otherwise (nor without an Origin). Every answer depends on
+// the Origin, and says so in Vary.
 func (lp *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Add("Vary", "Origin")
 	if !lp.ep.CheckOrigin(r) {
 		lp.log.Warn().Str("origin", r.Header.Get("Origin")).Msg("origin refused")
 		writeBody(w, statusBody(http.StatusForbidden))
 		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
 	}
 	switch r.Method {
 	case http.MethodOptions:
