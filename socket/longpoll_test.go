@@ -19,6 +19,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/cluster"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
 
@@ -706,5 +707,43 @@ func TestLongPollCORS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// One socket id opens at most so many long-poll sessions (one login token
+// looping could hold thousands until they time out); other ids and
+// anonymous sockets are not held back, and a closed session frees its
+// place.
+func TestLongPollMaxSessionsPerID(t *testing.T) {
+	s := newLPServer(t, socket.WithLongPollMaxSessionsPerID(2))
+	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
+	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
+	if r := lpDo(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); r.Status != http.StatusInternalServerError {
+		t.Fatalf("alice's third session: %+v, want 500", r)
+	}
+	openSession(t, s.url, "token=good&vsn=2.0.0&user=bob")
+	for range 3 {
+		openSession(t, s.url, "token=good&vsn=2.0.0")
+	}
+	if n := s.h.Len(); n != 6 {
+		t.Fatalf("%d sockets open, want 6 (the refused one closed)", n)
+	}
+
+	// alice's sockets are disconnected; she may open sessions again.
+	if err := s.h.Broadcast("user:alice", "disconnect", nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CountBackTo(t, "open sockets", 4, s.h.Len)
+	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
+}
+
+// Without options, a socket id still has a limit (16 sessions).
+func TestLongPollSessionLimitsByDefault(t *testing.T) {
+	s := newLPServer(t)
+	for range 16 {
+		openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
+	}
+	if r := lpDo(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); r.Status != http.StatusInternalServerError {
+		t.Fatalf("alice's 17th session: %+v, want 500", r)
 	}
 }

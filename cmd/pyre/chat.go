@@ -76,11 +76,11 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	log = log.With().Str("node", node.Name()).Logger()
 	app, err := chat.New(chat.Config{
 		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: appLog, Cluster: node,
-		SocketOptions: []socket.Option{
+		SocketOptions: append(cfg.socketOptions(),
 			socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), 1), 1000),
 			socket.WithMaxQueueBytes(cfg.MaxQueue),
 			socket.WithWriteTimeout(cfg.WriteWait),
-		},
+		),
 	})
 	if err != nil {
 		return err

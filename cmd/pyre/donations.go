@@ -50,7 +50,8 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 	}
 	app, err := donations.New(donations.Config{
 		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), Refresh: cfg.Refresh, Node: node,
-		Logger: log, // socket and presence name the node in their lines themselves
+		Logger:        log, // socket and presence name the node in their lines themselves
+		SocketOptions: cfg.socketOptions(),
 	})
 	if err != nil {
 		return err

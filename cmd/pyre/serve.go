@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/socket"
 )
 
 // serverConfig holds the flags every serving command shares.
@@ -22,6 +24,11 @@ type serverConfig struct {
 	Node      string
 	LogLevel  string
 	DrainTime time.Duration
+	// Long-poll sessions in all and of one user: a session lives until
+	// its timeout without a single poll, so one login token could
+	// otherwise open them by the thousand.
+	LongPollSessions        int
+	LongPollSessionsPerUser int
 }
 
 // register adds the shared flags; adminUse says what the admin key guards.
@@ -32,6 +39,8 @@ func (c *serverConfig) register(fs *flag.FlagSet, adminUse string) {
 	fs.StringVar(&c.Node, "node", os.Getenv("PYRE_NODE"), "node name, unique in a cluster (default: host name and a random suffix)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&c.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+	fs.IntVar(&c.LongPollSessions, "longpoll-sessions", 10000, "long-poll sessions the server holds at most")
+	fs.IntVar(&c.LongPollSessionsPerUser, "longpoll-sessions-per-user", 8, "long-poll sessions one user holds at most (a tab each)")
 }
 
 func (c serverConfig) validate() error {
@@ -44,7 +53,18 @@ func (c serverConfig) validate() error {
 	if c.DrainTime <= 0 {
 		return errors.New("-drain must be positive")
 	}
+	if c.LongPollSessions < 1 || c.LongPollSessionsPerUser < 1 {
+		return errors.New("-longpoll-sessions and -longpoll-sessions-per-user must be at least 1")
+	}
 	return nil
+}
+
+// socketOptions are the socket options the shared flags set.
+func (c serverConfig) socketOptions() []socket.Option {
+	return []socket.Option{
+		socket.WithLongPollMaxSessions(c.LongPollSessions),
+		socket.WithLongPollMaxSessionsPerID(c.LongPollSessionsPerUser),
+	}
 }
 
 // logger is the command's JSON logger on w at -log-level.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -74,6 +75,44 @@ func TestDefaultNodeNameHasARandomSuffix(t *testing.T) {
 			}
 			if len(names) != 2 {
 				t.Errorf("two processes took the same name: %v", names)
+			}
+		})
+	}
+}
+
+// Both serving commands cap long-poll sessions, per user by default and
+// as -longpoll-sessions-per-user says.
+func TestLongPollSessionCaps(t *testing.T) {
+	for _, tc := range []struct {
+		cmd  string
+		args []string
+		max  int
+	}{
+		{"chat", nil, 8},
+		{"donations", nil, 8},
+		{"chat", []string{"-longpoll-sessions-per-user", "2"}, 2},
+		{"donations", []string{"-longpoll-sessions", "3"}, 3},
+	} {
+		t.Run(tc.cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+			c := startCommand(t, tc.cmd, tc.args...)
+			open := c.URL + "socket/longpoll?vsn=2.0.0&token=" + url.QueryEscape(c.login(t, "alice"))
+			for i := range tc.max + 1 {
+				res, err := http.Get(open)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var body struct {
+					Status int `json:"status"`
+				}
+				err = json.NewDecoder(res.Body).Decode(&body)
+				res.Body.Close()
+				want := http.StatusGone // a new session
+				if i == tc.max {
+					want = http.StatusInternalServerError
+				}
+				if err != nil || body.Status != want {
+					t.Fatalf("session %d: status %d (%v), want %d", i+1, body.Status, err, want)
+				}
 			}
 		})
 	}

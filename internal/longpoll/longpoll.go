@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/token"
@@ -34,6 +35,7 @@ type Transport struct {
 	mu       sync.Mutex
 	sessions map[string]*session // live sessions by id; guarded by mu
 	opening  int                 // sessions between reserve and admit; guarded by mu
+	perID    map[string]int      // live sessions by socket id (named sockets only); guarded by mu
 }
 
 // New returns the long-poll transport of ep.
@@ -44,6 +46,7 @@ func New(ep transport.Endpoint, cfg Config) *Transport {
 		node:     set.Node,
 		log:      set.Logger.With().Str("transport", "longpoll").Logger(),
 		sessions: map[string]*session{},
+		perID:    map[string]int{},
 	}
 	if rc := cfg.Relay; rc != nil {
 		lp.node = rc.Node
@@ -176,8 +179,14 @@ func (lp *Transport) open(r *http.Request) []byte {
 		lp.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("long-poll session not opened")
 		return statusBody(http.StatusInternalServerError)
 	}
-	if !lp.admit(s, conn) {
+	switch lp.admit(s, conn) {
+	case admitClosed:
 		return statusBody(http.StatusInternalServerError) // closed at once (a drain began)
+	case admitTooMany:
+		s.log.Warn().Str("socket_id", conn.ID()).Int("limit", lp.cfg.MaxSessionsPerID).
+			Msg("long-poll session limit of one socket id reached")
+		conn.Closed(actors.ErrClosed)
+		return statusBody(http.StatusInternalServerError)
 	}
 	if lp.relay != nil {
 		lp.relay.sync(true)
@@ -203,23 +212,40 @@ func (lp *Transport) unreserve() {
 	lp.mu.Unlock()
 }
 
-// admit publishes an opened session, unless it closed in the meantime.
-func (lp *Transport) admit(s *session, conn transport.Conn) bool {
+// What admit did with a session.
+const (
+	admitted     = iota
+	admitClosed  // it closed in the meantime
+	admitTooMany // its socket id has its maximum of sessions
+)
+
+// admit publishes an opened session, unless it closed in the meantime or
+// its socket id has too many already; a refused session is shut, and its
+// socket is the caller's to close.
+func (lp *Transport) admit(s *session, conn transport.Conn) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.conn = conn
+	s.conn, s.socketID = conn, conn.ID()
 	lp.mu.Lock()
 	lp.opening--
-	if !s.closed {
+	full := s.socketID != "" && lp.cfg.MaxSessionsPerID > 0 && lp.perID[s.socketID] >= lp.cfg.MaxSessionsPerID
+	if !s.closed && !full {
 		lp.sessions[s.id] = s
+		if s.socketID != "" {
+			lp.perID[s.socketID]++
+		}
 	}
 	lp.mu.Unlock()
-	if s.closed {
-		return false
+	switch {
+	case s.closed:
+		return admitClosed
+	case full:
+		s.shutLocked(false)
+		return admitTooMany
 	}
 	s.lastPoll = time.Now()
 	s.idle = time.AfterFunc(lp.cfg.SessionTimeout, s.expire)
-	return true
+	return admitted
 }
 
 // remove forgets a closed session.
@@ -227,6 +253,11 @@ func (lp *Transport) remove(s *session) {
 	lp.mu.Lock()
 	if lp.sessions[s.id] == s {
 		delete(lp.sessions, s.id)
+		if s.socketID != "" {
+			if lp.perID[s.socketID]--; lp.perID[s.socketID] <= 0 {
+				delete(lp.perID, s.socketID)
+			}
+		}
 	}
 	lp.mu.Unlock()
 	if lp.relay != nil {

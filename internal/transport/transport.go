@@ -43,6 +43,8 @@ type Conn interface {
 	CloseWith(reason error, code int, text string)
 	// Done is closed once the socket has started closing.
 	Done() <-chan struct{}
+	// ID is the socket's id (socket.WithID); "" for an anonymous socket.
+	ID() string
 }
 
 // ConnInfo describes the HTTP request that opens a socket.
