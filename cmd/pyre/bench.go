@@ -44,7 +44,9 @@ Every run is bounded: by its counts, its duration and a hard wall-clock
 localhost); there is no -allow-remote. The server must answer POST
 /api/login {"user"} with {"token"} (or use -token T, or -no-login), and its
 room channel must answer "ping" with an ok reply carrying the payload and
-broadcast "bench" unchanged; pyre chat does both.
+broadcast "bench" unchanged; pyre chat does both. Start it with
+-rate-limit 100000: its default (10 events a second per socket) would
+refuse most pushes of fanout's publisher and of ping's clients.
 
 pyre bench MODE -h lists the flags of a mode. -json prints one JSON line
 instead of the summary; its field names match the team's load harness.`

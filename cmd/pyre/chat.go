@@ -13,6 +13,10 @@ import (
 	"github.com/pyrehq/pyre/socket"
 )
 
+// chatMinBurst is the smallest burst of events a chat socket may send
+// above its rate: joining a room and typing come in small bunches.
+const chatMinBurst = 20
+
 // chatConfig is the chat command's configuration.
 type chatConfig struct {
 	serverConfig
@@ -48,7 +52,8 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	cfg.register(fs, "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
 	fs.StringVar(&cfg.Assets, "assets", "node_modules/phoenix/priv/static", "directory holding phoenix.mjs")
 	clusterFlags(fs, &cfg.Cluster)
-	fs.Float64Var(&cfg.RateLimit, "rate-limit", 100000, "events per second one socket may send (0: no limit); a fan-out benchmark's publisher needs a high one")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 10, "events per second one socket may send, in bursts of as many and at least 20 (0: no limit); "+
+		"the default is a person's pace: a benchmark needs -rate-limit 100000")
 	fs.IntVar(&cfg.MaxQueue, "max-queue", 4<<20, "bytes queued for one client before it is closed as a slow consumer (code 4000)")
 	fs.DurationVar(&cfg.WriteWait, "write-timeout", 10*time.Second, "a write to a client that takes longer closes it")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
@@ -77,7 +82,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	app, err := chat.New(chat.Config{
 		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: appLog, Cluster: node,
 		SocketOptions: append(cfg.socketOptions(),
-			socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), 1), 1000),
+			socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), chatMinBurst), 1000),
 			socket.WithMaxQueueBytes(cfg.MaxQueue),
 			socket.WithWriteTimeout(cfg.WriteWait),
 		),

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/pyrehq/pyre/internal/testutil"
 )
 
 // In a cluster every node must verify the others' tokens, which a secret
@@ -22,4 +24,42 @@ func TestClusterNeedsASharedSecret(t *testing.T) {
 	t.Setenv("PYRE_SECRET", "a shared secret of enough length")
 	c := startCommand(t, "chat", "-nats", "embedded", "-nats-listen", "127.0.0.1:0")
 	c.login(t, "alice")
+}
+
+// pyre chat's default rate limit is a person's pace: a burst of a hundred
+// pushes is cut short. A benchmark asks for more with -rate-limit.
+func TestChatRateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		refused bool
+	}{
+		{nil, true},
+		{[]string{"-rate-limit", "100000"}, false},
+	} {
+		t.Run(strings.Join(append([]string{"chat"}, tc.args...), " "), func(t *testing.T) {
+			c := startCommand(t, "chat", tc.args...)
+			ws := testutil.Dial(t, c.URL+"socket/websocket?token="+c.login(t, "alice"), "2.0.0")
+			ws.Join("bench:rate", nil)
+			const n = 100
+			for range n {
+				ws.Push("bench:rate", "ping", map[string]any{})
+			}
+			ok, limited := 0, 0
+			for ok+limited < n {
+				f := ws.ReadUntil("a reply", func(f testutil.Frame) bool { return f.Event == "phx_reply" })
+				resp, _ := f.Payload["response"].(map[string]any)
+				switch {
+				case f.Payload["status"] == "ok":
+					ok++
+				case resp["reason"] == "rate limit exceeded":
+					limited++
+				default:
+					t.Fatalf("reply %s", f.Text)
+				}
+			}
+			if tc.refused && (limited == 0 || ok > 40) || !tc.refused && limited != 0 {
+				t.Errorf("%d of %d pushes answered, %d refused for the rate limit", ok, n, limited)
+			}
+		})
+	}
 }

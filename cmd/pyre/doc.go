@@ -29,7 +29,8 @@
 // -nats-creds, -nats-user/-nats-password, -nats-token and the -nats-tls-*
 // files as that cluster needs; PYRE_NATS, PYRE_NATS_PASSWORD and
 // PYRE_NATS_TOKEN work too). Nodes need unique names (-node) and one
-// -secret. chat also takes a per-socket -rate-limit, the -max-queue and
+// -secret (-nats without one refuses to start). chat also takes a
+// per-socket -rate-limit (10 events a second by default), the -max-queue and
 // -write-timeout that close slow clients, and -pprof ADDR to serve
 // net/http/pprof on a listener of its own.
 //
@@ -50,7 +51,9 @@
 // Runs are bounded by their counts, their -duration and a hard -limit, and
 // the -target must be a loopback address. The server must hand out tokens
 // on POST /api/login (or take -token T or -no-login), answer "ping" with
-// its payload and rebroadcast "bench"; pyre chat does. -json prints one
+// its payload and rebroadcast "bench"; pyre chat does, started with
+// -rate-limit 100000 (its default, a person's pace, would refuse most of a
+// benchmark's pushes). -json prints one
 // JSON line instead of the summary. BENCHMARKS.md has figures and the
 // commands behind them.
 package main
