@@ -106,6 +106,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		// serves control frames.
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
+		Subprotocols:    []string{phoenixProtocol},
 		CheckOrigin:     o.origin.check,
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			http.Error(w, reason.Error(), status)

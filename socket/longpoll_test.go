@@ -625,6 +625,19 @@ func TestLongPollRelay(t *testing.T) {
 	if r := lpDo(t, http.MethodGet, pollURL(sb.url, "token=good&vsn=2.0.0", forged), nil, ""); r.Status != http.StatusForbidden {
 		t.Fatalf("forged token via B: %+v, want 403", r)
 	}
+	// The client's auth token travels with a relayed request, and the
+	// owner holds it to the session's.
+	authed := *lpDo(t, http.MethodGet, pollURL(sa.url, "token=good&vsn=2.0.0", ""),
+		http.Header{"X-Phoenix-Authtoken": {"t1"}}, "").Token
+	if r := lpDo(t, http.MethodGet, pollURL(sb.url, "vsn=2.0.0", authed), http.Header{"X-Phoenix-Authtoken": {"t2"}}, ""); r.Status != http.StatusForbidden {
+		t.Fatalf("relayed poll with another auth token: %+v, want 403", r)
+	}
+	if r := lpPost(t, sb.url, authed, `[null,"1","phoenix","heartbeat",{}]`); r.Status != http.StatusOK {
+		t.Fatalf("relayed post without the auth token: %+v, want 200", r)
+	}
+	if r := lpDo(t, http.MethodGet, pollURL(sb.url, "vsn=2.0.0", authed), http.Header{"X-Phoenix-Authtoken": {"t1"}}, ""); r.Status != http.StatusOK || len(r.Messages) != 1 {
+		t.Fatalf("relayed poll with the auth token: %+v, want the heartbeat's reply", r)
+	}
 	// A poll waiting through B is answered when A shuts down, and once A
 	// has no session left, B answers 410 for it.
 	polled := make(chan lpReply, 1)

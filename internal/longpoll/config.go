@@ -53,6 +53,7 @@ const (
 	tokenSalt     = "pyre long-poll session"
 	tokenPrefix   = "lp1."
 	tokenHeader   = "X-Phoenix-Longpoll-Token"
+	authHeader    = "X-Phoenix-AuthToken" // phoenix.js's authToken option, on every poll
 	tokenMaxAge   = 14 * 24 * time.Hour
 	maxBatch      = 100             // lines in one POST, as phoenix.js sends at most
 	relayMargin   = 2 * time.Second // added to the window for a relayed request

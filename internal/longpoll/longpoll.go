@@ -112,10 +112,11 @@ func (lp *Transport) get(r *http.Request) []byte {
 	if !ok {
 		return statusBody(http.StatusForbidden)
 	}
+	at, sent := requestAuth(r)
 	if node != lp.node {
-		return lp.forward(r.Context(), node, http.MethodGet, tok, "", nil)
+		return lp.forward(r.Context(), node, http.MethodGet, tok, "", at, sent, nil)
 	}
-	return lp.poll(r.Context(), tok, 0)
+	return lp.poll(r.Context(), tok, newAuth(at, sent), 0)
 }
 
 func (lp *Transport) post(w http.ResponseWriter, r *http.Request) {
@@ -141,11 +142,12 @@ func (lp *Transport) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ct := r.Header.Get("Content-Type")
+	at, sent := requestAuth(r)
 	if node != lp.node {
-		writeBody(w, lp.forward(r.Context(), node, http.MethodPost, tok, ct, body))
+		writeBody(w, lp.forward(r.Context(), node, http.MethodPost, tok, ct, at, sent, body))
 		return
 	}
-	writeBody(w, lp.publish(tok, ct, body))
+	writeBody(w, lp.publish(tok, newAuth(at, sent), ct, body))
 }
 
 // open runs Connect on the query and opens a session.
@@ -165,11 +167,14 @@ func (lp *Transport) open(r *http.Request) []byte {
 	}
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
+	at, sent := requestAuth(r)
 	s := &session{
 		lp: lp, id: base64.RawURLEncoding.EncodeToString(raw[:]), ser: ser, maxBytes: lp.maxQueue,
-		log: lp.log.With().Str("peer", r.RemoteAddr).Logger(),
+		log: lp.log.With().Str("peer", r.RemoteAddr).Logger(), auth: newAuth(at, sent),
 	}
-	conn, err := lp.ep.Open(r.Context(), s, q, lp.ep.ConnInfo(r))
+	info := lp.ep.ConnInfo(r)
+	info.Token = at
+	conn, err := lp.ep.Open(r.Context(), s, q, info)
 	if err != nil {
 		lp.unreserve()
 		if errors.Is(err, transport.ErrRefused) {
@@ -265,9 +270,10 @@ func (lp *Transport) remove(s *session) {
 	}
 }
 
-// lookup finds the live session of a token of this node; on failure the
-// int is the status to answer.
-func (lp *Transport) lookup(tok string) (*session, int) {
+// lookup finds the live session of a token of this node, for a request
+// carrying at (a poll if poll is set); on failure the int is the status
+// to answer.
+func (lp *Transport) lookup(tok string, at auth, poll bool) (*session, int) {
 	id, ok := lp.verify(tok)
 	if !ok {
 		return nil, http.StatusForbidden
@@ -278,13 +284,17 @@ func (lp *Transport) lookup(tok string) (*session, int) {
 	if s == nil {
 		return nil, http.StatusGone
 	}
+	if !s.auth.admits(at, poll) {
+		s.log.Warn().Bool("poll", poll).Msg("long-poll request without the session's auth token refused")
+		return nil, http.StatusForbidden
+	}
 	return s, 0
 }
 
 // poll waits for the session's frames; budget > 0 caps the size of the
 // messages taken (a relayed answer must fit a NATS message).
-func (lp *Transport) poll(ctx context.Context, tok string, budget int) []byte {
-	s, status := lp.lookup(tok)
+func (lp *Transport) poll(ctx context.Context, tok string, at auth, budget int) []byte {
+	s, status := lp.lookup(tok, at, true)
 	if s == nil {
 		return statusBody(status)
 	}
@@ -296,8 +306,8 @@ func (lp *Transport) poll(ctx context.Context, tok string, budget int) []byte {
 }
 
 // publish hands a POST body's messages to the session's socket.
-func (lp *Transport) publish(tok, contentType string, body []byte) []byte {
-	s, status := lp.lookup(tok)
+func (lp *Transport) publish(tok string, at auth, contentType string, body []byte) []byte {
+	s, status := lp.lookup(tok, at, false)
 	if s == nil {
 		return statusBody(status)
 	}

@@ -24,6 +24,7 @@ type session struct {
 	log      zerolog.Logger
 	conn     transport.Conn // set by admit before the session can be found; never changed
 	socketID string         // conn's id, set with conn
+	auth     auth           // the auth token the session opened with
 
 	mu       sync.Mutex
 	queue    []protocol.Frame // guarded by mu
