@@ -101,8 +101,8 @@ func New(cfg Config) (*App, error) {
 		socket.WithPubSub(ps),
 		socket.WithPresence(tracker),
 		socket.WithLogger(cfg.Logger),
-		socket.WithConnect(func(_ context.Context, params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
-			data, err := signer.Verify(params.Get("token"))
+		socket.WithConnect(func(_ context.Context, params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
+			data, err := signer.Verify(socketToken(params, info))
 			if err != nil {
 				return nil, err
 			}
@@ -125,6 +125,15 @@ func New(cfg Config) (*App, error) {
 	a := &App{cfg: cfg, signer: signer, pubsub: ps, tracker: tracker, socket: sh, mux: http.NewServeMux()}
 	a.routes()
 	return a, nil
+}
+
+// socketToken is the login token a socket brings: phoenix.js's authToken
+// (the page's way, out of the URL), else the "token" parameter.
+func socketToken(params url.Values, info socket.ConnInfo) string {
+	if info.Token != "" {
+		return info.Token
+	}
+	return params.Get("token")
 }
 
 // ServeHTTP serves the page, the API and the socket.

@@ -26,9 +26,13 @@ var errBadToken = errors.New("donations: invalid or expired token")
 
 // connect admits a socket with a user or an admin token and records which
 // in its assigns. The two kinds are signed under different salts, so a
-// user token can never pass as an admin one.
-func (a *App) connect(_ context.Context, params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
-	tok := params.Get("token")
+// user token can never pass as an admin one. The token is phoenix.js's
+// authToken, or else the "token" parameter.
+func (a *App) connect(_ context.Context, params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
+	tok := info.Token
+	if tok == "" {
+		tok = params.Get("token")
+	}
 	if user, err := a.users.Verify(tok); err == nil {
 		return actors.Assigns{"user": string(user), "admin": false}, nil
 	}
