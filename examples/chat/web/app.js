@@ -98,7 +98,9 @@ function start(user, token) {
   ui.chat.hidden = false;
   document.body.dataset.user = user;
 
-  const socket = new Socket("/socket", {params: {token}});
+  // The token travels out of the URL, in the WebSocket subprotocols (or the
+  // long-poll header): phoenix.js 1.8's authToken option.
+  const socket = new Socket("/socket", {authToken: token});
   let failures = 0; // connection errors since the last open
   socket.onOpen(() => { failures = 0; setStatus("online"); });
   socket.onError(() => {
