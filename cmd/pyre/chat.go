@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pyrehq/pyre/cluster"
@@ -35,6 +37,9 @@ func (c chatConfig) validate() error {
 	if c.RateLimit < 0 {
 		return errors.New("-rate-limit must not be negative")
 	}
+	if err := checkAssets(c.Assets); err != nil {
+		return err
+	}
 	if c.Cluster.NATS != "" && c.Secret == "" {
 		// A secret drawn per process makes every node refuse the tokens
 		// of the others, so a client behind a load balancer is logged
@@ -50,7 +55,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	cfg.register(fs, "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
-	fs.StringVar(&cfg.Assets, "assets", "node_modules/phoenix/priv/static", "directory holding phoenix.mjs")
+	fs.StringVar(&cfg.Assets, "assets", os.Getenv("PYRE_ASSETS"), "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
 	clusterFlags(fs, &cfg.Cluster)
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", 10, "events per second one socket may send, in bursts of as many and at least 20 (0: no limit); "+
 		"the default is a person's pace: a benchmark needs -rate-limit 100000")
@@ -90,10 +95,28 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(cfg.Assets + "/phoenix.mjs"); err != nil {
-		log.Warn().Str("assets", cfg.Assets).Msg("phoenix.mjs not found: run npm install for the chat page")
+	if !chat.EmbeddedClient() && cfg.Assets == "" {
+		log.Error().Msg(noClient)
 	}
 	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, app)
+}
+
+// noClient is what pyre chat says at start-up when it has no phoenix.js
+// client for its page: the page would load, and its script would not.
+const noClient = "this binary has no phoenix.js client for the chat page (phoenix.mjs), so the page cannot run: " +
+	"build it with `make build` or `make install`, which copy the client from npm into the binary, " +
+	"or start it with -assets DIR (or PYRE_ASSETS), DIR holding phoenix.mjs: " +
+	"`npm install phoenix@1.8` puts one in node_modules/phoenix/priv/static"
+
+// checkAssets fails unless dir, when given, holds phoenix.mjs.
+func checkAssets(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "phoenix.mjs")); err != nil {
+		return fmt.Errorf("-assets %s: no phoenix.mjs there (npm's node_modules/phoenix/priv/static has one)", dir)
+	}
+	return nil
 }
 
 // clusterFlags registers the flags that say how a node reaches the others.

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/pyrehq/pyre/examples/chat"
 	"github.com/pyrehq/pyre/internal/testutil"
 )
 
@@ -61,5 +66,55 @@ func TestChatRateLimit(t *testing.T) {
 				t.Errorf("%d of %d pushes answered, %d refused for the rate limit", ok, n, limited)
 			}
 		})
+	}
+}
+
+// The page's client is built in (make build copies it from npm), or comes
+// from -assets; a binary built without it, as go install or a fresh
+// clone's go test builds it, says so at start-up with the fix.
+func TestChatClientAsset(t *testing.T) {
+	c := startCommand(t, "chat")
+	res, err := http.Get(c.URL + "assets/phoenix.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	complaint := func() string {
+		for _, l := range c.Log.All() {
+			if strings.Contains(l, "no phoenix.js client") {
+				return l
+			}
+		}
+		return ""
+	}
+	if chat.EmbeddedClient() {
+		if res.StatusCode != http.StatusOK || complaint() != "" {
+			t.Errorf("built-in client: GET /assets/phoenix.mjs %d, complaint %q; want 200 and none", res.StatusCode, complaint())
+		}
+	} else {
+		line := complaint()
+		if res.StatusCode != http.StatusNotFound || !strings.Contains(line, `"level":"error"`) ||
+			!strings.Contains(line, "make build") || !strings.Contains(line, "-assets DIR") {
+			t.Errorf("no client: GET /assets/phoenix.mjs %d, start-up line %q; want 404 and an error naming make build and -assets", res.StatusCode, line)
+		}
+	}
+
+	// -assets serves another directory's client, and must have one.
+	dir := t.TempDir()
+	if err := runCommand(t, "chat", "-addr", "127.0.0.1:0", "-assets", dir).wait(t); err == nil || !strings.Contains(err.Error(), "no phoenix.mjs") {
+		t.Errorf("-assets of an empty directory: %v, want a refusal", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "phoenix.mjs"), []byte("export const marker = 1;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := startCommand(t, "chat", "-assets", dir)
+	res, err = http.Get(other.URL + "assets/phoenix.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), "marker") {
+		t.Errorf("-assets: GET /assets/phoenix.mjs gave %q", body)
 	}
 }

@@ -10,8 +10,12 @@
 // # Serving
 //
 // chat serves examples/chat: rooms, presence, typing and notifications for
-// the official phoenix.js client, with the page at / (its phoenix.mjs comes
-// from -assets, npm's phoenix/priv/static). donations serves
+// the official phoenix.js client, with the page at /. The page's
+// phoenix.mjs is built into the binary by make build (or make install),
+// which copy it from the npm package first; a binary built otherwise (go
+// install from the module proxy cannot run npm) has none, says so at
+// start-up, and needs -assets DIR, a directory holding phoenix.mjs such as
+// npm's node_modules/phoenix/priv/static. donations serves
 // examples/donations: live campaign totals, an admin dashboard, restart
 // policies and a supervision tree.
 //
@@ -21,7 +25,8 @@
 // -admin-key guards the admin endpoints, which are off without it; -secret
 // signs login tokens (random per process when empty, so tokens do not
 // survive a restart or work on another node). The environment variables
-// PYRE_ADMIN_KEY, PYRE_SECRET and PYRE_NODE stand in for the flags.
+// PYRE_ADMIN_KEY, PYRE_SECRET, PYRE_NODE and PYRE_ASSETS stand in for the
+// flags.
 //
 // chat alone runs as a cluster. -nats "" (the default) is a single node;
 // -nats embedded runs a NATS server inside the process on -nats-listen;

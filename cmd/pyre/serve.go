@@ -92,11 +92,12 @@ func serve(ctx context.Context, log zerolog.Logger, name, addr string, drain tim
 		shutdown(log, a, drain)
 		return err
 	}
+	// Logged before serving, so that the line comes before any answer.
+	log.Info().Str("command", name).Str("addr", ln.Addr().String()).Str("url", listenURL(ln.Addr().String())).
+		Msg("pyre listening")
 	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info().Str("command", name).Str("addr", ln.Addr().String()).Str("url", listenURL(ln.Addr().String())).
-		Msg("pyre listening")
 
 	select {
 	case err := <-errc:

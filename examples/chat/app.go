@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -25,8 +26,24 @@ import (
 	"github.com/pyrehq/pyre/topics"
 )
 
+// webFS is the page. Its phoenix/ directory holds the official phoenix.js
+// client, which is not ours and not in the repository: the build (make
+// build) copies it there from the npm package before compiling, and a
+// binary built without that step has none (see EmbeddedClient).
+//
 //go:embed web
 var webFS embed.FS
+
+// clientFile is the phoenix.js client the page imports, as /assets/phoenix.mjs.
+const clientFile = "phoenix.mjs"
+
+// EmbeddedClient reports whether this binary carries the page's phoenix.js
+// client. Without it, and without Config.AssetsDir, the page's script
+// cannot load.
+func EmbeddedClient() bool {
+	_, err := fs.Stat(webFS, "web/phoenix/"+clientFile)
+	return err == nil
+}
 
 // TokenMaxAge is how long a login token is valid.
 const TokenMaxAge = 14 * 24 * time.Hour
@@ -38,7 +55,8 @@ type Config struct {
 	// Secret signs login tokens; empty means a random one (tokens die with
 	// the process).
 	Secret []byte
-	// AssetsDir holds phoenix.mjs (the npm package's priv/static).
+	// AssetsDir, if set, holds the phoenix.mjs the page loads (npm's
+	// phoenix/priv/static); empty means the copy built into the binary.
 	AssetsDir string
 	Logger    zerolog.Logger
 	Node      string
@@ -155,11 +173,11 @@ func (a *App) routes() {
 		http.ServeFileFS(w, r, web, "index.html")
 	})
 	a.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(web)))
-	assets := a.cfg.AssetsDir
-	if assets == "" {
-		assets = "node_modules/phoenix/priv/static"
+	client, _ := fs.Sub(webFS, "web/phoenix")
+	if a.cfg.AssetsDir != "" {
+		client = os.DirFS(a.cfg.AssetsDir)
 	}
-	a.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServer(http.Dir(assets))))
+	a.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(client)))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		body := map[string]any{"status": "ok", "sockets": a.socket.Len()}
 		if a.cfg.Cluster != nil {

@@ -1,6 +1,7 @@
 // The pyre chat page: log in, join a room, chat, and see who is online and
 // who is typing. It talks to the server only through the official phoenix
-// client, which the server serves from the npm package at /assets/.
+// client, which the server serves at /assets/ (a copy of the npm package's,
+// built into the binary).
 import {Socket, Presence} from "/assets/phoenix.mjs";
 
 const TYPING_IDLE_MS = 3000;
