@@ -50,7 +50,8 @@ func (c chatConfig) validate() error {
 	return nil
 }
 
-func runChat(ctx context.Context, args []string, errOut io.Writer) error {
+// parseChat reads and checks the flags of pyre chat.
+func parseChat(args []string, errOut io.Writer) (chatConfig, error) {
 	cfg := chatConfig{}
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(errOut)
@@ -63,9 +64,14 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	fs.DurationVar(&cfg.WriteWait, "write-timeout", 10*time.Second, "a write to a client that takes longer closes it")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cfg, err
 	}
-	if err := cfg.validate(); err != nil {
+	return cfg, cfg.validate()
+}
+
+func runChat(ctx context.Context, args []string, errOut io.Writer) error {
+	cfg, err := parseChat(args, errOut)
+	if err != nil {
 		return err
 	}
 	log, err := cfg.logger(errOut)

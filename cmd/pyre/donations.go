@@ -27,16 +27,22 @@ func (c donationsConfig) validate() error {
 	return nil
 }
 
-func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
+// parseDonations reads and checks the flags of pyre donations.
+func parseDonations(args []string, errOut io.Writer) (donationsConfig, error) {
 	cfg := donationsConfig{}
 	fs := flag.NewFlagSet("donations", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	cfg.register(fs, "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
 	fs.DurationVar(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cfg, err
 	}
-	if err := cfg.validate(); err != nil {
+	return cfg, cfg.validate()
+}
+
+func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
+	cfg, err := parseDonations(args, errOut)
+	if err != nil {
 		return err
 	}
 	log, err := cfg.logger(errOut)
