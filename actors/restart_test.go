@@ -9,6 +9,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/supervisor"
 )
 
@@ -70,25 +71,14 @@ func newRestartFixture(t *testing.T, policy supervisor.Policy) *restartFixture {
 
 func (f *restartFixture) awaitJoin(t *testing.T, want int64) {
 	t.Helper()
-	select {
-	case n := <-f.joins:
-		if n != want {
-			t.Fatalf("join of incarnation %d, want %d", n, want)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("incarnation %d never joined", want)
+	if n := testutil.Receive(t, f.joins, 5*time.Second, "incarnation %d never joined", want); n != want {
+		t.Fatalf("join of incarnation %d, want %d", n, want)
 	}
 }
 
 func (f *restartFixture) awaitTerminate(t *testing.T) error {
 	t.Helper()
-	select {
-	case err := <-f.terminated:
-		return err
-	case <-time.After(5 * time.Second):
-		t.Fatal("Terminate was not called")
-		return nil
-	}
+	return testutil.Receive(t, f.terminated, 5*time.Second, "Terminate was not called")
 }
 
 var fast = supervisor.Policy{Intensity: 3, Period: time.Minute,
