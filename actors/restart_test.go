@@ -69,6 +69,18 @@ func newRestartFixture(t *testing.T, policy supervisor.Policy) *restartFixture {
 	return f
 }
 
+// joinFirst connects a client, joins topic and waits for the channel's
+// first incarnation.
+func (f *restartFixture) joinFirst(t *testing.T, topic string) *channeltest.Client {
+	t.Helper()
+	c, _ := f.srv.Connect(url.Values{})
+	if r, err := c.Join(topic, nil); err != nil || r.Status != "ok" {
+		t.Fatalf("join: %+v %v", r, err)
+	}
+	f.awaitJoin(t, 1)
+	return c
+}
+
 func (f *restartFixture) awaitJoin(t *testing.T, want int64) {
 	t.Helper()
 	if n := testutil.Receive(t, f.joins, 5*time.Second, "incarnation %d never joined", want); n != want {
@@ -88,11 +100,7 @@ func TestPermanentRestartsInPlace(t *testing.T) {
 	policy := fast
 	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
-	c, _ := f.srv.Connect(url.Values{})
-	if r, err := c.Join("bird:1", nil); err != nil || r.Status != "ok" {
-		t.Fatalf("join: %+v %v", r, err)
-	}
-	f.awaitJoin(t, 1)
+	c := f.joinFirst(t, "bird:1")
 	request(t, c, "bird:1", "dirty", nil)
 
 	// Crash, then immediately ask for the state: the request waits in the
@@ -134,11 +142,7 @@ func TestTransient(t *testing.T) {
 	policy := fast
 	policy.Restart = supervisor.Transient
 	f := newRestartFixture(t, policy)
-	c, _ := f.srv.Connect(url.Values{})
-	if r, err := c.Join("bird:t", nil); err != nil || r.Status != "ok" {
-		t.Fatalf("join: %+v %v", r, err)
-	}
-	f.awaitJoin(t, 1)
+	c := f.joinFirst(t, "bird:t")
 	if _, err := c.Push("bird:t", "crash", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +164,7 @@ func TestRestartIntensityExceeded(t *testing.T) {
 	policy := fast
 	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
-	c, _ := f.srv.Connect(url.Values{})
-	if r, err := c.Join("bird:x", nil); err != nil || r.Status != "ok" {
-		t.Fatalf("join: %+v %v", r, err)
-	}
-	f.awaitJoin(t, 1)
+	c := f.joinFirst(t, "bird:x")
 	for n := int64(2); n <= 4; n++ {
 		if _, err := c.Push("bird:x", "crash", nil); err != nil {
 			t.Fatal(err)
@@ -196,11 +196,7 @@ func TestRestartedJoinRefused(t *testing.T) {
 	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
 	f.refuseFrom.Store(2)
-	c, _ := f.srv.Connect(url.Values{})
-	if r, err := c.Join("bird:r", nil); err != nil || r.Status != "ok" {
-		t.Fatalf("join: %+v %v", r, err)
-	}
-	f.awaitJoin(t, 1)
+	c := f.joinFirst(t, "bird:r")
 	if _, err := c.Push("bird:r", "crash", nil); err != nil {
 		t.Fatal(err)
 	}
