@@ -6,6 +6,7 @@ NPM     ?= npm
 ADDR    ?= 127.0.0.1:4000
 ADMIN   ?= dev-admin-key
 FUZZTIME ?= 5s
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Where go:embed finds the chat page's phoenix.js client (git-ignored).
 CLIENT  := examples/chat/web/phoenix
@@ -17,12 +18,13 @@ PHOENIX := node_modules/phoenix/priv/static
 run: client
 	$(GO) run ./cmd/pyre chat -addr $(ADDR) -admin-key $(ADMIN)
 
-## test: everything -- vet, Go tests with the race detector, brief fuzzing,
+## test: everything -- vet and staticcheck, Go tests with the race detector, brief fuzzing,
 ## then the phoenix.js tests in Node and the page in headless Chromium
 test: vet gotest fuzz build jstest browsertest
 
 vet:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 gotest:
 	$(GO) test -race -count=1 ./...

@@ -78,7 +78,7 @@ func TestNATSRestartMidStream(t *testing.T) {
 		t.Fatal("node a reports healthy NATS during the outage")
 	}
 
-	srv = testutil.StartNATS(t, testutil.NATSPort(port))
+	testutil.StartNATS(t, testutil.NATSPort(port)) // shut down by its cleanup
 	testutil.Eventually(t, natsWait, func() bool { return a.n.Health().OK && b.n.Health().OK }, "both nodes to reconnect")
 	waitInterest(t, []*node{a, b}, "stream")
 	after := seq.Load()

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -29,19 +28,9 @@ type watched struct{ ends chan error }
 func (watched) Join(*actors.Context, string, actors.Payload) (any, error) { return nil, nil }
 
 func (w watched) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
-	switch event {
-	case "echo":
-		return actors.Ok(p)
-	case "size":
+	if event == "size" {
 		// What arrived: binary or JSON, and how many bytes.
 		return actors.Ok(map[string]any{"binary": p.IsBinary(), "len": len(p.Bytes())})
-	case "flood":
-		for range 100000 {
-			if err := c.Push("flood", map[string]string{"pad": strings.Repeat("x", 512)}); err != nil {
-				break
-			}
-		}
-		return actors.NoReply()
 	}
 	return echo{}.HandleIn(c, event, p)
 }
@@ -63,36 +52,8 @@ type lpServer struct {
 func newLPServer(t testing.TB, opts ...socket.Option) *lpServer {
 	t.Helper()
 	ends := make(chan error, 64)
-	r := actors.NewRouter()
-	r.MustHandle("echo:*", func() actors.Channel { return watched{ends} })
-	opts = append([]socket.Option{
-		socket.WithDrain(0, 1),
-		socket.WithConnect(func(_ context.Context, p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
-			if p.Get("token") != "good" {
-				return nil, errors.New("bad token")
-			}
-			return actors.Assigns{"user": p.Get("user")}, nil
-		}),
-		socket.WithID(func(a actors.Assigns) string {
-			if u, _ := a["user"].(string); u != "" {
-				return "user:" + u
-			}
-			return ""
-		}),
-	}, opts...)
-	h, err := socket.New(r, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket/", h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		srv.Close()
-	})
+	h, srv := startServer(t, func() actors.Channel { return watched{ends} }, 10*time.Second,
+		append([]socket.Option{socket.WithDrain(0, 1)}, opts...)...)
 	return &lpServer{h: h, srv: srv, url: srv.URL + "/socket/longpoll", ends: ends}
 }
 
@@ -190,13 +151,7 @@ func collect(t testing.TB, base, tok string, n int) []string {
 
 func awaitEnd(t testing.TB, ends chan error) error {
 	t.Helper()
-	select {
-	case err := <-ends:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("no channel terminated")
-		return nil
-	}
+	return testutil.Receive(t, ends, 10*time.Second, "no channel terminated")
 }
 
 func TestLongPollStatuses(t *testing.T) {
@@ -523,7 +478,7 @@ func TestLongPollMaxSessions(t *testing.T) {
 // TestLongPollDrain: Shutdown closes long-poll sessions like any socket,
 // answers waiting polls at once, and leaves no goroutine behind.
 func TestLongPollDrain(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := testutil.Goroutines()
 	const window = 8 * time.Second
 	s := newLPServer(t, socket.WithLongPollWindow(window))
 	const n = 5
@@ -568,13 +523,13 @@ func TestLongPollDrain(t *testing.T) {
 	lpHTTP.CloseIdleConnections()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
-	waitGoroutines(t, before)
+	before.Wait(t, goroutineSlack)
 }
 
 // TestLongPollRelay: behind a plain load balancer each request of a session
 // may reach either node; the node that does not own it relays it over NATS.
 func TestLongPollRelay(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := testutil.Goroutines()
 	a, err := cluster.Start(cluster.Config{NATS: cluster.Embedded, Listen: "127.0.0.1:0", Node: "a"})
 	if err != nil {
 		t.Fatal(err)
@@ -665,7 +620,7 @@ func TestLongPollRelay(t *testing.T) {
 	}
 	_ = b.Close()
 	_ = a.Close()
-	waitGoroutines(t, before)
+	before.Wait(t, goroutineSlack)
 }
 
 // Long-poll answers a browser's cross-origin request with its Origin only

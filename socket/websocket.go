@@ -244,8 +244,8 @@ func (r *wsReader) next() bool {
 			// The rest of the frame is still coming.
 			r.w.lingerOnClose()
 		}
-		reason, code, text := readError(err, r.log, h.opt.maxFrame)
-		c.CloseWith(reason, code, text)
+		code, text := readError(err, r.log, h.opt.maxFrame)
+		c.CloseWith(actors.ErrClosed, code, text)
 		return false
 	}
 	r.now = time.Now()
@@ -291,18 +291,20 @@ func putReadBuffer(b *bytes.Buffer) {
 	readBuffers.Put(b)
 }
 
-func readError(err error, log *lazylog.Logger, limit int64) (error, int, string) {
+// readError logs why a read failed and returns the close the server sends
+// (code 0: none).
+func readError(err error, log *lazylog.Logger, limit int64) (code int, text string) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		log.Info().Msg("idle timeout; closing socket")
-		return actors.ErrClosed, CloseGoingAway, "idle timeout"
+		return CloseGoingAway, "idle timeout"
 	case errors.Is(err, websocket.ErrReadLimit):
 		log.Warn().Int64("limit", limit).Msg("frame too large; closing socket")
-		return actors.ErrClosed, 0, "" // gorilla has sent close 1009
+		return 0, "" // gorilla has sent close 1009
 	}
 	if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 		log.Debug().Err(err).Msg("read failed")
 	}
-	return actors.ErrClosed, 0, ""
+	return 0, ""
 }

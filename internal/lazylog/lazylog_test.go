@@ -23,7 +23,7 @@ func TestBuiltOnFirstEnabledEvent(t *testing.T) {
 	if got := buf.String(); !strings.Contains(got, `"socket_id":"s1"`) || !strings.Contains(got, `"message":"shown"`) || !strings.Contains(got, `"level":"warn"`) {
 		t.Fatalf("event = %s", got)
 	}
-	if l.Get() != l.Get() {
+	if first := l.Get(); l.Get() != first {
 		t.Fatal("Get built the logger twice")
 	}
 }
