@@ -25,54 +25,32 @@ func bearerProtocol(token string) string {
 	return "base64url.bearer.phx." + strings.TrimRight(base64.StdEncoding.EncodeToString([]byte(token)), "=")
 }
 
-// authServer accepts a socket whose bearer token is the one above, and
-// reports what Connect was handed.
+// authServer serves the echo channels to sockets whose bearer token is
+// the one above, and reports what Connect was handed.
 type authServer struct {
 	h      *socket.Handler
 	srv    *httptest.Server
 	tokens chan string
 }
 
-func newAuthServer(t *testing.T, opts ...socket.Option) *authServer {
+func newAuthServer(t *testing.T) *authServer {
 	t.Helper()
 	s := &authServer{tokens: make(chan string, 64)}
-	r := actors.NewRouter()
-	r.MustHandle("echo:*", func() actors.Channel { return echo{} })
-	opts = append([]socket.Option{
-		socket.WithDrain(0, 1),
+	s.h, s.srv = startServer(t, func() actors.Channel { return echo{} }, 10*time.Second, socket.WithDrain(0, 1),
 		socket.WithConnect(func(_ context.Context, _ url.Values, info socket.ConnInfo) (actors.Assigns, error) {
 			s.tokens <- info.Token
 			if info.Token != bearer {
 				return nil, errors.New("bad token")
 			}
 			return actors.Assigns{"user": "alice"}, nil
-		}),
-	}, opts...)
-	h, err := socket.New(r, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.h = h
-	s.srv = httptest.NewServer(h)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		s.srv.Close()
-	})
+		}))
 	return s
 }
 
 // connected returns the token the last Connect was handed.
 func (s *authServer) connected(t *testing.T) string {
 	t.Helper()
-	select {
-	case tok := <-s.tokens:
-		return tok
-	case <-time.After(5 * time.Second):
-		t.Fatal("Connect did not run")
-		return ""
-	}
+	return testutil.Receive(t, s.tokens, 5*time.Second, "Connect did not run")
 }
 
 func TestAuthTokenOverWebSocket(t *testing.T) {

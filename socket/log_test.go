@@ -3,7 +3,6 @@ package socket_test
 import (
 	"bytes"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -38,20 +37,11 @@ func (s *syncBuffer) String() string {
 // report, written by the crash strategy, does not add it again.
 func TestCrashReportNamesTheNodeOnce(t *testing.T) {
 	var logs syncBuffer
-	r := actors.NewRouter()
-	r.MustHandle("storm:*", func() actors.Channel { return stormy{} })
-	h, err := socket.New(r, socket.WithNode("n1"), socket.WithLogger(zerolog.New(&logs)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		_ = h.Shutdown(t.Context())
-		srv.Close()
-	})
-	c := testutil.Dial(t, testutil.WSURL(srv.URL, "/socket/websocket"), "2.0.0")
-	c.Join("storm:a", nil)
-	c.Push("storm:a", "crash", map[string]any{})
+	_, srv := startServer(t, func() actors.Channel { return stormy{} }, 0,
+		socket.WithNode("n1"), socket.WithLogger(zerolog.New(&logs)))
+	c := testutil.Dial(t, testutil.WSURL(srv.URL, "/socket/websocket?token=good"), "2.0.0")
+	c.Join("echo:a", nil)
+	c.Push("echo:a", "crash", map[string]any{})
 
 	var line string
 	testutil.Eventually(t, 5*time.Second, func() bool {
@@ -67,7 +57,7 @@ func TestCrashReportNamesTheNodeOnce(t *testing.T) {
 		t.Errorf("the crash report has %d node fields, want 1: %s", n, line)
 	}
 	var entry map[string]any
-	if err := json.Unmarshal([]byte(line), &entry); err != nil || entry["node"] != "n1" || entry["topic"] != "storm:a" {
-		t.Errorf("crash report %s (%v): want node n1 and topic storm:a", line, err)
+	if err := json.Unmarshal([]byte(line), &entry); err != nil || entry["node"] != "n1" || entry["topic"] != "echo:a" {
+		t.Errorf("crash report %s (%v): want node n1 and topic echo:a", line, err)
 	}
 }
