@@ -226,6 +226,14 @@ func (n *Node) claimName(cfg Config) error {
 		return fmt.Errorf("cluster: nats: %w", err)
 	}
 	n.nameSub = sub
+	// Subscribe only queues the interest: flush it, so that a node started
+	// right after this one (or racing it) finds the name taken. Without a
+	// connection the flush fails; the subscription is made on reconnect.
+	if n.nc.IsConnected() {
+		if err := n.nc.FlushTimeout(cfg.NameCheck); err != nil {
+			n.log.Warn().Err(err).Msg("node name claim not confirmed by NATS")
+		}
+	}
 	return nil
 }
 

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import {after, before, test} from "node:test";
 
-import {Client, join, next, request, startServer} from "./helpers.mjs";
+import {join, next, openClient, request, startServer} from "./helpers.mjs";
 
 const T = {timeout: 20000};
 let server;
@@ -12,11 +12,7 @@ let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
-async function open(t, user) {
-  const c = await Client.open(server, user);
-  t.after(() => c.disconnect());
-  return c;
-}
+const open = (t, user) => openClient(t, server, user);
 
 function bytes(n, seed) {
   const b = new Uint8Array(n);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import {randomBytes} from "node:crypto";
 import {after, before, test} from "node:test";
 
-import {admin, Client, freePort, join, next, PresenceWatch, request, startServer} from "./helpers.mjs";
+import {admin, Client, enter, freePort, next, openClient, request, startServer} from "./helpers.mjs";
 
 const T = {timeout: 60000};
 const secret = randomBytes(32).toString("base64url");
@@ -34,19 +34,8 @@ after(async () => {
   for (const name of ["c", "b", "a"]) await nodes[name]?.stop();
 });
 
-async function open(t, node, user) {
-  const c = await Client.open(node, user);
-  t.after(() => c.disconnect());
-  return c;
-}
+const open = (t, node, user) => openClient(t, node, user);
 
-async function enter(c, topic) {
-  const ch = c.channel(topic);
-  const presence = new PresenceWatch(ch);
-  const res = await join(ch);
-  assert.equal(res.status, "ok", `${c.user} joining ${topic}: ${JSON.stringify(res)}`);
-  return {ch, presence};
-}
 
 const hasKeys = (...keys) => (st) => keys.every((k) => st[k]?.length === 1) && Object.keys(st).length === keys.length;
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import {after, before, test} from "node:test";
 
 import {
-  admin, Client, join, next, PresenceWatch, refusedJoin, request, startServer, within, WAIT_MS,
+  admin, Client, join, next, openClient, PresenceWatch, refusedJoin, request, startServer, WAIT_MS, within,
 } from "./helpers.mjs";
 
 const T = {timeout: 20000};
@@ -23,11 +23,7 @@ before(async () => {
 });
 after(async () => { await server?.stop(); });
 
-async function open(t, user, opts) {
-  const c = await Client.open(server, user, opts);
-  t.after(() => c.disconnect());
-  return c;
-}
+const open = (t, user, opts) => openClient(t, server, user, opts);
 
 /** Logs in as an admin through POST /api/admin-login and opens a socket. */
 async function openAdmin(t, user) {

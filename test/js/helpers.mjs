@@ -2,6 +2,7 @@
 // binary, logs users in, and wraps phoenix.js (and a raw WebSocket client) so
 // that tests wait on signals -- promises resolved by callbacks -- instead of
 // sleeping.
+import assert from "node:assert/strict";
 import {spawn} from "node:child_process";
 import {createHmac, randomBytes} from "node:crypto";
 import net from "node:net";
@@ -287,6 +288,22 @@ export class Client {
   }
 }
 
+
+/** Opens a phoenix.js client for user on server, disconnected when test t ends. */
+export async function openClient(t, server, user, opts) {
+  const c = await Client.open(server, user, opts);
+  t.after(() => c.disconnect());
+  return c;
+}
+
+/** Joins topic on client c with a presence watcher; resolves once joined ok. */
+export async function enter(c, topic) {
+  const ch = c.channel(topic);
+  const presence = new PresenceWatch(ch);
+  const res = await join(ch);
+  assert.equal(res.status, "ok", `${c.user} joining ${topic}: ${JSON.stringify(res)}`);
+  return {ch, presence};
+}
 /** The outcome of a phoenix.js Push: {status: "ok"|"error"|"timeout", response}. */
 export function outcome(push) {
   return new Promise((resolve) => {

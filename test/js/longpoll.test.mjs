@@ -12,7 +12,7 @@ import WS from "ws";
 import {LongPoll} from "phoenix";
 
 import {
-  admin, Client, freePort, join, login, next, PresenceWatch, request, signal, startServer, within,
+  admin, Client, enter, freePort, join, login, next, openClient, request, signal, startServer, within,
 } from "./helpers.mjs";
 
 const T = {timeout: 30000};
@@ -29,19 +29,8 @@ async function openLP(t, user, target = server, opts = {}) {
   return c;
 }
 
-async function openWS(t, user) {
-  const c = await Client.open(server, user);
-  t.after(() => c.disconnect());
-  return c;
-}
+const openWS = (t, user) => openClient(t, server, user);
 
-async function enter(c, topic) {
-  const ch = c.channel(topic);
-  const presence = new PresenceWatch(ch);
-  const res = await join(ch);
-  assert.equal(res.status, "ok", `${c.user} joining ${topic}: ${JSON.stringify(res)}`);
-  return {ch, presence};
-}
 
 /** An in-memory sessionStorage, where phoenix.js remembers a fallback. */
 function memoryStore() {

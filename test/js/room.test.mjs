@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import {after, before, test} from "node:test";
 
 import {
-  admin, Client, collect, join, next, PresenceWatch, refusedJoin, request, signal, startServer, within,
+  admin, collect, enter, join, next, openClient, refusedJoin, request, signal, startServer, within,
 } from "./helpers.mjs";
 
 const T = {timeout: 20000};
@@ -13,20 +13,8 @@ let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
-async function open(t, user, opts) {
-  const c = await Client.open(server, user, opts);
-  t.after(() => c.disconnect());
-  return c;
-}
+const open = (t, user, opts) => openClient(t, server, user, opts);
 
-/** Joins topic on client c with a presence watcher; resolves once joined. */
-async function enter(c, topic) {
-  const ch = c.channel(topic);
-  const presence = new PresenceWatch(ch);
-  const res = await join(ch);
-  assert.deepEqual(res.status, "ok", `${c.user} joining ${topic}: ${JSON.stringify(res)}`);
-  return {ch, presence};
-}
 
 function assertMeta(meta) {
   assert.equal(typeof meta.online_at, "string", `online_at must be a string: ${JSON.stringify(meta)}`);

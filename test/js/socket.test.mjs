@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import {after, before, test} from "node:test";
 
 import {
-  admin, Client, join, login, outcome, pyreToken, RawClient, request, startServer, tryUpgrade, within,
+  admin, Client, join, login, openClient, outcome, pyreToken, RawClient, request, startServer, tryUpgrade, within,
 } from "./helpers.mjs";
 
 const T = {timeout: 20000};
@@ -15,11 +15,7 @@ let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
-async function open(t, user, opts) {
-  const c = await Client.open(server, user, opts);
-  t.after(() => c.disconnect());
-  return c;
-}
+const open = (t, user, opts) => openClient(t, server, user, opts);
 
 test("a valid token opens the socket (V2 and V1)", T, async () => {
   const token = await login(server, "alice");

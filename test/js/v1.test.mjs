@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import {after, before, test} from "node:test";
 
-import {Client, join, login, next, PresenceWatch, RawClient, refusedJoin, request, startServer, V1} from "./helpers.mjs";
+import {
+  join, login, next, openClient, PresenceWatch, RawClient, refusedJoin, request, startServer, V1,
+} from "./helpers.mjs";
 
 const T = {timeout: 20000};
 let server;
@@ -12,11 +14,7 @@ let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
-async function open(t, user, opts) {
-  const c = await Client.open(server, user, opts);
-  t.after(() => c.disconnect());
-  return c;
-}
+const open = (t, user, opts) => openClient(t, server, user, opts);
 
 test("phoenix.js over V1: the socket speaks V1 objects", T, async (t) => {
   const a = await open(t, "alice", V1);
