@@ -1,10 +1,12 @@
 package topics
 
 import (
+	"errors"
 	"hash/maphash"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pyrehq/pyre/protocol"
 )
@@ -22,6 +24,17 @@ type Broadcast struct {
 	Topic   string
 	Event   string
 	Payload protocol.Payload
+	// Seq is the broadcast's position in its topic's stream, 0 on a topic
+	// that keeps no history (see PubSub.Retain).
+	Seq uint64
+}
+
+// SeqSink is a Sink that wants to know the position of each broadcast of
+// a topic that keeps a history: Dispatch calls SendSeq instead of Send for
+// those (seq > 0), which lets a join drop what recovery already sent.
+type SeqSink interface {
+	Sink
+	SendSeq(f protocol.Frame, seq uint64) bool
 }
 
 // Subscriber says where a topic's broadcasts go. With a Sink, broadcasts are
@@ -73,6 +86,10 @@ type PubSub struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
 	remote atomic.Pointer[remoteBox] // set once by Attach
+
+	keep    atomic.Pointer[[]RetentionFunc] // replaced whole under histMu
+	histMu  sync.Mutex
+	streams sync.Map // topic → *stream, for topics that keep a history
 }
 
 type remoteBox struct{ r Remote }
@@ -164,6 +181,9 @@ func (ps *PubSub) BroadcastFrom(from *Subscription, topic, event string, payload
 // across nodes); the error returned is the local encoding error, if any.
 func (ps *PubSub) Publish(from *Subscription, b Broadcast) error {
 	err := ps.Dispatch(from, b)
+	if errors.Is(err, protocol.ErrNotObject) {
+		return err // refused by the topic's history: sent nowhere
+	}
 	if rb := ps.remote.Load(); rb != nil {
 		rb.r.Publish(from, b)
 	}
@@ -189,8 +209,18 @@ type encoded struct {
 
 // Dispatch delivers b to the local subscribers of its topic, skipping from.
 // It returns the first encoding error met (the other subscribers still get
-// the broadcast).
+// the broadcast). On a topic that keeps a history, b is first given its
+// position and recorded; a payload that is not a JSON object is refused
+// there (an error wrapping protocol.ErrNotObject) and delivered to nobody.
 func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
+	if st := ps.stream(b.Topic); st != nil {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		var err error
+		if b, err = st.record(b, time.Now()); err != nil {
+			return err
+		}
+	}
 	var cache [2]encoded
 	var firstErr error
 	sh := ps.shard(b.Topic)
@@ -213,6 +243,12 @@ func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
 				firstErr = err
 			}
 			continue
+		}
+		if b.Seq != 0 {
+			if ss, ok := s.Sink.(SeqSink); ok {
+				ss.SendSeq(f, b.Seq)
+				continue
+			}
 		}
 		s.Sink.Send(f)
 	}
