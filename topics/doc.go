@@ -16,10 +16,20 @@
 //	defer sub.Unsubscribe()
 //	ps.Broadcast("room:lobby", "new_msg", map[string]string{"body": "hi"})
 //
+// Topics chosen with Retain keep a history: a ring per topic bounded in
+// count, age and bytes, whose broadcasts carry their position in the
+// topic's stream ("_pos" in the payload, Broadcast.Seq). Recover reads it
+// after a position, History reads the last N. A stream has a random epoch,
+// new whenever it is made (a node's restart makes every stream anew), so
+// a position from a lost stream is never taken for a valid one. Rings are
+// per node: a broadcast from another node is recorded when it arrives.
+//
 // # Concurrency
 //
 // Every PubSub method and Subscription.Unsubscribe is safe from any
 // goroutine. Sink.Send and Deliver are called while a shard's read lock is
 // held, from the goroutine that broadcast: they must not block and must not
-// call back into the PubSub.
+// call back into the PubSub. On a topic that keeps a history they run while
+// the topic's stream lock is also held, so that one topic's broadcasts are
+// delivered one at a time in the order of their positions.
 package topics
