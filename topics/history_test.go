@@ -3,6 +3,8 @@ package topics_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -236,5 +238,68 @@ func TestRetentionValidate(t *testing.T) {
 		if err := tc.r.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v.Validate() = %v, want ok %v", tc.r, err, tc.ok)
 		}
+	}
+}
+
+// nopSeqSink counts frames as the join gate takes them, position and all.
+type nopSeqSink struct{ n int }
+
+func (s *nopSeqSink) Serializer() protocol.Serializer     { return protocol.V2() }
+func (s *nopSeqSink) Send(protocol.Frame) bool            { s.n++; return true }
+func (s *nopSeqSink) SendSeq(protocol.Frame, uint64) bool { s.n++; return true }
+
+// BenchmarkFanoutRecoverable compares the fan-out of one broadcast to 1 000
+// subscribers on a plain topic and on one that keeps a history.
+func BenchmarkFanoutRecoverable(b *testing.B) {
+	const subs = 1000
+	for _, recoverable := range []bool{false, true} {
+		name := "plain"
+		if recoverable {
+			name = "recoverable"
+		}
+		b.Run(name, func(b *testing.B) {
+			ps := topics.New()
+			if recoverable {
+				ps.Retain(keep(topics.Retention{Count: 1000, Age: time.Hour}))
+			}
+			for range subs {
+				ps.Subscribe("room:bench", topics.Subscriber{Sink: &nopSeqSink{}})
+			}
+			payload := protocol.RawJSON([]byte(`{"body":"a message of a typical size for a chat room"}`))
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = ps.Broadcast("room:bench", "bench", payload)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
+		})
+	}
+}
+
+// BenchmarkHistoryMemory reports the heap one recoverable topic holds at
+// rest: a stream made by a join and never broadcast to, and one holding
+// its full history of 100 chat-sized messages.
+func BenchmarkHistoryMemory(b *testing.B) {
+	const topicsN = 2000
+	for _, msgs := range []int{0, 100} {
+		b.Run(fmt.Sprintf("messages=%d", msgs), func(b *testing.B) {
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				ps := topics.New()
+				ps.Retain(keep(topics.Retention{Count: 100}))
+				for i := range topicsN {
+					topic := "room:" + strconv.Itoa(i)
+					ps.Recover(topic, nil)
+					for range msgs {
+						_ = ps.Broadcast(topic, "new_msg", map[string]string{"user": "alice", "body": "a message of a typical size"})
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/topicsN, "B/topic")
+				runtime.KeepAlive(ps)
+			}
+		})
 	}
 }

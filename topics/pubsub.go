@@ -52,7 +52,8 @@ type Subscription struct {
 	ps    *PubSub
 	topic string
 	sub   Subscriber
-	id    uint64 // unique on this node; the sender in cluster envelopes
+	seq   SeqSink // sub.Sink when it is one, found once at Subscribe
+	id    uint64  // unique on this node; the sender in cluster envelopes
 	// idx is the position in the topic's slice; guarded by the shard's mu.
 	idx int
 	// gone is set once Unsubscribe ran; guarded by the shard's mu.
@@ -110,6 +111,7 @@ func (ps *PubSub) shard(topic string) *shard {
 // Subscribe registers s on topic and returns its handle.
 func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
 	sub := &Subscription{ps: ps, topic: topic, sub: s, id: subscriptionIDs.Add(1)}
+	sub.seq, _ = s.Sink.(SeqSink)
 	sh := ps.shard(topic)
 	sh.mu.Lock()
 	list := sh.topics[topic]
@@ -244,11 +246,9 @@ func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
 			}
 			continue
 		}
-		if b.Seq != 0 {
-			if ss, ok := s.Sink.(SeqSink); ok {
-				ss.SendSeq(f, b.Seq)
-				continue
-			}
+		if b.Seq != 0 && sub.seq != nil {
+			sub.seq.SendSeq(f, b.Seq)
+			continue
 		}
 		s.Sink.Send(f)
 	}
