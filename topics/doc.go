@@ -22,7 +22,12 @@
 // after a position, History reads the last N. A stream has a random epoch,
 // new whenever it is made (a node's restart makes every stream anew), so
 // a position from a lost stream is never taken for a valid one. Rings are
-// per node: a broadcast from another node is recorded when it arrives.
+// per node: a broadcast from another node is recorded when it arrives, so
+// a topic that keeps a history stays watched on every node that has its
+// stream, and positions are only valid on the node that gave them (another
+// node's stream has another epoch). What NATS itself loses between nodes
+// (a broadcast published while a node is disconnected, a full lane) is not
+// seen by the ring.
 //
 // # Concurrency
 //

@@ -171,7 +171,18 @@ func (ps *PubSub) stream(topic string) *stream {
 	if !ok {
 		return nil
 	}
-	s, _ := ps.streams.LoadOrStore(topic, &stream{epoch: newEpoch(), ret: r})
+	s, loaded := ps.streams.LoadOrStore(topic, &stream{epoch: newEpoch(), ret: r})
+	if !loaded {
+		// A topic's history must see every broadcast, those of other
+		// nodes too: from now on the topic stays watched, subscribers or
+		// not.
+		sh := ps.shard(topic)
+		sh.mu.Lock()
+		if len(sh.topics[topic]) == 0 {
+			ps.watch(topic, true)
+		}
+		sh.mu.Unlock()
+	}
 	return s.(*stream)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -301,5 +302,51 @@ func BenchmarkHistoryMemory(b *testing.B) {
 				runtime.KeepAlive(ps)
 			}
 		})
+	}
+}
+
+// watchLog is a Remote that records Watch calls.
+type watchLog struct {
+	mu      sync.Mutex
+	watched map[string]bool
+}
+
+func (w *watchLog) Publish(*topics.Subscription, topics.Broadcast) {}
+func (w *watchLog) Watch(topic string, on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.watched[topic] = on
+}
+func (w *watchLog) on(topic string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.watched[topic]
+}
+
+// TestHistoryStaysWatched checks that a node keeps receiving the other
+// nodes' broadcasts on a topic that keeps a history after its last local
+// subscriber leaves, and from the stream's start even without one:
+// otherwise its history would have holes it cannot see.
+func TestHistoryStaysWatched(t *testing.T) {
+	ps := topics.New()
+	ps.Retain(keep(topics.Retention{Count: 3}))
+	w := &watchLog{watched: map[string]bool{}}
+	if err := ps.Attach(w); err != nil {
+		t.Fatal(err)
+	}
+	sub := ps.Subscribe("room:1", topics.Subscriber{Sink: &nopSeqSink{}})
+	ps.Recover("room:1", nil)
+	sub.Unsubscribe()
+	if !w.on("room:1") {
+		t.Fatal("room:1 unwatched with its history kept")
+	}
+	_ = ps.Broadcast("room:2", "msg", nil) // starts room:2's stream
+	if !w.on("room:2") {
+		t.Fatal("room:2 keeps a history but is not watched")
+	}
+	plain := ps.Subscribe("plain", topics.Subscriber{Sink: &nopSeqSink{}})
+	plain.Unsubscribe()
+	if w.on("plain") {
+		t.Fatal("a plain topic stayed watched")
 	}
 }

@@ -148,7 +148,9 @@ func (ps *PubSub) remove(s *Subscription) {
 	list[last] = nil
 	if last == 0 {
 		delete(sh.topics, s.topic)
-		ps.watch(s.topic, false)
+		if _, kept := ps.streams.Load(s.topic); !kept {
+			ps.watch(s.topic, false)
+		}
 		return
 	}
 	sh.topics[s.topic] = list[:last]
