@@ -69,9 +69,10 @@ func WithRestart(p supervisor.Policy) RouteOption {
 // it missed before anything live (see Context.Recovery for the outcome).
 //
 // On the wire the position is the string member "_pos" that pyre adds to
-// every broadcast's payload; broadcasts on these topics must therefore be
-// JSON objects (others are refused with an error wrapping
-// protocol.ErrNotObject). The client sends it back as "_since" in its join
+// every recorded broadcast's payload; recorded broadcasts must therefore
+// be JSON objects (others are refused with an error wrapping
+// protocol.ErrNotObject). r.Events can limit the recorded events; presence
+// events are never recorded. The client sends it back as "_since" in its join
 // params; the ok reply, which must be a JSON object (or nil), gains "_pos",
 // the stream's last position at the join, and "_recovered", true when
 // nothing after "_since" was lost. Positions look like "EPOCH.SEQ" and are

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,10 +24,24 @@ const PositionKey = "_pos"
 // are newer, or when the history would hold more than Bytes of payload
 // and event names. Zero means no bound of that kind, but Count or Bytes
 // must be set: memory is bounded per topic.
+//
+// Events, when not empty, lists the only events recorded; the others are
+// delivered live only, with no position (and may have any payload).
+// Phoenix's presence events ("presence_state", "presence_diff") are never
+// recorded: they describe the present, and a rejoin gets a fresh state.
 type Retention struct {
-	Count int
-	Age   time.Duration
-	Bytes int
+	Count  int
+	Age    time.Duration
+	Bytes  int
+	Events []string
+}
+
+// records reports whether broadcasts of event are kept.
+func (r *Retention) records(event string) bool {
+	if event == "presence_diff" || event == "presence_state" {
+		return false
+	}
+	return len(r.Events) == 0 || slices.Contains(r.Events, event)
 }
 
 // Validate reports whether r bounds a history.

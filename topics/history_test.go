@@ -350,3 +350,26 @@ func TestHistoryStaysWatched(t *testing.T) {
 		t.Fatal("a plain topic stayed watched")
 	}
 }
+
+func TestHistoryRecordsChosenEvents(t *testing.T) {
+	ps := topics.New()
+	ps.Retain(keep(topics.Retention{Count: 10, Events: []string{"msg"}}))
+	s := &seqSink{}
+	sub := ps.Subscribe("room:1", topics.Subscriber{Sink: s})
+	defer sub.Unsubscribe()
+	broadcastN(t, ps, "room:1", 1, 1)
+	for _, event := range []string{"typing", "presence_diff"} {
+		if err := ps.Broadcast("room:1", event, []int{1}); err != nil {
+			t.Fatalf("%s: %v", event, err)
+		}
+	}
+	if got := ps.History("room:1", 10); len(got) != 1 || fmt.Sprint(s.seqs) != "[1]" || s.plain != 2 {
+		t.Fatalf("history %v, positions %v, %d plain frames; want 1, [1], 2", got, s.seqs, s.plain)
+	}
+	all := topics.New()
+	all.Retain(keep(topics.Retention{Count: 10}))
+	_ = all.Broadcast("room:1", "presence_diff", map[string]any{})
+	if got := all.History("room:1", 10); len(got) != 0 {
+		t.Fatalf("presence_diff recorded: %v", got)
+	}
+}

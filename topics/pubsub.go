@@ -214,10 +214,11 @@ type encoded struct {
 // Dispatch delivers b to the local subscribers of its topic, skipping from.
 // It returns the first encoding error met (the other subscribers still get
 // the broadcast). On a topic that keeps a history, b is first given its
-// position and recorded; a payload that is not a JSON object is refused
+// position and recorded (unless its Retention leaves the event out); a
+// payload that is not a JSON object is refused
 // there (an error wrapping protocol.ErrNotObject) and delivered to nobody.
 func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
-	if st := ps.stream(b.Topic); st != nil {
+	if st := ps.stream(b.Topic); st != nil && st.ret.records(b.Event) {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		var err error
