@@ -43,9 +43,9 @@
 //
 // Each broadcast on such a topic carries its position as "_pos" in its
 // payload (so broadcasts there must be JSON objects); the client joins
-// with {"_since": lastPos}, which phoenix.js re-reads on every rejoin when
-// the params are a function; the ok reply gains "_pos" (the stream's last
-// position at the join) and "_recovered". A position that is malformed,
+// with {"_since": lastPos} (null the first time), which phoenix.js re-reads
+// on every rejoin when the params are a function; the ok reply then gains
+// "_pos" (the stream's last position at the join) and "_recovered". A position that is malformed,
 // from another stream or epoch, past the stream's end, or older than the
 // retention replays nothing and answers "_recovered": false, and so does a
 // position sent to a topic that keeps no history. Join reads the outcome

@@ -124,7 +124,7 @@ func seqOf(t *testing.T, pos string) uint64 {
 func TestRecoveryContract(t *testing.T) {
 	srv := recoverServer(t, topics.Retention{Count: 100}, 0)
 	a := connect(t, srv)
-	status, j := join(t, a, "room:1", nil)
+	status, j := join(t, a, "room:1", map[string]any{"_since": nil})
 	if status != "ok" || j.Recovered == nil || *j.Recovered || j.Outcome != "fresh" || seqOf(t, j.Pos) != 0 {
 		t.Fatalf("fresh join: %s %+v", status, j)
 	}
@@ -175,7 +175,7 @@ func TestRecoveryContract(t *testing.T) {
 func TestRecoveryBadInput(t *testing.T) {
 	srv := recoverServer(t, topics.Retention{Count: 2}, 0)
 	c := connect(t, srv)
-	_, j := join(t, c, "room:1", nil)
+	_, j := join(t, c, "room:1", map[string]any{"_since": nil})
 	epoch := strings.Split(j.Pos, ".")[0]
 	for i := 1; i <= 5; i++ {
 		if err := srv.Broadcast("room:1", "msg", map[string]int{"n": i}); err != nil {
@@ -183,7 +183,7 @@ func TestRecoveryBadInput(t *testing.T) {
 		}
 	}
 	other := connect(t, srv)
-	_, o := join(t, other, "room:2", nil) // another topic's stream
+	_, o := join(t, other, "room:2", map[string]any{"_since": nil}) // another topic's stream
 	for _, tc := range []struct {
 		name, topic string
 		since       any
@@ -218,10 +218,14 @@ func TestRecoveryBadInput(t *testing.T) {
 		})
 	}
 	status, j := join(t, c, "room:1", map[string]any{"_since": nil})
-	if status != "ok" || j.Outcome != "fresh" {
-		t.Fatalf("null _since: %s %+v, want a fresh join", status, j)
+	if status != "ok" || j.Outcome != "fresh" || j.Pos == "" || j.Recovered == nil {
+		t.Fatalf("null _since: %s %+v, want a fresh join with the recovery members", status, j)
 	}
-	status, j = join(t, c, "room:1", map[string]bool{"list": true})
+	status, j = join(t, c, "room:1", nil)
+	if status != "ok" || j.Outcome != "fresh" || j.Pos != "" || j.Recovered != nil {
+		t.Fatalf("no _since: %s %+v, want a fresh join with the reply as Join made it", status, j)
+	}
+	status, j = join(t, c, "room:1", map[string]any{"list": true, "_since": nil})
 	if status != "error" {
 		t.Fatalf("a non-object join reply on a recoverable topic: %s %+v, want an error", status, j)
 	}
@@ -249,7 +253,7 @@ func (r *reader) take(c *channeltest.Client, topic string) {
 func (r *reader) rejoin(srv *channeltest.Server, topic string) *channeltest.Client {
 	r.t.Helper()
 	c := connect(r.t, srv)
-	params := map[string]any{}
+	params := map[string]any{"_since": nil}
 	if r.last != "" {
 		params["_since"] = r.last
 	}
@@ -293,7 +297,7 @@ func TestRecoveryDuringJoin(t *testing.T) {
 	r := &reader{t: t, next: 1}
 	// A fresh join: the reader starts after the reply's position.
 	c := connect(t, srv)
-	_, j := join(t, c, "room:1", nil)
+	_, j := join(t, c, "room:1", map[string]any{"_since": nil})
 	p, _ := topics.ParsePosition(j.Pos)
 	r.last, r.next = j.Pos, int(p.Seq)+1
 	for range 30 {

@@ -72,12 +72,14 @@ func WithRestart(p supervisor.Policy) RouteOption {
 // every recorded broadcast's payload; recorded broadcasts must therefore
 // be JSON objects (others are refused with an error wrapping
 // protocol.ErrNotObject). r.Events can limit the recorded events; presence
-// events are never recorded. The client sends it back as "_since" in its join
-// params; the ok reply, which must be a JSON object (or nil), gains "_pos",
-// the stream's last position at the join, and "_recovered", true when
-// nothing after "_since" was lost. Positions look like "EPOCH.SEQ" and are
-// meant to be opaque. The socket handler applies the retention to the
-// PubSub it is given (topics.PubSub.Retain).
+// events are never recorded. The client sends the last position back as
+// "_since" in its join params (null on a first join). When the params have
+// "_since", the ok reply, which must then be a JSON object (or nil), gains
+// "_pos", the stream's last position at the join, and "_recovered", true
+// when nothing after "_since" was lost; without it the reply is left as
+// Join made it. Positions look like "EPOCH.SEQ" and are meant to be
+// opaque. The socket handler applies the retention to the PubSub it is
+// given (topics.PubSub.Retain).
 func WithHistory(r topics.Retention) RouteOption {
 	return func(rt *route) error {
 		if err := r.Validate(); err != nil {

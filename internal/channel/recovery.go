@@ -17,31 +17,46 @@ const (
 	RecoveredKey = "_recovered"
 )
 
-// Since reads the position a join payload asks to recover after. given
-// is false when the payload has none (or null); ok is false when it has
-// one that is not a well-formed position.
-func Since(p protocol.Payload) (pos topics.Position, given, ok bool) {
+// Asked says what a join payload asks of recovery.
+type Asked uint8
+
+const (
+	// NotAsked: the payload has no SinceKey; the reply is left as Join made it.
+	NotAsked Asked = iota
+	// AskedFresh: SinceKey is null, a first join that wants the stream's
+	// position in its reply.
+	AskedFresh
+	// AskedSince: SinceKey holds a well-formed position.
+	AskedSince
+	// AskedBadly: SinceKey holds something else.
+	AskedBadly
+)
+
+// Since reads the position a join payload asks to recover after.
+func Since(p protocol.Payload) (topics.Position, Asked) {
 	if !p.IsObject() || !bytes.Contains(p.Bytes(), []byte(`"`+SinceKey+`"`)) {
-		return topics.Position{}, false, true
+		return topics.Position{}, NotAsked
 	}
-	var v struct {
-		Since json.RawMessage `json:"_since"`
-	}
+	var v map[string]json.RawMessage
 	if err := p.Decode(&v); err != nil {
-		return topics.Position{}, false, true // not ours to judge: Join sees the payload
+		return topics.Position{}, NotAsked // not ours to judge: Join sees the payload
 	}
-	if len(v.Since) == 0 || string(v.Since) == "null" {
-		return topics.Position{}, false, true
+	raw, ok := v[SinceKey]
+	switch {
+	case !ok:
+		return topics.Position{}, NotAsked
+	case string(raw) == "null":
+		return topics.Position{}, AskedFresh
 	}
 	var s string
-	if err := json.Unmarshal(v.Since, &s); err != nil {
-		return topics.Position{}, true, false
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return topics.Position{}, AskedBadly
 	}
 	pos, err := topics.ParsePosition(s)
 	if err != nil {
-		return topics.Position{}, true, false
+		return topics.Position{}, AskedBadly
 	}
-	return pos, true, true
+	return pos, AskedSince
 }
 
 var (

@@ -34,6 +34,9 @@ type channelActor struct {
 	// intercept is the events the subscription made at this instance's
 	// join intercepts (nil after a restart, which keeps the subscription).
 	intercept []string
+	// asked is what the join payload asked of recovery; the reply has the
+	// recovery members only when it asked.
+	asked channel.Asked
 }
 
 // crash is the failure a channel escalates to its Socket actor's
@@ -143,7 +146,7 @@ func (a *channelActor) join(ctx actor.Context) {
 		return
 	}
 	p, merr := protocol.Marshal(reply)
-	if merr == nil && (g != nil || a.st.Recovery.Outcome != topics.Fresh) {
+	if merr == nil && a.asked != channel.NotAsked {
 		p, merr = channel.RecoveryReply(p, a.st.Recovery, g != nil)
 	}
 	if merr != nil {
@@ -178,12 +181,14 @@ func (a *channelActor) join(ctx actor.Context) {
 // client sent (if any): every broadcast is then either in the history
 // read or held by the gate, and Release drops those that are both. A
 // position sent for a topic that keeps no history is answered "not
-// recovered" (topics.NoHistory).
+// recovered" (topics.NoHistory). The reply gains the recovery members only
+// when the payload has "_since" (null for a first join).
 func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
 	ps := a.spec.Runtime.PubSub
-	since, given, ok := channel.Since(a.spec.Payload)
+	var since topics.Position
+	since, a.asked = channel.Since(a.spec.Payload)
 	if !ps.Keeps(a.spec.Topic) {
-		if given {
+		if a.asked != channel.NotAsked {
 			a.st.Recovery = topics.Recovery{Outcome: topics.NoHistory}
 		}
 		return nil
@@ -193,11 +198,11 @@ func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
 		betweenSubscribeAndRead()
 	}
 	var from *topics.Position
-	if given && ok {
+	if a.asked == channel.AskedSince {
 		from = &since
 	}
 	a.st.Recovery, _ = ps.Recover(a.spec.Topic, from)
-	if given && !ok {
+	if a.asked == channel.AskedBadly {
 		a.st.Recovery.Outcome = topics.BadPosition
 	}
 	return g

@@ -53,7 +53,7 @@ func TestRecoveryWindow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		params := map[string]any{}
+		params := map[string]any{"_since": nil}
 		if last != "" {
 			params["_since"] = last
 		}
