@@ -2,6 +2,7 @@
 // who is typing. It talks to the server only through the official phoenix
 // client, which the server serves from the npm package at /assets/.
 import {Socket, Presence} from "/assets/phoenix.mjs";
+import {recoverable} from "/static/recover.mjs";
 
 const TYPING_IDLE_MS = 3000;
 const SESSION_KEY = "pyre-chat:session";
@@ -20,6 +21,7 @@ const ui = {
   room: $("room"),
   currentRoom: $("current-room"),
   roomError: $("room-error"),
+  recoveryNotice: $("recovery-notice"),
   messages: $("messages"),
   messageForm: $("message-form"),
   messageInput: $("message-input"),
@@ -152,6 +154,7 @@ function leaveRoom() {
   state.room = null;
   room.channel.leave();
   ui.messages.replaceChildren();
+  show(ui.recoveryNotice, "");
   ui.presenceList.replaceChildren();
   ui.onlineCount.textContent = "0";
   ui.currentRoom.textContent = "—";
@@ -165,10 +168,16 @@ function joinRoom(name) {
   show(ui.roomError, "");
   show(ui.messageError, "");
 
-  const channel = state.socket.channel(`room:${name}`, {});
+  // The room replays what was said while the connection was down; when it
+  // cannot (too long away, or the server lost its history), say so.
+  const rec = recoverable(state.socket, `room:${name}`);
+  const channel = rec.channel;
   const presence = new Presence(channel);
   const room = {name, channel, presence};
   state.room = room;
+  rec.onResync(() => {
+    if (state.room === room) show(ui.recoveryNotice, "Some messages sent while you were away could not be shown.");
+  });
 
   ui.currentRoom.textContent = name;
   ui.currentRoom.dataset.state = "joining";
