@@ -100,6 +100,10 @@ func New(cfg Config) (*App, error) {
 	// bench:* is room:* without presence, for load tests of the fan-out
 	// path alone (presence in one room of n users costs O(n) per join).
 	router.MustHandle("bench:*", func() actors.Channel { return &Room{noPresence: true} })
+	// bench-history:* is bench:* with a history of its bench events, to
+	// measure what recovery costs the fan-out.
+	router.MustHandle("bench-history:*", func() actors.Channel { return &Room{noPresence: true} },
+		actors.WithHistory(topics.Retention{Count: 1000, Events: []string{"bench"}}))
 
 	opts := []socket.Option{
 		socket.WithPubSub(ps),

@@ -49,7 +49,8 @@
 // broadcast on the topic, for example through /api/broadcast.
 //
 // "bench:<name>" is a room without presence, for load tests of the fan-out
-// path alone.
+// path alone; "bench-history:<name>" is the same with its bench events
+// recorded (1 000 kept), to measure what a history costs the fan-out.
 //
 // # Use from Go
 //
