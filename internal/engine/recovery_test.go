@@ -17,10 +17,36 @@ import (
 // what is broadcast in it reaches both the held subscription and the
 // history. Without dropping those from the gate the client gets them
 // twice; reading the history before subscribing loses them.
+//
+// The intercepted variant checks the same through HandleOut: broadcasts
+// held in the mailbox during the join are dropped when recovery sent them.
 func TestRecoveryWindow(t *testing.T) {
 	t.Cleanup(engine.WidenRecoveryWindow(func() { time.Sleep(2 * time.Millisecond) }))
+	for _, intercepted := range []bool{false, true} {
+		name := "direct"
+		if intercepted {
+			name = "intercepted"
+		}
+		t.Run(name, func(t *testing.T) { recoveryWindow(t, intercepted) })
+	}
+}
+
+// relay is a channel that intercepts msg and pushes it on unchanged.
+type relay struct{}
+
+func (relay) Join(*actors.Context, string, actors.Payload) (any, error) { return nil, nil }
+func (relay) Intercept() []string                                       { return []string{"msg"} }
+func (relay) HandleOut(c *actors.Context, event string, p actors.Payload) actors.Result {
+	_ = c.Push(event, p)
+	return actors.NoReply()
+}
+
+func recoveryWindow(t *testing.T, intercepted bool) {
 	router := actors.NewRouter()
 	router.MustHandle("room:*", func() actors.Channel {
+		if intercepted {
+			return relay{}
+		}
 		return actors.ChannelFunc(func(*actors.Context, string, actors.Payload) (any, error) { return nil, nil })
 	}, actors.WithHistory(topics.Retention{Count: 1 << 20}))
 	srv := channeltest.NewServer(t, router)
