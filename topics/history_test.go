@@ -373,3 +373,52 @@ func TestHistoryRecordsChosenEvents(t *testing.T) {
 		t.Fatalf("presence_diff recorded: %v", got)
 	}
 }
+
+// orderSink checks that positions arrive one by one, in order.
+type orderSink struct {
+	mu   sync.Mutex
+	next uint64
+	bad  string
+}
+
+func (s *orderSink) Serializer() protocol.Serializer { return protocol.V2() }
+func (s *orderSink) Send(protocol.Frame) bool        { return true }
+func (s *orderSink) SendSeq(_ protocol.Frame, seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq != s.next && s.bad == "" {
+		s.bad = fmt.Sprintf("got position %d, want %d", seq, s.next)
+	}
+	s.next = seq + 1
+	return true
+}
+
+// TestPositionsFollowDeliveryOrder broadcasts from several goroutines at
+// once: every subscriber must see the positions 1, 2, 3, ... in order, or
+// a client keeping the last one could skip a message still in flight.
+func TestPositionsFollowDeliveryOrder(t *testing.T) {
+	ps := topics.New()
+	ps.Retain(keep(topics.Retention{Count: 100}))
+	sinks := make([]*orderSink, 4)
+	for i := range sinks {
+		sinks[i] = &orderSink{next: 1}
+		defer ps.Subscribe("room:1", topics.Subscriber{Sink: sinks[i]}).Unsubscribe()
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				if err := ps.Broadcast("room:1", "msg", map[string]int{"n": i}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, s := range sinks {
+		if s.bad != "" || s.next != 2001 {
+			t.Fatalf("subscriber %d: %s (next %d)", i, s.bad, s.next)
+		}
+	}
+}
