@@ -27,7 +27,11 @@
 // stream, and positions are only valid on the node that gave them (another
 // node's stream has another epoch). What NATS itself loses between nodes
 // (a broadcast published while a node is disconnected, a full lane) is not
-// seen by the ring.
+// seen by the ring. A cluster that needs positions valid on every node
+// keeps its histories in NATS JetStream instead (NewJetStream): one
+// stream per recoverable topic, positions are stream sequences, the epoch
+// is the stream's creation time, and every node delivers a recorded
+// broadcast from the stream, in stream order.
 //
 // # Concurrency
 //

@@ -105,9 +105,10 @@ const (
 	OtherEpoch                 // the position is from another stream (lost or made anew)
 	TooOld                     // broadcasts after the position have left the history
 	Ahead                      // the position is past the stream's last broadcast
+	Unavailable                // the history could not be read (JetStream unreachable)
 )
 
-var outcomeNames = [...]string{"fresh", "recovered", "no history", "bad position", "other epoch", "too old", "ahead of the stream"}
+var outcomeNames = [...]string{"fresh", "recovered", "no history", "bad position", "other epoch", "too old", "ahead of the stream", "history unavailable"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -176,7 +177,7 @@ func (ps *PubSub) Keeps(topic string) bool {
 // stream returns topic's stream, made on first use; nil when the topic
 // keeps no history.
 func (ps *PubSub) stream(topic string) *stream {
-	if ps.keep.Load() == nil {
+	if ps.keep.Load() == nil || ps.store.Load() != nil {
 		return nil
 	}
 	if s, ok := ps.streams.Load(topic); ok {
@@ -204,6 +205,12 @@ func (ps *PubSub) stream(topic string) *stream {
 // History returns the last n broadcasts kept for topic, oldest first
 // (fewer when the history holds fewer; none when the topic keeps none).
 func (ps *PubSub) History(topic string, n int) []Broadcast {
+	if j := ps.store.Load(); j != nil {
+		if r, ok := ps.retention(topic); ok && n > 0 {
+			return j.last(topic, r, n)
+		}
+		return nil
+	}
 	s := ps.stream(topic)
 	if s == nil || n <= 0 {
 		return nil
@@ -225,6 +232,13 @@ func (ps *PubSub) History(topic string, n int) []Broadcast {
 // reaches the new subscription, and those that do both are the ones at or
 // before Head.
 func (ps *PubSub) Recover(topic string, since *Position) (Recovery, bool) {
+	if j := ps.store.Load(); j != nil {
+		r, ok := ps.retention(topic)
+		if !ok {
+			return Recovery{Outcome: NoHistory}, false
+		}
+		return j.recover(topic, r, since), true
+	}
 	s := ps.stream(topic)
 	if s == nil {
 		return Recovery{Outcome: NoHistory}, false

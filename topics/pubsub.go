@@ -90,7 +90,9 @@ type PubSub struct {
 
 	keep    atomic.Pointer[[]RetentionFunc] // replaced whole under histMu
 	histMu  sync.Mutex
-	streams sync.Map // topic → *stream, for topics that keep a history
+	streams sync.Map // topic → *stream, for topics that keep a history in memory
+
+	store atomic.Pointer[JetStream] // set once by NewJetStream
 }
 
 type remoteBox struct{ r Remote }
@@ -130,6 +132,9 @@ func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
 func (ps *PubSub) watch(topic string, on bool) {
 	if rb := ps.remote.Load(); rb != nil {
 		rb.r.Watch(topic, on)
+	}
+	if j := ps.store.Load(); j != nil {
+		j.watch(topic, on)
 	}
 }
 
@@ -184,6 +189,11 @@ func (ps *PubSub) BroadcastFrom(from *Subscription, topic, event string, payload
 // reach the other nodes is the Remote's to report (PubSub is at-most-once
 // across nodes); the error returned is the local encoding error, if any.
 func (ps *PubSub) Publish(from *Subscription, b Broadcast) error {
+	if j := ps.store.Load(); j != nil {
+		if r, ok := ps.retention(b.Topic); ok && r.records(b.Event) {
+			return j.publish(from, b, r) // every node delivers it from the stream
+		}
+	}
 	err := ps.Dispatch(from, b)
 	if errors.Is(err, protocol.ErrNotObject) {
 		return err // refused by the topic's history: sent nowhere
@@ -226,13 +236,19 @@ func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
 			return err
 		}
 	}
+	return ps.fanout(from, 0, b)
+}
+
+// fanout delivers b to the local subscribers of its topic, skipping from
+// and the subscription numbered fromID (0 for none).
+func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast) error {
 	var cache [2]encoded
 	var firstErr error
 	sh := ps.shard(b.Topic)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	for _, sub := range sh.topics[b.Topic] {
-		if sub == from {
+		if sub == from || fromID != 0 && sub.id == fromID {
 			continue
 		}
 		s := &sub.sub

@@ -69,7 +69,7 @@ var (
 // everything after the join's position was recovered.
 func RecoveryReply(p protocol.Payload, rec topics.Recovery, keeps bool) (protocol.Payload, error) {
 	var err error
-	if keeps {
+	if keeps && rec.Head.Epoch != "" { // no head when the history is unavailable
 		p, err = protocol.WithMember(p, topics.PositionKey, protocol.AppendString(nil, rec.Head.String()))
 		if err != nil {
 			return p, err

@@ -16,10 +16,12 @@
 /**
  * Makes socket.channel(topic, params) that recovers across rejoins.
  * params may be an object or a function returning one, as with phoenix.js.
+ * opts.since starts from a position kept elsewhere (another socket, or
+ * storage across a reload).
  * Returns {channel, position(), onResync(callback), needsResync()}.
  */
-export function recoverable(socket, topic, params = {}) {
-  let last = null; // the newest position this page has
+export function recoverable(socket, topic, params = {}, {since = null} = {}) {
+  let last = since; // the newest position this page has
   let asked = null; // the position the join in flight asked to recover after
   let resync = false;
   const callbacks = [];
@@ -39,12 +41,14 @@ export function recoverable(socket, topic, params = {}) {
 
   // The join push is reused by every rejoin, and so are its hooks.
   channel.joinPush.receive("ok", (resp) => {
-    if (!resp || typeof resp._pos !== "string") return; // not a recoverable topic
+    if (!resp || typeof resp._recovered !== "boolean") return;
     if (resp._recovered) {
       resync = false;
       return; // the missed messages follow the reply and move last on
     }
-    last = resp._pos; // live from here
+    // Live from here; no _pos: not a recoverable topic, or its history
+    // could not be read.
+    last = typeof resp._pos === "string" ? resp._pos : null;
     if (asked !== null) {
       resync = true;
       for (const cb of callbacks) cb({since: asked, position: resp._pos});

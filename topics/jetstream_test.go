@@ -1,0 +1,174 @@
+package topics_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/topics"
+)
+
+// historyNode is one node of a cluster whose histories are in JetStream.
+type historyNode struct {
+	ps *topics.PubSub
+	nc *nats.Conn
+}
+
+func startHistoryNode(t *testing.T, srv *server.Server, name string, r topics.Retention) *historyNode {
+	t.Helper()
+	nc, err := nats.Connect(srv.ClientURL(), nats.Name(name), nats.NoEcho())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := topics.New()
+	ps.Retain(keep(r))
+	n, err := topics.NewNATS(ps, nc, topics.WithNode(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := topics.NewJetStream(ps, nc, topics.WithHistoryNode(name), topics.WithMemoryStorage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := j.Close(); err != nil {
+			t.Error(err)
+		}
+		n.Close()
+		nc.Close()
+	})
+	return &historyNode{ps: ps, nc: nc}
+}
+
+// seqs collects the positions a subscriber receives, in order.
+type seqs struct {
+	mu  sync.Mutex
+	got []uint64
+}
+
+func (s *seqs) add(b topics.Broadcast) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, b.Seq)
+}
+
+func (s *seqs) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising on time
+	}
+}
+
+func TestJetStreamHistoryAcrossNodes(t *testing.T) {
+	srv := testutil.StartNATS(t, testutil.NATSJetStream())
+	a := startHistoryNode(t, srv, "a", topics.Retention{Count: 1000})
+	b := startHistoryNode(t, srv, "b", topics.Retention{Count: 1000})
+	var atA, atB seqs
+	defer a.ps.Subscribe("room:1", topics.Subscriber{Deliver: atA.add}).Unsubscribe()
+	defer b.ps.Subscribe("room:1", topics.Subscriber{Deliver: atB.add}).Unsubscribe()
+	// The feeds start as the topic gains its subscribers; a recovery
+	// waits for them.
+	for _, n := range []*historyNode{a, b} {
+		if rec, _ := n.ps.Recover("room:1", nil); rec.Head.Epoch == "" {
+			t.Fatalf("no head: %+v", rec)
+		}
+	}
+
+	var wg sync.WaitGroup
+	for _, n := range []*historyNode{a, b} {
+		wg.Go(func() {
+			for i := range 200 {
+				if err := n.ps.Broadcast("room:1", "msg", map[string]int{"n": i}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "400 deliveries on each node", func() bool { return atA.len() == 400 && atB.len() == 400 })
+	for name, s := range map[string]*seqs{"a": &atA, "b": &atB} {
+		for i, seq := range s.got {
+			if seq != uint64(i+1) {
+				t.Fatalf("node %s: delivery %d has position %d", name, i, seq)
+			}
+		}
+	}
+
+	ra, _ := a.ps.Recover("room:1", nil)
+	since := topics.Position{Epoch: ra.Head.Epoch, Seq: 100}
+	for name, n := range map[string]*historyNode{"a": a, "b": b} {
+		rec, _ := n.ps.Recover("room:1", &since)
+		if !rec.Recovered() || len(rec.Missed) != 300 || rec.Missed[0].Seq != 101 || rec.Head.Seq != 400 {
+			t.Fatalf("node %s: Recover = %v, %d missed, head %v", name, rec.Outcome, len(rec.Missed), rec.Head)
+		}
+	}
+	if got := b.ps.History("room:1", 5); len(got) != 5 || got[4].Seq != 400 {
+		t.Fatalf("History(5) = %+v", got)
+	}
+	if rec, _ := b.ps.Recover("room:1", &topics.Position{Epoch: ra.Head.Epoch, Seq: 401}); rec.Outcome != topics.Ahead {
+		t.Fatalf("a position from the future: %v", rec.Outcome)
+	}
+	if err := a.ps.Broadcast("room:1", "msg", []int{1}); !errors.Is(err, protocol.ErrNotObject) {
+		t.Fatalf("a non-object broadcast: %v", err)
+	}
+}
+
+func TestJetStreamRecreatedStreamIsAnotherEpoch(t *testing.T) {
+	srv := testutil.StartNATS(t, testutil.NATSJetStream())
+	a := startHistoryNode(t, srv, "a", topics.Retention{Count: 3})
+	broadcastN(t, a.ps, "room:1", 1, 5)
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old topics.Recovery
+	waitFor(t, "five recorded", func() bool { old, _ = a.ps.Recover("room:1", nil); return old.Head.Seq == 5 })
+	if rec, _ := a.ps.Recover("room:1", &topics.Position{Epoch: old.Head.Epoch, Seq: 1}); rec.Outcome != topics.TooOld {
+		t.Fatalf("past the retention: %v", rec.Outcome)
+	}
+	ctx := context.Background()
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A fresh node makes the stream again, with a new creation time.
+	b := startHistoryNode(t, srv, "b", topics.Retention{Count: 3})
+	rec, _ := b.ps.Recover("room:1", &topics.Position{Epoch: old.Head.Epoch, Seq: 5})
+	if rec.Outcome != topics.OtherEpoch || rec.Head.Epoch == old.Head.Epoch {
+		t.Fatalf("after the stream was made again: %v, head %v (old %v)", rec.Outcome, rec.Head, old.Head)
+	}
+}
+
+func TestJetStreamOff(t *testing.T) {
+	srv := testutil.StartNATS(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_, err = topics.NewJetStream(topics.New(), nc, topics.WithHistoryNode("a"), topics.WithHistoryTimeout(time.Second))
+	if !errors.Is(err, topics.ErrNoJetStream) {
+		t.Fatalf("NewJetStream without JetStream: %v", err)
+	}
+}
