@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,11 @@ type historyNode struct {
 }
 
 func startHistoryNode(t *testing.T, srv *server.Server, name string, r topics.Retention) *historyNode {
+	t.Helper()
+	return startHistoryNodeTB(t, srv, name, r)
+}
+
+func startHistoryNodeTB(t testing.TB, srv *server.Server, name string, r topics.Retention) *historyNode {
 	t.Helper()
 	nc, err := nats.Connect(srv.ClientURL(), nats.Name(name), nats.NoEcho())
 	if err != nil {
@@ -171,4 +177,55 @@ func TestJetStreamOff(t *testing.T) {
 	if !errors.Is(err, topics.ErrNoJetStream) {
 		t.Fatalf("NewJetStream without JetStream: %v", err)
 	}
+}
+
+// countSink counts the recorded broadcasts it is handed.
+type countSink struct{ n atomic.Int64 }
+
+func (s *countSink) Serializer() protocol.Serializer     { return protocol.V2() }
+func (s *countSink) Send(protocol.Frame) bool            { return true }
+func (s *countSink) SendSeq(protocol.Frame, uint64) bool { s.n.Add(1); return true }
+
+// BenchmarkJetStreamFanout publishes 10 000 messages from one node of two
+// (memory storage, one embedded NATS server) on a topic with 500
+// subscribers on each node, and reports messages/s until every delivery
+// is made; then the time to recover all 10 000 on one rejoin.
+func BenchmarkJetStreamFanout(b *testing.B) {
+	const msgs, subsPerNode = 10000, 500
+	srv := testutil.StartNATS(b, testutil.NATSJetStream())
+	var nodes []*historyNode
+	for _, name := range []string{"a", "b"} {
+		nodes = append(nodes, startHistoryNodeTB(b, srv, name, topics.Retention{Count: 1 << 20}))
+	}
+	sink := &countSink{}
+	for _, n := range nodes {
+		for range subsPerNode {
+			n.ps.Subscribe("room:bench", topics.Subscriber{Sink: sink})
+		}
+		n.ps.Recover("room:bench", nil) // the feeds run
+	}
+	payload := protocol.RawJSON([]byte(`{"body":"a message of a typical size for a chat room"}`))
+	var recoverNs int64
+	for b.Loop() {
+		head, _ := nodes[0].ps.Recover("room:bench", nil)
+		start := time.Now()
+		before := sink.n.Load()
+		for range msgs {
+			if err := nodes[0].ps.Broadcast("room:bench", "bench", payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+		want := before + msgs*2*subsPerNode
+		for sink.n.Load() < want {
+			time.Sleep(time.Millisecond) // polling the count
+		}
+		b.ReportMetric(float64(msgs)/time.Since(start).Seconds(), "msgs/s")
+		t0 := time.Now()
+		rec, _ := nodes[1].ps.Recover("room:bench", &head.Head)
+		recoverNs = time.Since(t0).Nanoseconds()
+		if !rec.Recovered() || len(rec.Missed) != msgs {
+			b.Fatalf("recovery: %v, %d missed", rec.Outcome, len(rec.Missed))
+		}
+	}
+	b.ReportMetric(float64(recoverNs)/1e6, "ms/recover-10k")
 }
