@@ -230,7 +230,10 @@ func (ps *PubSub) History(topic string, n int) []Broadcast {
 // SeqSink): a broadcast is given its position and delivered under the
 // same lock Recover reads under, so each one is either in Missed or
 // reaches the new subscription, and those that do both are the ones at or
-// before Head.
+// before Head. With the history in JetStream (NewJetStream) the same
+// holds through the node's feed: Recover waits until the feed runs, then
+// reads the stream, so everything after Head reaches the subscription;
+// the outcome is Unavailable when JetStream cannot be read.
 func (ps *PubSub) Recover(topic string, since *Position) (Recovery, bool) {
 	if j := ps.store.Load(); j != nil {
 		r, ok := ps.retention(topic)

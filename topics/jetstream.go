@@ -33,7 +33,11 @@ import (
 // publishing node included. Streams are made on first use.
 //
 // Broadcasts that are not recorded (LocalBroadcast, events the Retention
-// leaves out) still go the usual way, through the Remote if any.
+// leaves out) still go the usual way, through the Remote if any. A
+// recorded broadcast reaches even this node's subscribers through the
+// stream: while NATS is unreachable it fails (asynchronously: it is
+// logged and counted) and nobody gets it. A stream deleted while the
+// nodes run is not noticed by their feeds until they restart.
 type JetStream struct {
 	ps      *PubSub
 	js      jetstream.JetStream

@@ -229,3 +229,27 @@ func BenchmarkJetStreamFanout(b *testing.B) {
 	}
 	b.ReportMetric(float64(recoverNs)/1e6, "ms/recover-10k")
 }
+
+func TestJetStreamUnavailable(t *testing.T) {
+	srv := testutil.StartNATS(t, testutil.NATSJetStream())
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ps := topics.New()
+	ps.Retain(keep(topics.Retention{Count: 10}))
+	j, err := topics.NewJetStream(ps, nc, topics.WithHistoryNode("a"), topics.WithMemoryStorage(),
+		topics.WithHistoryTimeout(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	head, _ := ps.Recover("room:1", nil)
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	rec, _ := ps.Recover("room:1", &head.Head)
+	if rec.Outcome != topics.Unavailable || rec.Recovered() || rec.Head.Epoch != "" {
+		t.Fatalf("Recover with NATS down = %v, head %v", rec.Outcome, rec.Head)
+	}
+}
