@@ -8,11 +8,14 @@ ADMIN   ?= dev-admin-key
 FUZZTIME ?= 5s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test vet gotest fuzz build npmdeps jstest browsertest bench clean
+# Where go:embed finds the chat page's phoenix.js client (git-ignored).
+CLIENT  := examples/chat/web/phoenix
+PHOENIX := node_modules/phoenix/priv/static
 
-## run: the chat demo on http://$(ADDR)
-run:
-	@test -d node_modules/phoenix || $(NPM) install --no-audit --no-fund
+.PHONY: run test vet gotest fuzz build install client npmdeps jstest browsertest bench clean
+
+## run: the chat demo on http://$(ADDR); another address: make run ADDR=127.0.0.1:8080
+run: client
 	$(GO) run ./cmd/pyre chat -addr $(ADDR) -admin-key $(ADMIN)
 
 ## test: everything -- vet and staticcheck, Go tests with the race detector, brief fuzzing,
@@ -29,8 +32,18 @@ gotest:
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz-brief.sh
 
-build:
+## build: bin/pyre, with the chat page's phoenix.js client inside
+build: client
 	$(GO) build -o bin/pyre ./cmd/pyre
+
+## install: pyre into $(go env GOBIN) (default $(go env GOPATH)/bin), client inside
+install: client
+	$(GO) install ./cmd/pyre
+
+# The client is npm's (package-lock.json pins the version), not ours: it is
+# copied from the package before every build, never committed.
+client: npmdeps
+	cp $(PHOENIX)/phoenix.mjs $(PHOENIX)/phoenix.mjs.map $(CLIENT)/
 
 jstest: build npmdeps
 	$(NODE) --test test/js/
@@ -48,4 +61,4 @@ npmdeps:
 		|| $(NPM) install --no-audit --no-fund
 
 clean:
-	rm -rf bin
+	rm -rf bin $(CLIENT)/phoenix.mjs $(CLIENT)/phoenix.mjs.map

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
 
@@ -183,13 +184,7 @@ func (f *fixture) join(t *testing.T, c *channeltest.Client, topic string) {
 
 func (f *fixture) reason(t *testing.T) error {
 	t.Helper()
-	select {
-	case err := <-f.terminated:
-		return err
-	case <-time.After(5 * time.Second):
-		t.Fatal("Terminate was not called")
-		return nil
-	}
+	return testutil.Receive(t, f.terminated, 5*time.Second, "Terminate was not called")
 }
 
 func (f *fixture) noReason(t *testing.T) {

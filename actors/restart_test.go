@@ -9,6 +9,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/supervisor"
 )
 
@@ -68,27 +69,28 @@ func newRestartFixture(t *testing.T, policy supervisor.Policy) *restartFixture {
 	return f
 }
 
+// joinFirst connects a client, joins topic and waits for the channel's
+// first incarnation.
+func (f *restartFixture) joinFirst(t *testing.T, topic string) *channeltest.Client {
+	t.Helper()
+	c, _ := f.srv.Connect(url.Values{})
+	if r, err := c.Join(topic, nil); err != nil || r.Status != "ok" {
+		t.Fatalf("join: %+v %v", r, err)
+	}
+	f.awaitJoin(t, 1)
+	return c
+}
+
 func (f *restartFixture) awaitJoin(t *testing.T, want int64) {
 	t.Helper()
-	select {
-	case n := <-f.joins:
-		if n != want {
-			t.Fatalf("join of incarnation %d, want %d", n, want)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("incarnation %d never joined", want)
+	if n := testutil.Receive(t, f.joins, 5*time.Second, "incarnation %d never joined", want); n != want {
+		t.Fatalf("join of incarnation %d, want %d", n, want)
 	}
 }
 
 func (f *restartFixture) awaitTerminate(t *testing.T) error {
 	t.Helper()
-	select {
-	case err := <-f.terminated:
-		return err
-	case <-time.After(5 * time.Second):
-		t.Fatal("Terminate was not called")
-		return nil
-	}
+	return testutil.Receive(t, f.terminated, 5*time.Second, "Terminate was not called")
 }
 
 var fast = supervisor.Policy{Intensity: 3, Period: time.Minute,
@@ -98,11 +100,7 @@ func TestPermanentRestartsInPlace(t *testing.T) {
 	policy := fast
 	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
-	c, _ := f.srv.Connect(url.Values{})
-	if r, err := c.Join("bird:1", nil); err != nil || r.Status != "ok" {
-		t.Fatalf("join: %+v %v", r, err)
-	}
-	f.awaitJoin(t, 1)
+	c := f.joinFirst(t, "bird:1")
 	request(t, c, "bird:1", "dirty", nil)
 
 	// Crash, then immediately ask for the state: the request waits in the
@@ -144,11 +142,7 @@ func TestTransient(t *testing.T) {
 	policy := fast
 	policy.Restart = supervisor.Transient
 	f := newRestartFixture(t, policy)
-	c, _ := f.srv.Connect(url.Values{})
-	if r, err := c.Join("bird:t", nil); err != nil || r.Status != "ok" {
-		t.Fatalf("join: %+v %v", r, err)
-	}
-	f.awaitJoin(t, 1)
+	c := f.joinFirst(t, "bird:t")
 	if _, err := c.Push("bird:t", "crash", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +164,7 @@ func TestRestartIntensityExceeded(t *testing.T) {
 	policy := fast
 	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
-	c, _ := f.srv.Connect(url.Values{})
-	if r, err := c.Join("bird:x", nil); err != nil || r.Status != "ok" {
-		t.Fatalf("join: %+v %v", r, err)
-	}
-	f.awaitJoin(t, 1)
+	c := f.joinFirst(t, "bird:x")
 	for n := int64(2); n <= 4; n++ {
 		if _, err := c.Push("bird:x", "crash", nil); err != nil {
 			t.Fatal(err)
@@ -206,11 +196,7 @@ func TestRestartedJoinRefused(t *testing.T) {
 	policy.Restart = supervisor.Permanent
 	f := newRestartFixture(t, policy)
 	f.refuseFrom.Store(2)
-	c, _ := f.srv.Connect(url.Values{})
-	if r, err := c.Join("bird:r", nil); err != nil || r.Status != "ok" {
-		t.Fatalf("join: %+v %v", r, err)
-	}
-	f.awaitJoin(t, 1)
+	c := f.joinFirst(t, "bird:r")
 	if _, err := c.Push("bird:r", "crash", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ type Node struct {
 // Start builds the node's PubSub as cfg says.
 func Start(cfg Config) (*Node, error) {
 	if cfg.Node == "" {
-		cfg.Node = defaultName()
+		cfg.Node = NodeName()
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "pyre"
@@ -112,7 +112,9 @@ func Start(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func defaultName() string {
+// NodeName returns a fresh node name: the host name and a random suffix
+// of six hex digits, the name Start gives a node whose Config names none.
+func NodeName() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "pyre"

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -68,6 +66,9 @@ func startNode(t testing.TB, cfg cluster.Config) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Clean-ups run last first: the handler shuts down, the server
+	// closes, then the node.
+	t.Cleanup(func() { n.Close() })
 	r := actors.NewRouter()
 	r.MustHandle("room:*", func() actors.Channel { return room{} })
 	h, err := socket.New(r,
@@ -88,14 +89,8 @@ func startNode(t testing.TB, cfg cluster.Config) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket/", h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		_ = h.Shutdown(t.Context())
-		srv.Close()
-		n.Close()
-	})
+	srv := testutil.ServeSocket(t, h)
+	t.Cleanup(func() { _ = h.Shutdown(t.Context()) })
 	return &node{n: n, h: h, url: testutil.WSURL(srv.URL, "/socket/websocket")}
 }
 

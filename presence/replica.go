@@ -174,9 +174,7 @@ func (t *Tracker) stateLocked() []*wireMsg {
 // tick publishes pending deltas and, every beat, a heartbeat, and marks
 // silent nodes down or forgets them.
 func (t *Tracker) tick(beat bool) {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	if !t.lockOpen() {
 		return
 	}
 	out := t.outgoingLocked()
@@ -219,9 +217,7 @@ func (t *Tracker) receive(m *wireMsg) {
 	}
 	var sends []send
 	var broadcasts []*wireMsg
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	if !t.lockOpen() {
 		return
 	}
 	changed := false

@@ -113,6 +113,17 @@ func New(b Broadcaster, opts ...Option) (*Tracker, error) {
 	return t, nil
 }
 
+// lockOpen locks mu and reports true while the tracker is open; once it
+// is closed it leaves mu unlocked and reports false.
+func (t *Tracker) lockOpen() bool {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return false
+	}
+	return true
+}
+
 // newRef returns a fresh phx_ref: 12 bytes (nanosecond clock, node hash,
 // counter) in unpadded URL-safe base64, 16 characters.
 func (t *Tracker) newRef() string {
@@ -131,9 +142,7 @@ func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
 	}
 	ref := t.newRef()
 	m := withRef(meta, ref, "")
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	if !t.lockOpen() {
 		return "", ErrClosed
 	}
 	ts := t.topics[topic]
@@ -165,9 +174,7 @@ func (t *Tracker) Update(owner, topic, key string, meta Meta) (string, error) {
 		return "", ErrInvalid
 	}
 	ref := t.newRef()
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	if !t.lockOpen() {
 		return "", ErrClosed
 	}
 	ts := t.topics[topic]
@@ -195,9 +202,7 @@ func (t *Tracker) Update(owner, topic, key string, meta Meta) (string, error) {
 // Untrack removes owner's presence for key on topic; it is a no-op when
 // there is none.
 func (t *Tracker) Untrack(owner, topic, key string) error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	if !t.lockOpen() {
 		return ErrClosed
 	}
 	changed := t.removeLocked(owner, topic, key)
@@ -211,9 +216,7 @@ func (t *Tracker) Untrack(owner, topic, key string) error {
 // UntrackAll removes every presence owner has on every topic. It is what
 // runs when a channel stops.
 func (t *Tracker) UntrackAll(owner string) {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	if !t.lockOpen() {
 		return
 	}
 	changed := false
@@ -336,9 +339,7 @@ func (t *Tracker) Count(topic string) int {
 // Close broadcasts the pending diffs and refuses further changes. Presences
 // already tracked stay listed.
 func (t *Tracker) Close() error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	if !t.lockOpen() {
 		return nil
 	}
 	t.closed = true

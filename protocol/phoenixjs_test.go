@@ -15,31 +15,46 @@ import (
 type phoenixJS struct {
 	Phoenix string `json:"phoenix"`
 	Client  []struct {
-		Name          string          `json:"name"`
-		JoinRef       json.RawMessage `json:"join_ref"`
-		Ref           json.RawMessage `json:"ref"`
-		Topic         string          `json:"topic"`
-		Event         string          `json:"event"`
-		PayloadJSON   *string         `json:"payload_json"`
-		PayloadBase64 *string         `json:"payload_base64"`
-		Text          *string         `json:"text"`
-		BinaryBase64  *string         `json:"binary_base64"`
+		Name string `json:"name"`
+		jsMessage
+		jsFrame
 	} `json:"client"`
 	Server []struct {
 		Name string `json:"name"`
 		Call struct {
-			Method        string          `json:"method"`
-			JoinRef       json.RawMessage `json:"join_ref"`
-			Ref           json.RawMessage `json:"ref"`
-			Topic         string          `json:"topic"`
-			Event         string          `json:"event"`
-			PayloadJSON   *string         `json:"payload_json"`
-			PayloadBase64 *string         `json:"payload_base64"`
+			Method string `json:"method"`
+			jsMessage
 		} `json:"call"`
-		Text         *string  `json:"text"`
-		BinaryBase64 *string  `json:"binary_base64"`
-		Decoded      jsDecode `json:"decoded"`
+		jsFrame
+		Decoded jsDecode `json:"decoded"`
 	} `json:"server"`
+}
+
+// jsMessage is a message's fields as the fixtures give them: refs as the
+// JSON phoenix.js was handed, the payload as JSON text or, binary, in
+// base64.
+type jsMessage struct {
+	JoinRef       json.RawMessage `json:"join_ref"`
+	Ref           json.RawMessage `json:"ref"`
+	Topic         string          `json:"topic"`
+	Event         string          `json:"event"`
+	PayloadJSON   *string         `json:"payload_json"`
+	PayloadBase64 *string         `json:"payload_base64"`
+}
+
+// jsFrame is a frame on the wire: text, or binary in base64.
+type jsFrame struct {
+	Text         *string `json:"text"`
+	BinaryBase64 *string `json:"binary_base64"`
+}
+
+// data returns the frame's bytes and whether it is binary.
+func (f jsFrame) data(t *testing.T) ([]byte, bool) {
+	t.Helper()
+	if f.BinaryBase64 != nil {
+		return mustBase64(t, *f.BinaryBase64), true
+	}
+	return []byte(*f.Text), false
 }
 
 // jsDecode is what phoenix.js's decode handed to its callback; refs keep the
@@ -95,14 +110,11 @@ func TestPhoenixJSClientFrames(t *testing.T) {
 	fx := loadPhoenixJS(t)
 	for _, c := range fx.Client {
 		t.Run(c.Name, func(t *testing.T) {
-			var data []byte
-			binary := c.BinaryBase64 != nil
+			data, binary := c.data(t)
 			want := view{Topic: c.Topic, Event: c.Event, Binary: binary}
 			if binary {
-				data = mustBase64(t, *c.BinaryBase64)
 				want.Payload = string(mustBase64(t, *c.PayloadBase64))
 			} else {
-				data = []byte(*c.Text)
 				want.Payload = *c.PayloadJSON
 			}
 			// Text frames keep the token phoenix.js wrote; binary frames turn
@@ -153,13 +165,8 @@ func TestPhoenixJSServerFrames(t *testing.T) {
 				t.Fatalf("%s error: %v", call.Method, err)
 			}
 
-			var wantFrame []byte
-			if c.BinaryBase64 != nil {
-				wantFrame = mustBase64(t, *c.BinaryBase64)
-			} else {
-				wantFrame = []byte(*c.Text)
-			}
-			if !bytes.Equal(f.Data, wantFrame) || f.Binary != (c.BinaryBase64 != nil) {
+			wantFrame, wantBinary := c.data(t)
+			if !bytes.Equal(f.Data, wantFrame) || f.Binary != wantBinary {
 				t.Errorf("%s frame (binary %v)\n got %q\nwant %q", call.Method, f.Binary, f.Data, wantFrame)
 			}
 

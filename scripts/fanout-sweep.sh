@@ -9,7 +9,10 @@
 # 127.0.0.1:PORT for a free port. The script execs it, so the server's PID
 # is known and its CPU and memory are measured. For example:
 #
-#   scripts/fanout-sweep.sh 'bin/pyre chat -addr {ADDR} -admin-key k -log-level warn' pyre
+#   scripts/fanout-sweep.sh 'bin/pyre chat -addr {ADDR} -admin-key k -log-level warn -rate-limit 100000' pyre
+#
+# (pyre chat's default rate limit, 10 events a second per socket, would
+# refuse most of the publisher's pushes: a benchmark raises it.)
 #
 # Environment (defaults): SUBS="50 100 250 500 1000", RUNS=1, DURATION=10s,
 # COUNT=50000, RATE=0 (flow control; otherwise messages per second),
@@ -18,7 +21,7 @@
 # output, default /tmp/fanout-sweep-LABEL.log).
 set -euo pipefail
 
-[ $# -eq 2 ] || { sed -n '2,20p' "$0" >&2; exit 2; }
+[ $# -eq 2 ] || { sed -n '2,21p' "$0" >&2; exit 2; }
 cmd=$1 label=$2
 [[ $cmd == *"{ADDR}"* ]] || { echo "fanout-sweep: the command must contain {ADDR}" >&2; exit 2; }
 SUBS=${SUBS:-50 100 250 500 1000}

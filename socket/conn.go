@@ -199,3 +199,6 @@ func (c *Conn) CloseWith(reason error, code int, text string) {
 
 // Done is closed once the socket has started closing.
 func (c *Conn) Done() <-chan struct{} { return c.s.fp.done }
+
+// ID returns the socket's id (WithID); "" for an anonymous socket.
+func (c *Conn) ID() string { return c.s.id }

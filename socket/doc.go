@@ -8,7 +8,7 @@
 //	router.MustHandle("room:*", func() actors.Channel { return &Room{} })
 //	h, err := socket.New(router,
 //		socket.WithConnect(func(ctx context.Context, params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
-//			user, err := signer.Verify(params.Get("token"))
+//			user, err := signer.Verify(info.Token) // phoenix.js: {authToken: token}
 //			if err != nil {
 //				return nil, err // HTTP 403, no WebSocket
 //			}
@@ -17,6 +17,10 @@
 //		socket.WithID(func(a actors.Assigns) string { return "users_socket:" + a["user"].(string) }),
 //	)
 //	mux.Handle("/socket/", h) // serves /socket/websocket and /socket/longpoll
+//
+// ConnInfo.Token is the token of phoenix.js's authToken option (since
+// Phoenix 1.8 the recommended way, which keeps it out of the URL); a token
+// sent as a parameter, {params: {token}}, is params.Get("token").
 //
 // Long-poll is the transport of phoenix.js's LongPoll class (and of its
 // longPollFallbackMs fallback). A long-poll session is a socket like any
@@ -41,7 +45,8 @@
 // reconnects (to another node if there is one). Long-poll has no close
 // codes: a closed session answers its polls with status 410, on which
 // phoenix.js reconnects; a session nobody polls for its timeout (20s) is
-// closed; a POST over its size limit gets 413.
+// closed; a POST over its size limit gets 413; one session more than the
+// handler's limit (10 000) or a socket id's (16) gets 500.
 //
 // # Concurrency
 //

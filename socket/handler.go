@@ -93,7 +93,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		rt: &channel.Runtime{
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 		},
-		strategy: engine.NewCrashStrategy(log, o.node),
+		strategy: engine.NewCrashStrategy(log),
 		sockets:  map[string]*registered{},
 		perAddr:  map[string]int{},
 	}
@@ -109,6 +109,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		// serves control frames.
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
+		Subprotocols:    []string{phoenixProtocol},
 		CheckOrigin:     o.origin.check,
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			http.Error(w, reason.Error(), status)

@@ -48,14 +48,29 @@ func WithLongPollMaxBody(n int64) Option {
 }
 
 // WithLongPollMaxSessions limits the long-poll sessions of the handler
-// (default: no limit). A client that would open one more gets status 500,
-// on which phoenix.js retries with its reconnect backoff.
+// (default 10 000). A client that would open one more gets status 500, on
+// which phoenix.js retries with its reconnect backoff.
 func WithLongPollMaxSessions(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
 			return fmt.Errorf("socket: long-poll max sessions must be at least 1, got %d", n)
 		}
 		o.longPoll.MaxSessions = n
+		return nil
+	}
+}
+
+// WithLongPollMaxSessionsPerID limits the long-poll sessions of one socket
+// id (WithID; default 16): the tabs of one user, and the sessions one
+// token can open in a loop, each of which would otherwise live until its
+// timeout. A client that would open one more gets status 500, as for
+// WithLongPollMaxSessions. Anonymous sockets are not counted.
+func WithLongPollMaxSessionsPerID(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("socket: long-poll max sessions per id must be at least 1, got %d", n)
+		}
+		o.longPoll.MaxSessionsPerID = n
 		return nil
 	}
 }

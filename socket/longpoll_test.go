@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/cluster"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
 
@@ -27,19 +28,9 @@ type watched struct{ ends chan error }
 func (watched) Join(*actors.Context, string, actors.Payload) (any, error) { return nil, nil }
 
 func (w watched) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
-	switch event {
-	case "echo":
-		return actors.Ok(p)
-	case "size":
+	if event == "size" {
 		// What arrived: binary or JSON, and how many bytes.
 		return actors.Ok(map[string]any{"binary": p.IsBinary(), "len": len(p.Bytes())})
-	case "flood":
-		for range 100000 {
-			if err := c.Push("flood", map[string]string{"pad": strings.Repeat("x", 512)}); err != nil {
-				break
-			}
-		}
-		return actors.NoReply()
 	}
 	return echo{}.HandleIn(c, event, p)
 }
@@ -61,36 +52,8 @@ type lpServer struct {
 func newLPServer(t testing.TB, opts ...socket.Option) *lpServer {
 	t.Helper()
 	ends := make(chan error, 64)
-	r := actors.NewRouter()
-	r.MustHandle("echo:*", func() actors.Channel { return watched{ends} })
-	opts = append([]socket.Option{
-		socket.WithDrain(0, 1),
-		socket.WithConnect(func(_ context.Context, p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
-			if p.Get("token") != "good" {
-				return nil, errors.New("bad token")
-			}
-			return actors.Assigns{"user": p.Get("user")}, nil
-		}),
-		socket.WithID(func(a actors.Assigns) string {
-			if u, _ := a["user"].(string); u != "" {
-				return "user:" + u
-			}
-			return ""
-		}),
-	}, opts...)
-	h, err := socket.New(r, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket/", h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		srv.Close()
-	})
+	h, srv := startServer(t, func() actors.Channel { return watched{ends} }, 10*time.Second,
+		append([]socket.Option{socket.WithDrain(0, 1)}, opts...)...)
 	return &lpServer{h: h, srv: srv, url: srv.URL + "/socket/longpoll", ends: ends}
 }
 
@@ -188,13 +151,7 @@ func collect(t testing.TB, base, tok string, n int) []string {
 
 func awaitEnd(t testing.TB, ends chan error) error {
 	t.Helper()
-	select {
-	case err := <-ends:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("no channel terminated")
-		return nil
-	}
+	return testutil.Receive(t, ends, 10*time.Second, "no channel terminated")
 }
 
 func TestLongPollStatuses(t *testing.T) {
@@ -261,7 +218,7 @@ func TestLongPollStatuses(t *testing.T) {
 		resp.Body.Close()
 		h := resp.Header
 		if resp.StatusCode != 200 || h.Get("Access-Control-Allow-Headers") != "content-type" ||
-			h.Get("Access-Control-Allow-Methods") != "get, post, options" || h.Get("Access-Control-Allow-Origin") != "*" {
+			h.Get("Access-Control-Allow-Methods") != "get, post, options" {
 			t.Fatalf("preflight: %d %v", resp.StatusCode, h)
 		}
 	})
@@ -271,7 +228,7 @@ func TestLongPollStatuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		if resp.Header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("headers %v", resp.Header)
 		}
 	})
@@ -521,7 +478,7 @@ func TestLongPollMaxSessions(t *testing.T) {
 // TestLongPollDrain: Shutdown closes long-poll sessions like any socket,
 // answers waiting polls at once, and leaves no goroutine behind.
 func TestLongPollDrain(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := testutil.Goroutines()
 	const window = 8 * time.Second
 	s := newLPServer(t, socket.WithLongPollWindow(window))
 	const n = 5
@@ -566,13 +523,13 @@ func TestLongPollDrain(t *testing.T) {
 	lpHTTP.CloseIdleConnections()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
-	waitGoroutines(t, before)
+	before.Wait(t, goroutineSlack)
 }
 
 // TestLongPollRelay: behind a plain load balancer each request of a session
 // may reach either node; the node that does not own it relays it over NATS.
 func TestLongPollRelay(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := testutil.Goroutines()
 	a, err := cluster.Start(cluster.Config{NATS: cluster.Embedded, Listen: "127.0.0.1:0", Node: "a"})
 	if err != nil {
 		t.Fatal(err)
@@ -623,6 +580,19 @@ func TestLongPollRelay(t *testing.T) {
 	if r := lpDo(t, http.MethodGet, pollURL(sb.url, "token=good&vsn=2.0.0", forged), nil, ""); r.Status != http.StatusForbidden {
 		t.Fatalf("forged token via B: %+v, want 403", r)
 	}
+	// The client's auth token travels with a relayed request, and the
+	// owner holds it to the session's.
+	authed := *lpDo(t, http.MethodGet, pollURL(sa.url, "token=good&vsn=2.0.0", ""),
+		http.Header{"X-Phoenix-Authtoken": {"t1"}}, "").Token
+	if r := lpDo(t, http.MethodGet, pollURL(sb.url, "vsn=2.0.0", authed), http.Header{"X-Phoenix-Authtoken": {"t2"}}, ""); r.Status != http.StatusForbidden {
+		t.Fatalf("relayed poll with another auth token: %+v, want 403", r)
+	}
+	if r := lpPost(t, sb.url, authed, `[null,"1","phoenix","heartbeat",{}]`); r.Status != http.StatusOK {
+		t.Fatalf("relayed post without the auth token: %+v, want 200", r)
+	}
+	if r := lpDo(t, http.MethodGet, pollURL(sb.url, "vsn=2.0.0", authed), http.Header{"X-Phoenix-Authtoken": {"t1"}}, ""); r.Status != http.StatusOK || len(r.Messages) != 1 {
+		t.Fatalf("relayed poll with the auth token: %+v, want the heartbeat's reply", r)
+	}
 	// A poll waiting through B is answered when A shuts down, and once A
 	// has no session left, B answers 410 for it.
 	polled := make(chan lpReply, 1)
@@ -650,5 +620,98 @@ func TestLongPollRelay(t *testing.T) {
 	}
 	_ = b.Close()
 	_ = a.Close()
-	waitGoroutines(t, before)
+	before.Wait(t, goroutineSlack)
+}
+
+// Long-poll answers a browser's cross-origin request with its Origin only
+// when the origin policy lets that origin in, and says that the answer
+// varies by Origin; a refused or absent Origin gets no CORS header.
+func TestLongPollCORS(t *testing.T) {
+	same := newLPServer(t)
+	listed := newLPServer(t, socket.WithOrigins("//*.example.com"))
+	anyOrigin := newLPServer(t, socket.WithoutOriginCheck())
+	sameOrigin := same.srv.URL // the default policy wants the request's host
+	for _, tc := range []struct {
+		name   string
+		s      *lpServer
+		method string
+		origin string
+		allow  string // the wanted Access-Control-Allow-Origin; "" for none
+	}{
+		{"same host", same, "GET", sameOrigin, sameOrigin},
+		{"same host, preflight", same, "OPTIONS", sameOrigin, sameOrigin},
+		{"foreign origin", same, "GET", "http://evil.example", ""},
+		{"foreign origin, preflight", same, "OPTIONS", "http://evil.example", ""},
+		{"foreign origin, post", same, "POST", "http://evil.example", ""},
+		{"no origin", same, "GET", "", ""},
+		{"listed", listed, "GET", "https://chat.example.com", "https://chat.example.com"},
+		{"listed, preflight", listed, "OPTIONS", "https://chat.example.com", "https://chat.example.com"},
+		{"not listed", listed, "GET", "https://example.org", ""},
+		{"any origin", anyOrigin, "GET", "https://anywhere.example", "https://anywhere.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, pollURL(tc.s.url, "token=good&vsn=2.0.0", ""), nil)
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			req.Header.Set("Access-Control-Request-Headers", "content-type, x-phoenix-authtoken")
+			resp, err := lpHTTP.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := resp.Header
+			if got := h.Values("Access-Control-Allow-Origin"); tc.allow == "" && len(got) != 0 ||
+				tc.allow != "" && (len(got) != 1 || got[0] != tc.allow) {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tc.allow)
+			}
+			if !slices.Contains(h.Values("Vary"), "Origin") {
+				t.Errorf("Vary %q, want Origin", h.Values("Vary"))
+			}
+			if tc.method == "OPTIONS" {
+				allowHeaders := h.Get("Access-Control-Allow-Headers")
+				if tc.allow != "" && allowHeaders != "content-type, x-phoenix-authtoken" || tc.allow == "" && allowHeaders != "" {
+					t.Errorf("preflight: status %d, Access-Control-Allow-Headers %q", resp.StatusCode, allowHeaders)
+				}
+			}
+		})
+	}
+}
+
+// One socket id opens at most so many long-poll sessions (one login token
+// looping could hold thousands until they time out); other ids and
+// anonymous sockets are not held back, and a closed session frees its
+// place.
+func TestLongPollMaxSessionsPerID(t *testing.T) {
+	s := newLPServer(t, socket.WithLongPollMaxSessionsPerID(2))
+	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
+	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
+	if r := lpDo(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); r.Status != http.StatusInternalServerError {
+		t.Fatalf("alice's third session: %+v, want 500", r)
+	}
+	openSession(t, s.url, "token=good&vsn=2.0.0&user=bob")
+	for range 3 {
+		openSession(t, s.url, "token=good&vsn=2.0.0")
+	}
+	if n := s.h.Len(); n != 6 {
+		t.Fatalf("%d sockets open, want 6 (the refused one closed)", n)
+	}
+
+	// alice's sockets are disconnected; she may open sessions again.
+	if err := s.h.Broadcast("user:alice", "disconnect", nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CountBackTo(t, "open sockets", 4, s.h.Len)
+	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
+}
+
+// Without options, a socket id still has a limit (16 sessions).
+func TestLongPollSessionLimitsByDefault(t *testing.T) {
+	s := newLPServer(t)
+	for range 16 {
+		openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
+	}
+	if r := lpDo(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); r.Status != http.StatusInternalServerError {
+		t.Fatalf("alice's 17th session: %+v, want 500", r)
+	}
 }

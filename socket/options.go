@@ -31,8 +31,13 @@ const (
 )
 
 // ConnInfo describes the HTTP request that opens a socket: PeerAddr (the
-// remote host:port), URI, Origin, and Headers (only those named by
-// WithConnectHeaders).
+// remote host:port), URI, Origin, Headers (only those named by
+// WithConnectHeaders) and Token, the bearer token of phoenix.js's
+// authToken option ("" without one). Since Phoenix 1.8 that option is the
+// recommended way to authenticate a socket: new Socket("/socket",
+// {authToken: token}) sends the token in the WebSocket subprotocols or, on
+// long-poll, in the X-Phoenix-AuthToken header, never in the URL. A
+// malformed one is refused with HTTP 403 before Connect runs.
 type ConnInfo = transport.ConnInfo
 
 // ConnectFunc authenticates a new socket from its query parameters. It
@@ -155,7 +160,9 @@ func WithPresence(t *presence.Tracker) Option {
 	return func(o *options) error { o.presence = t; return nil }
 }
 
-// WithLogger sets the logger (default: none).
+// WithLogger sets the logger (default: none). The handler adds the node
+// (WithNode) to every line it writes, so l should not carry a "node" field
+// of its own.
 func WithLogger(l zerolog.Logger) Option {
 	return func(o *options) error { o.log = l; return nil }
 }

@@ -3,9 +3,11 @@ package socket
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,9 +55,15 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
+	info := h.connInfo(r)
+	if info.Token, err = bearerToken(r); err != nil {
+		h.opt.log.Warn().Err(err).Str("peer", r.RemoteAddr).Msg("connection refused")
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
 	// Connect runs before the upgrade, so that a refusal is an HTTP 403;
 	// the socket starts after it, once its writer exists.
-	assigns, err := h.opt.connect(r.Context(), q, h.connInfo(r))
+	assigns, err := h.opt.connect(r.Context(), q, info)
 	if err != nil {
 		h.opt.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("connection refused")
 		w.WriteHeader(http.StatusForbidden)
@@ -74,6 +82,44 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveWebSocket(ws, hj.bc, hj.br, ser, assigns, id, r.RemoteAddr)
 	// Returning frees net/http's per-request state; the socket lives on in
 	// its reader goroutine and actor.
+}
+
+// phoenix.js's authToken option offers two subprotocols, "phoenix" and
+// bearerPrefix followed by the token in base64 (btoa's alphabet, padding
+// cut). The server answers "phoenix" (a browser fails a handshake that
+// answers none of the protocols it offered) and never the token.
+const (
+	phoenixProtocol = "phoenix"
+	bearerPrefix    = "base64url.bearer.phx."
+)
+
+// errBearer refuses a WebSocket upgrade with a bearer subprotocol that is
+// not one token in base64.
+var errBearer = errors.New("socket: malformed bearer token subprotocol")
+
+var urlToStd = strings.NewReplacer("-", "+", "_", "/")
+
+// bearerToken returns the token of the request's bearer subprotocol, ""
+// if it offers none. Both base64 alphabets are taken, with or without
+// padding.
+func bearerToken(r *http.Request) (string, error) {
+	var token string
+	found := false
+	for _, p := range websocket.Subprotocols(r) {
+		enc, ok := strings.CutPrefix(p, bearerPrefix)
+		if !ok {
+			continue
+		}
+		if found {
+			return "", errBearer // which one would Connect get?
+		}
+		raw, err := base64.RawStdEncoding.DecodeString(urlToStd.Replace(strings.TrimRight(enc, "=")))
+		if err != nil {
+			return "", errBearer
+		}
+		token, found = string(raw), true
+	}
+	return token, nil
 }
 
 // hijacker hands gorilla a batchConn in place of the raw connection, and
@@ -112,14 +158,15 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, ser protocol.Serializer,
 	assigns actors.Assigns, id, peer string) {
 	log := connLogger(&h.opt.log, id, peer)
-	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
+	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
+		timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
 	c, err := h.open(w, assigns, id, peer, log)
 	if err != nil {
 		return
 	}
 	c.direct = true
 	ws.SetReadLimit(h.opt.maxFrame)
-	r := &wsReader{c: c, ws: ws, log: log, idle: h.opt.idleTimeout}
+	r := &wsReader{c: c, w: w, ws: ws, log: log, idle: h.opt.idleTimeout}
 	if br != nil {
 		r.br, r.waiter = br, newReadWaiter(bc.Conn)
 	}
@@ -140,6 +187,7 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 // hands them to the socket. One goroutine at a time runs it.
 type wsReader struct {
 	c      *Conn
+	w      *writer // the connection's writer
 	ws     *websocket.Conn
 	log    *lazylog.Logger
 	br     *bufio.Reader // gorilla's read buffer, or nil
@@ -192,6 +240,10 @@ func (r *wsReader) next() bool {
 	c, h := r.c, r.c.s.h
 	mt, data, err := r.read()
 	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			// The rest of the frame is still coming.
+			r.w.lingerOnClose()
+		}
 		code, text := readError(err, r.log, h.opt.maxFrame)
 		c.CloseWith(actors.ErrClosed, code, text)
 		return false

@@ -1,97 +1,17 @@
 package socket_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
-
-type echo struct{}
-
-func (echo) Join(*actors.Context, string, actors.Payload) (any, error) { return nil, nil }
-
-func (echo) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
-	switch event {
-	case "echo":
-		return actors.Ok(p)
-	case "push":
-		_ = c.Push("pushed", p)
-		return actors.NoReply()
-	case "stop":
-		return actors.Stop(actors.ErrNormal)
-	case "flood":
-		// Far more than kernel socket buffers hold (about 50 MiB), so the
-		// queue overflows however fast the writer drains; the loop ends at
-		// the first refused push.
-		for range 100000 {
-			if err := c.Push("flood", map[string]string{"pad": strings.Repeat("x", 512)}); err != nil {
-				break
-			}
-		}
-		return actors.NoReply()
-	}
-	return actors.Error(map[string]string{"reason": "unmatched event"})
-}
-
-type server struct {
-	h   *socket.Handler
-	srv *httptest.Server
-	url string
-}
-
-func newServer(t *testing.T, opts ...socket.Option) *server {
-	t.Helper()
-	r := actors.NewRouter()
-	r.MustHandle("echo:*", func() actors.Channel { return echo{} })
-	opts = append([]socket.Option{
-		socket.WithConnect(func(_ context.Context, p url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
-			if p.Get("token") != "good" {
-				return nil, errors.New("bad token")
-			}
-			return actors.Assigns{"user": p.Get("user")}, nil
-		}),
-		socket.WithID(func(a actors.Assigns) string {
-			if u, _ := a["user"].(string); u != "" {
-				return "user:" + u
-			}
-			return ""
-		}),
-	}, opts...)
-	h, err := socket.New(r, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket/", h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		_ = h.Shutdown(t.Context())
-		srv.Close()
-	})
-	return &server{h: h, srv: srv, url: testutil.WSURL(srv.URL, "/socket/websocket")}
-}
-
-func (s *server) dial(t *testing.T, query string, header http.Header) (*testutil.WSConn, *http.Response, error) {
-	t.Helper()
-	return testutil.TryDial(t, s.url+"?"+query, "", header)
-}
-
-func (s *server) mustDial(t *testing.T, query string) *testutil.WSConn {
-	t.Helper()
-	return testutil.Dial(t, s.url+"?"+query, "")
-}
 
 func TestConnectStatus(t *testing.T) {
 	s := newServer(t)
@@ -329,17 +249,6 @@ func TestShutdownClosesWith1012AndLeaksNothing(t *testing.T) {
 	s.srv.CloseClientConnections()
 	s.srv.Close()
 	before.Wait(t, goroutineSlack)
-}
-
-// goroutineSlack is how many goroutines the leak checks let come and go
-// beyond their baseline: the test runner's and a timer's.
-const goroutineSlack = 2
-
-// waitGoroutines waits until at most want goroutines (plus the slack) run.
-// The long-poll tests call it with a count they took themselves.
-func waitGoroutines(t *testing.T, want int) {
-	t.Helper()
-	testutil.GoroutineBaseline{Count: want}.Wait(t, goroutineSlack)
 }
 
 // TestFrameLengths checks the writer's framing at every length encoding

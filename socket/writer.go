@@ -20,6 +20,7 @@ type writer struct {
 	bc       *batchConn
 	ser      protocol.Serializer
 	maxBytes int
+	maxFrame int64 // the reader's frame limit
 	timeout  time.Duration
 	log      *lazylog.Logger
 	wg       *sync.WaitGroup // the handler's goroutine group
@@ -32,6 +33,10 @@ type writer struct {
 	closeCode int     // close frame to send (0: none); guarded by mu
 	closeText string  // guarded by mu
 	flushLast bool    // write the queue before closing; guarded by mu
+	// linger: the client may still be sending (the rest of a frame over
+	// the limit), so the connection ends with a lingering close; guarded
+	// by mu.
+	linger bool
 }
 
 func (w *writer) Serializer() protocol.Serializer { return w.ser }
@@ -78,6 +83,15 @@ func (w *writer) Close(code int, text string) {
 	w.closeLocked(code, text, true)
 }
 
+// lingerOnClose makes the coming close a lingering one (see
+// batchConn.lingerClose): the reader calls it when it stops reading in
+// the middle of a frame.
+func (w *writer) lingerOnClose() {
+	w.mu.Lock()
+	w.linger = true
+	w.mu.Unlock()
+}
+
 func (w *writer) closeLocked(code int, text string, flush bool) {
 	if w.closing {
 		return
@@ -105,9 +119,9 @@ func (w *writer) flush() {
 		w.mu.Lock()
 		if w.queue == nil || len(w.queue.f) == 0 {
 			if w.closing {
-				code, text := w.closeCode, w.closeText
+				code, text, linger := w.closeCode, w.closeText, w.linger
 				w.mu.Unlock()
-				w.finish(code, text)
+				w.finish(code, text, linger)
 				return
 			}
 			w.running = false
@@ -142,13 +156,57 @@ func (w *writer) writeBatch(batch []protocol.Frame) error {
 	return w.bc.writeFrames(batch, w.timeout)
 }
 
-func (w *writer) finish(code int, text string) {
+func (w *writer) finish(code int, text string, linger bool) {
 	if code != 0 {
 		msg := websocket.FormatCloseMessage(code, text)
 		_ = w.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	}
+	if linger {
+		w.bc.lingerClose(lingerTime, lingerBytes(w.maxFrame))
+	}
 	// Closing the connection ends the reader, which tells the socket.
 	_ = w.ws.Close()
+}
+
+// A close while the client is still sending ends the connection with
+// unread data, and the kernel answers that with a reset, which can destroy
+// the close frame on its way or in the client's buffers before the client
+// reads it (the client sees 1006, not 1009). So the close lingers: the
+// server's side is shut first, which sends everything written (the close
+// frame last) and then end-of-stream; then what the client still sends is
+// read and thrown away, in a small buffer, until the client closes its
+// side in turn, lingerBytes have come, or lingerTime has passed. Only then
+// is the connection closed.
+const lingerTime = time.Second
+
+// lingerBytes is the most a lingering close reads: a few frames' worth,
+// so a client that sends without end costs little.
+func lingerBytes(maxFrame int64) int64 { return 4 * max(maxFrame, 1<<20) }
+
+// lingerClose is the lingering close above, on a connection whose frames
+// have all been written. It returns once the connection can be closed.
+func (b *batchConn) lingerClose(d time.Duration, limit int64) {
+	hc, ok := b.Conn.(interface{ CloseWrite() error })
+	if !ok || hc.CloseWrite() != nil {
+		return
+	}
+	deadline := time.Now().Add(d)
+	if b.Conn.SetReadDeadline(deadline) != nil {
+		return
+	}
+	buf := make([]byte, 32<<10)
+	var n int64
+	for n < limit {
+		k, err := b.Conn.Read(buf)
+		n += int64(k)
+		if err != nil {
+			return // the client closed its side, or the time is up
+		}
+	}
+	// The client sends on and on: give it the rest of the time to read
+	// the close frame, without reading any more.
+	t := time.NewTimer(time.Until(deadline))
+	<-t.C
 }
 
 // Frame slices and batch buffers are pooled across connections, so that

@@ -78,9 +78,9 @@ func names(es []event) []string {
 	return out
 }
 
-// worker returns the props of a test child that records its start and
-// stop, panics on "boom", stops itself on "quit" and records anything else.
-func worker(rec *recorder, name string) *actor.Props {
+// recording returns the props of a test child that records "start NAME"
+// and "stop NAME" and hands the strings it is sent to onString.
+func recording(rec *recorder, name string, onString func(ctx actor.Context, m string)) *actor.Props {
 	return actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *actor.Started:
@@ -88,14 +88,22 @@ func worker(rec *recorder, name string) *actor.Props {
 		case *actor.Stopping:
 			rec.add("stop " + name)
 		case string:
-			switch m {
-			case "boom":
-				panic("boom " + name)
-			case "quit":
-				ctx.Stop(ctx.Self())
-			default:
-				rec.add(m + " " + name)
-			}
+			onString(ctx, m)
+		}
+	})
+}
+
+// worker returns the props of a test child that records its start and
+// stop, panics on "boom", stops itself on "quit" and records anything else.
+func worker(rec *recorder, name string) *actor.Props {
+	return recording(rec, name, func(ctx actor.Context, m string) {
+		switch m {
+		case "boom":
+			panic("boom " + name)
+		case "quit":
+			ctx.Stop(ctx.Self())
+		default:
+			rec.add(m + " " + name)
 		}
 	})
 }

@@ -448,18 +448,11 @@ func TestAllForOneConcurrentFailures(t *testing.T) {
 	logs := make(logLines, 1024)
 	armed, release := make(chan string, 2), make(chan struct{})
 	gated := func(name string) *actor.Props {
-		return actor.PropsFromFunc(func(ctx actor.Context) {
-			switch m := ctx.Message().(type) {
-			case *actor.Started:
-				rec.add("start " + name)
-			case *actor.Stopping:
-				rec.add("stop " + name)
-			case string:
-				if m == "arm" {
-					armed <- name
-					<-release
-					panic("gated " + name)
-				}
+		return recording(rec, name, func(_ actor.Context, m string) {
+			if m == "arm" {
+				armed <- name
+				<-release
+				panic("gated " + name)
 			}
 		})
 	}

@@ -90,13 +90,7 @@ func (in inbox) sub() topics.Subscriber { return topics.Subscriber{Deliver: in.d
 // next waits for the next broadcast.
 func (in inbox) next(t *testing.T) topics.Broadcast {
 	t.Helper()
-	select {
-	case b := <-in:
-		return b
-	case <-time.After(5 * time.Second):
-		t.Fatal("no broadcast arrived within 5s")
-		return topics.Broadcast{}
-	}
+	return testutil.Receive(t, in, 5*time.Second, "no broadcast arrived within 5s")
 }
 
 // none checks that nothing is waiting in the inbox.

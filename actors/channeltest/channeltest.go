@@ -180,35 +180,27 @@ func (c *Client) Await(match func(Message) bool) (Message, error) {
 	deadline := time.NewTimer(c.srv.Timeout)
 	defer deadline.Stop()
 	for {
+		var f protocol.Frame
 		select {
-		case f := <-c.tr.frames:
-			m, err := decode(f)
-			if err != nil {
-				return Message{}, err
-			}
-			if match(m) {
-				return m, nil
-			}
-			c.held = append(c.held, m)
+		case f = <-c.tr.frames:
 		case <-c.tr.closed:
 			// Drain what was queued before the close.
 			select {
-			case f := <-c.tr.frames:
-				m, err := decode(f)
-				if err != nil {
-					return Message{}, err
-				}
-				if match(m) {
-					return m, nil
-				}
-				c.held = append(c.held, m)
-				continue
+			case f = <-c.tr.frames:
 			default:
+				return Message{}, ErrClosed
 			}
-			return Message{}, ErrClosed
 		case <-deadline.C:
 			return Message{}, ErrTimeout
 		}
+		m, err := decode(f)
+		if err != nil {
+			return Message{}, err
+		}
+		if match(m) {
+			return m, nil
+		}
+		c.held = append(c.held, m)
 	}
 }
 

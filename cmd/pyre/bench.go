@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -46,7 +44,9 @@ Every run is bounded: by its counts, its duration and a hard wall-clock
 localhost); there is no -allow-remote. The server must answer POST
 /api/login {"user"} with {"token"} (or use -token T, or -no-login), and its
 room channel must answer "ping" with an ok reply carrying the payload and
-broadcast "bench" unchanged; pyre chat does both.
+broadcast "bench" unchanged; pyre chat does both. Start it with
+-rate-limit 100000: its default (10 events a second per socket) would
+refuse most pushes of fanout's publisher and of ping's clients.
 
 pyre bench MODE -h lists the flags of a mode. -json prints one JSON line
 instead of the summary; its field names match the team's load harness.`
@@ -129,12 +129,6 @@ func (c benchConfig) options() []loadgen.Option {
 		opts = append(opts, loadgen.WithLogger(log))
 	}
 	return opts
-}
-
-func runBench(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return bench(ctx, args, os.Stdout, os.Stderr)
 }
 
 // errStoppedEarly follows the report of a run that the limit or a signal

@@ -10,8 +10,12 @@
 // # Serving
 //
 // chat serves examples/chat: rooms, presence, typing and notifications for
-// the official phoenix.js client, with the page at / (its phoenix.mjs comes
-// from -assets, npm's phoenix/priv/static). donations serves
+// the official phoenix.js client, with the page at /. The page's
+// phoenix.mjs is built into the binary by make build (or make install),
+// which copy it from the npm package first; a binary built otherwise (go
+// install from the module proxy cannot run npm) has none, says so at
+// start-up, and needs -assets DIR, a directory holding phoenix.mjs such as
+// npm's node_modules/phoenix/priv/static. donations serves
 // examples/donations: live campaign totals, an admin dashboard, restart
 // policies and a supervision tree.
 //
@@ -21,7 +25,8 @@
 // -admin-key guards the admin endpoints, which are off without it; -secret
 // signs login tokens (random per process when empty, so tokens do not
 // survive a restart or work on another node). The environment variables
-// PYRE_ADMIN_KEY, PYRE_SECRET and PYRE_NODE stand in for the flags.
+// PYRE_ADMIN_KEY, PYRE_SECRET, PYRE_NODE and PYRE_ASSETS stand in for the
+// flags.
 //
 // chat alone runs as a cluster. -nats "" (the default) is a single node;
 // -nats embedded runs a NATS server inside the process on -nats-listen;
@@ -29,11 +34,13 @@
 // -nats-creds, -nats-user/-nats-password, -nats-token and the -nats-tls-*
 // files as that cluster needs; PYRE_NATS, PYRE_NATS_PASSWORD and
 // PYRE_NATS_TOKEN work too). Nodes need unique names (-node) and one
-// -secret. -jetstream DIR keeps the rooms' history in NATS JetStream, so
-// a client that reconnects to any node gets what it missed: with -nats
-// embedded DIR is where the embedded server stores it (-jetstream-memory
-// keeps it in memory instead); against a NATS cluster any value turns it
-// on, and the command refuses to start if JetStream is off there. chat also takes a per-socket -rate-limit, the -max-queue and
+// -secret (-nats without one refuses to start). -jetstream DIR keeps the
+// rooms' history in NATS JetStream, so a client that reconnects to any
+// node gets what it missed: with -nats embedded DIR is where the embedded
+// server stores it (-jetstream-memory keeps it in memory instead); against
+// a NATS cluster any value turns it on, and the command refuses to start
+// if JetStream is off there. chat also takes a per-socket -rate-limit (10
+// events a second by default), the -max-queue and
 // -write-timeout that close slow clients, and -pprof ADDR to serve
 // net/http/pprof on a listener of its own.
 //
@@ -54,7 +61,9 @@
 // Runs are bounded by their counts, their -duration and a hard -limit, and
 // the -target must be a loopback address. The server must hand out tokens
 // on POST /api/login (or take -token T or -no-login), answer "ping" with
-// its payload and rebroadcast "bench"; pyre chat does. -json prints one
+// its payload and rebroadcast "bench"; pyre chat does, started with
+// -rate-limit 100000 (its default, a person's pace, would refuse most of a
+// benchmark's pushes). -json prints one
 // JSON line instead of the summary. BENCHMARKS.md has figures and the
 // commands behind them.
 package main

@@ -7,11 +7,14 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/rs/zerolog"
 
@@ -23,8 +26,24 @@ import (
 	"github.com/pyrehq/pyre/topics"
 )
 
+// webFS is the page. Its phoenix/ directory holds the official phoenix.js
+// client, which is not ours and not in the repository: the build (make
+// build) copies it there from the npm package before compiling, and a
+// binary built without that step has none (see EmbeddedClient).
+//
 //go:embed web
 var webFS embed.FS
+
+// clientFile is the phoenix.js client the page imports, as /assets/phoenix.mjs.
+const clientFile = "phoenix.mjs"
+
+// EmbeddedClient reports whether this binary carries the page's phoenix.js
+// client. Without it, and without Config.AssetsDir, the page's script
+// cannot load.
+func EmbeddedClient() bool {
+	_, err := fs.Stat(webFS, "web/phoenix/"+clientFile)
+	return err == nil
+}
 
 // TokenMaxAge is how long a login token is valid.
 const TokenMaxAge = 14 * 24 * time.Hour
@@ -40,7 +59,8 @@ type Config struct {
 	// Secret signs login tokens; empty means a random one (tokens die with
 	// the process).
 	Secret []byte
-	// AssetsDir holds phoenix.mjs (the npm package's priv/static).
+	// AssetsDir, if set, holds the phoenix.mjs the page loads (npm's
+	// phoenix/priv/static); empty means the copy built into the binary.
 	AssetsDir string
 	Logger    zerolog.Logger
 	Node      string
@@ -109,8 +129,8 @@ func New(cfg Config) (*App, error) {
 		socket.WithPubSub(ps),
 		socket.WithPresence(tracker),
 		socket.WithLogger(cfg.Logger),
-		socket.WithConnect(func(_ context.Context, params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
-			data, err := signer.Verify(params.Get("token"))
+		socket.WithConnect(func(_ context.Context, params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
+			data, err := signer.Verify(socketToken(params, info))
 			if err != nil {
 				return nil, err
 			}
@@ -135,6 +155,15 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
+// socketToken is the login token a socket brings: phoenix.js's authToken
+// (the page's way, out of the URL), else the "token" parameter.
+func socketToken(params url.Values, info socket.ConnInfo) string {
+	if info.Token != "" {
+		return info.Token
+	}
+	return params.Get("token")
+}
+
 // ServeHTTP serves the page, the API and the socket.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
@@ -154,11 +183,11 @@ func (a *App) routes() {
 		http.ServeFileFS(w, r, web, "index.html")
 	})
 	a.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(web)))
-	assets := a.cfg.AssetsDir
-	if assets == "" {
-		assets = "node_modules/phoenix/priv/static"
+	client, _ := fs.Sub(webFS, "web/phoenix")
+	if a.cfg.AssetsDir != "" {
+		client = os.DirFS(a.cfg.AssetsDir)
 	}
-	a.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServer(http.Dir(assets))))
+	a.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(client)))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		body := map[string]any{"status": "ok", "sockets": a.socket.Len()}
 		if a.cfg.Cluster != nil {
@@ -179,8 +208,16 @@ func (a *App) routes() {
 
 const maxBody = 1 << 20
 
+// decodeBody decodes a JSON request body of at most maxBody bytes into v,
+// or answers 413 (too large) or 400 (not JSON) and returns false.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v); err != nil {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", maxBody)})
+		return false
+	case err != nil:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body"})
 		return false
 	}
@@ -201,11 +238,26 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.User = strings.TrimSpace(in.User)
-	if in.User == "" || len(in.User) > 64 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user must be 1 to 64 characters"})
+	if problem := checkName(in.User); problem != "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": problem})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": a.signer.Sign([]byte(in.User))})
+}
+
+// checkName says what is wrong with a user name, or "" if nothing: 1 to 64
+// bytes once trimmed, and no control or format characters (Unicode Cc,
+// Cf), which would hide in a name as shown: "admin\x00" looks like admin.
+func checkName(name string) string {
+	if name == "" || len(name) > 64 {
+		return "user must be 1 to 64 characters"
+	}
+	for _, r := range name {
+		if unicode.In(r, unicode.Cc, unicode.Cf) {
+			return "user must not contain control or format characters"
+		}
+	}
+	return ""
 }
 
 func (a *App) admin(next http.HandlerFunc) http.HandlerFunc {

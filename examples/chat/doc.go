@@ -11,12 +11,16 @@
 //
 //	GET  /                 the chat page
 //	GET  /static/...       its script and style (web/, embedded in the binary)
-//	GET  /assets/...       phoenix.mjs, from Config.AssetsDir (npm's phoenix/priv/static)
+//	GET  /assets/...       phoenix.mjs: built in (see EmbeddedClient), or from Config.AssetsDir
 //	POST /api/login        {"user": "ana"} -> {"token": ...}, valid for TokenMaxAge
 //	POST /api/broadcast    {"topic", "event", "payload"}: a broadcast from outside any channel
 //	POST /api/disconnect   {"user"}: close every socket of that user with 1001
 //	GET  /healthz          sockets open and, in a cluster, the NATS and presence state
-//	/socket/websocket      the socket (and /socket/longpoll); ?token=T from /api/login
+//	/socket/websocket      the socket (and /socket/longpoll), with the token from /api/login
+//
+// The token comes as phoenix.js's authToken, which the page uses and which
+// keeps it out of the URL (new Socket("/socket", {authToken: token})), or
+// as the "token" parameter (new Socket("/socket", {params: {token}})).
 //
 // The two admin routes need "Authorization: Bearer <Config.AdminKey>" and
 // are off when the key is empty. A socket whose token does not verify is

@@ -1,11 +1,13 @@
 package chat
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/presence"
@@ -14,9 +16,42 @@ import (
 var (
 	unauthorized   = map[string]string{"reason": "unauthorized"}
 	unmatchedEvent = map[string]string{"reason": "unmatched event"}
-	blankBody      = map[string]any{"errors": map[string][]string{"body": {"can't be blank"}}}
+	blankBody      = bodyError("can't be blank")
+	bodyNotString  = bodyError("must be a string")
+	bodyTooLong    = bodyError(fmt.Sprintf("should be at most %d characters", MaxBodyChars))
 	messageID      atomic.Uint64
 )
+
+// MaxBodyChars is the longest message body a room takes, in characters:
+// the page's input holds as many.
+const MaxBodyChars = 2000
+
+// bodyError is the reply to a refused new_msg, changeset style.
+func bodyError(msg string) map[string]any {
+	return map[string]any{"errors": map[string][]string{"body": {msg}}}
+}
+
+// messageBody checks the body of a new_msg payload; on failure it returns
+// the error reply's response.
+func messageBody(p actors.Payload) (string, any) {
+	var in struct {
+		Body json.RawMessage `json:"body"`
+	}
+	if err := p.Decode(&in); err != nil || len(in.Body) == 0 || string(in.Body) == "null" {
+		return "", blankBody
+	}
+	var body string
+	if err := json.Unmarshal(in.Body, &body); err != nil {
+		return "", bodyNotString
+	}
+	switch {
+	case strings.TrimSpace(body) == "":
+		return "", blankBody
+	case utf8.RuneCountInString(body) > MaxBodyChars:
+		return "", bodyTooLong
+	}
+	return body, nil
+}
 
 // afterJoin is the message a room sends itself to finish joining once the
 // join reply is out.
@@ -69,15 +104,13 @@ func (r *Room) HandleInfo(c *actors.Context, msg any) actors.Result {
 func (r *Room) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
 	switch event {
 	case "new_msg":
-		var in struct {
-			Body string `json:"body"`
-		}
-		if err := p.Decode(&in); err != nil || strings.TrimSpace(in.Body) == "" {
-			return actors.Error(blankBody)
+		body, refused := messageBody(p)
+		if refused != nil {
+			return actors.Error(refused)
 		}
 		msg := map[string]any{
 			"id":          messageID.Add(1),
-			"body":        in.Body,
+			"body":        body,
 			"user_id":     r.user,
 			"inserted_at": time.Now().UTC().Format(time.RFC3339),
 		}

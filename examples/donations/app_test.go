@@ -3,6 +3,7 @@ package donations
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,4 +64,35 @@ func TestNewDefaultsAndShutdown(t *testing.T) {
 		t.Errorf("healthz after Shutdown = %d %v, want 503", code, out)
 	}
 	before.Wait(t, 0)
+}
+
+// A login body past the limit is refused as too large, not as bad JSON.
+func TestLoginBodyTooLarge(t *testing.T) {
+	app, _ := newTestApp(t, Config{})
+	for _, path := range []string{"/api/login", "/api/admin-login"} {
+		code, out := call(t, app, http.MethodPost, path, testAdminKey, map[string]string{"user": strings.Repeat("a", 10<<20)})
+		if code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s with a 10 MB body: %d %v, want 413", path, code, out)
+		}
+	}
+	if code, out := call(t, app, http.MethodPost, "/api/login", "", "not an object"); code != http.StatusBadRequest {
+		t.Errorf("POST /api/login with a string: %d %v, want 400", code, out)
+	}
+}
+
+// Names with control or format characters (Unicode Cc, Cf) are refused
+// by both logins.
+func TestLoginRefusesControlAndFormatCharacters(t *testing.T) {
+	app, _ := newTestApp(t, Config{})
+	for _, path := range []string{"/api/login", "/api/admin-login"} {
+		for _, name := range []string{"admin\x00", "ad\x07min", "admin\u200b", "\u202eadmin", "a\tb", "bob\ufeff"} {
+			code, out := call(t, app, http.MethodPost, path, testAdminKey, map[string]string{"user": name})
+			if msg, _ := out["error"].(string); code != http.StatusBadRequest || !strings.Contains(msg, "control") {
+				t.Errorf("POST %s as %q: %d %v, want 400 naming control characters", path, name, code, out)
+			}
+		}
+		if code, out := call(t, app, http.MethodPost, path, testAdminKey, map[string]string{"user": "Zoë"}); code != http.StatusOK {
+			t.Errorf("POST %s as Zoë: %d %v, want 200", path, code, out)
+		}
+	}
 }

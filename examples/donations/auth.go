@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/socket"
@@ -25,9 +26,13 @@ var errBadToken = errors.New("donations: invalid or expired token")
 
 // connect admits a socket with a user or an admin token and records which
 // in its assigns. The two kinds are signed under different salts, so a
-// user token can never pass as an admin one.
-func (a *App) connect(_ context.Context, params url.Values, _ socket.ConnInfo) (actors.Assigns, error) {
-	tok := params.Get("token")
+// user token can never pass as an admin one. The token is phoenix.js's
+// authToken, or else the "token" parameter.
+func (a *App) connect(_ context.Context, params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
+	tok := info.Token
+	if tok == "" {
+		tok = params.Get("token")
+	}
 	if user, err := a.users.Verify(tok); err == nil {
 		return actors.Assigns{"user": string(user), "admin": false}, nil
 	}
@@ -46,11 +51,26 @@ func userName(w http.ResponseWriter, r *http.Request) (string, bool) {
 		return "", false
 	}
 	in.User = strings.TrimSpace(in.User)
-	if in.User == "" || len(in.User) > 64 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user must be 1 to 64 characters"})
+	if problem := checkName(in.User); problem != "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": problem})
 		return "", false
 	}
 	return in.User, true
+}
+
+// checkName says what is wrong with a user name, or "" if nothing: 1 to 64
+// bytes once trimmed, and no control or format characters (Unicode Cc,
+// Cf), which would hide in a name as shown: "admin\x00" looks like admin.
+func checkName(name string) string {
+	if name == "" || len(name) > 64 {
+		return "user must be 1 to 64 characters"
+	}
+	for _, r := range name {
+		if unicode.In(r, unicode.Cc, unicode.Cf) {
+			return "user must not contain control or format characters"
+		}
+	}
+	return ""
 }
 
 // login issues a user token to anyone: POST /api/login {"user"}.

@@ -35,7 +35,8 @@
 //
 // # Who is an admin
 //
-// Every socket connects with a token param. POST /api/login {"user"}
+// Every socket connects with a token, as phoenix.js's authToken option or
+// the "token" param. POST /api/login {"user"}
 // issues a user token to anyone. POST /api/admin-login {"user"}, with the
 // header "Authorization: Bearer <admin key>", issues an admin token. Both
 // are signed with the app secret but under different salts ("user socket"

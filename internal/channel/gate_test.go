@@ -1,45 +1,81 @@
-package channel_test
+package channel
 
 import (
-	"fmt"
+	"sync"
 	"testing"
 
-	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/protocol"
 )
 
-type frames struct{ got []string }
+// sinkRecorder is a topics.Sink that keeps what it is sent.
+type sinkRecorder struct {
+	mu  sync.Mutex
+	got []string
+}
 
-func (f *frames) Serializer() protocol.Serializer { return protocol.V2() }
-func (f *frames) Send(fr protocol.Frame) bool {
-	f.got = append(f.got, string(fr.Data))
+func (s *sinkRecorder) Serializer() protocol.Serializer { return protocol.V2() }
+
+func (s *sinkRecorder) Send(f protocol.Frame) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, string(f.Data))
 	return true
 }
 
-func frame(s string) protocol.Frame { return protocol.Frame{Data: []byte(s)} }
+func (s *sinkRecorder) frames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
 
-func TestGateReleaseDropsAtOrBelowFloor(t *testing.T) {
-	sink := &frames{}
-	g := channel.NewGate(sink, nil, false)
-	g.SendSeq(frame("4"), 4)
-	g.Send(frame("plain"))
-	g.SendSeq(frame("5"), 5)
-	g.SendSeq(frame("6"), 6)
-	g.Release(5)
-	g.SendSeq(frame("3-late"), 3)
-	g.SendSeq(frame("7"), 7)
-	if got := fmt.Sprint(sink.got); got != "[plain 6 7]" {
-		t.Fatalf("sent %s, want [plain 6 7]", got)
+func frame(t *testing.T, event string) protocol.Frame {
+	t.Helper()
+	f, err := protocol.V2().Push(nil, "room:a", event, protocol.EmptyObject())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// A closed gate holds frames; Release sends them in order, ahead of any
+// later frame, and then lets frames straight through.
+func TestGateHoldsUntilRelease(t *testing.T) {
+	sink := &sinkRecorder{}
+	g := NewGate(sink, nil, false)
+	for _, ev := range []string{"a", "b"} {
+		if !g.Send(frame(t, ev)) {
+			t.Fatalf("held Send(%s) = false", ev)
+		}
+	}
+	if n := len(sink.frames()); n != 0 {
+		t.Fatalf("%d frames passed a closed gate", n)
+	}
+	reply := frame(t, "phx_reply")
+	sink.Send(reply) // what the channel writes while the gate is closed
+	g.Release(0)
+	g.Send(frame(t, "c"))
+	want := []string{string(reply.Data), string(frame(t, "a").Data), string(frame(t, "b").Data), string(frame(t, "c").Data)}
+	got := sink.frames()
+	if len(got) != len(want) {
+		t.Fatalf("got %d frames %q, want %q", len(got), got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("frame %d = %s, want %s", i, got[i], want[i])
+		}
 	}
 }
 
+// A gate that holds too much reports an overflow and refuses the frame.
 func TestGateOverflow(t *testing.T) {
 	overflowed := 0
-	g := channel.NewGate(&frames{}, func() { overflowed++ }, false)
-	for i := range 2000 {
-		g.SendSeq(frame("x"), uint64(i+1))
+	g := NewGate(&sinkRecorder{}, func() { overflowed++ }, false)
+	for range maxHeld {
+		if !g.Send(frame(t, "x")) {
+			t.Fatal("refused below the limit")
+		}
 	}
-	if overflowed == 0 {
-		t.Fatal("a closed gate held without bound")
+	if g.Send(frame(t, "x")) || overflowed != 1 {
+		t.Fatalf("past the limit: accepted or overflow called %d times, want refused and 1", overflowed)
 	}
 }

@@ -16,14 +16,15 @@ import (
 // rate limiter so that a crash loop cannot flood the log.
 type crashStrategy struct {
 	log     zerolog.Logger
-	node    string
 	limiter *crashLimiter
 }
 
 // NewCrashStrategy returns the supervisor strategy of Socket actors for
 // their channels. One strategy is shared by all sockets of an endpoint.
-func NewCrashStrategy(log zerolog.Logger, node string) actor.SupervisorStrategy {
-	return &crashStrategy{log: log, node: node, limiter: &crashLimiter{perSecond: 20}}
+// log is the endpoint's, which names the node already: the reports add
+// the crash's own fields only.
+func NewCrashStrategy(log zerolog.Logger) actor.SupervisorStrategy {
+	return &crashStrategy{log: log, limiter: &crashLimiter{perSecond: 20}}
 }
 
 func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
@@ -44,7 +45,7 @@ func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 		decision = "stop: restart intensity exceeded"
 	}
 	if ok, suppressed := s.limiter.allow(time.Now()); ok {
-		ev := s.log.Error().Str("node", s.node).Str("decision", decision).Int("restart_count", d.Count).
+		ev := s.log.Error().Str("decision", decision).Int("restart_count", d.Count).
 			Str("policy", policy.Restart.String())
 		if suppressed > 0 {
 			ev = ev.Int("suppressed", suppressed)

@@ -15,8 +15,12 @@ type Config struct {
 	SessionTimeout time.Duration // a session nobody polls for this long is closed
 	MaxBody        int64         // largest POST body
 	MaxSessions    int           // live sessions at most; 0: no limit
-	Signer         *token.Signer // signs session tokens; nil: a random secret per Transport
-	Relay          *RelayConfig  // forwards other nodes' sessions; nil: none
+	// MaxSessionsPerID bounds the live sessions of one socket id (one
+	// user's tabs, or one token opening session after session); 0: no
+	// limit. Anonymous sockets are not counted.
+	MaxSessionsPerID int
+	Signer           *token.Signer // signs session tokens; nil: a random secret per Transport
+	Relay            *RelayConfig  // forwards other nodes' sessions; nil: none
 }
 
 // RelayConfig connects a node's long-poll transport to the others of its
@@ -34,6 +38,11 @@ func Defaults() Config {
 		Window:         10 * time.Second,
 		SessionTimeout: 20 * time.Second,
 		MaxBody:        4 << 20,
+		// Phoenix has no limits; these keep one client, or many, from
+		// holding sockets without end (a session lives until its timeout
+		// without a single poll).
+		MaxSessions:      10000,
+		MaxSessionsPerID: 16,
 	}
 }
 
@@ -44,6 +53,7 @@ const (
 	tokenSalt     = "pyre long-poll session"
 	tokenPrefix   = "lp1."
 	tokenHeader   = "X-Phoenix-Longpoll-Token"
+	authHeader    = "X-Phoenix-AuthToken" // phoenix.js's authToken option, on every poll
 	tokenMaxAge   = 14 * 24 * time.Hour
 	maxBatch      = 100             // lines in one POST, as phoenix.js sends at most
 	relayMargin   = 2 * time.Second // added to the window for a relayed request

@@ -18,9 +18,17 @@
 //     frame, or with Content-Type application/x-ndjson one frame a line,
 //     a line that does not start with '[' or '{' being a base64 binary
 //     frame. The answer is 200; the replies come with the next poll;
-//   - 403 refuses (origin, vsn, Connect, a forged or altered token), 500
-//     asks phoenix.js to reconnect later (draining, session limit). A GET
-//     never answers anything else: phoenix.js throws on other statuses.
+//   - 403 refuses (origin, vsn, Connect, a forged or altered token, a
+//     request without its session's auth token), 500 asks phoenix.js to
+//     reconnect later (draining, a session limit). A GET never answers
+//     anything else: phoenix.js throws on other statuses.
+//
+// phoenix.js's authToken option sends the token in the X-Phoenix-AuthToken
+// header of every poll: the opening one hands it to Connect
+// (ConnInfo.Token), and every later poll of the session must carry the
+// same, a post the same or none (phoenix.js sends none with posts).
+// Access-Control-Allow-Origin names the request's Origin when the origin
+// check admits it, and no answer has it otherwise.
 //
 // A session is the Sink of an ordinary socket, so channels cannot tell it
 // from a WebSocket, except that it carries no binary frames to the client.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/protocol"
 	"github.com/pyrehq/pyre/token"
@@ -34,6 +35,7 @@ type Transport struct {
 	mu       sync.Mutex
 	sessions map[string]*session // live sessions by id; guarded by mu
 	opening  int                 // sessions between reserve and admit; guarded by mu
+	perID    map[string]int      // live sessions by socket id (named sockets only); guarded by mu
 }
 
 // New returns the long-poll transport of ep.
@@ -44,6 +46,7 @@ func New(ep transport.Endpoint, cfg Config) *Transport {
 		node:     set.Node,
 		log:      set.Logger.With().Str("transport", "longpoll").Logger(),
 		sessions: map[string]*session{},
+		perID:    map[string]int{},
 	}
 	if rc := cfg.Relay; rc != nil {
 		lp.node = rc.Node
@@ -61,12 +64,20 @@ func New(ep transport.Endpoint, cfg Config) *Transport {
 }
 
 // ServeHTTP serves PATH/longpoll.
+// A browser reads a cross-origin answer only if it names the request's
+// origin in Access-Control-Allow-Origin: that header goes out with the
+// request's own Origin when the endpoint's origin policy admits it, and
+// not at all otherwise (nor without an Origin). Every answer depends on
+// the Origin, and says so in Vary.
 func (lp *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Add("Vary", "Origin")
 	if !lp.ep.CheckOrigin(r) {
 		lp.log.Warn().Str("origin", r.Header.Get("Origin")).Msg("origin refused")
 		writeBody(w, statusBody(http.StatusForbidden))
 		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
 	}
 	switch r.Method {
 	case http.MethodOptions:
@@ -101,10 +112,11 @@ func (lp *Transport) get(r *http.Request) []byte {
 	if !ok {
 		return statusBody(http.StatusForbidden)
 	}
+	at, sent := requestAuth(r)
 	if node != lp.node {
-		return lp.forward(r.Context(), node, http.MethodGet, tok, "", nil)
+		return lp.forward(r.Context(), node, http.MethodGet, tok, "", at, sent, nil)
 	}
-	return lp.poll(r.Context(), tok, 0)
+	return lp.poll(r.Context(), tok, newAuth(at, sent), 0)
 }
 
 func (lp *Transport) post(w http.ResponseWriter, r *http.Request) {
@@ -130,11 +142,12 @@ func (lp *Transport) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ct := r.Header.Get("Content-Type")
+	at, sent := requestAuth(r)
 	if node != lp.node {
-		writeBody(w, lp.forward(r.Context(), node, http.MethodPost, tok, ct, body))
+		writeBody(w, lp.forward(r.Context(), node, http.MethodPost, tok, ct, at, sent, body))
 		return
 	}
-	writeBody(w, lp.publish(tok, ct, body))
+	writeBody(w, lp.publish(tok, newAuth(at, sent), ct, body))
 }
 
 // open runs Connect on the query and opens a session.
@@ -154,11 +167,14 @@ func (lp *Transport) open(r *http.Request) []byte {
 	}
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
+	at, sent := requestAuth(r)
 	s := &session{
 		lp: lp, id: base64.RawURLEncoding.EncodeToString(raw[:]), ser: ser, maxBytes: lp.maxQueue,
-		log: lp.log.With().Str("peer", r.RemoteAddr).Logger(),
+		log: lp.log.With().Str("peer", r.RemoteAddr).Logger(), auth: newAuth(at, sent),
 	}
-	conn, err := lp.ep.Open(r.Context(), s, q, lp.ep.ConnInfo(r))
+	info := lp.ep.ConnInfo(r)
+	info.Token = at
+	conn, err := lp.ep.Open(r.Context(), s, q, info)
 	if err != nil {
 		lp.unreserve()
 		if errors.Is(err, transport.ErrRefused) {
@@ -168,8 +184,14 @@ func (lp *Transport) open(r *http.Request) []byte {
 		lp.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("long-poll session not opened")
 		return statusBody(http.StatusInternalServerError)
 	}
-	if !lp.admit(s, conn) {
+	switch lp.admit(s, conn) {
+	case admitClosed:
 		return statusBody(http.StatusInternalServerError) // closed at once (a drain began)
+	case admitTooMany:
+		s.log.Warn().Str("socket_id", conn.ID()).Int("limit", lp.cfg.MaxSessionsPerID).
+			Msg("long-poll session limit of one socket id reached")
+		conn.Closed(actors.ErrClosed)
+		return statusBody(http.StatusInternalServerError)
 	}
 	if lp.relay != nil {
 		lp.relay.sync(true)
@@ -195,23 +217,40 @@ func (lp *Transport) unreserve() {
 	lp.mu.Unlock()
 }
 
-// admit publishes an opened session, unless it closed in the meantime.
-func (lp *Transport) admit(s *session, conn transport.Conn) bool {
+// What admit did with a session.
+const (
+	admitted     = iota
+	admitClosed  // it closed in the meantime
+	admitTooMany // its socket id has its maximum of sessions
+)
+
+// admit publishes an opened session, unless it closed in the meantime or
+// its socket id has too many already; a refused session is shut, and its
+// socket is the caller's to close.
+func (lp *Transport) admit(s *session, conn transport.Conn) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.conn = conn
+	s.conn, s.socketID = conn, conn.ID()
 	lp.mu.Lock()
 	lp.opening--
-	if !s.closed {
+	full := s.socketID != "" && lp.cfg.MaxSessionsPerID > 0 && lp.perID[s.socketID] >= lp.cfg.MaxSessionsPerID
+	if !s.closed && !full {
 		lp.sessions[s.id] = s
+		if s.socketID != "" {
+			lp.perID[s.socketID]++
+		}
 	}
 	lp.mu.Unlock()
-	if s.closed {
-		return false
+	switch {
+	case s.closed:
+		return admitClosed
+	case full:
+		s.shutLocked(false)
+		return admitTooMany
 	}
 	s.lastPoll = time.Now()
 	s.idle = time.AfterFunc(lp.cfg.SessionTimeout, s.expire)
-	return true
+	return admitted
 }
 
 // remove forgets a closed session.
@@ -219,6 +258,11 @@ func (lp *Transport) remove(s *session) {
 	lp.mu.Lock()
 	if lp.sessions[s.id] == s {
 		delete(lp.sessions, s.id)
+		if s.socketID != "" {
+			if lp.perID[s.socketID]--; lp.perID[s.socketID] <= 0 {
+				delete(lp.perID, s.socketID)
+			}
+		}
 	}
 	lp.mu.Unlock()
 	if lp.relay != nil {
@@ -226,9 +270,10 @@ func (lp *Transport) remove(s *session) {
 	}
 }
 
-// lookup finds the live session of a token of this node; on failure the
-// int is the status to answer.
-func (lp *Transport) lookup(tok string) (*session, int) {
+// lookup finds the live session of a token of this node, for a request
+// carrying at (a poll if poll is set); on failure the int is the status
+// to answer.
+func (lp *Transport) lookup(tok string, at auth, poll bool) (*session, int) {
 	id, ok := lp.verify(tok)
 	if !ok {
 		return nil, http.StatusForbidden
@@ -239,13 +284,17 @@ func (lp *Transport) lookup(tok string) (*session, int) {
 	if s == nil {
 		return nil, http.StatusGone
 	}
+	if !s.auth.admits(at, poll) {
+		s.log.Warn().Bool("poll", poll).Msg("long-poll request without the session's auth token refused")
+		return nil, http.StatusForbidden
+	}
 	return s, 0
 }
 
 // poll waits for the session's frames; budget > 0 caps the size of the
 // messages taken (a relayed answer must fit a NATS message).
-func (lp *Transport) poll(ctx context.Context, tok string, budget int) []byte {
-	s, status := lp.lookup(tok)
+func (lp *Transport) poll(ctx context.Context, tok string, at auth, budget int) []byte {
+	s, status := lp.lookup(tok, at, true)
 	if s == nil {
 		return statusBody(status)
 	}
@@ -257,8 +306,8 @@ func (lp *Transport) poll(ctx context.Context, tok string, budget int) []byte {
 }
 
 // publish hands a POST body's messages to the session's socket.
-func (lp *Transport) publish(tok, contentType string, body []byte) []byte {
-	s, status := lp.lookup(tok)
+func (lp *Transport) publish(tok string, at auth, contentType string, body []byte) []byte {
+	s, status := lp.lookup(tok, at, false)
 	if s == nil {
 		return statusBody(status)
 	}

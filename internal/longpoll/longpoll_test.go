@@ -60,6 +60,7 @@ func (c *fakeConn) CloseWith(err error, _ int, _ string) {
 	c.Closed(err)
 }
 func (c *fakeConn) Done() <-chan struct{} { return c.done }
+func (c *fakeConn) ID() string            { return "" }
 
 type reply struct {
 	Status   int      `json:"status"`
@@ -131,5 +132,13 @@ func TestTransportOverEndpoint(t *testing.T) {
 	ep.draining.Store(true)
 	if r := do(t, http.MethodGet, base+"&token=good", ""); r.Status != http.StatusInternalServerError {
 		t.Fatalf("open while draining: %+v, want 500", r)
+	}
+}
+
+// The defaults limit the sessions of a transport and of one socket id.
+func TestDefaultsLimitSessions(t *testing.T) {
+	d := longpoll.Defaults()
+	if d.MaxSessions <= 0 || d.MaxSessionsPerID <= 0 || d.MaxSessionsPerID > d.MaxSessions {
+		t.Fatalf("default limits: %d sessions, %d per socket id; want both set, the second the smaller", d.MaxSessions, d.MaxSessionsPerID)
 	}
 }

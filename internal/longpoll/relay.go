@@ -16,9 +16,9 @@ import (
 // A long-poll session lives on the node that opened it. Behind a plain load
 // balancer its polls and posts land anywhere; a node that gets one for
 // another node's session forwards it, as a NATS request carrying the
-// method, token, content type and body, to "<prefix>.lp.<owner>", and
-// writes the owner's answer back unchanged. The owner serves the request
-// as if it had come in over HTTP. A node listens on its subject only while
+// method, session token, content type, auth token and body, to
+// "<prefix>.lp.<owner>", and writes the owner's answer back unchanged. The
+// owner serves the request as if it had come in over HTTP. A node listens on its subject only while
 // it has sessions, so a request for a node that is gone, or that lost the
 // session, finds no responder and is answered 410: phoenix.js then opens a
 // new session wherever it lands.
@@ -28,6 +28,7 @@ const (
 	relayMethod = "Pyre-Lp-Method"
 	relayToken  = "Pyre-Lp-Token"
 	relayType   = "Pyre-Lp-Content-Type"
+	relayAuth   = "Pyre-Lp-Auth" // the client's auth token, if it sent one
 )
 
 const (
@@ -113,19 +114,23 @@ func (rl *relay) receive(m *nats.Msg) {
 func (rl *relay) serve(m *nats.Msg) []byte {
 	lp := rl.lp
 	tok := m.Header.Get(relayToken)
+	at := auth{}
+	if v := m.Header.Values(relayAuth); len(v) > 0 {
+		at = newAuth(v[0], true)
+	}
 	switch m.Header.Get(relayMethod) {
 	case http.MethodGet:
 		budget := max(int(rl.maxPayload())-relayOverhead-len(tok), 1)
-		return lp.poll(context.Background(), tok, budget)
+		return lp.poll(context.Background(), tok, at, budget)
 	case http.MethodPost:
-		return lp.publish(tok, m.Header.Get(relayType), m.Data)
+		return lp.publish(tok, at, m.Header.Get(relayType), m.Data)
 	}
 	return statusBody(http.StatusBadRequest)
 }
 
 // forward relays a request for node's session and returns the owner's
 // answer, or nil if the client went away meanwhile.
-func (lp *Transport) forward(ctx context.Context, node, method, tok, contentType string, body []byte) []byte {
+func (lp *Transport) forward(ctx context.Context, node, method, tok, contentType, at string, sent bool, body []byte) []byte {
 	rl := lp.relay
 	if rl == nil {
 		return statusBody(http.StatusGone) // another node's session, out of reach
@@ -138,6 +143,9 @@ func (lp *Transport) forward(ctx context.Context, node, method, tok, contentType
 	m.Header.Set(relayToken, tok)
 	if contentType != "" {
 		m.Header.Set(relayType, contentType)
+	}
+	if sent {
+		m.Header.Set(relayAuth, at)
 	}
 	m.Data = body
 	rctx, cancel := context.WithTimeout(ctx, lp.cfg.Window+relayMargin)

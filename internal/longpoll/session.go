@@ -23,6 +23,8 @@ type session struct {
 	maxBytes int
 	log      zerolog.Logger
 	conn     transport.Conn // set by admit before the session can be found; never changed
+	socketID string         // conn's id, set with conn
+	auth     auth           // the auth token the session opened with
 
 	mu       sync.Mutex
 	queue    []protocol.Frame // guarded by mu

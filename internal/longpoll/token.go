@@ -2,6 +2,8 @@ package longpoll
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -71,4 +73,39 @@ func sessionToken(r *http.Request) string {
 		return ""
 	}
 	return tok
+}
+
+// auth is the auth token of a long-poll request: phoenix.js's authToken
+// option, which it sends in the X-Phoenix-AuthToken header of every poll
+// (its posts carry none). A session keeps the one it opened with as a
+// digest, and each later request is held to it.
+type auth struct {
+	sent bool
+	sum  [sha256.Size]byte
+}
+
+func newAuth(token string, sent bool) auth {
+	if !sent {
+		return auth{}
+	}
+	return auth{sent: true, sum: sha256.Sum256([]byte(token))}
+}
+
+// requestAuth reads the auth header of r.
+func requestAuth(r *http.Request) (string, bool) {
+	v := r.Header.Values(authHeader)
+	if len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+// admits reports whether a request of the session carrying got may go on:
+// a poll must carry the session's token (none if it opened without one);
+// a post may carry none, since phoenix.js sends none with its posts.
+func (a auth) admits(got auth, poll bool) bool {
+	if !got.sent {
+		return !poll || !a.sent
+	}
+	return a.sent && subtle.ConstantTimeCompare(a.sum[:], got.sum[:]) == 1
 }

@@ -1,7 +1,7 @@
 // Package testutil holds the helpers that pyre's tests share: waiting for a
 // condition, checking that goroutines and actors do not outlive a test, a
-// WebSocket client that speaks Phoenix V2 JSON frames, and an embedded NATS
-// server.
+// WebSocket client that speaks Phoenix V2 JSON frames, a test server for a
+// socket endpoint (ServeSocket), and an embedded NATS server.
 //
 // It is for _test.go files only. No package that ships imports it, and it
 // imports none of pyre's packages, so the internal tests of any package
@@ -17,7 +17,8 @@
 // # Waiting instead of sleeping
 //
 // Tests should wait for a signal (a channel, a frame, a reply) when one
-// exists. When none does, such as a count that drops once some goroutine
+// exists; Receive waits for a value on a channel and fails the test with
+// the caller's message if none comes in time. When none does, such as a count that drops once some goroutine
 // finishes, Eventually polls the condition at a short interval and fails
 // with the caller's message once the timeout passes. A fixed sleep is never
 // an assertion.

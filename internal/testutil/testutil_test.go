@@ -3,6 +3,7 @@ package testutil
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -117,6 +118,24 @@ func TestEventuallyFailsWithTheStateAtTheEnd(t *testing.T) {
 	}
 	if calls.Load() < 2 {
 		t.Fatalf("the condition was tried %d times in 30ms", calls.Load())
+	}
+}
+
+func TestReceive(t *testing.T) {
+	ch := make(chan int, 1)
+	ch <- 7
+	var got int
+	f := run(t, func(tb testing.TB) { got = Receive(tb, ch, 5*time.Second, "a value") })
+	if f.failed() || got != 7 {
+		t.Fatalf("failed %v (%s), got %d; want 7", f.failed(), f.report(), got)
+	}
+	after := false
+	f = run(t, func(tb testing.TB) {
+		Receive(tb, ch, 20*time.Millisecond, "value %d never came", 8)
+		after = true
+	})
+	if !f.fatal || after || f.report() != "value 8 never came" {
+		t.Fatalf("fatal %v, went on %v, report %q; want Fatal with %q", f.fatal, after, f.report(), "value 8 never came")
 	}
 }
 
@@ -280,6 +299,38 @@ func TestReadTimesOut(t *testing.T) {
 	})
 	if !f.fatal || !strings.Contains(f.report(), "timeout") {
 		t.Fatalf("a read with nothing to read: fatal %v, %q", f.fatal, f.report())
+	}
+}
+
+func TestServeSocket(t *testing.T) {
+	var srv *httptest.Server
+	f := run(t, func(tb testing.TB) {
+		srv = ServeSocket(tb, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(r.URL.Path))
+		}))
+		resp, err := http.Get(srv.URL + "/socket/longpoll")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "/socket/longpoll" {
+			tb.Fatalf("/socket/longpoll reached the handler as %q", body)
+		}
+		resp, err = http.Get(srv.URL + "/other")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			tb.Fatalf("/other: %d, want 404", resp.StatusCode)
+		}
+	})
+	if f.failed() {
+		t.Fatal(f.report())
+	}
+	if _, err := http.Get(srv.URL + "/socket/"); err == nil {
+		t.Fatal("the server still answers after the test ended")
 	}
 }
 

@@ -47,3 +47,19 @@ type Lazy func() string
 
 // String calls l.
 func (l Lazy) String() string { return l() }
+
+// Receive returns the next value from ch. If none arrives within timeout,
+// the test fails (Fatal) with the message that format and args make.
+func Receive[T any](tb testing.TB, ch <-chan T, timeout time.Duration, format string, args ...any) T {
+	tb.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		tb.Fatalf(format, args...)
+		var zero T
+		return zero
+	}
+}

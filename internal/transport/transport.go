@@ -43,6 +43,8 @@ type Conn interface {
 	CloseWith(reason error, code int, text string)
 	// Done is closed once the socket has started closing.
 	Done() <-chan struct{}
+	// ID is the socket's id (socket.WithID); "" for an anonymous socket.
+	ID() string
 }
 
 // ConnInfo describes the HTTP request that opens a socket.
@@ -51,6 +53,12 @@ type ConnInfo struct {
 	URI      *url.URL    // the request URI
 	Headers  http.Header // only the headers named by socket.WithConnectHeaders
 	Origin   string
+	// Token is the bearer token phoenix.js (1.8 and later) sends when the
+	// socket is made with its authToken option, which keeps the token out
+	// of the URL: over WebSocket in the subprotocol
+	// "base64url.bearer.phx.<base64 of the token>", over long-poll in the
+	// X-Phoenix-AuthToken header. "" when the client sent none.
+	Token string
 }
 
 // Endpoint is the socket handler as a transport sees it. Its methods are

@@ -39,10 +39,12 @@ async function person(name) {
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   const errors = [];
+  const sockets = []; // the URLs of the WebSockets the page opened
+  page.on("websocket", (ws) => sockets.push(ws.url()));
   page.on("pageerror", (err) => errors.push(`${name}: ${err.message}`));
   page.on("console", (msg) => { if (msg.type() === "error") errors.push(`${name} console: ${msg.text()}`); });
   await page.goto(server.url + "/");
-  return {name, page, context, errors};
+  return {name, page, context, errors, sockets};
 }
 
 async function logIn({page, name}) {
@@ -136,6 +138,11 @@ test("two people chat in a room, see who is online and who is typing", {timeout:
     assert.deepEqual(await online(alice.page), ["alice"]);
 
     assert.deepEqual([...alice.errors, ...bob.errors], []);
+    // The page authenticates with phoenix.js's authToken: the token is
+    // never in a URL.
+    const urls = [...alice.sockets, ...bob.sockets];
+    assert.ok(urls.length >= 2, `the page opened ${urls.length} WebSockets`);
+    assert.deepEqual(urls.filter((u) => /[?&]token=/.test(u)), [], "a WebSocket URL carries the token");
   } finally {
     await alice.context.close().catch(() => {});
     await bob.context.close().catch(() => {});

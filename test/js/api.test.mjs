@@ -42,7 +42,7 @@ test("GET / serves the chat page, which loads its script and styles from /static
   assert.match(css.type, /text\/css/);
 });
 
-test("GET /assets/phoenix.mjs serves the official client from node_modules", T, async () => {
+test("GET /assets/phoenix.mjs serves the official client, built into the binary", T, async () => {
   const res = await get("/assets/phoenix.mjs");
   assert.equal(res.status, 200);
   assert.match(res.type, /javascript/);

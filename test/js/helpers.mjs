@@ -61,14 +61,16 @@ process.on("exit", () => {
 /**
  * Starts `bin/pyre chat` (or the subcommand named by `command`, which must
  * take -addr, -admin-key and -secret as chat does) on a free loopback port
- * with a random admin key and secret, and resolves once GET /healthz
- * answers 200.
+ * with a random admin key and secret, in the directory `cwd` (the
+ * repository by default), and resolves once GET /healthz answers 200.
+ * `server.awaitLog(pred)` resolves with the first parsed log line that
+ * satisfies pred, waking on every line the server writes.
  */
-export async function startServer({command = "chat", extraArgs = [], secret, adminKey, port} = {}) {
+export async function startServer({command = "chat", extraArgs = [], secret, adminKey, port, cwd = ROOT} = {}) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(command, extraArgs, {secret, adminKey, port});
+      return await startOnce(command, extraArgs, {secret, adminKey, port, cwd});
     } catch (err) {
       lastError = err;
       if (!err.exitedEarly) break; // only a lost port race is worth a retry
@@ -82,10 +84,12 @@ async function startOnce(command, extraArgs, fixed) {
   const adminKey = fixed.adminKey ?? randomBytes(18).toString("base64url");
   const secret = fixed.secret ?? randomBytes(32).toString("base64url");
   const args = [command, "-addr", `127.0.0.1:${port}`, "-admin-key", adminKey, "-secret", secret, ...extraArgs];
-  const proc = spawn(BIN, args, {cwd: ROOT, stdio: ["ignore", "ignore", "pipe"]});
+  const proc = spawn(BIN, args, {cwd: fixed.cwd, stdio: ["ignore", "ignore", "pipe"]});
   running.add(proc);
 
   const logs = [];
+  const entries = []; // every line that parsed as JSON, kept for awaitLog
+  const logWaiters = new Set();
   let partial = "";
   proc.stderr.setEncoding("utf8");
   proc.stderr.on("data", (chunk) => {
@@ -95,6 +99,8 @@ async function startOnce(command, extraArgs, fixed) {
       logs.push(line);
       if (logs.length > 400) logs.shift();
       if (debug) process.stderr.write(`[pyre] ${line}\n`);
+      try { entries.push(JSON.parse(line)); } catch { /* not a JSON line */ }
+      for (const w of [...logWaiters]) w();
     }
   });
 
@@ -110,6 +116,13 @@ async function startOnce(command, extraArgs, fixed) {
   const server = {
     port, url, adminKey, secret, proc, logs, exited,
     wsURL: `ws://127.0.0.1:${port}/socket`,
+    awaitLog(pred, label, ms = WAIT_MS) {
+      const s = signal();
+      const check = () => { const hit = entries.find(pred); if (hit) s.resolve(hit); };
+      logWaiters.add(check);
+      check();
+      return within(s.promise, label, ms).finally(() => logWaiters.delete(check));
+    },
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return exited;
       proc.kill("SIGTERM");

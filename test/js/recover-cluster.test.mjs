@@ -19,13 +19,14 @@ const secret = randomBytes(32).toString("base64url");
 const adminKey = randomBytes(18).toString("base64url");
 const store = mkdtempSync(path.join(tmpdir(), "pyre-js-"));
 const nodes = {};
+// The senders below go faster than the chat's per-socket rate limit.
 
 before(async () => {
   const natsPort = await freePort();
   nodes.a = await startServer({secret, adminKey, extraArgs: [
-    "-node", "a", "-nats", "embedded", "-nats-listen", `127.0.0.1:${natsPort}`, "-jetstream", store]});
+    "-node", "a", "-nats", "embedded", "-nats-listen", `127.0.0.1:${natsPort}`, "-jetstream", store, "-rate-limit", "100000"]});
   nodes.b = await startServer({secret, adminKey, extraArgs: [
-    "-node", "b", "-nats", `nats://127.0.0.1:${natsPort}`, "-jetstream", "on"]});
+    "-node", "b", "-nats", `nats://127.0.0.1:${natsPort}`, "-jetstream", "on", "-rate-limit", "100000"]});
 });
 after(async () => {
   await nodes.b?.stop();

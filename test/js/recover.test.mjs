@@ -29,7 +29,8 @@ async function cut(server, c) {
 }
 
 test("a client cut off by the server gets the messages it missed once, in order, then live ones", T, async (t) => {
-  const server = await startServer();
+  // The senders go faster than the chat's per-socket rate limit allows.
+  const server = await startServer({extraArgs: ["-rate-limit", "100000"]});
   t.after(() => server.stop());
   // A slow reconnect, so that the messages below are sent while it is away.
   const alice = await Client.open(server, "alice", {reconnectAfterMs: () => 400});

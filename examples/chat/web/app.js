@@ -1,6 +1,7 @@
 // The pyre chat page: log in, join a room, chat, and see who is online and
 // who is typing. It talks to the server only through the official phoenix
-// client, which the server serves from the npm package at /assets/.
+// client, which the server serves at /assets/ (a copy of the npm package's,
+// built into the binary).
 import {Socket, Presence} from "/assets/phoenix.mjs";
 import {recoverable} from "/static/recover.mjs";
 
@@ -100,7 +101,9 @@ function start(user, token) {
   ui.chat.hidden = false;
   document.body.dataset.user = user;
 
-  const socket = new Socket("/socket", {params: {token}});
+  // The token travels out of the URL, in the WebSocket subprotocols (or the
+  // long-poll header): phoenix.js 1.8's authToken option.
+  const socket = new Socket("/socket", {authToken: token});
   let failures = 0; // connection errors since the last open
   socket.onOpen(() => { failures = 0; setStatus("online"); });
   socket.onError(() => {

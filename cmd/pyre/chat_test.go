@@ -1,0 +1,120 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pyrehq/pyre/examples/chat"
+	"github.com/pyrehq/pyre/internal/testutil"
+)
+
+// In a cluster every node must verify the others' tokens, which a secret
+// drawn per process cannot do: -nats without -secret (or PYRE_SECRET)
+// refuses to start, and says why.
+func TestClusterNeedsASharedSecret(t *testing.T) {
+	t.Setenv("PYRE_SECRET", "")
+	for _, nats := range []string{"embedded", "nats://127.0.0.1:1"} {
+		c := runCommand(t, "chat", "-addr", "127.0.0.1:0", "-nats", nats, "-nats-listen", "127.0.0.1:0")
+		err := c.wait(t)
+		if err == nil || !strings.Contains(err.Error(), "-secret") || !strings.Contains(err.Error(), "PYRE_SECRET") {
+			t.Errorf("-nats %s without a secret: %v, want a refusal naming -secret and PYRE_SECRET", nats, err)
+		}
+	}
+
+	// With the secret from the environment the node starts.
+	t.Setenv("PYRE_SECRET", "a shared secret of enough length")
+	c := startCommand(t, "chat", "-nats", "embedded", "-nats-listen", "127.0.0.1:0")
+	c.login(t, "alice")
+}
+
+// pyre chat's default rate limit is a person's pace: a burst of a hundred
+// pushes is cut short. A benchmark asks for more with -rate-limit.
+func TestChatRateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		refused bool
+	}{
+		{nil, true},
+		{[]string{"-rate-limit", "100000"}, false},
+	} {
+		t.Run(strings.Join(append([]string{"chat"}, tc.args...), " "), func(t *testing.T) {
+			c := startCommand(t, "chat", tc.args...)
+			ws := testutil.Dial(t, c.URL+"socket/websocket?token="+c.login(t, "alice"), "2.0.0")
+			ws.Join("bench:rate", nil)
+			const n = 100
+			for range n {
+				ws.Push("bench:rate", "ping", map[string]any{})
+			}
+			ok, limited := 0, 0
+			for ok+limited < n {
+				f := ws.ReadUntil("a reply", func(f testutil.Frame) bool { return f.Event == "phx_reply" })
+				resp, _ := f.Payload["response"].(map[string]any)
+				switch {
+				case f.Payload["status"] == "ok":
+					ok++
+				case resp["reason"] == "rate limit exceeded":
+					limited++
+				default:
+					t.Fatalf("reply %s", f.Text)
+				}
+			}
+			if tc.refused && (limited == 0 || ok > 40) || !tc.refused && limited != 0 {
+				t.Errorf("%d of %d pushes answered, %d refused for the rate limit", ok, n, limited)
+			}
+		})
+	}
+}
+
+// The page's client is built in (make build copies it from npm), or comes
+// from -assets; a binary built without it, as go install or a fresh
+// clone's go test builds it, says so at start-up with the fix.
+func TestChatClientAsset(t *testing.T) {
+	c := startCommand(t, "chat")
+	res, err := http.Get(c.URL + "assets/phoenix.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	complaint := func() string {
+		for _, l := range c.Log.All() {
+			if strings.Contains(l, "no phoenix.js client") {
+				return l
+			}
+		}
+		return ""
+	}
+	if chat.EmbeddedClient() {
+		if res.StatusCode != http.StatusOK || complaint() != "" {
+			t.Errorf("built-in client: GET /assets/phoenix.mjs %d, complaint %q; want 200 and none", res.StatusCode, complaint())
+		}
+	} else {
+		line := complaint()
+		if res.StatusCode != http.StatusNotFound || !strings.Contains(line, `"level":"error"`) ||
+			!strings.Contains(line, "make build") || !strings.Contains(line, "-assets DIR") {
+			t.Errorf("no client: GET /assets/phoenix.mjs %d, start-up line %q; want 404 and an error naming make build and -assets", res.StatusCode, line)
+		}
+	}
+
+	// -assets serves another directory's client, and must have one.
+	dir := t.TempDir()
+	if err := runCommand(t, "chat", "-addr", "127.0.0.1:0", "-assets", dir).wait(t); err == nil || !strings.Contains(err.Error(), "no phoenix.mjs") {
+		t.Errorf("-assets of an empty directory: %v, want a refusal", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "phoenix.mjs"), []byte("export const marker = 1;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := startCommand(t, "chat", "-assets", dir)
+	res, err = http.Get(other.URL + "assets/phoenix.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), "marker") {
+		t.Errorf("-assets: GET /assets/phoenix.mjs gave %q", body)
+	}
+}

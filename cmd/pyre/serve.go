@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/socket"
+)
+
+// serverConfig holds the flags every serving command shares.
+type serverConfig struct {
+	Addr      string
+	AdminKey  string
+	Secret    string
+	Node      string
+	LogLevel  string
+	DrainTime time.Duration
+	// Long-poll sessions in all and of one user: a session lives until
+	// its timeout without a single poll, so one login token could
+	// otherwise open them by the thousand.
+	LongPollSessions        int
+	LongPollSessionsPerUser int
+}
+
+// register adds the shared flags; adminUse says what the admin key guards.
+func (c *serverConfig) register(fs *flag.FlagSet, adminUse string) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:4000", "listen address")
+	fs.StringVar(&c.AdminKey, "admin-key", os.Getenv("PYRE_ADMIN_KEY"), adminUse)
+	fs.StringVar(&c.Secret, "secret", os.Getenv("PYRE_SECRET"), "token signing secret (default: random per process)")
+	fs.StringVar(&c.Node, "node", os.Getenv("PYRE_NODE"), "node name, unique in a cluster (default: host name and a random suffix)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+	fs.IntVar(&c.LongPollSessions, "longpoll-sessions", 10000, "long-poll sessions the server holds at most")
+	fs.IntVar(&c.LongPollSessionsPerUser, "longpoll-sessions-per-user", 8, "long-poll sessions one user holds at most (a tab each)")
+}
+
+func (c serverConfig) validate() error {
+	if c.Addr == "" {
+		return errors.New("-addr is required")
+	}
+	if c.Secret != "" && len(c.Secret) < 16 {
+		return errors.New("-secret must be at least 16 characters")
+	}
+	if c.DrainTime <= 0 {
+		return errors.New("-drain must be positive")
+	}
+	if c.LongPollSessions < 1 || c.LongPollSessionsPerUser < 1 {
+		return errors.New("-longpoll-sessions and -longpoll-sessions-per-user must be at least 1")
+	}
+	return nil
+}
+
+// socketOptions are the socket options the shared flags set.
+func (c serverConfig) socketOptions() []socket.Option {
+	return []socket.Option{
+		socket.WithLongPollMaxSessions(c.LongPollSessions),
+		socket.WithLongPollMaxSessionsPerID(c.LongPollSessionsPerUser),
+	}
+}
+
+// logger is the command's JSON logger on w at -log-level.
+func (c serverConfig) logger(w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.LogLevel)
+	if err != nil {
+		return zerolog.Logger{}, err
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// service is what a command serves: an HTTP handler that drains on
+// Shutdown.
+type service interface {
+	http.Handler
+	Shutdown(ctx context.Context) error
+}
+
+// serve listens on addr and serves a until ctx is cancelled, then drains
+// it within drain. a is shut down on every path out once it has been
+// handed over.
+func serve(ctx context.Context, log zerolog.Logger, name, addr string, drain time.Duration, a service) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		shutdown(log, a, drain)
+		return err
+	}
+	// Logged before serving, so that the line comes before any answer.
+	log.Info().Str("command", name).Str("addr", ln.Addr().String()).Str("url", listenURL(ln.Addr().String())).
+		Msg("pyre listening")
+	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		shutdown(log, a, drain)
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := a.Shutdown(sctx); err != nil {
+		log.Error().Err(err).Msg("drain incomplete")
+	}
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// listenURL is the URL to open for a server listening on addr: a server
+// on every interface is reached at localhost.
+func listenURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// shutdown stops a after the server failed to start or to serve.
+func shutdown(log zerolog.Logger, a service, drain time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		log.Error().Err(err).Msg("drain incomplete")
+	}
+}
+
+// startPprof serves the profiling endpoints on their own listener, away
+// from the application's mux.
+func startPprof(log zerolog.Logger, addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if err := srv.ListenAndServe(); err != nil {
+			log.Error().Err(err).Str("addr", addr).Msg("pprof server stopped")
+		}
+	}()
+	log.Info().Str("addr", addr).Msg("pprof listening")
+}

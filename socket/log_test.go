@@ -1,0 +1,63 @@
+package socket_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/socket"
+)
+
+// syncBuffer is a log destination safe for the handler's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The handler adds the node to the logger it is given, once: the crash
+// report, written by the crash strategy, does not add it again.
+func TestCrashReportNamesTheNodeOnce(t *testing.T) {
+	var logs syncBuffer
+	_, srv := startServer(t, func() actors.Channel { return stormy{} }, 0,
+		socket.WithNode("n1"), socket.WithLogger(zerolog.New(&logs)))
+	c := testutil.Dial(t, testutil.WSURL(srv.URL, "/socket/websocket?token=good"), "2.0.0")
+	c.Join("echo:a", nil)
+	c.Push("echo:a", "crash", map[string]any{})
+
+	var line string
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `"channel crashed"`) {
+				line = l
+				return true
+			}
+		}
+		return false
+	}, "no crash report in the log:\n%s", testutil.Lazy(logs.String))
+	if n := strings.Count(line, `"node":`); n != 1 {
+		t.Errorf("the crash report has %d node fields, want 1: %s", n, line)
+	}
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(line), &entry); err != nil || entry["node"] != "n1" || entry["topic"] != "echo:a" {
+		t.Errorf("crash report %s (%v): want node n1 and topic echo:a", line, err)
+	}
+}
