@@ -3,10 +3,12 @@
 // and the page's helper: a client cut off on one node comes back on the
 // other and gets the 500 messages sent from both nodes meanwhile, once and
 // in order, then live ones; a position from another stream is refused;
-// a client whose node is killed (SIGKILL) during a burst misses nothing.
+// a dropped TCP connection (through a proxy that stops forwarding) and a
+// node killed (SIGKILL) during a burst lose nothing either.
 import assert from "node:assert/strict";
 import {randomBytes} from "node:crypto";
 import {mkdtempSync, rmSync} from "node:fs";
+import net from "node:net";
 import {tmpdir} from "node:os";
 import path from "node:path";
 import {after, before, test} from "node:test";
@@ -116,6 +118,76 @@ test("a position from another stream is not recovered and nothing is replayed", 
   await dave.until(() => d.resyncs.length === 1, "the resync");
   assert.equal(d.rec.needsResync(), true);
   assert.deepEqual(d.bodies, []);
+});
+
+/**
+ * A TCP proxy in front of the nodes. blackhole() stops forwarding on the
+ * connections it has, in both directions, without closing them, as a
+ * dropped network does; new connections go to target.
+ */
+async function proxy(target) {
+  const conns = new Set();
+  const srv = net.createServer((client) => {
+    const up = net.connect(target.port, "127.0.0.1");
+    const pair = {client, up, dead: false};
+    conns.add(pair);
+    client.on("data", (d) => { if (!pair.dead) up.write(d); });
+    up.on("data", (d) => { if (!pair.dead) client.write(d); });
+    const end = () => { client.destroy(); up.destroy(); conns.delete(pair); };
+    client.on("close", end); up.on("close", end);
+    client.on("error", end); up.on("error", end);
+  });
+  await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const port = srv.address().port;
+  return {
+    wsURL: `ws://127.0.0.1:${port}/socket`,
+    url: `http://127.0.0.1:${port}`,
+    retarget(node) { target = node; },
+    blackhole() { for (const p of conns) p.dead = true; },
+    close() { for (const p of conns) { p.client.destroy(); p.up.destroy(); } srv.close(); },
+  };
+}
+
+test("a dropped TCP connection on node A, back on node B through the same address: nothing missed", T, async (t) => {
+  const px = await proxy(nodes.a);
+  t.after(() => px.close());
+  // Fast heartbeats, so that phoenix.js notices the dead connection soon.
+  const gina = await Client.open({...nodes.a, wsURL: px.wsURL}, "gina", {heartbeatIntervalMs: 300});
+  const hal = await Client.open(nodes.a, "hal");
+  const ivy = await Client.open(nodes.b, "ivy");
+  t.after(() => Promise.all([gina.disconnect(), hal.disconnect(), ivy.disconnect()]));
+  const g = room(gina, "room:js-drop");
+  assert.equal((await join(g.rec.channel)).status, "ok");
+  const onA = hal.channel("room:js-drop");
+  const onB = ivy.channel("room:js-drop");
+  assert.equal((await join(onA)).status, "ok");
+  assert.equal((await join(onB)).status, "ok");
+
+  const sent = [];
+  const send = async (n) => {
+    for (let i = 0; i < n; i++) {
+      for (const [name, ch] of [["a", onA], ["b", onB]]) {
+        const body = `${name} ${sent.length + 1}`;
+        sent.push(body);
+        assert.equal((await request(ch, "new_msg", {body})).status, "ok");
+      }
+    }
+  };
+  await send(10);
+  await gina.until(() => g.bodies.length === 20, "the first messages");
+  const opens = gina.opens;
+  px.retarget(nodes.b);
+  px.blackhole();
+  await send(100); // sent into the dead connection, and after it
+  await gina.until(() => gina.opens > opens, "gina's socket back, on node B", 20000);
+  await gina.until(() => g.bodies.length >= sent.length, "every message", 20000);
+  assert.deepEqual([...g.bodies].sort(), [...sent].sort(), "each message exactly once");
+  for (const name of ["a", "b"]) {
+    assert.deepEqual(g.bodies.filter((x) => x.startsWith(name + " ")), sent.filter((x) => x.startsWith(name + " ")));
+  }
+  assert.equal(g.replies.at(-1)._recovered, true, JSON.stringify(g.replies.at(-1)));
+  const seqs = g.positions;
+  assert.deepEqual(seqs, Array.from({length: seqs.length}, (_, i) => seqs[0] + i), "consecutive positions");
 });
 
 // Last: it kills node B.
