@@ -9,6 +9,7 @@ import (
 	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/protocol"
+	"github.com/pyrehq/pyre/topics"
 )
 
 // Assigns is the key-value state of a socket and of each of its channels.
@@ -39,6 +40,14 @@ func (c *Context) SocketID() string { return c.s.Spec.SocketID }
 
 // Node is the name of the node running the channel.
 func (c *Context) Node() string { return c.s.Spec.Runtime.Node }
+
+// Recovery says how the join's recovery went, on a route made with
+// WithHistory or when the client sent a position: in Join, a channel may
+// refuse a client that lost messages or tell it to resync (the reply says
+// "_recovered": false either way). Outcome is topics.Fresh when the client
+// sent no position, and after a restart. Missed, the broadcasts about to be
+// replayed, is only set during Join.
+func (c *Context) Recovery() topics.Recovery { return c.s.Recovery }
 
 // Assigns returns the channel's assigns; changes stay with this channel.
 func (c *Context) Assigns() Assigns { return c.s.OwnAssigns() }

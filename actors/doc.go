@@ -31,6 +31,26 @@
 // OutHandler (intercepted broadcasts), InfoHandler (any other message:
 // c.Send, timers, subscriptions) and Terminator (why the channel ended).
 //
+// # Recoverable topics
+//
+// A route made with WithHistory keeps a bounded history of every topic it
+// serves, and a client that rejoins with the last position it saw gets
+// what it missed, in order, before anything live, exactly once:
+//
+//	router.MustHandle("room:*", newRoom, actors.WithHistory(topics.Retention{
+//		Count: 1000, Age: 10 * time.Minute, Bytes: 1 << 20,
+//	}))
+//
+// Each broadcast on such a topic carries its position as "_pos" in its
+// payload (so broadcasts there must be JSON objects); the client joins
+// with {"_since": lastPos} (null the first time), which phoenix.js re-reads
+// on every rejoin when the params are a function; the ok reply then gains
+// "_pos" (the stream's last position at the join) and "_recovered". A position that is malformed,
+// from another stream or epoch, past the stream's end, or older than the
+// retention replays nothing and answers "_recovered": false, and so does a
+// position sent to a topic that keeps no history. Join reads the outcome
+// with c.Recovery() and may refuse the client or tell it to resync.
+//
 // A panic in a callback is caught, reported with its stack, and ends that
 // channel only: its client gets phx_error and rejoins by itself, as with
 // Phoenix. Other channels on the socket and every other socket carry on.

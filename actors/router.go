@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pyrehq/pyre/supervisor"
+	"github.com/pyrehq/pyre/topics"
 )
 
 // Router maps topic patterns to channel factories. A pattern ending in "*"
@@ -20,6 +21,7 @@ type route struct {
 	exact   bool
 	factory Factory
 	policy  *supervisor.Policy
+	history *topics.Retention
 }
 
 // Route is the result of matching a topic.
@@ -29,6 +31,9 @@ type Route struct {
 	// Policy is the route's restart policy, nil when the route uses the
 	// socket handler's default.
 	Policy *supervisor.Policy
+	// History is the route's retention when its topics keep a history
+	// (WithHistory), else nil.
+	History *topics.Retention
 }
 
 // RouteOption configures one route.
@@ -53,6 +58,34 @@ func WithRestart(p supervisor.Policy) RouteOption {
 		}
 		p = p.WithDefaults()
 		r.policy = &p
+		return nil
+	}
+}
+
+// WithHistory makes the route's topics recoverable: every broadcast on
+// them, from a channel, the socket handler, a worker using the PubSub or
+// another node, is given a position in its topic's stream and kept as r
+// says, and a client that rejoins with the last position it saw gets what
+// it missed before anything live (see Context.Recovery for the outcome).
+//
+// On the wire the position is the string member "_pos" that pyre adds to
+// every recorded broadcast's payload; recorded broadcasts must therefore
+// be JSON objects (others are refused with an error wrapping
+// protocol.ErrNotObject). r.Events can limit the recorded events; presence
+// events are never recorded. The client sends the last position back as
+// "_since" in its join params (null on a first join). When the params have
+// "_since", the ok reply, which must then be a JSON object (or nil), gains
+// "_pos", the stream's last position at the join, and "_recovered", true
+// when nothing after "_since" was lost; without it the reply is left as
+// Join made it. Positions look like "EPOCH.SEQ" and are meant to be
+// opaque. The socket handler applies the retention to the PubSub it is
+// given (topics.PubSub.Retain).
+func WithHistory(r topics.Retention) RouteOption {
+	return func(rt *route) error {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("actors: history: %w", err)
+		}
+		rt.history = &r
 		return nil
 	}
 }
@@ -101,10 +134,30 @@ func (r *Router) MustHandle(pattern string, factory Factory, opts ...RouteOption
 func (r *Router) Match(topic string) (Route, bool) {
 	for _, rt := range r.routes {
 		if rt.exact && topic == rt.pattern || !rt.exact && strings.HasPrefix(topic, rt.prefix) {
-			return Route{Pattern: rt.pattern, Factory: rt.factory, Policy: rt.policy}, true
+			return Route{Pattern: rt.pattern, Factory: rt.factory, Policy: rt.policy, History: rt.history}, true
 		}
 	}
 	return Route{}, false
+}
+
+// Recoverable reports whether some route keeps a history.
+func (r *Router) Recoverable() bool {
+	for _, rt := range r.routes {
+		if rt.history != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// History returns the retention of the route topic matches first, if that
+// route keeps a history. It is a topics.RetentionFunc.
+func (r *Router) History(topic string) (topics.Retention, bool) {
+	rt, ok := r.Match(topic)
+	if !ok || rt.History == nil {
+		return topics.Retention{}, false
+	}
+	return *rt.History, true
 }
 
 // PolicyOr returns the route's restart policy, or def (with its defaults

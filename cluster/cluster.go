@@ -29,6 +29,15 @@ type Config struct {
 	Listen string // embedded server's client address; default 127.0.0.1:4222
 	Node   string // this node's name; default host name plus a random suffix
 	Prefix string // first subject token; default "pyre"
+	// JetStream, when set, keeps the histories of recoverable topics in
+	// NATS JetStream, shared by every node (see topics.JetStream). With
+	// an embedded server it is the directory the server stores them in;
+	// against other NATS servers they must have JetStream enabled, and
+	// any non-empty value turns it on.
+	JetStream string
+	// JetStreamMemory keeps the histories in the NATS servers' memory
+	// instead of on disk.
+	JetStreamMemory bool
 
 	// Credentials and TLS, passed to nats.go as they are.
 	CredsFile string // a NATS .creds file (JWT and NKey seed)
@@ -60,6 +69,7 @@ type Node struct {
 	ps      *topics.PubSub
 	nc      *nats.Conn
 	adapter *topics.NATS
+	history *topics.JetStream // with Config.JetStream
 	srv     *server.Server
 	nameSub *nats.Subscription
 	log     zerolog.Logger
@@ -81,6 +91,9 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{name: cfg.Node, prefix: cfg.Prefix, ps: topics.New(), log: cfg.Logger.With().Str("node", cfg.Node).Logger()}
 	switch strings.TrimSpace(cfg.NATS) {
 	case "":
+		if cfg.JetStream != "" {
+			return nil, errors.New("cluster: JetStream histories need NATS (-nats embedded or a NATS URL)")
+		}
 		n.mode = "single"
 		n.log.Info().Msg("single node, in-process pubsub")
 		return n, nil
@@ -133,6 +146,8 @@ func (n *Node) startServer(cfg Config) error {
 		Port:       port,
 		NoSigs:     true,
 		MaxPayload: 8 << 20, // a 1 MiB frame and its envelope fit with room to spare
+		JetStream:  cfg.JetStream != "",
+		StoreDir:   cfg.JetStream,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: embedded nats server: %w", err)
@@ -209,6 +224,19 @@ func (n *Node) connect(cfg Config) error {
 		return err
 	}
 	n.adapter = a
+	if cfg.JetStream != "" {
+		hopts := []topics.JetStreamOption{topics.WithHistoryNode(cfg.Node), topics.WithHistoryPrefix(cfg.Prefix),
+			topics.WithHistoryLogger(n.log)}
+		if cfg.JetStreamMemory {
+			hopts = append(hopts, topics.WithMemoryStorage())
+		}
+		h, err := topics.NewJetStream(n.ps, nc, hopts...)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		n.history = h
+		n.log.Info().Msg("histories of recoverable topics kept in JetStream")
+	}
 	return nil
 }
 
@@ -264,6 +292,8 @@ type Health struct {
 	Mode string            `json:"mode"` // single, embedded or nats
 	OK   bool              `json:"ok"`   // false while NATS is unreachable
 	NATS *topics.NATSStats `json:"nats,omitempty"`
+	// History counts what this node recorded in JetStream, when it does.
+	History *topics.HistoryStats `json:"history,omitempty"`
 }
 
 // Health reports the mode and, with NATS, the connection state and counters.
@@ -274,6 +304,10 @@ func (n *Node) Health() Health {
 		h.NATS = &s
 		h.OK = n.nc.IsConnected()
 	}
+	if n.history != nil {
+		s := n.history.Stats()
+		h.History = &s
+	}
 	return h
 }
 
@@ -281,6 +315,11 @@ func (n *Node) Health() Health {
 // server. Broadcasts made afterwards stay local.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		if n.history != nil {
+			if err := n.history.Close(); err != nil {
+				n.log.Warn().Err(err).Msg("closing the history")
+			}
+		}
 		if n.adapter != nil {
 			n.adapter.Close()
 		}

@@ -19,6 +19,15 @@
 //     to the server it reconnects to. Local subscribers are served all the
 //     while; see topics.NATS for what crosses nodes during an outage.
 //
+// Config.JetStream keeps the history of recoverable topics (routes made
+// with actors.WithHistory) in NATS JetStream rather than in each node's
+// memory (topics.JetStream): every node serves the same positions, a
+// client may come back on any node, and the history survives the loss of
+// any pyre node. With an embedded server it names the directory the
+// server stores in; against other servers any non-empty value turns it on,
+// and Start fails with topics.ErrNoJetStream when they do not offer it.
+// The first node to make a topic's stream sets its limits and storage.
+//
 // Node names appear in every log line and cluster envelope and must be
 // unique in a cluster: Start asks the cluster whether the name is taken and
 // refuses to start a second node with the same name. The default is the

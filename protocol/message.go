@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,3 +192,32 @@ type Frame struct {
 
 // Len is the frame's size in bytes.
 func (f Frame) Len() int { return len(f.Data) }
+
+// ErrNotObject is returned by WithMember for a payload that is not a JSON
+// object.
+var ErrNotObject = errors.New("protocol: payload is not a JSON object")
+
+// WithMember returns a copy of the JSON object p with one more member,
+// key set to value (which must be one valid JSON value), written last.
+// p itself is not changed. If p already has key, the copy has it twice;
+// JavaScript's JSON.parse keeps the last one, the member added here.
+func WithMember(p Payload, key string, value []byte) (Payload, error) {
+	if !p.IsObject() {
+		return Payload{}, ErrNotObject
+	}
+	b := bytes.TrimRight(p.Bytes(), " \t\r\n")
+	if len(b) == 0 || b[len(b)-1] != '}' {
+		return Payload{}, ErrNotObject
+	}
+	body := bytes.TrimRight(b[:len(b)-1], " \t\r\n")
+	out := make([]byte, 0, len(b)+len(key)+len(value)+6)
+	out = append(out, body...)
+	if body[len(body)-1] != '{' {
+		out = append(out, ',')
+	}
+	out = appendString(out, key)
+	out = append(out, ':')
+	out = append(out, value...)
+	out = append(out, '}')
+	return RawJSON(out), nil
+}

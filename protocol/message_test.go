@@ -294,3 +294,22 @@ func TestFrameLen(t *testing.T) {
 		t.Errorf("Len() = %d, want 3", got)
 	}
 }
+
+func TestWithMember(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{}`, `{"_pos":"e.1"}`},
+		{` { } `, ` {"_pos":"e.1"}`},
+		{`{"a":1}`, `{"a":1,"_pos":"e.1"}`},
+		{`{"a":{"b":2}} `, `{"a":{"b":2},"_pos":"e.1"}`},
+	} {
+		got, err := protocol.WithMember(protocol.RawJSON([]byte(tc.in)), "_pos", []byte(`"e.1"`))
+		if err != nil || string(got.Bytes()) != tc.want {
+			t.Errorf("protocol.WithMember(%s) = %s, %v; want %s", tc.in, got.Bytes(), err, tc.want)
+		}
+	}
+	for _, p := range []protocol.Payload{protocol.RawJSON([]byte(`[1]`)), protocol.RawJSON([]byte(`"s"`)), protocol.Binary([]byte("{}"))} {
+		if _, err := protocol.WithMember(p, "k", []byte("1")); !errors.Is(err, protocol.ErrNotObject) {
+			t.Errorf("protocol.WithMember(%q) err = %v, want protocol.ErrNotObject", p.Bytes(), err)
+		}
+	}
+}

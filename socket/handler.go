@@ -72,6 +72,9 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 	if o.pubsub == nil {
 		o.pubsub = topics.New()
 	}
+	if router.Recoverable() {
+		o.pubsub.Retain(router.History)
+	}
 	log := o.log.With().Str("node", o.node).Logger()
 	system, owns := o.system, false
 	if system == nil {

@@ -16,10 +16,29 @@
 //	defer sub.Unsubscribe()
 //	ps.Broadcast("room:lobby", "new_msg", map[string]string{"body": "hi"})
 //
+// Topics chosen with Retain keep a history: a ring per topic bounded in
+// count, age and bytes, whose broadcasts carry their position in the
+// topic's stream ("_pos" in the payload, Broadcast.Seq). Recover reads it
+// after a position, History reads the last N. A stream has a random epoch,
+// new whenever it is made (a node's restart makes every stream anew), so
+// a position from a lost stream is never taken for a valid one. Rings are
+// per node: a broadcast from another node is recorded when it arrives, so
+// a topic that keeps a history stays watched on every node that has its
+// stream, and positions are only valid on the node that gave them (another
+// node's stream has another epoch). What NATS itself loses between nodes
+// (a broadcast published while a node is disconnected, a full lane) is not
+// seen by the ring. A cluster that needs positions valid on every node
+// keeps its histories in NATS JetStream instead (NewJetStream): one
+// stream per recoverable topic, positions are stream sequences, the epoch
+// is the stream's creation time, and every node delivers a recorded
+// broadcast from the stream, in stream order.
+//
 // # Concurrency
 //
 // Every PubSub method and Subscription.Unsubscribe is safe from any
 // goroutine. Sink.Send and Deliver are called while a shard's read lock is
 // held, from the goroutine that broadcast: they must not block and must not
-// call back into the PubSub.
+// call back into the PubSub. On a topic that keeps a history they run while
+// the topic's stream lock is also held, so that one topic's broadcasts are
+// delivered one at a time in the order of their positions.
 package topics

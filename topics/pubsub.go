@@ -1,10 +1,12 @@
 package topics
 
 import (
+	"errors"
 	"hash/maphash"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pyrehq/pyre/protocol"
 )
@@ -22,6 +24,17 @@ type Broadcast struct {
 	Topic   string
 	Event   string
 	Payload protocol.Payload
+	// Seq is the broadcast's position in its topic's stream, 0 on a topic
+	// that keeps no history (see PubSub.Retain).
+	Seq uint64
+}
+
+// SeqSink is a Sink that wants to know the position of each broadcast of
+// a topic that keeps a history: Dispatch calls SendSeq instead of Send for
+// those (seq > 0), which lets a join drop what recovery already sent.
+type SeqSink interface {
+	Sink
+	SendSeq(f protocol.Frame, seq uint64) bool
 }
 
 // Subscriber says where a topic's broadcasts go. With a Sink, broadcasts are
@@ -39,7 +52,8 @@ type Subscription struct {
 	ps    *PubSub
 	topic string
 	sub   Subscriber
-	id    uint64 // unique on this node; the sender in cluster envelopes
+	seq   SeqSink // sub.Sink when it is one, found once at Subscribe
+	id    uint64  // unique on this node; the sender in cluster envelopes
 	// idx is the position in the topic's slice; guarded by the shard's mu.
 	idx int
 	// gone is set once Unsubscribe ran; guarded by the shard's mu.
@@ -73,6 +87,12 @@ type PubSub struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
 	remote atomic.Pointer[remoteBox] // set once by Attach
+
+	keep    atomic.Pointer[[]RetentionFunc] // replaced whole under histMu
+	histMu  sync.Mutex
+	streams sync.Map // topic → *stream, for topics that keep a history in memory
+
+	store atomic.Pointer[JetStream] // set once by NewJetStream
 }
 
 type remoteBox struct{ r Remote }
@@ -93,6 +113,7 @@ func (ps *PubSub) shard(topic string) *shard {
 // Subscribe registers s on topic and returns its handle.
 func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
 	sub := &Subscription{ps: ps, topic: topic, sub: s, id: subscriptionIDs.Add(1)}
+	sub.seq, _ = s.Sink.(SeqSink)
 	sh := ps.shard(topic)
 	sh.mu.Lock()
 	list := sh.topics[topic]
@@ -112,6 +133,9 @@ func (ps *PubSub) watch(topic string, on bool) {
 	if rb := ps.remote.Load(); rb != nil {
 		rb.r.Watch(topic, on)
 	}
+	if j := ps.store.Load(); j != nil {
+		j.watch(topic, on)
+	}
 }
 
 func (ps *PubSub) remove(s *Subscription) {
@@ -129,7 +153,9 @@ func (ps *PubSub) remove(s *Subscription) {
 	list[last] = nil
 	if last == 0 {
 		delete(sh.topics, s.topic)
-		ps.watch(s.topic, false)
+		if _, kept := ps.streams.Load(s.topic); !kept {
+			ps.watch(s.topic, false)
+		}
 		return
 	}
 	sh.topics[s.topic] = list[:last]
@@ -163,7 +189,15 @@ func (ps *PubSub) BroadcastFrom(from *Subscription, topic, event string, payload
 // reach the other nodes is the Remote's to report (PubSub is at-most-once
 // across nodes); the error returned is the local encoding error, if any.
 func (ps *PubSub) Publish(from *Subscription, b Broadcast) error {
+	if j := ps.store.Load(); j != nil {
+		if r, ok := ps.retention(b.Topic); ok && r.records(b.Event) {
+			return j.publish(from, b, r) // every node delivers it from the stream
+		}
+	}
 	err := ps.Dispatch(from, b)
+	if errors.Is(err, protocol.ErrNotObject) {
+		return err // refused by the topic's history: sent nowhere
+	}
 	if rb := ps.remote.Load(); rb != nil {
 		rb.r.Publish(from, b)
 	}
@@ -189,15 +223,32 @@ type encoded struct {
 
 // Dispatch delivers b to the local subscribers of its topic, skipping from.
 // It returns the first encoding error met (the other subscribers still get
-// the broadcast).
+// the broadcast). On a topic that keeps a history, b is first given its
+// position and recorded (unless its Retention leaves the event out); a
+// payload that is not a JSON object is refused
+// there (an error wrapping protocol.ErrNotObject) and delivered to nobody.
 func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
+	if st := ps.stream(b.Topic); st != nil && st.ret.records(b.Event) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		var err error
+		if b, err = st.record(b, time.Now()); err != nil {
+			return err
+		}
+	}
+	return ps.fanout(from, 0, b)
+}
+
+// fanout delivers b to the local subscribers of its topic, skipping from
+// and the subscription numbered fromID (0 for none).
+func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast) error {
 	var cache [2]encoded
 	var firstErr error
 	sh := ps.shard(b.Topic)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	for _, sub := range sh.topics[b.Topic] {
-		if sub == from {
+		if sub == from || fromID != 0 && sub.id == fromID {
 			continue
 		}
 		s := &sub.sub
@@ -212,6 +263,10 @@ func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
 			if firstErr == nil {
 				firstErr = err
 			}
+			continue
+		}
+		if b.Seq != 0 && sub.seq != nil {
+			sub.seq.SendSeq(f, b.Seq)
 			continue
 		}
 		s.Sink.Send(f)

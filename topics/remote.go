@@ -11,7 +11,9 @@ type Remote interface {
 	// from is the sending subscription for BroadcastFrom, else nil.
 	Publish(from *Subscription, b Broadcast)
 	// Watch reports that topic gained its first local subscriber (on) or
-	// lost its last (!on). Calls for one topic arrive in order, made while
+	// lost its last (!on). A topic that keeps a history (Retain) is
+	// watched from its stream's start and stays watched; it may be
+	// reported on more than once. Calls for one topic arrive in order, made while
 	// the PubSub holds a lock: Watch must not call back into the PubSub.
 	Watch(topic string, on bool)
 }
@@ -43,6 +45,10 @@ func (ps *PubSub) Attach(r Remote) error {
 			r.Watch(topic, true)
 		}
 	}
+	ps.streams.Range(func(topic, _ any) bool {
+		r.Watch(topic.(string), true)
+		return true
+	})
 	return nil
 }
 

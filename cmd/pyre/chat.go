@@ -130,6 +130,8 @@ func clusterFlags(fs *flag.FlagSet, c *cluster.Config) {
 	fs.StringVar(&c.NATS, "nats", os.Getenv("PYRE_NATS"), `"" for a single node; "embedded" to run a NATS server in this process; or nats://host:4222[,nats://...] to join a cluster`)
 	fs.StringVar(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (with -nats embedded)")
 	fs.StringVar(&c.Prefix, "nats-prefix", "pyre", "first token of every NATS subject, to share a NATS cluster between applications")
+	fs.StringVar(&c.JetStream, "jetstream", os.Getenv("PYRE_JETSTREAM"), "keep the history of recoverable topics in NATS JetStream: with -nats embedded, the directory its server stores in; against NATS servers with JetStream on, any value")
+	fs.BoolVar(&c.JetStreamMemory, "jetstream-memory", false, "keep the JetStream histories in the NATS servers' memory instead of on disk")
 	fs.StringVar(&c.CredsFile, "nats-creds", "", "NATS credentials file")
 	fs.StringVar(&c.User, "nats-user", "", "NATS user")
 	fs.StringVar(&c.Password, "nats-password", os.Getenv("PYRE_NATS_PASSWORD"), "NATS password")

@@ -34,8 +34,13 @@
 // -nats-creds, -nats-user/-nats-password, -nats-token and the -nats-tls-*
 // files as that cluster needs; PYRE_NATS, PYRE_NATS_PASSWORD and
 // PYRE_NATS_TOKEN work too). Nodes need unique names (-node) and one
-// -secret (-nats without one refuses to start). chat also takes a
-// per-socket -rate-limit (10 events a second by default), the -max-queue and
+// -secret (-nats without one refuses to start). -jetstream DIR keeps the
+// rooms' history in NATS JetStream, so a client that reconnects to any
+// node gets what it missed: with -nats embedded DIR is where the embedded
+// server stores it (-jetstream-memory keeps it in memory instead); against
+// a NATS cluster any value turns it on, and the command refuses to start
+// if JetStream is off there. chat also takes a per-socket -rate-limit (10
+// events a second by default), the -max-queue and
 // -write-timeout that close slow clients, and -pprof ADDR to serve
 // net/http/pprof on a listener of its own.
 //

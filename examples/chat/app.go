@@ -48,6 +48,10 @@ func EmbeddedClient() bool {
 // TokenMaxAge is how long a login token is valid.
 const TokenMaxAge = 14 * 24 * time.Hour
 
+// RoomHistory is what each room keeps for clients that reconnect: its
+// chat messages (new_msg) of the last hour, at most 1 000 or 1 MiB.
+var RoomHistory = topics.Retention{Count: 1000, Age: time.Hour, Bytes: 1 << 20, Events: []string{"new_msg"}}
+
 // Config configures the chat app.
 type Config struct {
 	// AdminKey guards /api/broadcast and /api/disconnect; empty disables them.
@@ -109,11 +113,17 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	router := actors.NewRouter()
-	router.MustHandle("room:*", func() actors.Channel { return &Room{} })
+	// Rooms keep their last messages, so a client that comes back after a
+	// drop gets what it missed (web/recover.mjs on the page).
+	router.MustHandle("room:*", func() actors.Channel { return &Room{} }, actors.WithHistory(RoomHistory))
 	router.MustHandle("notifications:*", func() actors.Channel { return Notifications{} })
 	// bench:* is room:* without presence, for load tests of the fan-out
 	// path alone (presence in one room of n users costs O(n) per join).
 	router.MustHandle("bench:*", func() actors.Channel { return &Room{noPresence: true} })
+	// bench-history:* is bench:* with a history of its bench events, to
+	// measure what recovery costs the fan-out.
+	router.MustHandle("bench-history:*", func() actors.Channel { return &Room{noPresence: true} },
+		actors.WithHistory(topics.Retention{Count: 1000, Events: []string{"bench"}}))
 
 	opts := []socket.Option{
 		socket.WithPubSub(ps),

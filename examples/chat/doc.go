@@ -43,11 +43,18 @@
 //	crash                panic: the channel crashes and phoenix.js rejoins it
 //	stop                 end the channel with an ok reply
 //
+// Rooms are recoverable (RoomHistory): each new_msg carries its position
+// as "_pos", and a client that rejoins with "_since" gets the new_msg it
+// missed, once and in order, before live ones. The page does it with
+// web/recover.mjs, served at /static/recover.mjs, and shows a notice when
+// the room could not recover.
+//
 // "notifications:<u>" (Notifications) admits only user u and relays what is
 // broadcast on the topic, for example through /api/broadcast.
 //
 // "bench:<name>" is a room without presence, for load tests of the fan-out
-// path alone.
+// path alone; "bench-history:<name>" is the same with its bench events
+// recorded (1 000 kept), to measure what a history costs the fan-out.
 //
 // # Use from Go
 //

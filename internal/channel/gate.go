@@ -16,22 +16,37 @@ const maxHeld = 1024
 // after the reply; from then on frames pass straight through. So the client
 // gets the reply first and misses no broadcast made after it (subscribing
 // after the reply would drop those made in between).
+//
+// On a topic that keeps a history the gate also knows each broadcast's
+// position (SendSeq): a join that replayed the history up to some position
+// releases the gate with it as the floor, and every frame at or below the
+// floor, held or late, is dropped, since the client already has it.
 type Gate struct {
 	topics.Sink
 	overflow func()
 	open     atomic.Bool
-	mu       sync.Mutex       // guards held and orders release against Send
-	held     []protocol.Frame // guarded by mu
+	floor    atomic.Uint64 // set once, by Release, before open
+	mu       sync.Mutex    // guards held and orders release against Send
+	held     []heldFrame   // guarded by mu
 }
 
-func (g *Gate) Send(f protocol.Frame) bool {
+type heldFrame struct {
+	f   protocol.Frame
+	seq uint64 // 0 when the topic keeps no history
+}
+
+// Send holds or passes a frame that has no stream position.
+func (g *Gate) Send(f protocol.Frame) bool { return g.SendSeq(f, 0) }
+
+// SendSeq is Send for a broadcast at position seq of its topic's stream.
+func (g *Gate) SendSeq(f protocol.Frame, seq uint64) bool {
 	if g.open.Load() {
-		return g.Sink.Send(f)
+		return g.pass(f, seq)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.open.Load() { // released while this Send waited
-		return g.Sink.Send(f)
+		return g.pass(f, seq)
 	}
 	if len(g.held) >= maxHeld {
 		if g.overflow != nil {
@@ -39,8 +54,15 @@ func (g *Gate) Send(f protocol.Frame) bool {
 		}
 		return false
 	}
-	g.held = append(g.held, f)
+	g.held = append(g.held, heldFrame{f, seq})
 	return true
+}
+
+func (g *Gate) pass(f protocol.Frame, seq uint64) bool {
+	if seq != 0 && seq <= g.floor.Load() {
+		return true // already sent by the join's recovery
+	}
+	return g.Sink.Send(f)
 }
 
 // NewGate returns a gate in front of sink; overflow is called when it
@@ -51,12 +73,14 @@ func NewGate(sink topics.Sink, overflow func(), open bool) *Gate {
 	return g
 }
 
-// Release sends what was held and opens the gate.
-func (g *Gate) Release() {
+// Release sends what was held, except broadcasts at or below position
+// floor of the topic's stream (0 drops none), and opens the gate.
+func (g *Gate) Release(floor uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, f := range g.held {
-		g.Sink.Send(f)
+	g.floor.Store(floor)
+	for _, h := range g.held {
+		g.pass(h.f, h.seq)
 	}
 	g.held = nil
 	g.open.Store(true)

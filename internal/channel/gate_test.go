@@ -52,7 +52,7 @@ func TestGateHoldsUntilRelease(t *testing.T) {
 	}
 	reply := frame(t, "phx_reply")
 	sink.Send(reply) // what the channel writes while the gate is closed
-	g.Release()
+	g.Release(0)
 	g.Send(frame(t, "c"))
 	want := []string{string(reply.Data), string(frame(t, "a").Data), string(frame(t, "b").Data), string(frame(t, "c").Data)}
 	got := sink.frames()

@@ -67,6 +67,10 @@ type Handle struct {
 	// that the client's subscription never drops; owned by the channel
 	// actor.
 	Sub *topics.Subscription
+	// Floor is the last stream position the join's recovery sent;
+	// intercepted broadcasts at or below it are dropped. Owned by the
+	// channel actor.
+	Floor uint64
 	// Incarnation counts behaviour instances (1 for the first); owned by
 	// the channel actor.
 	Incarnation int

@@ -34,6 +34,9 @@ type State struct {
 	// HandleIn).
 	Actor actor.Context
 	Ref   protocol.Ref
+	// Recovery is how the join's recovery went (see topics.Recover); the
+	// zero value (topics.Fresh) when the join asked for none.
+	Recovery topics.Recovery
 
 	assigns    map[string]any // the socket's map until OwnAssigns copies it
 	ownsAssign bool

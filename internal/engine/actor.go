@@ -31,6 +31,12 @@ type channelActor struct {
 	reason  error              // set by the channel itself (leave, stop result)
 	crash   *actors.CrashError // set when a callback panicked
 	ended   bool               // Terminate has run
+	// intercept is the events the subscription made at this instance's
+	// join intercepts (nil after a restart, which keeps the subscription).
+	intercept []string
+	// asked is what the join payload asked of recovery; the reply has the
+	// recovery members only when it asked.
+	asked channel.Asked
 }
 
 // crash is the failure a channel escalates to its Socket actor's
@@ -111,6 +117,10 @@ func (a *channelActor) join(ctx actor.Context) {
 	a.st.Owner = ctx.Self().String()
 	a.st.Behaviours = []any{a.factory()}
 	c := a.context(ctx, nil)
+	var g *channel.Gate // set when the topic keeps a history
+	if !restarted {
+		g = a.recover(ctx)
+	}
 	var reply any
 	var err error
 	ce := a.guard("join", protocol.EventJoin, func() {
@@ -136,6 +146,9 @@ func (a *channelActor) join(ctx actor.Context) {
 		return
 	}
 	p, merr := protocol.Marshal(reply)
+	if merr == nil && a.asked != channel.NotAsked {
+		p, merr = channel.RecoveryReply(p, a.st.Recovery, g != nil)
+	}
 	if merr != nil {
 		a.st.Log.Error().Err(merr).Msg("join reply cannot be encoded")
 		a.refuse(ctx, joinCrashed)
@@ -143,13 +156,90 @@ func (a *channelActor) join(ctx actor.Context) {
 	}
 	// Subscribe first, through a gate that holds broadcasts until the reply
 	// is queued: the client gets the reply before anything of this channel
-	// and misses no broadcast made once it has the reply.
-	g := a.subscribe(ctx, false)
+	// and misses no broadcast made once it has the reply. A recovering
+	// join subscribed before reading the history (see recover); what it
+	// replays goes right after the reply, and the gate drops what the
+	// replay already sent.
+	if g == nil {
+		g = a.subscribe(ctx, false)
+	}
 	a.writeReply(a.spec.JoinRef, a.spec.Ref, "ok", p)
-	g.Release()
 	a.st.Joined = true
+	ce = a.replay(ctx)
+	h.Floor = a.st.Recovery.Head.Seq
+	g.Release(h.Floor)
 	ctx.Send(ctx.Parent(), &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: h, OK: true})
-	a.st.Log.Debug().Msg("channel joined")
+	a.st.Log.Debug().Str("recovery", a.st.Recovery.Outcome.String()).Msg("channel joined")
+	if ce != nil {
+		a.fail(ctx, ce)
+	}
+}
+
+// recover prepares the recovery of a first join, before Join runs so that
+// Join can read the outcome. On a topic that keeps a history it subscribes
+// through a closed gate and then reads the history after the position the
+// client sent (if any): every broadcast is then either in the history
+// read or held by the gate, and Release drops those that are both. A
+// position sent for a topic that keeps no history is answered "not
+// recovered" (topics.NoHistory). The reply gains the recovery members only
+// when the payload has "_since" (null for a first join).
+func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
+	ps := a.spec.Runtime.PubSub
+	var since topics.Position
+	since, a.asked = channel.Since(a.spec.Payload)
+	if !ps.Keeps(a.spec.Topic) {
+		if a.asked != channel.NotAsked {
+			a.st.Recovery = topics.Recovery{Outcome: topics.NoHistory}
+		}
+		return nil
+	}
+	g := a.subscribe(ctx, false)
+	if betweenSubscribeAndRead != nil {
+		betweenSubscribeAndRead()
+	}
+	var from *topics.Position
+	if a.asked == channel.AskedSince {
+		from = &since
+	}
+	a.st.Recovery, _ = ps.Recover(a.spec.Topic, from)
+	if a.asked == channel.AskedBadly {
+		a.st.Recovery.Outcome = topics.BadPosition
+	}
+	return g
+}
+
+// betweenSubscribeAndRead is nil except in a test that widens the window
+// between a recovering join's subscription and its history read.
+var betweenSubscribeAndRead func()
+
+// replay sends the broadcasts the join recovered, in order, right after
+// the join reply: intercepted events through HandleOut, the others as
+// they were broadcast. It stops at a crash in HandleOut and returns it.
+func (a *channelActor) replay(ctx actor.Context) *actors.CrashError {
+	rec := &a.st.Recovery
+	if !rec.Recovered() {
+		return nil
+	}
+	for _, b := range rec.Missed {
+		if a.reason != nil {
+			break // HandleOut stopped the channel
+		}
+		oh, ok := a.current().(actors.OutHandler)
+		if !ok || !slices.Contains(a.intercept, b.Event) {
+			_ = a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
+				return s.Broadcast(b.Topic, b.Event, b.Payload)
+			})
+			continue
+		}
+		c := a.context(ctx, nil)
+		var res actors.Result
+		if ce := a.guard("handle_out", b.Event, func() { res = oh.HandleOut(c, b.Event, b.Payload) }); ce != nil {
+			return ce
+		}
+		a.apply(ctx, nil, res)
+	}
+	rec.Missed = nil // the history is shared; let it go
+	return nil
 }
 
 // rejoin finishes the Join of a restarted instance: the client is already
@@ -176,6 +266,10 @@ func (a *channelActor) rejoin(ctx actor.Context, ce *actors.CrashError, err erro
 }
 
 func (a *channelActor) refuse(ctx actor.Context, payload any) {
+	// A recovering join subscribed before Join: undo it now, before the
+	// closed gate fills up.
+	a.spec.Handle.Sub.Unsubscribe()
+	a.spec.Handle.Sub = nil
 	p, err := protocol.Marshal(payload)
 	if err != nil {
 		p = protocol.RawJSON([]byte(`{"reason":"join refused"}`))
@@ -192,6 +286,7 @@ func (a *channelActor) subscribe(ctx actor.Context, open bool) *channel.Gate {
 	if oh, ok := a.current().(actors.OutHandler); ok {
 		intercept = slices.Clone(oh.Intercept())
 	}
+	a.intercept = intercept
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	limit := a.spec.Runtime.MaxIntercepted
 	if limit <= 0 {
@@ -254,8 +349,8 @@ func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
 		return
 	}
 	a.spec.Handle.PendingOut.Add(-1)
-	if !a.st.Joined || a.ended {
-		return
+	if !a.st.Joined || a.ended || b.Seq != 0 && b.Seq <= a.spec.Handle.Floor {
+		return // the join's recovery sent it already
 	}
 	h, ok := a.current().(actors.OutHandler)
 	if !ok {

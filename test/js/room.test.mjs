@@ -91,7 +91,7 @@ test("new_msg is broadcast to the room with mine true only on the sender's own s
 
   const [m1, m2, mb] = (await Promise.all(got)).map((x) => x.payload);
   for (const m of [m1, m2, mb]) {
-    assert.deepEqual(Object.keys(m).sort(), ["body", "id", "inserted_at", "mine", "user_id"]);
+    assert.deepEqual(Object.keys(m).sort(), ["_pos", "body", "id", "inserted_at", "mine", "user_id"]);
     assert.equal(m.body, "hello, room");
     assert.equal(m.user_id, "alice");
     assert.ok(m.id !== null && m.id !== undefined && m.id !== "", `id: ${m.id}`);

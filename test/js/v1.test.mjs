@@ -54,7 +54,7 @@ test("V1: join, presence_state, new_msg with mine, ping, reply errors", T, async
   assert.equal(ma.mine, true);
   assert.equal(mb.mine, false);
   assert.equal(ma.user_id, "alice");
-  assert.deepEqual(Object.keys(ma).sort(), ["body", "id", "inserted_at", "mine", "user_id"]);
+  assert.deepEqual(Object.keys(ma).sort(), ["_pos", "body", "id", "inserted_at", "mine", "user_id"]);
   assert.deepEqual({...ma, mine: null}, {...mb, mine: null});
 
   const back = next(chA, "new_msg", (m) => m.body === "from v2");

@@ -3,6 +3,7 @@
 // client, which the server serves at /assets/ (a copy of the npm package's,
 // built into the binary).
 import {Socket, Presence} from "/assets/phoenix.mjs";
+import {recoverable} from "/static/recover.mjs";
 
 const TYPING_IDLE_MS = 3000;
 const SESSION_KEY = "pyre-chat:session";
@@ -21,6 +22,7 @@ const ui = {
   room: $("room"),
   currentRoom: $("current-room"),
   roomError: $("room-error"),
+  recoveryNotice: $("recovery-notice"),
   messages: $("messages"),
   messageForm: $("message-form"),
   messageInput: $("message-input"),
@@ -155,6 +157,7 @@ function leaveRoom() {
   state.room = null;
   room.channel.leave();
   ui.messages.replaceChildren();
+  show(ui.recoveryNotice, "");
   ui.presenceList.replaceChildren();
   ui.onlineCount.textContent = "0";
   ui.currentRoom.textContent = "—";
@@ -168,10 +171,16 @@ function joinRoom(name) {
   show(ui.roomError, "");
   show(ui.messageError, "");
 
-  const channel = state.socket.channel(`room:${name}`, {});
+  // The room replays what was said while the connection was down; when it
+  // cannot (too long away, or the server lost its history), say so.
+  const rec = recoverable(state.socket, `room:${name}`);
+  const channel = rec.channel;
   const presence = new Presence(channel);
   const room = {name, channel, presence};
   state.room = room;
+  rec.onResync(() => {
+    if (state.room === room) show(ui.recoveryNotice, "Some messages sent while you were away could not be shown.");
+  });
 
   ui.currentRoom.textContent = name;
   ui.currentRoom.dataset.state = "joining";
