@@ -62,14 +62,8 @@ func (h *Handler) Open(ctx context.Context, t Transport, params url.Values, info
 }
 
 func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
-	s := &socketActor{
-		fp: newFastPath(h.opt.maxInflight),
-		h:  h, w: t, ser: t.Serializer(), assigns: assigns, id: id, log: log, addr: hostOf(peer),
-	}
-	name := h.prefix + h.system.ProcessRegistry.NextID()
-	s.self = h.system.NewLocalPID(name)
-	if err := h.register(s); err != nil {
-		s.fp.close()
+	s, err := h.reserve(t.Serializer(), assigns, id, peer, log)
+	if err != nil {
 		if errors.Is(err, ErrTooManyConns) {
 			t.Close(ClosePolicy, "too many connections")
 		} else {
@@ -77,19 +71,50 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 		}
 		return nil, err
 	}
+	return h.start(s, t)
+}
+
+// reserve makes a socket and registers it, subscribed to its id, before
+// its transport exists: the WebSocket handshake reserves before it answers
+// 101, so that the limits are checked against the registry and a
+// "disconnect" sent once the client sees the socket open is not missed
+// (it waits in the registry until the actor is spawned). It fails with
+// ErrTooManyConns or ErrClosed. A reserved socket is then started or
+// abandoned.
+func (h *Handler) reserve(ser protocol.Serializer, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*socketActor, error) {
+	s := &socketActor{
+		fp: newFastPath(h.opt.maxInflight),
+		h:  h, ser: ser, assigns: assigns, id: id, log: log, addr: hostOf(peer),
+	}
+	s.self = h.system.NewLocalPID(h.prefix + h.system.ProcessRegistry.NextID())
+	if err := h.register(s); err != nil {
+		s.fp.close()
+		return nil, err
+	}
 	s.subscribeID()
+	return s, nil
+}
+
+// abandon undoes reserve for a socket that will not start.
+func (h *Handler) abandon(s *socketActor) {
+	s.idSub.Unsubscribe()
+	h.unregister(s.self)
+	s.fp.close()
+}
+
+// start spawns a reserved socket's actor on transport t.
+func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
+	s.w = t // before the spawn, like every field set outside Receive
 	if beforeSpawn != nil {
 		beforeSpawn(s)
 	}
-	if _, err := h.system.Root.SpawnNamed(h.props, name); err != nil {
-		s.idSub.Unsubscribe()
-		h.unregister(s.self)
-		s.fp.close()
+	if _, err := h.system.Root.SpawnNamed(h.props, s.self.Id); err != nil {
+		h.abandon(s)
 		t.Close(CloseServiceRestart, "server error")
 		return nil, err
 	}
 	h.spawned(s.self)
-	log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
+	s.log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
 	return &Conn{s: s, limiter: rate.NewLimiter(h.opt.eventRate, h.opt.eventBurst)}, nil
 }
 

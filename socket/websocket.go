@@ -73,13 +73,25 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 		assigns = actors.Assigns{}
 	}
 	id := h.opt.id(assigns)
+	log := connLogger(&h.opt.log, id, r.RemoteAddr)
+	s, err := h.reserve(ser, assigns, id, r.RemoteAddr, log)
+	switch {
+	case errors.Is(err, ErrTooManyConns):
+		log.Warn().Int("limit", h.opt.maxPerAddr).Msg("too many connections from one address")
+		http.Error(w, "too many connections", http.StatusTooManyRequests)
+		return
+	case err != nil:
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
 
 	hj := &hijacker{ResponseWriter: w}
 	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
+		h.abandon(s)
 		return // the upgrader has answered
 	}
-	h.serveWebSocket(ws, hj.bc, hj.br, ser, assigns, id, r.RemoteAddr)
+	h.serveWebSocket(ws, hj.bc, hj.br, s)
 	// Returning frees net/http's per-request state; the socket lives on in
 	// its reader goroutine and actor.
 }
@@ -155,12 +167,11 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 // br is gorilla's read buffer (nil if unknown).
-func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, ser protocol.Serializer,
-	assigns actors.Assigns, id, peer string) {
-	log := connLogger(&h.opt.log, id, peer)
-	w := &writer{ws: ws, bc: bc, ser: ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
+func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
+	log := s.log
+	w := &writer{ws: ws, bc: bc, ser: s.ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
 		timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
-	c, err := h.open(w, assigns, id, peer, log)
+	c, err := h.start(s, w)
 	if err != nil {
 		return
 	}
