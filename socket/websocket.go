@@ -171,8 +171,13 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 	log := s.log
 	w := &writer{ws: ws, bc: bc, ser: s.ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
 		timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
+	// The reader is counted while the socket is still registered: Shutdown
+	// waits for every socket to go before it waits for the goroutines, so
+	// an Add after the socket's end could race its Wait.
+	h.wg.Add(1)
 	c, err := h.start(s, w)
 	if err != nil {
+		h.wg.Done()
 		return
 	}
 	c.direct = true
@@ -190,7 +195,6 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 	r.now = time.Now()
 	r.deadlineSet = r.now
 	_ = ws.SetReadDeadline(r.now.Add(idle))
-	h.wg.Add(1)
 	go r.loop()
 }
 

@@ -120,6 +120,36 @@ test("a position from another stream is not recovered and nothing is replayed", 
   assert.deepEqual(d.bodies, []);
 });
 
+test("a position older than the retention is not recovered and nothing is replayed", T, async (t) => {
+  const erin = await Client.open(nodes.a, "erin");
+  const frank = await Client.open(nodes.a, "frank");
+  t.after(() => Promise.all([erin.disconnect(), frank.disconnect()]));
+  const e = room(erin, "room:js-old");
+  assert.equal((await join(e.rec.channel)).status, "ok");
+  const sender = frank.channel("room:js-old");
+  assert.equal((await join(sender)).status, "ok");
+  assert.equal((await request(sender, "new_msg", {body: "first"})).status, "ok");
+  await erin.until(() => e.bodies.includes("first"), "the first message");
+  const since = e.rec.position();
+  await erin.disconnect();
+
+  // Chat rooms keep their last 1 000 messages: 1 001 more push the one
+  // erin saw out of the stream.
+  for (let i = 0; i < 1001; i++) {
+    assert.equal((await request(sender, "new_msg", {body: `m${i}`})).status, "ok");
+  }
+
+  const erin2 = await Client.open(nodes.b, "erin");
+  t.after(() => erin2.disconnect());
+  const back = room(erin2, "room:js-old", {since});
+  const res = await join(back.rec.channel);
+  assert.equal(res.status, "ok");
+  assert.equal(res.response._recovered, false, JSON.stringify(res.response));
+  await erin2.until(() => back.resyncs.length === 1, "the resync");
+  assert.equal(back.rec.needsResync(), true);
+  assert.deepEqual(back.bodies, [], "a partial history was replayed");
+});
+
 /**
  * A TCP proxy in front of the nodes. blackhole() stops forwarding on the
  * connections it has, in both directions, without closing them, as a
