@@ -52,8 +52,8 @@ func TestListenURL(t *testing.T) {
 // suffix, as -h says, for chat and donations alike.
 func TestDefaultNodeNameHasARandomSuffix(t *testing.T) {
 	host, err := os.Hostname()
-	if err != nil {
-		t.Skip("no host name:", err)
+	if err != nil || host == "" {
+		host = "pyre" // what a node is named after when the host has no name
 	}
 	want := regexp.MustCompile(`^` + regexp.QuoteMeta(host) + `-[0-9a-f]{6}$`)
 	for _, cmd := range []string{"chat", "donations"} {
