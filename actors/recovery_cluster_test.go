@@ -2,7 +2,6 @@ package actors_test
 
 import (
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,25 +52,12 @@ func jetStreamCluster(t *testing.T, n int, r topics.Retention) []*channeltest.Se
 // once in order, then live messages, while a broadcaster never pauses.
 func TestRecoveryAcrossNodes(t *testing.T) {
 	nodes := jetStreamCluster(t, 2, topics.Retention{Count: 100000})
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer close(stop)
 	for _, n := range nodes {
-		wg.Go(func() {
-			for i := 1; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := n.Broadcast("room:1", "msg", map[string]int{"n": i}); err != nil {
-					t.Error(err)
-					return
-				}
-				time.Sleep(200 * time.Microsecond)
-			}
+		stop := testutil.Loop(t, func(i int) error {
+			time.Sleep(200 * time.Microsecond)
+			return n.Broadcast("room:1", "msg", map[string]int{"n": i})
 		})
+		defer stop()
 	}
 
 	var last string

@@ -6,12 +6,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/topics"
 )
 
@@ -274,25 +274,11 @@ func (r *reader) rejoin(srv *channeltest.Server, topic string) *channeltest.Clie
 // the exact sequence the reader checks.
 func TestRecoveryDuringJoin(t *testing.T) {
 	srv := recoverServer(t, topics.Retention{Count: 100000}, 3*time.Millisecond)
-	var sent atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for n := 1; ; n++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := srv.Broadcast("room:1", "msg", map[string]int{"n": n}); err != nil {
-				t.Error(err)
-				return
-			}
-			sent.Store(int64(n))
-			if n%20 == 0 {
-				time.Sleep(100 * time.Microsecond)
-			}
+	stop := testutil.Loop(t, func(n int) error {
+		if n%20 == 0 {
+			time.Sleep(100 * time.Microsecond)
 		}
+		return srv.Broadcast("room:1", "msg", map[string]int{"n": n})
 	})
 	r := &reader{t: t, next: 1}
 	// A fresh join: the reader starts after the reply's position.
@@ -307,9 +293,8 @@ func TestRecoveryDuringJoin(t *testing.T) {
 		c.Close()
 		c = r.rejoin(srv, "room:1")
 	}
-	close(stop)
-	wg.Wait()
-	for r.next <= int(sent.Load()) {
+	sent := stop()
+	for r.next <= sent {
 		r.take(c, "room:1")
 	}
 	if rest := c.Received(); len(rest) != 0 {

@@ -2,13 +2,13 @@ package engine_test
 
 import (
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
 	"github.com/pyrehq/pyre/internal/engine"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/topics"
 )
 
@@ -51,26 +51,13 @@ func recoveryWindow(t *testing.T, intercepted bool) {
 	}, actors.WithHistory(topics.Retention{Count: 1 << 20}))
 	srv := channeltest.NewServer(t, router)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer close(stop)
-	wg.Go(func() {
-		for n := 1; ; n++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := srv.Broadcast("room:1", "msg", map[string]int{"n": n}); err != nil {
-				t.Error(err)
-				return
-			}
-			if n%10 == 0 {
-				time.Sleep(50 * time.Microsecond)
-			}
+	stop := testutil.Loop(t, func(n int) error {
+		if n%10 == 0 {
+			time.Sleep(50 * time.Microsecond)
 		}
+		return srv.Broadcast("room:1", "msg", map[string]int{"n": n})
 	})
+	defer stop()
 
 	var last string
 	next := 0
