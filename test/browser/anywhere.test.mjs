@@ -2,32 +2,22 @@
 // from an empty temporary directory, it serves the chat page with its
 // phoenix.js client, and the URL it prints is the one to open.
 import assert from "node:assert/strict";
-import {existsSync} from "node:fs";
 import {mkdtemp, readdir, rm} from "node:fs/promises";
 import {tmpdir} from "node:os";
 import path from "node:path";
 import {after, before, test} from "node:test";
 
-import {chromium} from "playwright-core";
-
 import {startServer} from "../js/helpers.mjs";
-
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const WAIT = 10000;
+import {launchChromium, WAIT} from "./browser.mjs";
 
 let dir;
 let server;
 let browser;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
   dir = await mkdtemp(path.join(tmpdir(), "pyre-anywhere-"));
   server = await startServer({cwd: dir});
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    timeout: 30000,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

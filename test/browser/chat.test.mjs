@@ -1,31 +1,19 @@
 // The chat page in headless Chromium, used as a person would: two people log
 // in, meet in a room, see each other online and typing, and chat.
 import assert from "node:assert/strict";
-import {existsSync} from "node:fs";
 import {after, before, test} from "node:test";
 
-import {chromium} from "playwright-core";
-
 import {startServer} from "../js/helpers.mjs";
+import {launchChromium, WAIT} from "./browser.mjs";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const SCREENSHOT = process.env.PYRE_SCREENSHOT || "/tmp/pyre-chat.png";
-const WAIT = 10000;
 
 let server;
 let browser;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    timeout: 30000,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

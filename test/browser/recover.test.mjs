@@ -2,27 +2,17 @@
 // sent to its room: once it is back it shows each of them exactly once,
 // in order, and no "could not be shown" notice.
 import assert from "node:assert/strict";
-import {existsSync} from "node:fs";
 import {after, before, test} from "node:test";
 
-import {chromium} from "playwright-core";
-
 import {admin, startServer} from "../js/helpers.mjs";
-
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const WAIT = 10000;
+import {launchChromium, WAIT} from "./browser.mjs";
 
 let server;
 let browser;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    timeout: 30000,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
