@@ -3,23 +3,21 @@ package chat
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/cluster"
+	"github.com/pyrehq/pyre/examples/internal/httpapi"
 	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/token"
@@ -199,76 +197,26 @@ func (a *App) routes() {
 				body["status"] = "degraded"
 			}
 		}
-		writeJSON(w, http.StatusOK, body)
+		httpapi.WriteJSON(w, http.StatusOK, body)
 	})
 	a.mux.HandleFunc("POST /api/login", a.login)
-	a.mux.HandleFunc("POST /api/broadcast", a.admin(a.broadcast))
-	a.mux.HandleFunc("POST /api/disconnect", a.admin(a.disconnect))
-}
-
-const maxBody = 1 << 20
-
-// decodeBody decodes a JSON request body of at most maxBody bytes into v,
-// or answers 413 (too large) or 400 (not JSON) and returns false.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", maxBody)})
-		return false
-	case err != nil:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body"})
-		return false
-	}
-	return true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	a.mux.HandleFunc("POST /api/broadcast", httpapi.RequireBearer(a.cfg.AdminKey, a.broadcast))
+	a.mux.HandleFunc("POST /api/disconnect", httpapi.RequireBearer(a.cfg.AdminKey, a.disconnect))
 }
 
 func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		User string `json:"user"`
 	}
-	if !decodeBody(w, r, &in) {
+	if !httpapi.DecodeBody(w, r, &in) {
 		return
 	}
 	in.User = strings.TrimSpace(in.User)
-	if problem := checkName(in.User); problem != "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": problem})
+	if problem := httpapi.CheckName(in.User); problem != "" {
+		httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": problem})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": a.signer.Sign([]byte(in.User))})
-}
-
-// checkName says what is wrong with a user name, or "" if nothing: 1 to 64
-// bytes once trimmed, and no control or format characters (Unicode Cc,
-// Cf), which would hide in a name as shown: "admin\x00" looks like admin.
-func checkName(name string) string {
-	if name == "" || len(name) > 64 {
-		return "user must be 1 to 64 characters"
-	}
-	for _, r := range name {
-		if unicode.In(r, unicode.Cc, unicode.Cf) {
-			return "user must not contain control or format characters"
-		}
-	}
-	return ""
-}
-
-func (a *App) admin(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if a.cfg.AdminKey == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.cfg.AdminKey)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
-			return
-		}
-		next(w, r)
-	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"token": a.signer.Sign([]byte(in.User))})
 }
 
 func (a *App) broadcast(w http.ResponseWriter, r *http.Request) {
@@ -277,31 +225,31 @@ func (a *App) broadcast(w http.ResponseWriter, r *http.Request) {
 		Event   string          `json:"event"`
 		Payload json.RawMessage `json:"payload"`
 	}
-	if !decodeBody(w, r, &in) {
+	if !httpapi.DecodeBody(w, r, &in) {
 		return
 	}
 	if in.Topic == "" || in.Event == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "topic and event are required"})
+		httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "topic and event are required"})
 		return
 	}
 	if err := a.socket.Broadcast(in.Topic, in.Event, in.Payload); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		User string `json:"user"`
 	}
-	if !decodeBody(w, r, &in) {
+	if !httpapi.DecodeBody(w, r, &in) {
 		return
 	}
 	if in.User == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user is required"})
+		httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "user is required"})
 		return
 	}
 	_ = a.socket.Broadcast("users_socket:"+in.User, "disconnect", nil)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -1,11 +1,10 @@
 package donations
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/pyrehq/pyre/examples/internal/httpapi"
 )
 
 // askTimeout bounds an HTTP handler's request to the ledger.
@@ -16,32 +15,8 @@ func (a *App) routes() {
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /api/campaigns", a.campaigns)
 	a.mux.HandleFunc("POST /api/login", a.login)
-	a.mux.HandleFunc("POST /api/admin-login", a.withAdminKey(a.adminLogin))
-	a.mux.HandleFunc("POST /api/crash-worker", a.withAdminKey(a.crashWorker))
-}
-
-const maxBody = 1 << 20
-
-// decodeBody decodes a JSON request body of at most maxBody bytes into v,
-// or answers 413 (too large) or 400 (not JSON) and returns false.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", maxBody)})
-		return false
-	case err != nil:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body"})
-		return false
-	}
-	return true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	a.mux.HandleFunc("POST /api/admin-login", httpapi.RequireBearer(a.cfg.AdminKey, a.adminLogin))
+	a.mux.HandleFunc("POST /api/crash-worker", httpapi.RequireBearer(a.cfg.AdminKey, a.crashWorker))
 }
 
 // healthz answers 200 while the supervision tree runs and 503 once it has
@@ -53,9 +28,9 @@ func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
 		if err := a.tree.Err(); err != nil {
 			reason = err.Error()
 		}
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "down", "reason": reason})
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "down", "reason": reason})
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "sockets": a.socket.Len()})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "sockets": a.socket.Len()})
 	}
 }
 
@@ -73,10 +48,10 @@ func (a *App) snapshot() (*Snapshot, error) {
 func (a *App) campaigns(w http.ResponseWriter, _ *http.Request) {
 	s, err := a.snapshot()
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "ledger unavailable: " + err.Error()})
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "ledger unavailable: " + err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	httpapi.WriteJSON(w, http.StatusOK, s)
 }
 
 // crashWorker serves POST /api/crash-worker: the announcer panics and the
@@ -84,5 +59,5 @@ func (a *App) campaigns(w http.ResponseWriter, _ *http.Request) {
 func (a *App) crashWorker(w http.ResponseWriter, _ *http.Request) {
 	a.system.Root.Send(a.svc.announcer, &crashWorker{})
 	a.cfg.Logger.Info().Msg("announcer crash requested")
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "crash requested"})
+	httpapi.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "crash requested"})
 }
