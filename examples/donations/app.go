@@ -159,6 +159,7 @@ func build(cfg Config, newSocket socketMaker) (*App, error) {
 		return &campaignChannel{svc: a.svc, catalogue: catalogue}
 	}, actors.WithRestart(campaignPolicy))
 	router.MustHandle(DashboardTopic, func() actors.Channel { return &dashboardChannel{svc: a.svc} })
+	router.MustHandle(DonorsTopic, func() actors.Channel { return &donorsChannel{svc: a.svc} })
 
 	// The app owns the actor system: the sockets run in it (so channels
 	// can talk to the tree's actors) and the tree too; it stops last.
