@@ -57,9 +57,10 @@
 //
 // supervisor.Start runs one tree, one-for-one, next to the sockets:
 //
-//   - ledger: the only owner of the campaign totals. Channels and HTTP
-//     handlers ask it through its mailbox; it never blocks. A channel
-//     crash does not touch it, which is why totals survive one.
+//   - ledger: the only owner of the campaign totals and of the latest
+//     donations (the last RecentDonations, in every snapshot). Channels
+//     and HTTP handlers ask it through its mailbox; it never blocks. A
+//     channel crash does not touch it, which is why totals survive one.
 //   - announcer: the worker that turns ledger snapshots into
 //     campaign_refreshed broadcasts on dashboard:live and donors:live
 //     (every campaign, plus the announcer's restart count) and on each
@@ -82,14 +83,15 @@
 //
 // GET / is the page: every campaign with a progress bar and its total,
 // moving live; who is online; the tree with the announcer's restarts; a
-// feed of the latest donations; and, after logging in with a name, a way
-// to give to each campaign. It is plain HTML, CSS and JavaScript modules
-// built into the binary (under /static/), with the official phoenix.js
-// client under /assets/: built in by make build, which copies it from npm
-// (see EmbeddedClient), or read from Config.AssetsDir. Other paths are
-// 404.
+// feed of the latest donations (the ledger's, then each one as it is
+// given); and, after logging in with a name, a way to give to each
+// campaign. It is plain HTML, CSS and JavaScript modules built into the
+// binary (under /static/), with the official phoenix.js client under
+// /assets/: built in by make build, which copies it from npm (see
+// EmbeddedClient), or read from Config.AssetsDir. Other paths are 404.
 //
-// GET /healthz, GET /api/campaigns (the ledger's snapshot), POST
+// GET /healthz, GET /api/campaigns (the ledger's snapshot: every
+// campaign's totals, the restart count and the latest donations), POST
 // /api/login, POST /api/admin-login, POST /api/crash-worker, and the
 // sockets under /socket/.
 //

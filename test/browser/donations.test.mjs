@@ -90,6 +90,8 @@ test("two donors see totals, each other, a donation from elsewhere and a worker 
     assert.ok(ids.length >= 2, `catalogue ${ids}`);
     assert.deepEqual(await alice.page.locator("#campaigns article.campaign").evaluateAll((els) => els.map((e) => e.dataset.id)), ids);
     assert.equal(await card(alice.page, ids[0]).locator(".give-form").isVisible(), false);
+    assert.equal(await alice.page.locator("#feed li").count(), 0, "a fresh server has given nothing");
+    assert.equal(await alice.page.locator("#feed-empty").isVisible(), true);
 
     await logIn(alice);
     await logIn(bob);
@@ -159,6 +161,21 @@ test("two donors see totals, each other, a donation from elsewhere and a worker 
     // reaches both.
     await card(bob.page, first).locator('button.quick-amount[data-amount="10"]').click();
     for (const p of [alice, bob]) await awaitTotal(p.page, first, start + 75);
+
+    // Someone who arrives now, not logged in, sees the totals and the
+    // latest donations, newest first, and no way to give yet.
+    const dave = await person("dave");
+    try {
+      await awaitTotal(dave.page, first, start + 75);
+      const feed = await dave.page.locator("#feed li.donation").evaluateAll((els) =>
+        els.map((e) => `${e.dataset.donor} ${e.dataset.amount} ${e.dataset.campaign}`));
+      assert.deepEqual(feed, [`bob 10 ${first}`, `carol 40 ${first}`, `bob 100 ${second}`, `alice 25 ${first}`]);
+      assert.equal(await card(dave.page, first).locator(".give-form").isVisible(), false);
+      assert.equal(await dave.page.locator("#restarts").getAttribute("data-restarts"), String(restarts + 1));
+      assert.deepEqual(dave.errors, []);
+    } finally {
+      await dave.context.close();
+    }
 
     await mkdir(path.dirname(SCREENSHOT), {recursive: true});
     await alice.page.screenshot({path: SCREENSHOT, fullPage: true, animations: "disabled"});

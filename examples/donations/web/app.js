@@ -2,7 +2,8 @@
 // right now; the supervision tree's restarts; and, once logged in, a way to
 // give. It talks to the server through the official phoenix client, which
 // the server serves at /assets/ (a copy of the npm package's, built into
-// the binary), and reads GET /api/campaigns once before logging in.
+// the binary), and reads GET /api/campaigns once, for the campaigns and the
+// latest donations, before logging in.
 import {Socket, Presence} from "/assets/phoenix.mjs";
 
 const SESSION_KEY = "pyre-donations:session";
@@ -166,6 +167,12 @@ async function loadCampaigns() {
     if (!res.ok) throw new Error(body.error || `status ${res.status}`);
     show(ui.campaignsError, "");
     applySnapshot(body);
+    // The feed starts with the ledger's latest donations; from the
+    // campaign joins on, the broadcasts add to it.
+    for (const d of [...(body.recent || [])].reverse()) {
+      const cp = state.campaigns.get(d.campaign);
+      if (cp) addToFeed(cp, d);
+    }
   } catch (err) {
     show(ui.campaignsError, `Could not load the campaigns: ${err.message}`);
   }
@@ -203,7 +210,7 @@ function give(cp, amount) {
 
 // ---- the feed ----------------------------------------------------------------
 
-function addToFeed(cp, {donor, amount}) {
+function addToFeed(cp, {donor, amount, at}) {
   const li = document.createElement("li");
   li.className = "donation";
   li.dataset.donor = donor;
@@ -219,7 +226,8 @@ function addToFeed(cp, {donor, amount}) {
   line.className = "line";
   line.append(who, " gave ", what);
   const when = document.createElement("time");
-  when.textContent = clock(new Date());
+  const date = at ? new Date(at) : new Date();
+  when.textContent = clock(Number.isNaN(date.getTime()) ? new Date() : date);
   const where = document.createElement("span");
   where.className = "where";
   where.textContent = `to ${cp.name}`;
