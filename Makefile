@@ -8,8 +8,9 @@ ADMIN   ?= dev-admin-key
 FUZZTIME ?= 5s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-# Where go:embed finds the chat page's phoenix.js client (git-ignored).
-CLIENT  := examples/chat/web/phoenix
+# Where go:embed finds the pages' phoenix.js client (git-ignored): the chat
+# page's and the donations page's.
+CLIENTS := examples/chat/web/phoenix examples/donations/web/phoenix
 PHOENIX := node_modules/phoenix/priv/static
 
 .PHONY: run test vet gotest fuzz build install client npmdeps jstest browsertest bench clean
@@ -32,7 +33,7 @@ gotest:
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz-brief.sh
 
-## build: bin/pyre, with the chat page's phoenix.js client inside
+## build: bin/pyre, with the pages' phoenix.js client inside
 build: client
 	$(GO) build -o bin/pyre ./cmd/pyre
 
@@ -43,7 +44,7 @@ install: client
 # The client is npm's (package-lock.json pins the version), not ours: it is
 # copied from the package before every build, never committed.
 client: npmdeps
-	cp $(PHOENIX)/phoenix.mjs $(PHOENIX)/phoenix.mjs.map $(CLIENT)/
+	for d in $(CLIENTS); do cp $(PHOENIX)/phoenix.mjs $(PHOENIX)/phoenix.mjs.map $$d/ || exit 1; done
 
 jstest: build npmdeps
 	$(NODE) --test test/js/
@@ -61,4 +62,4 @@ npmdeps:
 		|| $(NPM) install --no-audit --no-fund
 
 clean:
-	rm -rf bin $(CLIENT)/phoenix.mjs $(CLIENT)/phoenix.mjs.map
+	rm -rf bin $(foreach d,$(CLIENTS),$(d)/phoenix.mjs $(d)/phoenix.mjs.map)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pyrehq/pyre/examples/chat"
+	"github.com/pyrehq/pyre/examples/donations"
 	"github.com/pyrehq/pyre/internal/testutil"
 )
 
@@ -69,11 +70,24 @@ func TestChatRateLimit(t *testing.T) {
 	}
 }
 
-// The page's client is built in (make build copies it from npm), or comes
+// A page's client is built in (make build copies it from npm), or comes
 // from -assets; a binary built without it, as go install or a fresh
-// clone's go test builds it, says so at start-up with the fix.
-func TestChatClientAsset(t *testing.T) {
-	c := startCommand(t, "chat")
+// clone's go test builds it, says so at start-up with the fix. Both
+// commands with a page behave alike.
+func TestPageClientAsset(t *testing.T) {
+	for _, tc := range []struct {
+		cmd      string
+		embedded bool
+	}{
+		{"chat", chat.EmbeddedClient()},
+		{"donations", donations.EmbeddedClient()},
+	} {
+		t.Run(tc.cmd, func(t *testing.T) { testClientAsset(t, tc.cmd, tc.embedded) })
+	}
+}
+
+func testClientAsset(t *testing.T, cmd string, embedded bool) {
+	c := startCommand(t, cmd)
 	res, err := http.Get(c.URL + "assets/phoenix.mjs")
 	if err != nil {
 		t.Fatal(err)
@@ -87,27 +101,27 @@ func TestChatClientAsset(t *testing.T) {
 		}
 		return ""
 	}
-	if chat.EmbeddedClient() {
+	if embedded {
 		if res.StatusCode != http.StatusOK || complaint() != "" {
 			t.Errorf("built-in client: GET /assets/phoenix.mjs %d, complaint %q; want 200 and none", res.StatusCode, complaint())
 		}
 	} else {
 		line := complaint()
 		if res.StatusCode != http.StatusNotFound || !strings.Contains(line, `"level":"error"`) ||
-			!strings.Contains(line, "make build") || !strings.Contains(line, "-assets DIR") {
-			t.Errorf("no client: GET /assets/phoenix.mjs %d, start-up line %q; want 404 and an error naming make build and -assets", res.StatusCode, line)
+			!strings.Contains(line, "make build") || !strings.Contains(line, "-assets DIR") || !strings.Contains(line, cmd+" page") {
+			t.Errorf("no client: GET /assets/phoenix.mjs %d, start-up line %q; want 404 and an error naming the page, make build and -assets", res.StatusCode, line)
 		}
 	}
 
 	// -assets serves another directory's client, and must have one.
 	dir := t.TempDir()
-	if err := runCommand(t, "chat", "-addr", "127.0.0.1:0", "-assets", dir).wait(t); err == nil || !strings.Contains(err.Error(), "no phoenix.mjs") {
+	if err := runCommand(t, cmd, "-addr", "127.0.0.1:0", "-assets", dir).wait(t); err == nil || !strings.Contains(err.Error(), "no phoenix.mjs") {
 		t.Errorf("-assets of an empty directory: %v, want a refusal", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "phoenix.mjs"), []byte("export const marker = 1;\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	other := startCommand(t, "chat", "-assets", dir)
+	other := startCommand(t, cmd, "-assets", dir)
 	res, err = http.Get(other.URL + "assets/phoenix.mjs")
 	if err != nil {
 		t.Fatal(err)

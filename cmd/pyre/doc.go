@@ -2,7 +2,7 @@
 // and donations applications and load-tests Phoenix Channels servers.
 //
 //	pyre chat      -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-node N] [-nats embedded|nats://host:4222,...]
-//	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s]
+//	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s] [-assets DIR]
 //	pyre bench     storm|fanout|ping -target http://127.0.0.1:4000 [-json] [mode flags]
 //
 // Every command prints its flags with -h (pyre bench MODE -h for a mode).
@@ -17,7 +17,9 @@
 // start-up, and needs -assets DIR, a directory holding phoenix.mjs such as
 // npm's node_modules/phoenix/priv/static. donations serves
 // examples/donations: live campaign totals, an admin dashboard, restart
-// policies and a supervision tree.
+// policies and a supervision tree, with its own page at / (donors online,
+// each campaign's progress, a feed of donations and the worker's
+// restarts), whose phoenix.mjs comes the same way, -assets included.
 //
 // Both listen on -addr (loopback by default), log JSON lines to stderr at
 // -log-level, and on SIGINT or SIGTERM stop accepting, drain their sockets

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
 	"time"
 
 	"github.com/pyrehq/pyre/cluster"
@@ -14,6 +15,7 @@ import (
 // donationsConfig is the donations command's configuration.
 type donationsConfig struct {
 	serverConfig
+	Assets  string
 	Refresh time.Duration
 }
 
@@ -24,7 +26,7 @@ func (c donationsConfig) validate() error {
 	if c.Refresh <= 0 {
 		return errors.New("-refresh must be positive")
 	}
-	return nil
+	return checkAssets(c.Assets)
 }
 
 // parseDonations reads and checks the flags of pyre donations.
@@ -33,6 +35,7 @@ func parseDonations(args []string, errOut io.Writer) (donationsConfig, error) {
 	fs := flag.NewFlagSet("donations", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	cfg.register(fs, "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
+	fs.StringVar(&cfg.Assets, "assets", os.Getenv("PYRE_ASSETS"), "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
 	fs.DurationVar(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -55,7 +58,7 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 		node = cluster.NodeName()
 	}
 	app, err := donations.New(donations.Config{
-		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), Refresh: cfg.Refresh, Node: node,
+		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), Refresh: cfg.Refresh, Node: node, AssetsDir: cfg.Assets,
 		Logger:        log, // socket and presence name the node in their lines themselves
 		SocketOptions: cfg.socketOptions(),
 	})
@@ -63,5 +66,8 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 		return err
 	}
 	log = log.With().Str("node", node).Logger()
+	if !donations.EmbeddedClient() && cfg.Assets == "" {
+		log.Error().Msg(noClient("donations"))
+	}
 	return serve(ctx, log, "donations", cfg.Addr, cfg.DrainTime, app)
 }

@@ -11,6 +11,7 @@ import (
 const askTimeout = 3 * time.Second
 
 func (a *App) routes() {
+	a.pageRoutes()
 	a.mux.Handle("/socket/", a.socket)
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /api/campaigns", a.campaigns)

@@ -54,6 +54,9 @@ type Config struct {
 	Refresh time.Duration
 	// Campaigns is the catalogue; empty means DefaultCampaigns().
 	Campaigns []Campaign
+	// AssetsDir, if set, holds the phoenix.mjs the page loads (npm's
+	// phoenix/priv/static); empty means the copy built into the binary.
+	AssetsDir string
 	Logger    zerolog.Logger
 	Node      string
 	// SocketOptions are added to the socket handler's options.
@@ -159,6 +162,7 @@ func build(cfg Config, newSocket socketMaker) (*App, error) {
 		return &campaignChannel{svc: a.svc, catalogue: catalogue}
 	}, actors.WithRestart(campaignPolicy))
 	router.MustHandle(DashboardTopic, func() actors.Channel { return &dashboardChannel{svc: a.svc} })
+	router.MustHandle(DonorsTopic, func() actors.Channel { return &donorsChannel{svc: a.svc} })
 
 	// The app owns the actor system: the sockets run in it (so channels
 	// can talk to the tree's actors) and the tree too; it stops last.
@@ -196,7 +200,7 @@ func build(cfg Config, newSocket socketMaker) (*App, error) {
 	return a, nil
 }
 
-// ServeHTTP serves the API and the sockets.
+// ServeHTTP serves the page, the API and the sockets.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 // Socket returns the socket handler.

@@ -1,10 +1,10 @@
 // Package donations is the example fundraising server, after the classic
-// Phoenix guide app: donors watch a campaign's running total and give to
-// it live, admins watch every campaign on a dashboard. `pyre donations`
-// runs it. It is written only against pyre's public packages and shows the
-// parts the chat example does not: restart policies on a channel route, and
-// an OTP-style supervision tree of the app's own actors next to the
-// channels.
+// Phoenix guide app: donors watch a campaign's running total and give to it
+// live on the page at /, admins watch every campaign on a dashboard.
+// `pyre donations` runs it. It is written only against pyre's public
+// packages and shows the parts the chat example does not: restart policies
+// on a channel route, and an OTP-style supervision tree of the app's own
+// actors next to the channels.
 //
 // # Channels
 //
@@ -28,6 +28,13 @@
 // stop the channel for good: the client gets phx_error and rejoins by
 // itself, as it would on a Temporary route.
 //
+// donors:live (any logged-in socket, admins too). It tracks the socket's
+// user with presence (presence_state after the join, presence_diff from
+// then on) and pushes campaign_refreshed with the whole snapshot at once;
+// after that it receives the announcer's campaign_refreshed like the
+// dashboard. The page at / joins it, for the donors online and the
+// worker's restarts.
+//
 // dashboard:live (admin sockets only). It tracks the admin with presence
 // (presence_state after the join, presence_diff from then on), receives
 // campaign_refreshed, and answers crash_worker by crashing the announcer
@@ -50,18 +57,20 @@
 //
 // supervisor.Start runs one tree, one-for-one, next to the sockets:
 //
-//   - ledger: the only owner of the campaign totals. Channels and HTTP
-//     handlers ask it through its mailbox; it never blocks. A channel
-//     crash does not touch it, which is why totals survive one.
+//   - ledger: the only owner of the campaign totals and of the latest
+//     donations (the last RecentDonations, in every snapshot). Channels
+//     and HTTP handlers ask it through its mailbox; it never blocks. A
+//     channel crash does not touch it, which is why totals survive one.
 //   - announcer: the worker that turns ledger snapshots into
-//     campaign_refreshed broadcasts on dashboard:live (every campaign,
-//     plus the announcer's restart count) and on each campaign:<id> (that
-//     campaign). It crashes on request (POST /api/crash-worker with the
-//     admin key, or crash_worker on the dashboard) and is restarted by the
-//     supervisor; the ledger counts its starts, so the restart shows up as
-//     worker_restarts in the next campaign_refreshed and in GET
-//     /api/campaigns. Snapshots that reach it while it is down are lost;
-//     the next tick makes up for them.
+//     campaign_refreshed broadcasts on dashboard:live and donors:live
+//     (every campaign, plus the announcer's restart count) and on each
+//     campaign:<id> (that campaign). It crashes on request (POST
+//     /api/crash-worker with the admin key, or crash_worker on the
+//     dashboard) and is restarted by the supervisor; the ledger counts its
+//     starts, and every start asks the ledger for a snapshot, so a restart
+//     is announced at once as worker_restarts in campaign_refreshed (and
+//     shows in GET /api/campaigns). Snapshots that reach it while it is
+//     down are lost; the next tick makes up for them.
 //   - refresher: a supervisor.Ticker that, every Config.Refresh, asks the
 //     ledger for a snapshot on the announcer's behalf.
 //
@@ -72,7 +81,17 @@
 //
 // # HTTP
 //
-// GET /healthz, GET /api/campaigns (the ledger's snapshot), POST
+// GET / is the page: every campaign with a progress bar and its total,
+// moving live; who is online; the tree with the announcer's restarts; a
+// feed of the latest donations (the ledger's, then each one as it is
+// given); and, after logging in with a name, a way to give to each
+// campaign. It is plain HTML, CSS and JavaScript modules built into the
+// binary (under /static/), with the official phoenix.js client under
+// /assets/: built in by make build, which copies it from npm (see
+// EmbeddedClient), or read from Config.AssetsDir. Other paths are 404.
+//
+// GET /healthz, GET /api/campaigns (the ledger's snapshot: every
+// campaign's totals, the restart count and the latest donations), POST
 // /api/login, POST /api/admin-login, POST /api/crash-worker, and the
 // sockets under /socket/.
 //

@@ -164,9 +164,16 @@ func give(tb testing.TB, c *channeltest.Client, topic string, amount any, donor 
 // snapshot satisfies ok.
 func awaitRefresh(tb testing.TB, c *channeltest.Client, ok func(Snapshot) bool) Snapshot {
 	tb.Helper()
+	return awaitSnapshot(tb, c, DashboardTopic, ok)
+}
+
+// awaitSnapshot waits for a campaign_refreshed on topic (the dashboard's
+// or the donors') whose snapshot satisfies ok.
+func awaitSnapshot(tb testing.TB, c *channeltest.Client, topic string, ok func(Snapshot) bool) Snapshot {
+	tb.Helper()
 	var got Snapshot
 	_, err := c.Await(func(m channeltest.Message) bool {
-		if m.Topic != DashboardTopic || m.Event != "campaign_refreshed" {
+		if m.Topic != topic || m.Event != "campaign_refreshed" {
 			return false
 		}
 		var s Snapshot
@@ -177,7 +184,7 @@ func awaitRefresh(tb testing.TB, c *channeltest.Client, ok func(Snapshot) bool) 
 		return true
 	})
 	if err != nil {
-		tb.Fatalf("campaign_refreshed on %s: %v", DashboardTopic, err)
+		tb.Fatalf("campaign_refreshed on %s: %v", topic, err)
 	}
 	return got
 }

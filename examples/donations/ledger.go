@@ -16,14 +16,29 @@ type CampaignState struct {
 	Count int   `json:"count"` // number of donations
 }
 
+// RecentDonations is how many of the latest donations the ledger keeps for
+// Snapshot.Recent.
+const RecentDonations = 20
+
 // Snapshot is every campaign's state at one moment, as GET /api/campaigns
-// and dashboard:live's campaign_refreshed show it.
+// and the campaign_refreshed of dashboard:live and donors:live show it.
 type Snapshot struct {
 	Campaigns []CampaignState `json:"campaigns"`
 	// WorkerRestarts counts how often the supervisor has restarted the
 	// announcer since the ledger started.
-	WorkerRestarts int       `json:"worker_restarts"`
-	At             time.Time `json:"at"`
+	WorkerRestarts int `json:"worker_restarts"`
+	// Recent are the latest donations, newest first, at most
+	// RecentDonations of them.
+	Recent []Donation `json:"recent"`
+	At     time.Time  `json:"at"`
+}
+
+// Donation is one recorded donation, as Snapshot.Recent lists it.
+type Donation struct {
+	Campaign string    `json:"campaign"` // the campaign's id
+	Donor    string    `json:"donor"`
+	Amount   int64     `json:"amount"`
+	At       time.Time `json:"at"`
 }
 
 // Messages the ledger answers. Each is sent with ctx.Request (or
@@ -60,6 +75,7 @@ type ledger struct {
 	order     []string                  // campaign ids in catalogue order
 	campaigns map[string]*CampaignState // by id
 	starts    int                       // announcer incarnations seen
+	recent    []Donation                // the latest donations, oldest first, at most RecentDonations
 }
 
 func newLedger(catalogue []Campaign) *ledger {
@@ -86,6 +102,10 @@ func (l *ledger) Receive(ctx actor.Context) {
 		}
 		st.Total += m.amount
 		st.Count++
+		if len(l.recent) == RecentDonations {
+			l.recent = append(l.recent[:0], l.recent[1:]...)
+		}
+		l.recent = append(l.recent, Donation{Campaign: m.id, Donor: m.donor, Amount: m.amount, At: time.Now().UTC()})
 		ctx.Respond(&donated{ref: m.ref, donor: m.donor, amount: m.amount, state: *st})
 	case *snapshotRequest:
 		ctx.Respond(l.snapshot())
@@ -100,5 +120,9 @@ func (l *ledger) snapshot() *Snapshot {
 		s.Campaigns = append(s.Campaigns, *l.campaigns[id])
 	}
 	s.WorkerRestarts = max(l.starts-1, 0)
+	s.Recent = make([]Donation, 0, len(l.recent))
+	for i := len(l.recent) - 1; i >= 0; i-- {
+		s.Recent = append(s.Recent, l.recent[i])
+	}
 	return s
 }

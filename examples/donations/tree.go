@@ -83,8 +83,11 @@ func (a *announcer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		// The ledger counts incarnations; every one after the first is a
-		// restart.
+		// restart. The snapshot asked for next (the ledger answers in
+		// order) already counts this one, so a restart is announced at
+		// once rather than at the next tick.
 		ctx.Send(a.ledger, &workerStarted{})
+		ctx.Request(a.ledger, &snapshotRequest{})
 	case *Snapshot:
 		a.announce(m)
 	case *crashWorker:
@@ -92,11 +95,13 @@ func (a *announcer) Receive(ctx actor.Context) {
 	}
 }
 
-// announce broadcasts the whole snapshot to the dashboard and each
-// campaign's state to its own topic.
+// announce broadcasts the whole snapshot to the dashboard and the donors,
+// and each campaign's state to its own topic.
 func (a *announcer) announce(s *Snapshot) {
-	if err := a.ps.Broadcast(DashboardTopic, "campaign_refreshed", s); err != nil {
-		a.log.Warn().Err(err).Str("topic", DashboardTopic).Msg("campaign_refreshed not sent")
+	for _, topic := range []string{DashboardTopic, DonorsTopic} {
+		if err := a.ps.Broadcast(topic, "campaign_refreshed", s); err != nil {
+			a.log.Warn().Err(err).Str("topic", topic).Msg("campaign_refreshed not sent")
+		}
 	}
 	for _, c := range s.Campaigns {
 		topic := CampaignTopic(c.ID)
