@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"time"
 
@@ -27,14 +26,20 @@ func (c donationsConfig) validate() error {
 	return nil
 }
 
-// parseDonations reads and checks the flags of pyre donations.
+// donationsFlags registers the flags of pyre donations on a new flag set.
+func donationsFlags(cfg *donationsConfig) *flagSet {
+	fs := newFlagSet("donations")
+	cfg.register(fs, "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
+	fs.in(groupServer)
+	fs.duration(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
+	return fs
+}
+
+// parseDonations reads and checks the flags of pyre donations, and their
+// environment variables.
 func parseDonations(args []string, errOut io.Writer) (donationsConfig, error) {
 	cfg := donationsConfig{}
-	fs := flag.NewFlagSet("donations", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	cfg.register(fs, "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
-	fs.DurationVar(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
-	if err := fs.Parse(args); err != nil {
+	if err := donationsFlags(&cfg).parse(args, errOut); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()
@@ -49,6 +54,7 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.logConfig(log)
 
 	node := cfg.Node
 	if node == "" {
