@@ -155,14 +155,13 @@ func (fs *flagSet) usage(w io.Writer) {
 				line += " " + kind
 			}
 			fmt.Fprintf(w, "%-36s $%s\n", line, envVar(name))
-			fmt.Fprintf(w, "        %s", use)
 			if def := f.DefValue; def != "" && def != "false" && def != "0" {
 				if kind == "string" {
 					def = fmt.Sprintf("%q", def)
 				}
-				fmt.Fprintf(w, " (default %s)", def)
+				use += " (default " + def + ")"
 			}
-			fmt.Fprintln(w)
+			fmt.Fprint(w, wrap(use, "        ", 78))
 		}
 	}
 }
@@ -214,4 +213,23 @@ func redactURLs(v string) string {
 		parts[i] = u.String()
 	}
 	return strings.Join(parts, ",")
+}
+
+// wrap breaks text into lines of at most width columns (a longer word
+// stands alone), each starting with indent and ending with a newline.
+func wrap(text, indent string, width int) string {
+	var b strings.Builder
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	b.WriteString(line + "\n")
+	return b.String()
 }
