@@ -46,9 +46,9 @@ func newAdmission(perSecond float64, burst int) *admission {
 	a := &admission{}
 	if perSecond > 0 {
 		a.lim = rate.NewLimiter(rate.Limit(perSecond), burst)
-		// The time one token takes to come back, in whole seconds: the
-		// earliest a refused client can hope to get in.
-		a.retryAfter = time.Duration(max(1, math.Ceil(1/perSecond))) * time.Second
+		// The time one token takes to come back, in whole seconds (an
+		// hour at most): the earliest a refused client can hope to get in.
+		a.retryAfter = time.Duration(min(3600, max(1, math.Ceil(1/perSecond)))) * time.Second
 	}
 	return a
 }
