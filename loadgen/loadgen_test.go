@@ -304,3 +304,49 @@ func TestBadOptions(t *testing.T) {
 		t.Error("source addresses with an IPv6 target: no error")
 	}
 }
+
+// A reconnect storm against a node that admits 20 connections a second:
+// the clients over the rate are refused with 503, retry after
+// phoenix.js's backoff, and all get in; the report counts the refusals.
+func TestReconnectThroughAdmission(t *testing.T) {
+	cs := chatserver.Start(t, socket.WithAdmission(20, 10))
+	testutil.CheckGoroutines(t)
+	const n = 50
+	rep, err := loadgen.Reconnect(t.Context(), cs.URL, n, loadgen.WithJitter(0.5), loadgen.WithDuration(30*time.Second),
+		loadgen.WithServerPID(os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Joined != n || rep.Failed != 0 {
+		t.Fatalf("joined %d, failed %d; want %d, 0 (errors %v)", rep.Joined, rep.Failed, n, rep.Errors)
+	}
+	if rep.Refused == 0 || rep.Errors["loadgen: upgrade refused: HTTP 503"] != rep.Refused || rep.Attempts != n+rep.Refused {
+		t.Errorf("attempts %d, refused %d, errors %v: want refusals, every failed attempt one of them", rep.Attempts, rep.Refused, rep.Errors)
+	}
+	// 40 clients over the burst at 20 a second take at least 1.5s.
+	if rep.AllInS < 1.5 || rep.ConnectJoin.Count != n || rep.ConnectJoin.MaxUs < rep.AllInS*1e6*0.9 || rep.Attempt.Count != n {
+		t.Errorf("all in after %vs, connect+join %+v, attempt %+v", rep.AllInS, rep.ConnectJoin, rep.Attempt)
+	}
+	if rep.Mode != "reconnect" || rep.Jitter != 0.5 || rep.RSSPeakKiB < rep.RSSBeforeKiB || rep.RSSAfterKiB <= 0 {
+		t.Errorf("header %+v, jitter %v, RSS %d/%d/%d", rep.Header, rep.Jitter, rep.RSSBeforeKiB, rep.RSSPeakKiB, rep.RSSAfterKiB)
+	}
+	if got := cs.App.Socket().RefusedConnects(); got != uint64(rep.Refused) {
+		t.Errorf("the server refused %d, the report says %d", got, rep.Refused)
+	}
+	if s := rep.String(); !strings.Contains(s, "50 of 50 clients joined") || !strings.Contains(s, "refused with 503") {
+		t.Errorf("summary:\n%s", s)
+	}
+}
+
+// Without admission control every client of a small storm gets in at its
+// first attempt.
+func TestReconnectWithoutAdmission(t *testing.T) {
+	cs := chatserver.Start(t)
+	rep, err := loadgen.Reconnect(t.Context(), cs.URL, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Joined != 20 || rep.Failed != 0 || rep.Attempts != 20 || rep.Refused != 0 || rep.Jitter != 0 {
+		t.Errorf("joined %d, failed %d, attempts %d, refused %d; want 20, 0, 20, 0 (errors %v)", rep.Joined, rep.Failed, rep.Attempts, rep.Refused, rep.Errors)
+	}
+}

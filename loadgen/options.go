@@ -37,6 +37,7 @@ type options struct {
 	drain    time.Duration // fanout: wait for late deliveries
 	slow     int           // fanout: subscribers that stop reading
 	hold     time.Duration // storm: keep the connections open this long
+	jitter   float64       // reconnect: spread of each backoff, 0 to 1
 }
 
 // Defaults of the settings that have one worth naming.
@@ -218,8 +219,9 @@ func WithLogger(l zerolog.Logger) Option {
 	return func(o *options) error { o.log = l; return nil }
 }
 
-// WithDuration bounds the measured window: how long fan-out publishes and
-// how long ping runs (default 15 seconds).
+// WithDuration bounds the measured window: how long fan-out publishes,
+// how long ping runs and how long a reconnect storm's clients keep trying
+// (default 15 seconds).
 func WithDuration(d time.Duration) Option {
 	return func(o *options) error { return positiveDuration("duration", d, &o.duration) }
 }
@@ -308,6 +310,18 @@ func WithHold(d time.Duration) Option {
 			return fmt.Errorf("loadgen: hold must not be negative, got %v", d)
 		}
 		o.hold = d
+		return nil
+	}
+}
+
+// WithJitter spreads each wait of a reconnect storm's backoff evenly over
+// ±f of it (0 to 1; default 0, phoenix.js's schedule as it is).
+func WithJitter(f float64) Option {
+	return func(o *options) error {
+		if !(f >= 0 && f <= 1) {
+			return fmt.Errorf("loadgen: jitter must be 0 to 1, got %g", f)
+		}
+		o.jitter = f
 		return nil
 	}
 }

@@ -11,7 +11,7 @@ import (
 // window cost. The JSON names match the team's load harness.
 type Header struct {
 	Tool   string `json:"tool"`
-	Mode   string `json:"mode"` // storm, fanout or ping
+	Mode   string `json:"mode"` // storm, reconnect, fanout or ping
 	Label  string `json:"label,omitempty"`
 	Proto  string `json:"proto"` // always "phx": Phoenix V2 JSON
 	Target string `json:"target"`

@@ -28,6 +28,14 @@ const (
 	StoppedInterrupted = "interrupted" // the caller's context ended
 )
 
+// UpgradeError is a WebSocket upgrade the server refused with an HTTP
+// status, such as 503 from admission control.
+type UpgradeError struct{ Status int }
+
+func (e *UpgradeError) Error() string {
+	return fmt.Sprintf("loadgen: upgrade refused: HTTP %d", e.Status)
+}
+
 // run is the engine every mode drives: the checked target, the dialers,
 // the login tokens, the live connections and the goroutines that keep them
 // (readers, heartbeats, the limit).
@@ -221,7 +229,7 @@ func (r *run) dial(i int, onBench benchFunc, onExit func()) (*conn, error) {
 	ws, resp, err := r.dialers[i%len(r.dialers)].DialContext(r.ctx, u, nil)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("loadgen: upgrade refused: HTTP %d", resp.StatusCode)
+			return nil, &UpgradeError{Status: resp.StatusCode}
 		}
 		return nil, err
 	}

@@ -48,6 +48,13 @@
 // closed; a POST over its size limit gets 413; one session more than the
 // handler's limit (10 000) or a socket id's (16) gets 500.
 //
+// WithAdmission bounds the rate at which new sockets are admitted, for the
+// reconnect storm after a deploy (phoenix.js retries on a fixed schedule
+// with no jitter, so a drained node's clients all come back at once): a
+// WebSocket upgrade or a long-poll session's opening poll over the rate is
+// answered 503 with Retry-After before Connect runs, and phoenix.js tries
+// again after its backoff. RefusedConnects counts those refusals.
+//
 // # Concurrency
 //
 // Handler methods are safe from any goroutine. Per connection there is one

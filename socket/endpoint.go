@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/pyrehq/pyre/internal/transport"
 )
@@ -25,6 +26,7 @@ func (e endpoint) Open(ctx context.Context, sink transport.Sink, params url.Valu
 	return c, nil
 }
 
+func (e endpoint) Admit() (bool, time.Duration)                { return e.h.admission.take() }
 func (e endpoint) Draining() bool                              { return e.h.draining.Load() }
 func (e endpoint) CheckOrigin(r *http.Request) bool            { return e.h.opt.origin.check(r) }
 func (e endpoint) ConnInfo(r *http.Request) transport.ConnInfo { return e.h.connInfo(r) }

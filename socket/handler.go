@@ -37,16 +37,17 @@ var (
 // PATH is wherever it is mounted (mount it with a trailing-slash pattern,
 // e.g. "/socket/").
 type Handler struct {
-	router   *actors.Router
-	opt      options
-	rt       *channel.Runtime
-	system   *actor.ActorSystem
-	ownsSys  bool   // system was made by New, and Shutdown stops it
-	prefix   string // of the PID ids of this handler's sockets, unique in system
-	strategy actor.SupervisorStrategy
-	props    *actor.Props // of every Socket actor (see socketShell)
-	upgrader websocket.Upgrader
-	longPoll *longpoll.Transport // nil with WithoutLongPoll
+	router    *actors.Router
+	opt       options
+	rt        *channel.Runtime
+	system    *actor.ActorSystem
+	ownsSys   bool   // system was made by New, and Shutdown stops it
+	prefix    string // of the PID ids of this handler's sockets, unique in system
+	strategy  actor.SupervisorStrategy
+	props     *actor.Props // of every Socket actor (see socketShell)
+	upgrader  websocket.Upgrader
+	longPoll  *longpoll.Transport // nil with WithoutLongPoll
+	admission *admission          // new connections' token bucket (WithAdmission)
 
 	draining atomic.Bool
 	stopOnce sync.Once      // ends Shutdown's work once
@@ -93,9 +94,10 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		rt: &channel.Runtime{
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 		},
-		strategy: engine.NewCrashStrategy(log),
-		sockets:  map[string]*registered{},
-		perAddr:  map[string]int{},
+		strategy:  engine.NewCrashStrategy(log),
+		sockets:   map[string]*registered{},
+		perAddr:   map[string]int{},
+		admission: newAdmission(o.admitRate, o.admitBurst),
 	}
 	h.opt.log = log
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },

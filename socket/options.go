@@ -80,7 +80,9 @@ type options struct {
 	eventBurst     int
 	maxStrikes     int // refused events in a row before a disconnect
 	maxTopic       int
-	maxPerAddr     int                // sockets per remote IP; 0 = no limit
+	maxPerAddr     int     // sockets per remote IP; 0 = no limit
+	admitRate      float64 // new connections per second (WithAdmission); 0 = no limit
+	admitBurst     int
 	system         *actor.ActorSystem // the app's; nil: the handler makes its own
 	longPoll       longpoll.Config    // see longpoll_options.go
 	noLongPoll     bool

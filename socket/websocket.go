@@ -61,6 +61,12 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
+	// Admission control comes after the cheap checks, so that a request
+	// they refuse spends no token, and before Connect and the upgrade, so
+	// that a flood of reconnects costs little.
+	if !h.admission.admit(w) {
+		return
+	}
 	// Connect runs before the upgrade, so that a refusal is an HTTP 403;
 	// the socket starts after it, once its writer exists.
 	assigns, err := h.opt.connect(r.Context(), q, info)

@@ -24,6 +24,14 @@ modes:
   storm    -conns N             open N connections, each joining room:storm-<i>:
                                 joins/s, connect+join latency, failures, server
                                 RSS per connection (with -pid)
+  reconnect -conns N            N clients connect at once, each joining
+                                room:reconnect-<i>, and retry a failed attempt
+                                after phoenix.js's backoff (10, 50, 100, 150,
+                                200, 250, 500, 1000, 2000 ms, then 5 s; -jitter F
+                                spreads each wait over ±F of it) until joined or
+                                -duration D has passed: joins/s, time to get in,
+                                attempts refused with 503, failures, server RSS
+                                before, at peak and after (with -pid)
   fanout   -subs N              N subscribers and one publisher on room:fanout;
                                 the publisher pushes "bench" events, paced by
                                 -rate R or by -window W in flight per subscriber,
@@ -71,8 +79,9 @@ type benchConfig struct {
 	Limit        time.Duration
 	ReplyTimeout time.Duration
 
-	Conns int           // storm
-	Hold  time.Duration // storm
+	Conns  int           // storm, reconnect
+	Hold   time.Duration // storm
+	Jitter float64       // reconnect
 
 	Subs     int           // fanout
 	Slow     int           // fanout
@@ -114,6 +123,7 @@ func (c benchConfig) options() []loadgen.Option {
 		loadgen.WithSlow(c.Slow),
 		loadgen.WithDuration(c.Duration),
 		loadgen.WithCount(c.Count),
+		loadgen.WithJitter(c.Jitter),
 	}
 	if c.Token != "" {
 		opts = append(opts, loadgen.WithToken(c.Token))
@@ -139,7 +149,7 @@ var errStoppedEarly = errors.New("bench: the run stopped early")
 func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(errOut, benchUsage)
-		return errors.New("bench: give a mode: storm, fanout or ping")
+		return errors.New("bench: give a mode: storm, reconnect, fanout or ping")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -171,6 +181,11 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.IntVar(&cfg.Conns, "conns", 1000, "connections to open")
 		fs.DurationVar(&cfg.Hold, "hold", 0, "keep the connections open this long before closing them")
 		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; connection i joins PREFIX<i> (default room:storm-)")
+	case "reconnect":
+		fs.IntVar(&cfg.Conns, "conns", 1000, "clients connecting at once")
+		fs.Float64Var(&cfg.Jitter, "jitter", 0, "spread each backoff wait evenly over ±this share of it, 0 to 1 (0: phoenix.js's default schedule, no jitter)")
+		fs.DurationVar(&cfg.Duration, "duration", time.Minute, "a client that has not joined after this long gives up and counts as failed")
+		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; client i joins PREFIX<i> (default room:reconnect-)")
 	case "fanout":
 		fs.IntVar(&cfg.Subs, "subs", 1000, "subscribers")
 		fs.IntVar(&cfg.Slow, "slow", 0, "of the subscribers, this many stop reading once joined (slow consumers); fewer than -subs")
@@ -220,6 +235,12 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return err
 		}
 		rep = stormReport{r}
+	case "reconnect":
+		r, err := loadgen.Reconnect(ctx, cfg.Target, cfg.Conns, opts...)
+		if err != nil {
+			return err
+		}
+		rep = reconnectReport{r}
 	case "fanout":
 		r, err := loadgen.Fanout(ctx, cfg.Target, cfg.Subs, opts...)
 		if err != nil {
@@ -250,11 +271,13 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 
 // The reports, seen through what bench needs of them.
 type (
-	stormReport  struct{ *loadgen.StormReport }
-	fanoutReport struct{ *loadgen.FanoutReport }
-	pingReport   struct{ *loadgen.PingReport }
+	stormReport     struct{ *loadgen.StormReport }
+	reconnectReport struct{ *loadgen.ReconnectReport }
+	fanoutReport    struct{ *loadgen.FanoutReport }
+	pingReport      struct{ *loadgen.PingReport }
 )
 
-func (r stormReport) stopped() string  { return r.Stopped }
-func (r fanoutReport) stopped() string { return r.Stopped }
-func (r pingReport) stopped() string   { return r.Stopped }
+func (r stormReport) stopped() string     { return r.Stopped }
+func (r reconnectReport) stopped() string { return r.Stopped }
+func (r fanoutReport) stopped() string    { return r.Stopped }
+func (r pingReport) stopped() string      { return r.Stopped }

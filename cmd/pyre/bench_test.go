@@ -23,6 +23,11 @@ func TestBenchModes(t *testing.T) {
 				t.Errorf("storm: joined %v, failed %v, src_ips %v; want 8, 0, 2", m["joined"], m["failed"], m["src_ips"])
 			}
 		}},
+		{[]string{"reconnect", "-conns", "6", "-jitter", "0.5", "-duration", "20s"}, func(t *testing.T, m map[string]any) {
+			if m["joined"] != 6.0 || m["failed"] != 0.0 || m["attempts"] != 6.0 || m["jitter"] != 0.5 {
+				t.Errorf("reconnect: joined %v, failed %v, attempts %v, jitter %v; want 6, 0, 6, 0.5", m["joined"], m["failed"], m["attempts"], m["jitter"])
+			}
+		}},
 		{[]string{"fanout", "-subs", "4", "-count", "10", "-window", "2", "-label", "pyre"}, func(t *testing.T, m map[string]any) {
 			if m["received"] != 40.0 || m["lost"] != 0.0 || m["reordered"] != 0.0 || m["label"] != "pyre" {
 				t.Errorf("fanout: received %v, lost %v, reordered %v, label %v; want 40, 0, 0, pyre", m["received"], m["lost"], m["reordered"], m["label"])

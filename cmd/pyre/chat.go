@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -50,20 +49,28 @@ func (c chatConfig) validate() error {
 	return nil
 }
 
-// parseChat reads and checks the flags of pyre chat.
+// chatFlags registers the flags of pyre chat on a new flag set.
+func chatFlags(cfg *chatConfig) *flagSet {
+	fs := newFlagSet("chat")
+	cfg.register(fs, "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
+	fs.in(groupServer)
+	fs.str(&cfg.Assets, "assets", "", "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
+	clusterFlags(fs, &cfg.Cluster)
+	fs.in(groupLimits)
+	fs.float(&cfg.RateLimit, "rate-limit", 10, "events per second one socket may send, in bursts of as many and at least 20 (0: no limit); "+
+		"the default is a person's pace: a benchmark needs -rate-limit 100000")
+	fs.int(&cfg.MaxQueue, "max-queue", 4<<20, "bytes queued for one client before it is closed as a slow consumer (code 4000)")
+	fs.duration(&cfg.WriteWait, "write-timeout", 10*time.Second, "a write to a client that takes longer closes it")
+	fs.in(groupLogging)
+	fs.str(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
+	return fs
+}
+
+// parseChat reads and checks the flags of pyre chat, and their
+// environment variables.
 func parseChat(args []string, errOut io.Writer) (chatConfig, error) {
 	cfg := chatConfig{}
-	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	cfg.register(fs, "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
-	fs.StringVar(&cfg.Assets, "assets", os.Getenv("PYRE_ASSETS"), "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
-	clusterFlags(fs, &cfg.Cluster)
-	fs.Float64Var(&cfg.RateLimit, "rate-limit", 10, "events per second one socket may send, in bursts of as many and at least 20 (0: no limit); "+
-		"the default is a person's pace: a benchmark needs -rate-limit 100000")
-	fs.IntVar(&cfg.MaxQueue, "max-queue", 4<<20, "bytes queued for one client before it is closed as a slow consumer (code 4000)")
-	fs.DurationVar(&cfg.WriteWait, "write-timeout", 10*time.Second, "a write to a client that takes longer closes it")
-	fs.StringVar(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
-	if err := fs.Parse(args); err != nil {
+	if err := chatFlags(&cfg).parse(args, errOut); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()
@@ -78,6 +85,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.logConfig(log)
 
 	if cfg.Pprof != "" {
 		startPprof(log, cfg.Pprof)
@@ -129,17 +137,18 @@ func checkAssets(dir string) error {
 }
 
 // clusterFlags registers the flags that say how a node reaches the others.
-func clusterFlags(fs *flag.FlagSet, c *cluster.Config) {
-	fs.StringVar(&c.NATS, "nats", os.Getenv("PYRE_NATS"), `"" for a single node; "embedded" to run a NATS server in this process; or nats://host:4222[,nats://...] to join a cluster`)
-	fs.StringVar(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (with -nats embedded)")
-	fs.StringVar(&c.Prefix, "nats-prefix", "pyre", "first token of every NATS subject, to share a NATS cluster between applications")
-	fs.StringVar(&c.JetStream, "jetstream", os.Getenv("PYRE_JETSTREAM"), "keep the history of recoverable topics in NATS JetStream: with -nats embedded, the directory its server stores in; against NATS servers with JetStream on, any value")
-	fs.BoolVar(&c.JetStreamMemory, "jetstream-memory", false, "keep the JetStream histories in the NATS servers' memory instead of on disk")
-	fs.StringVar(&c.CredsFile, "nats-creds", "", "NATS credentials file")
-	fs.StringVar(&c.User, "nats-user", "", "NATS user")
-	fs.StringVar(&c.Password, "nats-password", os.Getenv("PYRE_NATS_PASSWORD"), "NATS password")
-	fs.StringVar(&c.Token, "nats-token", os.Getenv("PYRE_NATS_TOKEN"), "NATS authentication token")
-	fs.StringVar(&c.TLSCA, "nats-tls-ca", "", "PEM file of the CA for NATS TLS")
-	fs.StringVar(&c.TLSCert, "nats-tls-cert", "", "client certificate for NATS mutual TLS")
-	fs.StringVar(&c.TLSKey, "nats-tls-key", "", "client key for NATS mutual TLS")
+func clusterFlags(fs *flagSet, c *cluster.Config) {
+	fs.in(groupCluster)
+	fs.urls(&c.NATS, "nats", "", `"" for a single node; "embedded" to run a NATS server in this process; or nats://host:4222[,nats://...] to join a cluster`)
+	fs.str(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (with -nats embedded)")
+	fs.str(&c.Prefix, "nats-prefix", "pyre", "first token of every NATS subject, to share a NATS cluster between applications")
+	fs.str(&c.JetStream, "jetstream", "", "keep the history of recoverable topics in NATS JetStream: with -nats embedded, the directory its server stores in; against NATS servers with JetStream on, any value")
+	fs.bool(&c.JetStreamMemory, "jetstream-memory", false, "keep the JetStream histories in the NATS servers' memory instead of on disk")
+	fs.str(&c.CredsFile, "nats-creds", "", "NATS credentials file")
+	fs.str(&c.User, "nats-user", "", "NATS user")
+	fs.secretStr(&c.Password, "nats-password", "NATS password")
+	fs.secretStr(&c.Token, "nats-token", "NATS authentication token")
+	fs.str(&c.TLSCA, "nats-tls-ca", "", "PEM file of the CA for NATS TLS")
+	fs.str(&c.TLSCert, "nats-tls-cert", "", "client certificate for NATS mutual TLS")
+	fs.str(&c.TLSKey, "nats-tls-key", "", "client key for NATS mutual TLS")
 }

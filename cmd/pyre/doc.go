@@ -3,7 +3,7 @@
 //
 //	pyre chat      -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-node N] [-nats embedded|nats://host:4222,...]
 //	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s] [-assets DIR]
-//	pyre bench     storm|fanout|ping -target http://127.0.0.1:4000 [-json] [mode flags]
+//	pyre bench     storm|reconnect|fanout|ping -target http://127.0.0.1:4000 [-json] [mode flags]
 //
 // Every command prints its flags with -h (pyre bench MODE -h for a mode).
 //
@@ -26,16 +26,24 @@
 // for at most -drain (clients are closed with 1012 and reconnect) and exit.
 // -admin-key guards the admin endpoints, which are off without it; -secret
 // signs login tokens (random per process when empty, so tokens do not
-// survive a restart or work on another node). The environment variables
-// PYRE_ADMIN_KEY, PYRE_SECRET, PYRE_NODE and PYRE_ASSETS stand in for the
-// flags.
+// survive a restart or work on another node). Both admit new connections
+// at -admit-rate a second (in bursts of -admit-burst) and answer the
+// excess with 503 and Retry-After, so that the clients of a drained node,
+// which phoenix.js brings back all at once, come in at a pace the node
+// keeps up with.
+//
+// Every flag can also be set by an environment variable: PYRE_ and the
+// flag's name in capitals, dashes as underscores (PYRE_ADMIN_KEY for
+// -admin-key, PYRE_ADMIT_RATE for -admit-rate); a flag on the command line
+// wins over its variable. pyre help chat (or pyre chat -h) lists the flags
+// in groups, each with its variable. At -log-level debug the effective
+// configuration is logged at start-up, secrets redacted.
 //
 // chat alone runs as a cluster. -nats "" (the default) is a single node;
 // -nats embedded runs a NATS server inside the process on -nats-listen;
 // -nats nats://a:4222,nats://b:4222 joins a NATS cluster (with
 // -nats-creds, -nats-user/-nats-password, -nats-token and the -nats-tls-*
-// files as that cluster needs; PYRE_NATS, PYRE_NATS_PASSWORD and
-// PYRE_NATS_TOKEN work too). Nodes need unique names (-node) and one
+// files as that cluster needs). Nodes need unique names (-node) and one
 // -secret (-nats without one refuses to start). -jetstream DIR keeps the
 // rooms' history in NATS JetStream, so a client that reconnects to any
 // node gets what it missed: with -nats embedded DIR is where the embedded

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
-	"os"
 	"time"
 
 	"github.com/pyrehq/pyre/cluster"
@@ -29,15 +27,21 @@ func (c donationsConfig) validate() error {
 	return checkAssets(c.Assets)
 }
 
-// parseDonations reads and checks the flags of pyre donations.
+// donationsFlags registers the flags of pyre donations on a new flag set.
+func donationsFlags(cfg *donationsConfig) *flagSet {
+	fs := newFlagSet("donations")
+	cfg.register(fs, "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
+	fs.in(groupServer)
+	fs.str(&cfg.Assets, "assets", "", "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
+	fs.duration(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
+	return fs
+}
+
+// parseDonations reads and checks the flags of pyre donations, and their
+// environment variables.
 func parseDonations(args []string, errOut io.Writer) (donationsConfig, error) {
 	cfg := donationsConfig{}
-	fs := flag.NewFlagSet("donations", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	cfg.register(fs, "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
-	fs.StringVar(&cfg.Assets, "assets", os.Getenv("PYRE_ASSETS"), "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
-	fs.DurationVar(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
-	if err := fs.Parse(args); err != nil {
+	if err := donationsFlags(&cfg).parse(args, errOut); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()
@@ -52,6 +56,7 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.logConfig(log)
 
 	node := cfg.Node
 	if node == "" {

@@ -48,7 +48,17 @@ func run(ctx context.Context, cmd string, args []string, out, errOut io.Writer) 
 		return runDonations(ctx, args, errOut)
 	case "bench":
 		return bench(ctx, args, out, errOut)
-	case "-h", "-help", "--help", "help":
+	case "help":
+		if len(args) > 0 {
+			// pyre help chat is pyre chat -h.
+			if args[0] == "help" {
+				return badCommand("help " + args[0])
+			}
+			return run(ctx, args[0], []string{"-h"}, out, errOut)
+		}
+		usage(errOut)
+		return flag.ErrHelp
+	case "-h", "-help", "--help":
 		usage(errOut)
 		return flag.ErrHelp
 	}
@@ -64,5 +74,7 @@ commands:
               dashboard, restart policies and a supervision tree
               (pyre donations -h for flags)
   bench       load-test a pyre or Phoenix server on loopback: storm,
-              fanout, ping (pyre bench -h for modes and flags)`)
+              reconnect, fanout, ping (pyre bench -h for modes and flags)
+  help        pyre help COMMAND lists a command's flags, grouped, with the
+              PYRE_* environment variable that sets each one`)
 }

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,23 +22,50 @@ type serverConfig struct {
 	Node      string
 	LogLevel  string
 	DrainTime time.Duration
+	// New connections admitted per second and in a burst (0: no limit):
+	// the clients of a drained node all come back at once.
+	AdmitRate  float64
+	AdmitBurst int
 	// Long-poll sessions in all and of one user: a session lives until
 	// its timeout without a single poll, so one login token could
 	// otherwise open them by the thousand.
 	LongPollSessions        int
 	LongPollSessionsPerUser int
+
+	flags *flagSet // what set the fields above, for the logged configuration
 }
 
+// Admission control's defaults for the serving commands (BENCHMARKS.md,
+// "Reconnect storm"): on two cores, 10 000 phoenix.js clients coming back
+// at once get in as fast as without a limit (the burst takes the first
+// half), while a larger herd is held to 2 000 connect+joins a second,
+// about a quarter of one core. A lower rate only multiplies the attempts:
+// phoenix.js retries a refusal six times in its first second.
+const (
+	defaultAdmitRate  = 2000
+	defaultAdmitBurst = 5000
+)
+
 // register adds the shared flags; adminUse says what the admin key guards.
-func (c *serverConfig) register(fs *flag.FlagSet, adminUse string) {
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:4000", "listen address")
-	fs.StringVar(&c.AdminKey, "admin-key", os.Getenv("PYRE_ADMIN_KEY"), adminUse)
-	fs.StringVar(&c.Secret, "secret", os.Getenv("PYRE_SECRET"), "token signing secret (default: random per process)")
-	fs.StringVar(&c.Node, "node", os.Getenv("PYRE_NODE"), "node name, unique in a cluster (default: host name and a random suffix)")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.DurationVar(&c.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
-	fs.IntVar(&c.LongPollSessions, "longpoll-sessions", 10000, "long-poll sessions the server holds at most")
-	fs.IntVar(&c.LongPollSessionsPerUser, "longpoll-sessions-per-user", 8, "long-poll sessions one user holds at most (a tab each)")
+func (c *serverConfig) register(fs *flagSet, adminUse string) {
+	c.flags = fs
+	fs.in(groupServer)
+	fs.str(&c.Addr, "addr", "127.0.0.1:4000", "listen address")
+	fs.duration(&c.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+	fs.in(groupSecurity)
+	fs.secretStr(&c.AdminKey, "admin-key", adminUse)
+	fs.secretStr(&c.Secret, "secret", "token signing secret, at least 16 characters (default: random per process)")
+	fs.in(groupLimits)
+	fs.float(&c.AdmitRate, "admit-rate", defaultAdmitRate, "new connections admitted per second; the rest get HTTP 503 with Retry-After "+
+		"and phoenix.js retries (0: no limit)")
+	fs.int(&c.AdmitBurst, "admit-burst", defaultAdmitBurst, "new connections admitted at once above -admit-rate")
+	fs.in(groupLongPoll)
+	fs.int(&c.LongPollSessions, "longpoll-sessions", 10000, "long-poll sessions the server holds at most")
+	fs.int(&c.LongPollSessionsPerUser, "longpoll-sessions-per-user", 8, "long-poll sessions one user holds at most (a tab each)")
+	fs.in(groupCluster)
+	fs.str(&c.Node, "node", "", "node name, unique in a cluster (default: host name and a random suffix)")
+	fs.in(groupLogging)
+	fs.str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
 
 func (c serverConfig) validate() error {
@@ -53,6 +78,9 @@ func (c serverConfig) validate() error {
 	if c.DrainTime <= 0 {
 		return errors.New("-drain must be positive")
 	}
+	if c.AdmitRate < 0 || (c.AdmitRate > 0 && c.AdmitBurst < 1) {
+		return errors.New("-admit-rate must not be negative, and -admit-burst must be at least 1")
+	}
 	if c.LongPollSessions < 1 || c.LongPollSessionsPerUser < 1 {
 		return errors.New("-longpoll-sessions and -longpoll-sessions-per-user must be at least 1")
 	}
@@ -62,8 +90,17 @@ func (c serverConfig) validate() error {
 // socketOptions are the socket options the shared flags set.
 func (c serverConfig) socketOptions() []socket.Option {
 	return []socket.Option{
+		socket.WithAdmission(c.AdmitRate, c.AdmitBurst),
 		socket.WithLongPollMaxSessions(c.LongPollSessions),
 		socket.WithLongPollMaxSessionsPerID(c.LongPollSessionsPerUser),
+	}
+}
+
+// logConfig logs the effective configuration at debug level, secrets
+// redacted.
+func (c serverConfig) logConfig(log zerolog.Logger) {
+	if c.flags != nil {
+		c.flags.logConfig(log)
 	}
 }
 

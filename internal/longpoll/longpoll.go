@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,12 +89,34 @@ func (lp *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Access-Control-Max-Age", "3600")
 		w.WriteHeader(http.StatusOK)
 	case http.MethodGet:
+		if sessionToken(r) == "" && !lp.admitOpening(w, r) {
+			return
+		}
 		writeBody(w, lp.get(r))
 	case http.MethodPost:
 		lp.post(w, r)
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 	}
+}
+
+// admitOpening asks the endpoint's admission control whether a session may
+// open; if not, it answers the opening poll with HTTP 503 and Retry-After.
+// The body says 500, a status phoenix.js takes for a failed attempt, and
+// retries after its backoff.
+func (lp *Transport) admitOpening(w http.ResponseWriter, r *http.Request) bool {
+	ok, after := lp.ep.Admit()
+	if ok {
+		return true
+	}
+	lp.log.Debug().Str("peer", r.RemoteAddr).Msg("long-poll session refused by admission control")
+	hd := w.Header()
+	hd.Set("Retry-After", strconv.FormatInt(int64(after/time.Second), 10))
+	hd.Set("Content-Type", "application/json; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(statusBody(http.StatusInternalServerError))
+	return false
 }
 
 // Len returns the number of live sessions.

@@ -37,6 +37,7 @@ func (e *fakeEndpoint) Open(ctx context.Context, sink transport.Sink, params url
 	return c, nil
 }
 
+func (e *fakeEndpoint) Admit() (bool, time.Duration)   { return true, 0 }
 func (e *fakeEndpoint) Draining() bool                 { return e.draining.Load() }
 func (e *fakeEndpoint) CheckOrigin(*http.Request) bool { return true }
 func (e *fakeEndpoint) ConnInfo(r *http.Request) transport.ConnInfo {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -70,6 +71,11 @@ type Endpoint interface {
 	// error means the endpoint could not take the socket (it is shutting
 	// down, a limit is reached), and sink has been closed.
 	Open(ctx context.Context, sink Sink, params url.Values, info ConnInfo) (Conn, error)
+	// Admit takes a place for a new socket from the endpoint's admission
+	// control; false means the transport must refuse the socket with HTTP
+	// 503 and a Retry-After of after, before opening it. Only a socket's
+	// opening request asks.
+	Admit() (ok bool, after time.Duration)
 	// Draining reports whether the endpoint has begun to shut down: no
 	// new socket opens from then on.
 	Draining() bool

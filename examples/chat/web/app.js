@@ -6,6 +6,13 @@ import {Socket, Presence} from "/assets/phoenix.mjs";
 import {recoverable} from "/static/recover.mjs";
 
 const TYPING_IDLE_MS = 3000;
+
+// How long phoenix.js waits before reconnect attempt `tries`: its own steps,
+// each spread over ±50%, so that the pages of a restarted server do not all
+// come back in the same millisecond, nor retry in step when the server
+// answers the excess "busy" (503).
+const RECONNECT_STEPS_MS = [10, 50, 100, 150, 200, 250, 500, 1000, 2000];
+const reconnectAfterMs = (tries) => (RECONNECT_STEPS_MS[tries - 1] ?? 5000) * (0.5 + Math.random());
 const SESSION_KEY = "pyre-chat:session";
 
 const $ = (id) => document.getElementById(id);
@@ -103,7 +110,7 @@ function start(user, token) {
 
   // The token travels out of the URL, in the WebSocket subprotocols (or the
   // long-poll header): phoenix.js 1.8's authToken option.
-  const socket = new Socket("/socket", {authToken: token});
+  const socket = new Socket("/socket", {authToken: token, reconnectAfterMs});
   let failures = 0; // connection errors since the last open
   socket.onOpen(() => { failures = 0; setStatus("online"); });
   socket.onError(() => {

@@ -7,6 +7,11 @@
 import {Socket, Presence} from "/assets/phoenix.mjs";
 
 const SESSION_KEY = "pyre-donations:session";
+// Reconnect waits: phoenix.js's own steps, each spread over ±50%, so that
+// the pages of a restarted server neither come back in the same
+// millisecond nor retry in step when it answers the excess 503.
+const RECONNECT_STEPS_MS = [10, 50, 100, 150, 200, 250, 500, 1000, 2000];
+const reconnectAfterMs = (tries) => (RECONNECT_STEPS_MS[tries - 1] ?? 5000) * (0.5 + Math.random());
 const FEED_LENGTH = 20;
 
 const $ = (id) => document.getElementById(id);
@@ -293,7 +298,7 @@ function start(user, token) {
   document.body.dataset.user = user;
 
   // The token travels out of the URL: phoenix.js 1.8's authToken option.
-  const socket = new Socket("/socket", {authToken: token});
+  const socket = new Socket("/socket", {authToken: token, reconnectAfterMs});
   let failures = 0; // connection errors since the last open
   socket.onOpen(() => { failures = 0; setStatus("online"); });
   socket.onError(() => {
