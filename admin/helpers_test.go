@@ -76,12 +76,12 @@ func startNode(t *testing.T, name, natsURL string) *node {
 	h, err := socket.New(router, socket.WithNode(name), socket.WithPubSub(cn.PubSub()), socket.WithPresence(tracker),
 		socket.WithConnect(func(_ context.Context, params url.Values, info socket.ConnInfo) (actors.Assigns, error) {
 			return actors.Assigns{
-				"user":          params.Get("user"),
-				"auth_token":    params.Get("token"), // secret by its name
-				"profile":       map[string]any{"name": params.Get("user"), "api_token": params.Get("token")}, // nested, secret by its name
-				"payment_card":  cardValue,  // secret by WithSecretAssigns
-				"bearer":        info.Token, // the same
-				"session":       map[string]any{"id": sessionValue}, // the same, whole
+				"user":         params.Get("user"),
+				"auth_token":   params.Get("token"),                                                          // secret by its name
+				"profile":      map[string]any{"name": params.Get("user"), "api_token": params.Get("token")}, // nested, secret by its name
+				"payment_card": cardValue,                                                                    // secret by WithSecretAssigns
+				"bearer":       info.Token,                                                                   // the same
+				"session":      map[string]any{"id": sessionValue},                                           // the same, whole
 			}, nil
 		}),
 		socket.WithID(func(a actors.Assigns) string { return "user:" + a["user"].(string) }))
