@@ -40,6 +40,8 @@ function bytes(n) {
   return `${(n / (1 << 20)).toFixed(1)} MiB`;
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 function push(series, v) {
   series.push(v);
   if (series.length > SAMPLES) series.shift();
@@ -112,7 +114,7 @@ function drawPresence(p) {
   if (!p.enabled) return box.replaceChildren(el("p", {class: "empty"}, "presence is not enabled"));
   if (!p.topics.length) return box.replaceChildren(el("p", {class: "empty"}, "nobody is tracked"));
   box.replaceChildren(...p.topics.map((t) => el("div", {class: "presence-topic", dataset: {topic: t.topic}},
-    el("h3", {}, el("code", {}, t.topic), " ", el("span", {class: "muted count"}, `${t.keys} keys, ${t.metas} metas`)),
+    el("h3", {}, el("code", {}, t.topic), " ", el("span", {class: "muted count"}, `${plural(t.keys, "key")}, ${plural(t.metas, "meta")}`)),
     el("ul", {}, ...Object.entries(t.presences).sort(([a], [b]) => a.localeCompare(b)).map(([key, metas]) =>
       el("li", {class: "presence-key", dataset: {key}}, key, " ", el("span", {class: "muted"}, `×${metas.length}`)))))));
 }
@@ -137,7 +139,7 @@ function drawCrashes(c) {
 function supervisorList(s) {
   return el("ul", {class: "tree"}, ...s.children.map((c) => el("li", {class: "child", dataset: {name: c.name}},
     el("code", {}, c.name), " ", el("span", {class: "tag"}, c.restart), " ",
-    c.running ? el("span", {class: "muted"}, `running · ${c.starts} start${c.starts === 1 ? "" : "s"}`) : el("span", {class: "down"}, "not running"),
+    c.running ? el("span", {class: "muted"}, `running · ${plural(c.starts, "start")}`) : el("span", {class: "down"}, "not running"),
     c.supervisor ? supervisorList(c.supervisor) : "")));
 }
 
