@@ -49,7 +49,7 @@ type Handler struct {
 	longPoll *longpoll.Transport // nil with WithoutLongPoll
 
 	draining atomic.Bool
-	channels atomic.Int64 // joined channels in the sockets' tables; changed by Socket actors
+	channels atomic.Int64   // joined channels in the sockets' tables; changed by Socket actors
 	stopOnce sync.Once      // ends Shutdown's work once
 	wg       sync.WaitGroup // reader and writer goroutines
 

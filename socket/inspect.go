@@ -266,4 +266,3 @@ func (h *Handler) Node() string { return h.opt.node }
 
 // Presence returns the handler's presence tracker (WithPresence), or nil.
 func (h *Handler) Presence() *presence.Tracker { return h.opt.presence }
-

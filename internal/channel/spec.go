@@ -90,7 +90,9 @@ type Handle struct {
 
 // mailboxCounter is the part of a protoactor mailbox MailboxDepth reads:
 // its count of waiting user messages, an atomic in the mailbox.
-type mailboxCounter struct{ m interface{ UserMessageCount() int } }
+type mailboxCounter struct {
+	m interface{ UserMessageCount() int }
+}
 
 // SetMailbox records the channel actor's mailbox; the engine calls it
 // when protoactor makes the mailbox, before the actor runs.
