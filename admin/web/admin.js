@@ -50,11 +50,13 @@ function push(series, v) {
 function spark(id, series, value) {
   const card = $(id);
   card.querySelector(".value").textContent = value;
-  const max = Math.max(1, ...series);
+  const max = Math.max(1, ...series) * 1.15; // headroom above the highest point
   const step = 120 / (SAMPLES - 1);
   const start = 120 - step * (series.length - 1);
   const points = series.map((v, i) => `${(start + i * step).toFixed(1)},${(28 - (v / max) * 26).toFixed(1)}`);
   card.querySelector("polyline").setAttribute("points", points.join(" "));
+  const area = series.length > 1 ? [`${start.toFixed(1)},30`, ...points, "120,30"] : [];
+  card.querySelector("polygon").setAttribute("points", area.join(" "));
 }
 
 function drawNode(node, nodes) {

@@ -73,8 +73,9 @@
 // # HTTP
 //
 // GET /healthz, GET /api/campaigns (the ledger's snapshot), POST
-// /api/login, POST /api/admin-login, POST /api/crash-worker, and the
-// sockets under /socket/.
+// /api/login, POST /api/admin-login, POST /api/crash-worker, the
+// sockets under /socket/, and, with an admin key, the live admin view at
+// /admin (package admin), which shows the supervision tree.
 //
 // # Concurrency
 //
