@@ -36,7 +36,7 @@ func TestSocketsDescribeThemselves(t *testing.T) {
 	first.Join("echo:b", nil)
 	second := testutil.Dial(t, url+"?token=good&user=ben", "2.0.0")
 	second.Join("echo:a", nil)
-	testutil.Dial(t, url+"?token=good", "")
+	third := testutil.Dial(t, url+"?token=good", "")
 	testutil.Eventually(t, 5*time.Second, func() bool { return h.Len() == 3 && h.Channels() == 3 },
 		"3 sockets and 3 channels (got %v)", testutil.Lazy(func() string { return fmt.Sprint(h.Len(), h.Channels()) }))
 
@@ -89,5 +89,39 @@ func TestSocketsDescribeThemselves(t *testing.T) {
 	cancel()
 	if page, _ := h.Sockets(done, socket.SocketQuery{}); page.Complete || len(page.Sockets) != 0 {
 		t.Errorf("with an ended ctx: got %+v", page)
+	}
+
+	// A channel that stops, and the channels of a socket that closes,
+	// leave the count.
+	first.Push("echo:b", "stop", map[string]any{})
+	testutil.Eventually(t, 5*time.Second, func() bool { return h.Channels() == 2 }, "ann's echo:b to stop")
+	for _, c := range []*testutil.WSConn{first, second, third} {
+		c.Close()
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return h.Len() == 0 && h.Channels() == 0 },
+		"no socket and no channel left (got %v)", testutil.Lazy(func() string { return fmt.Sprint(h.Len(), h.Channels()) }))
+}
+
+func TestLongPollSocketDescribesItself(t *testing.T) {
+	s := newLPServer(t)
+	tok := openSession(t, s.url, "token=good&user=lou&vsn=2.0.0")
+	lpPost(t, s.url, tok, `["1","1","echo:lp","phx_join",{}]`, `["1","2","echo:lp","push",{"pad":"0123456789"}]`)
+	// Nothing polls yet: the reply and the push wait in the session's queue.
+	var lou socket.SocketInfo
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		page, _ := s.h.Sockets(t.Context(), socket.SocketQuery{Match: "user:lou"})
+		if len(page.Sockets) != 1 {
+			return false
+		}
+		lou = page.Sockets[0]
+		return len(lou.Channels) == 1 && lou.QueuedBytes > 0
+	}, "lou's long-poll socket with a channel and frames waiting")
+	if lou.Transport != "longpoll" || lou.Channels[0].Topic != "echo:lp" {
+		t.Errorf("lou: got %+v", lou)
+	}
+	collect(t, s.url, tok, 2)
+	page, _ := s.h.Sockets(t.Context(), socket.SocketQuery{Match: "user:lou"})
+	if len(page.Sockets) != 1 || page.Sockets[0].QueuedBytes != 0 {
+		t.Errorf("after a poll took the frames: got %+v", page.Sockets)
 	}
 }
