@@ -72,10 +72,13 @@ const (
 // SocketPage is Handler.Sockets' answer.
 type SocketPage struct {
 	Sockets []SocketInfo // oldest socket first
-	Total   int          // live sockets on this node
-	Asked   int          // sockets asked to describe themselves
-	// Complete is true when every live socket was considered: false when
-	// the limit was reached with sockets left, or ctx ended first.
+	// Total counts the live sockets on this node, those still opening
+	// (whose actor is not spawned yet, and which cannot be asked) among
+	// them.
+	Total int
+	Asked int // sockets asked to describe themselves
+	// Complete is true when every started socket was considered: false
+	// when the limit was reached with sockets left, or ctx ended first.
 	Complete bool
 }
 
