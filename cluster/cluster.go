@@ -52,6 +52,10 @@ type Config struct {
 	// node name is free (default 250 ms).
 	NameCheck time.Duration
 
+	// Heartbeat is the period of the membership heartbeat (see Members);
+	// zero means DefaultHeartbeat.
+	Heartbeat time.Duration
+
 	// Options are extra nats.go options, applied after pyre's own.
 	Options []nats.Option
 
@@ -72,6 +76,7 @@ type Node struct {
 	history *topics.JetStream // with Config.JetStream
 	srv     *server.Server
 	nameSub *nats.Subscription
+	members *members
 	log     zerolog.Logger
 
 	closeOnce sync.Once
@@ -88,7 +93,8 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.NameCheck <= 0 {
 		cfg.NameCheck = 250 * time.Millisecond
 	}
-	n := &Node{name: cfg.Node, prefix: cfg.Prefix, ps: topics.New(), log: cfg.Logger.With().Str("node", cfg.Node).Logger()}
+	n := &Node{name: cfg.Node, prefix: cfg.Prefix, ps: topics.New(), members: newMembers(cfg.Node, cfg.Heartbeat),
+		log: cfg.Logger.With().Str("node", cfg.Node).Logger()}
 	switch strings.TrimSpace(cfg.NATS) {
 	case "":
 		if cfg.JetStream != "" {
@@ -224,6 +230,9 @@ func (n *Node) connect(cfg Config) error {
 		return err
 	}
 	n.adapter = a
+	if err := n.members.start(nc, cfg.Prefix); err != nil {
+		return fmt.Errorf("cluster: nats: %w", err)
+	}
 	if cfg.JetStream != "" {
 		hopts := []topics.JetStreamOption{topics.WithHistoryNode(cfg.Node), topics.WithHistoryPrefix(cfg.Prefix),
 			topics.WithHistoryLogger(n.log)}
@@ -324,6 +333,7 @@ func (n *Node) Close() error {
 			n.adapter.Close()
 		}
 		if n.nc != nil {
+			n.members.close()
 			if n.nameSub != nil {
 				_ = n.nameSub.Unsubscribe()
 			}

@@ -33,8 +33,15 @@
 // refuses to start a second node with the same name. The default is the
 // host name with a random suffix.
 //
+// Members lists the cluster's nodes: in the NATS modes each node
+// publishes a heartbeat on PREFIX.members every Config.Heartbeat (one
+// second), answers a newcomer's at once, and says goodbye when it closes;
+// a node unheard for three heartbeats is gone.
+//
 // # Concurrency
 //
-// A Node's methods are safe from any goroutine. Close stops the NATS
+// A Node's methods are safe from any goroutine. The membership list is
+// kept under a lock, written by the NATS subscription and a heartbeat
+// goroutine that Close stops and waits for. Close stops the NATS
 // adapter, drains and closes the connection, then stops an embedded server.
 package cluster

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -321,6 +322,34 @@ func (t *Tracker) Get(topic, key string) (Entry, bool) {
 	s = t.fetch(topic, s)
 	p, ok := s[key]
 	return p, ok
+}
+
+// TopicCount is a topic with presences and how many: keys (users, say)
+// and metas (one per owner tracking a key, so one per tab).
+type TopicCount struct {
+	Topic string
+	Keys  int
+	Metas int
+}
+
+// Topics returns the topics that have presences, this node's and the
+// replicated ones, sorted by name.
+func (t *Tracker) Topics() []TopicCount {
+	t.mu.Lock()
+	out := make([]TopicCount, 0, len(t.topics))
+	for name, ts := range t.topics {
+		c := TopicCount{Topic: name}
+		for _, entries := range ts.all() {
+			c.Keys++
+			c.Metas += len(entries)
+		}
+		if c.Keys > 0 {
+			out = append(out, c)
+		}
+	}
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b TopicCount) int { return strings.Compare(a.Topic, b.Topic) })
+	return out
 }
 
 // Count returns the number of presences (metas) tracked on topic.

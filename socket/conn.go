@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
@@ -84,7 +85,7 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 func (h *Handler) reserve(ser protocol.Serializer, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*socketActor, error) {
 	s := &socketActor{
 		fp: newFastPath(h.opt.maxInflight),
-		h:  h, ser: ser, assigns: assigns, id: id, log: log, addr: hostOf(peer),
+		h:  h, ser: ser, assigns: assigns, id: id, log: log, addr: hostOf(peer), since: time.Now(),
 	}
 	s.self = h.system.NewLocalPID(h.prefix + h.system.ProcessRegistry.NextID())
 	if err := h.register(s); err != nil {

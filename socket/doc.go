@@ -77,5 +77,7 @@
 // callbacks run on the goroutine of the request that opens the socket,
 // before the socket exists; Connect may block (a database lookup) and
 // should give up once its ctx ends, which it does when the client goes
-// away.
+// away. Sockets (what the admin view shows) asks each Socket actor to
+// describe itself through its mailbox, a bounded number at a time and
+// within its ctx; it reads no actor's fields.
 package socket

@@ -3,6 +3,7 @@ package socket
 import (
 	"math"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -143,7 +144,9 @@ type entry struct {
 	pid     *actor.PID
 	handle  *channel.Handle
 	joinRef protocol.Ref
-	done    func() // the Done of every Inbound sent to this channel
+	pattern string    // of the route that matched topic
+	since   time.Time // when the join started
+	done    func()    // the Done of every Inbound sent to this channel
 	// inflight counts the messages handed to the channel and not yet
 	// handled, or is below zero once the channel is gone (rule 5).
 	inflight atomic.Int32

@@ -50,6 +50,7 @@ type Handler struct {
 	admission *admission          // new connections' token bucket (WithAdmission)
 
 	draining atomic.Bool
+	channels atomic.Int64   // joined channels in the sockets' tables; changed by Socket actors
 	stopOnce sync.Once      // ends Shutdown's work once
 	wg       sync.WaitGroup // reader and writer goroutines
 
@@ -77,6 +78,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		o.pubsub.Retain(router.History)
 	}
 	log := o.log.With().Str("node", o.node).Logger()
+	crashes := channel.NewCrashLog(channel.DefaultCrashLogSize)
 	system, owns := o.system, false
 	if system == nil {
 		system, owns = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
@@ -93,8 +95,9 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		prefix: "socket" + system.ProcessRegistry.NextID() + "-",
 		rt: &channel.Runtime{
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
+			Crashes: crashes,
 		},
-		strategy:  engine.NewCrashStrategy(log),
+		strategy:  engine.NewCrashStrategy(log, o.node, crashes),
 		sockets:   map[string]*registered{},
 		perAddr:   map[string]int{},
 		admission: newAdmission(o.admitRate, o.admitBurst),
@@ -232,6 +235,10 @@ func (h *Handler) drain(ctx context.Context, pids []*actor.PID) error {
 	}
 	return nil
 }
+
+// Channels returns the number of joined channels of this handler's
+// sockets (those whose join succeeded and that have not stopped).
+func (h *Handler) Channels() int { return int(h.channels.Load()) }
 
 // Len returns the number of live sockets.
 func (h *Handler) Len() int {

@@ -54,6 +54,7 @@ type socketActor struct {
 	assigns actors.Assigns
 	id      string
 	addr    string // the client's IP, for WithMaxConnsPerAddr
+	since   time.Time
 	log     *lazylog.Logger
 	self    *actor.PID
 	idSub   *topics.Subscription
@@ -88,6 +89,8 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		s.childGone(ctx, m.Who)
 	case *closeSocket:
 		s.close(ctx, m)
+	case *inspectSocket:
+		ctx.Respond(s.inspect())
 	case *actor.Stopping:
 		s.stopping()
 	case *actor.Stopped:
@@ -156,6 +159,7 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		old.handle.SetReason(actors.ErrDuplicateJoin)
 		ctx.Stop(old.pid)
 		s.fp.publish(s.fp.routes().without(func(e *entry) bool { return e == old }))
+		s.h.channels.Add(-1)
 		s.retired = append(s.retired, old) // its credits come back when it stops
 	}
 	route, ok := s.h.router.Match(msg.Topic)
@@ -180,8 +184,10 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		return
 	}
 	root, self := ctx.ActorSystem().Root, ctx.Self()
+	e := s.fp.newEntry(msg.Topic, pid, handle, msg.JoinRef)
+	e.pattern, e.since = route.Pattern, time.Now() // before the entry is published
 	s.joining = &pendingJoin{
-		entry: s.fp.newEntry(msg.Topic, pid, handle, msg.JoinRef),
+		entry: e,
 		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
 	}
 }
@@ -192,6 +198,7 @@ func (s *socketActor) joined(ctx actor.Context, m *channel.Joined) {
 	}
 	if m.OK && !s.closing {
 		s.fp.publish(s.fp.routes().with(s.joining.entry))
+		s.h.channels.Add(1)
 	}
 	s.endJoin(ctx)
 }
@@ -223,6 +230,7 @@ func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 	cur := s.fp.routes()
 	if i := slices.IndexFunc(cur.list, isWho); i >= 0 {
 		s.fp.publish(cur.without(isWho))
+		s.h.channels.Add(-1)
 		s.fp.reclaim(cur.list[i])
 		return
 	}

@@ -41,6 +41,16 @@ type writer struct {
 
 func (w *writer) Serializer() protocol.Serializer { return w.ser }
 
+// QueuedBytes returns the bytes waiting to be written.
+func (w *writer) QueuedBytes() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queued
+}
+
+// Transport names the transport, for the socket's inspection.
+func (*writer) Transport() string { return "websocket" }
+
 // Send queues f without blocking. A frame that would take the queue past its
 // byte limit closes the connection as a slow consumer.
 func (w *writer) Send(f protocol.Frame) bool {

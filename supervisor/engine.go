@@ -209,6 +209,8 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 			}
 		}
 		ctx.Respond(res)
+	case *Inspect:
+		ctx.Respond(s.describe())
 	case *Shutdown:
 		s.shutdown()
 	case *actor.Stopping, *actor.Restarting:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,6 +168,30 @@ func (ps *PubSub) Count(topic string) int {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	return len(sh.topics[topic])
+}
+
+// TopicCount is a topic and its number of local subscriptions.
+type TopicCount struct {
+	Topic       string
+	Subscribers int
+}
+
+// TopicCounts returns the topics with local subscriptions, sorted by
+// name, each with its count; it takes each shard's read lock in turn, so the
+// answer is a snapshot per shard, not of the whole registry at one
+// instant.
+func (ps *PubSub) TopicCounts() []TopicCount {
+	var out []TopicCount
+	for i := range ps.shards {
+		sh := &ps.shards[i]
+		sh.mu.RLock()
+		for t, list := range sh.topics {
+			out = append(out, TopicCount{Topic: t, Subscribers: len(list)})
+		}
+		sh.mu.RUnlock()
+	}
+	slices.SortFunc(out, func(a, b TopicCount) int { return strings.Compare(a.Topic, b.Topic) })
+	return out
 }
 
 // Broadcast sends event with payload to every subscriber of topic.

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/admin"
 	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/examples/internal/httpapi"
 	"github.com/pyrehq/pyre/presence"
@@ -149,7 +150,9 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, signer: signer, pubsub: ps, tracker: tracker, socket: sh, mux: http.NewServeMux()}
-	a.routes()
+	if err := a.routes(); err != nil {
+		return nil, errors.Join(err, tracker.Close())
+	}
 	return a, nil
 }
 
@@ -174,7 +177,20 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return errors.Join(err, a.tracker.Close())
 }
 
-func (a *App) routes() {
+func (a *App) routes() error {
+	if a.cfg.AdminKey != "" {
+		// The live admin view at /admin; in a cluster it lists the nodes.
+		var opts []admin.Option
+		if a.cfg.Cluster != nil {
+			opts = append(opts, admin.WithCluster(a.cfg.Cluster))
+		}
+		view, err := admin.New(a.socket, a.cfg.AdminKey, opts...)
+		if err != nil {
+			return err
+		}
+		a.mux.Handle("/admin", view)
+		a.mux.Handle("/admin/", view)
+	}
 	web, _ := fs.Sub(webFS, "web")
 	a.mux.Handle("/socket/", a.socket)
 	a.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -202,6 +218,7 @@ func (a *App) routes() {
 	a.mux.HandleFunc("POST /api/login", a.login)
 	a.mux.HandleFunc("POST /api/broadcast", httpapi.RequireBearer(a.cfg.AdminKey, a.broadcast))
 	a.mux.HandleFunc("POST /api/disconnect", httpapi.RequireBearer(a.cfg.AdminKey, a.disconnect))
+	return nil
 }
 
 func (a *App) login(w http.ResponseWriter, r *http.Request) {

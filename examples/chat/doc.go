@@ -16,6 +16,8 @@
 //	POST /api/broadcast    {"topic", "event", "payload"}: a broadcast from outside any channel
 //	POST /api/disconnect   {"user"}: close every socket of that user with 1001
 //	GET  /healthz          sockets open and, in a cluster, the NATS and presence state
+//	GET  /admin            the live admin view (package admin) and its JSON under /admin/api/,
+//	                       with the admin key (Bearer, or as a Basic password); in a cluster it lists the nodes
 //	/socket/websocket      the socket (and /socket/longpoll), with the token from /api/login
 //
 // The token comes as phoenix.js's authToken, which the page uses and which

@@ -4,20 +4,31 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pyrehq/pyre/admin"
 	"github.com/pyrehq/pyre/examples/internal/httpapi"
 )
 
 // askTimeout bounds an HTTP handler's request to the ledger.
 const askTimeout = 3 * time.Second
 
-func (a *App) routes() {
+func (a *App) routes() error {
 	a.pageRoutes()
+	if a.cfg.AdminKey != "" {
+		// The live admin view, with the app's supervision tree.
+		view, err := admin.New(a.socket, a.cfg.AdminKey, admin.WithTree(treeName, a.tree))
+		if err != nil {
+			return err
+		}
+		a.mux.Handle("/admin", view)
+		a.mux.Handle("/admin/", view)
+	}
 	a.mux.Handle("/socket/", a.socket)
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /api/campaigns", a.campaigns)
 	a.mux.HandleFunc("POST /api/login", a.login)
 	a.mux.HandleFunc("POST /api/admin-login", httpapi.RequireBearer(a.cfg.AdminKey, a.adminLogin))
 	a.mux.HandleFunc("POST /api/crash-worker", httpapi.RequireBearer(a.cfg.AdminKey, a.crashWorker))
+	return nil
 }
 
 // healthz answers 200 while the supervision tree runs and 503 once it has

@@ -196,7 +196,13 @@ func build(cfg Config, newSocket socketMaker) (*App, error) {
 		system.Shutdown()
 		return nil, err
 	}
-	a.routes()
+	if err := a.routes(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, sh.Shutdown(ctx), a.tree.Stop(ctx), tracker.Close())
+		system.Shutdown()
+		return nil, err
+	}
 	return a, nil
 }
 

@@ -39,7 +39,7 @@ func TestDashboardRefusesNonAdmins(t *testing.T) {
 
 func TestDashboardTracksAdmins(t *testing.T) {
 	app, srv := newTestApp(t, Config{})
-	root := admin(t, app, srv, "root")
+	root := adminClient(t, app, srv, "root")
 	mustJoin(t, root, DashboardTopic)
 	m, err := root.AwaitPush(DashboardTopic, "presence_state")
 	if err != nil {
@@ -53,7 +53,7 @@ func TestDashboardTracksAdmins(t *testing.T) {
 		t.Errorf("presence_state = %s, want root with one meta carrying online_at", m.Payload)
 	}
 
-	ops := admin(t, app, srv, "ops")
+	ops := adminClient(t, app, srv, "ops")
 	mustJoin(t, ops, DashboardTopic)
 	if _, err := root.Await(func(m channeltest.Message) bool {
 		if m.Topic != DashboardTopic || m.Event != "presence_diff" {
@@ -72,7 +72,7 @@ func TestDashboardTracksAdmins(t *testing.T) {
 // from outside any channel, with the ledger's totals.
 func TestRefreshBroadcastsTotals(t *testing.T) {
 	app, srv := newTestApp(t, Config{Refresh: 20 * time.Millisecond})
-	root := admin(t, app, srv, "root")
+	root := adminClient(t, app, srv, "root")
 	mustJoin(t, root, DashboardTopic)
 	c := donor(t, app, srv, "ann")
 	const topic = "campaign:gamma"
@@ -102,7 +102,7 @@ func TestRefreshBroadcastsTotals(t *testing.T) {
 // and in GET /api/campaigns, and the ledger's totals are untouched.
 func TestCrashedWorkerIsRestartedAndTotalsSurvive(t *testing.T) {
 	app, srv := newTestApp(t, Config{Refresh: 20 * time.Millisecond})
-	root := admin(t, app, srv, "root")
+	root := adminClient(t, app, srv, "root")
 	mustJoin(t, root, DashboardTopic)
 	c := donor(t, app, srv, "ann")
 	mustJoin(t, c, "campaign:alpha")

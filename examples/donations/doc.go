@@ -92,8 +92,9 @@
 //
 // GET /healthz, GET /api/campaigns (the ledger's snapshot: every
 // campaign's totals, the restart count and the latest donations), POST
-// /api/login, POST /api/admin-login, POST /api/crash-worker, and the
-// sockets under /socket/.
+// /api/login, POST /api/admin-login, POST /api/crash-worker, the sockets
+// under /socket/, and, with an admin key, the live admin view at /admin
+// (package admin), which shows the supervision tree.
 //
 // # Concurrency
 //

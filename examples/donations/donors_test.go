@@ -49,7 +49,7 @@ func TestDonorsSeeEachOtherAndTheSnapshot(t *testing.T) {
 	}
 
 	// An admin is a donor too.
-	root := admin(t, app, srv, "root")
+	root := adminClient(t, app, srv, "root")
 	mustJoin(t, root, DonorsTopic)
 	awaitDiff(t, ann, func(d presence.Diff) bool { _, in := d.Joins["root"]; return in })
 	root.Close()
@@ -65,7 +65,7 @@ func TestWorkerRestartReachesDonorsAtOnce(t *testing.T) {
 	ann := donor(t, app, srv, "ann")
 	mustJoin(t, ann, DonorsTopic)
 	awaitSnapshot(t, ann, DonorsTopic, func(s Snapshot) bool { return s.WorkerRestarts == 0 })
-	root := admin(t, app, srv, "root")
+	root := adminClient(t, app, srv, "root")
 	mustJoin(t, root, DashboardTopic)
 	c := joined(t, donor(t, app, srv, "bob"), "campaign:gamma")
 

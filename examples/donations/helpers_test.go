@@ -121,8 +121,8 @@ func donor(tb testing.TB, app *App, srv *channeltest.Server, user string) *chann
 	return connect(tb, srv, loginAs(tb, app, "/api/login", "", user))
 }
 
-// admin connects a logged-in admin.
-func admin(tb testing.TB, app *App, srv *channeltest.Server, user string) *channeltest.Client {
+// adminClient connects a logged-in admin.
+func adminClient(tb testing.TB, app *App, srv *channeltest.Server, user string) *channeltest.Client {
 	tb.Helper()
 	return connect(tb, srv, loginAs(tb, app, "/api/admin-login", testAdminKey, user))
 }

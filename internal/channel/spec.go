@@ -19,6 +19,9 @@ type Runtime struct {
 	Presence *presence.Tracker // may be nil
 	Logger   zerolog.Logger
 	Node     string
+	// Crashes keeps the endpoint's last channel crashes (nil: none kept);
+	// the crash strategy and the join path add to it.
+	Crashes *CrashLog
 	// MaxIntercepted bounds the intercepted broadcasts waiting in one
 	// channel's mailbox; past it the connection is treated as a slow
 	// consumer. Zero means 1024.
@@ -77,6 +80,34 @@ type Handle struct {
 	// Restarts is the channel's restart history, kept by the crash
 	// strategy on the Socket actor's goroutine.
 	Restarts supervisor.Restarts
+	// Crashes counts the channel's crashes, all instances together; any
+	// goroutine.
+	Crashes atomic.Int32
+	// mailbox is the channel actor's mailbox, set when it is made, for
+	// MailboxDepth.
+	mailbox atomic.Pointer[mailboxCounter]
+}
+
+// mailboxCounter is the part of a protoactor mailbox MailboxDepth reads:
+// its count of waiting user messages, an atomic in the mailbox.
+type mailboxCounter struct {
+	m interface{ UserMessageCount() int }
+}
+
+// SetMailbox records the channel actor's mailbox; the engine calls it
+// when protoactor makes the mailbox, before the actor runs.
+func (h *Handle) SetMailbox(m interface{ UserMessageCount() int }) {
+	h.mailbox.Store(&mailboxCounter{m: m})
+}
+
+// MailboxDepth returns the number of messages waiting in the channel
+// actor's mailbox (0 before it has one). Safe from any goroutine: it reads
+// the mailbox's own atomic counter, nothing of the actor.
+func (h *Handle) MailboxDepth() int {
+	if c := h.mailbox.Load(); c != nil {
+		return c.m.UserMessageCount()
+	}
+	return 0
 }
 
 // SetReason records why the socket is stopping the channel. The first

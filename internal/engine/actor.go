@@ -45,6 +45,7 @@ type crash struct {
 	*actors.CrashError
 	policy   supervisor.Policy
 	restarts *supervisor.Restarts
+	handle   *channel.Handle
 }
 
 func (a *channelActor) Receive(ctx actor.Context) {
@@ -98,7 +99,7 @@ func (a *channelActor) guard(callback, event string, f func()) (ce *actors.Crash
 // not raised again. The caller returns at once.
 func (a *channelActor) fail(ctx actor.Context, ce *actors.CrashError) {
 	a.crash = ce
-	report := &crash{CrashError: ce, policy: a.spec.Policy, restarts: &a.spec.Handle.Restarts}
+	report := &crash{CrashError: ce, policy: a.spec.Policy, restarts: &a.spec.Handle.Restarts, handle: a.spec.Handle}
 	sup, ok := ctx.(actor.Supervisor)
 	if !ok {
 		// Only a decorated context lacks it, and channel props have none;
@@ -133,6 +134,8 @@ func (a *channelActor) join(ctx actor.Context) {
 	if ce != nil {
 		a.st.Log.Error().Str("callback", "join").Interface("panic", ce.Value).
 			Bytes("stack", ce.Stack).Msg("channel join crashed")
+		h.Crashes.Add(1)
+		a.spec.Runtime.Crashes.Add(CrashRecordOf(ce, a.spec.Runtime.Node, "join refused", 0))
 		a.refuse(ctx, joinCrashed)
 		return
 	}

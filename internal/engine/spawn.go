@@ -27,7 +27,11 @@ var lockfreeMailbox = actor.UnboundedLockfree()
 func Spawn(parent actor.Context, spec *channel.Spec, factory actors.Factory) (*actor.PID, error) {
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &channelActor{spec: spec, factory: factory}
-	}, actor.WithMailbox(lockfreeMailbox))
+	}, actor.WithMailbox(func() actor.Mailbox {
+		m := lockfreeMailbox()
+		spec.Handle.SetMailbox(m) // for the admin view's mailbox depth
+		return m
+	}))
 	pid, err := parent.SpawnNamed(props, parent.ActorSystem().ProcessRegistry.NextID())
 	if err != nil {
 		return nil, fmt.Errorf("engine: spawning channel %s: %w", spec.Topic, err)

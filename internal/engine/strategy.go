@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/supervisor"
 )
 
@@ -16,15 +19,18 @@ import (
 // rate limiter so that a crash loop cannot flood the log.
 type crashStrategy struct {
 	log     zerolog.Logger
+	node    string
+	crashes *channel.CrashLog // may be nil
 	limiter *crashLimiter
 }
 
 // NewCrashStrategy returns the supervisor strategy of Socket actors for
 // their channels. One strategy is shared by all sockets of an endpoint.
 // log is the endpoint's, which names the node already: the reports add
-// the crash's own fields only.
-func NewCrashStrategy(log zerolog.Logger) actor.SupervisorStrategy {
-	return &crashStrategy{log: log, limiter: &crashLimiter{perSecond: 20}}
+// the crash's own fields only. Every crash is also added to crashes (if
+// not nil), which is not rate limited: it is a ring of the last ones.
+func NewCrashStrategy(log zerolog.Logger, node string, crashes *channel.CrashLog) actor.SupervisorStrategy {
+	return &crashStrategy{log: log, node: node, crashes: crashes, limiter: &crashLimiter{perSecond: 20}}
 }
 
 func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
@@ -44,6 +50,7 @@ func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 	case d.Exceeded:
 		decision = "stop: restart intensity exceeded"
 	}
+	s.record(cr, reason, decision, d.Count)
 	if ok, suppressed := s.limiter.allow(time.Now()); ok {
 		ev := s.log.Error().Str("decision", decision).Int("restart_count", d.Count).
 			Str("policy", policy.Restart.String())
@@ -67,6 +74,31 @@ func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 		return
 	}
 	sup.StopChildren(child)
+}
+
+// record adds the crash to the crash log.
+func (s *crashStrategy) record(cr *crash, reason any, decision string, restarts int) {
+	if s.crashes == nil {
+		return
+	}
+	if cr == nil {
+		s.crashes.Add(channel.CrashRecord{Time: time.Now(), Node: s.node, Panic: fmt.Sprint(reason),
+			Decision: decision, Restarts: restarts})
+		return
+	}
+	if cr.handle != nil {
+		cr.handle.Crashes.Add(1)
+	}
+	s.crashes.Add(CrashRecordOf(cr.CrashError, s.node, decision, restarts))
+}
+
+// CrashRecordOf is the crash log's record of a crash.
+func CrashRecordOf(ce *actors.CrashError, node, decision string, restarts int) channel.CrashRecord {
+	return channel.CrashRecord{
+		Time: time.Now(), Node: node, SocketID: ce.SocketID, Topic: ce.Topic, JoinRef: ce.JoinRef,
+		Callback: ce.Callback, Event: ce.Event, Panic: fmt.Sprint(ce.Value), Stack: string(ce.Stack),
+		Decision: decision, Restarts: restarts,
+	}
 }
 
 // crashLimiter allows perSecond reports per one-second window and counts

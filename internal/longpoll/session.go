@@ -50,6 +50,16 @@ func (w *waiter) signal() {
 
 func (s *session) Serializer() protocol.Serializer { return s.ser }
 
+// QueuedBytes returns the bytes waiting for the next poll.
+func (s *session) QueuedBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queued
+}
+
+// Transport names the transport, for the socket's inspection.
+func (*session) Transport() string { return "longpoll" }
+
 // Send queues f for the next poll without blocking. A frame that would take
 // the queue past its byte limit closes the session as a slow consumer.
 // Binary frames cannot travel over long-poll (a poll carries its frames as
