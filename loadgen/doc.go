@@ -75,6 +75,21 @@
 //	// rep.Lost: what the 999 healthy subscribers missed;
 //	// rep.SlowClosed, rep.SlowCloseCodes: {"4000": 1} from pyre
 //
+// # Several nodes
+//
+// WithMoreTargets spreads fan-out's subscribers over the nodes of one
+// cluster: subscriber i on node i mod n, the publisher on the first, so
+// that most deliveries cross from node to node. The logins go to the
+// first node only, so the nodes must take each other's tokens (pyre chat
+// nodes with the same -secret). WithServerPIDs names every node's process;
+// the server figures are then sums, Header.Servers has each node's, and
+// FanoutReport.PerTarget each node's deliveries.
+//
+//	rep, err := loadgen.Fanout(ctx, "http://127.0.0.1:4001", 1000,
+//		loadgen.WithMoreTargets("http://127.0.0.1:4002"),
+//		loadgen.WithServerPIDs(pidA, pidB))
+//	// rep.ServerCPUUsPerDelivery: both nodes' CPU per delivery
+//
 // # What the server must do
 //
 // POST /api/login with {"user": NAME} answers {"token": T}, unless

@@ -52,7 +52,25 @@ type FanoutReport struct {
 	// duration.
 	Stalled      bool   `json:"stalled,omitempty"`
 	PublishError string `json:"publish_error,omitempty"`
+	// ServerCPUUsPerDelivery is the server CPU time of the window (summed
+	// over the servers, with WithServerPIDs) per delivery received, in
+	// microseconds; 0 without a server process id.
+	ServerCPUUsPerDelivery float64 `json:"server_cpu_us_per_delivery,omitempty"`
+	// PerTarget splits the figures by server when the subscribers were
+	// spread over several (WithMoreTargets); the target comes first.
+	PerTarget []TargetShare `json:"per_target,omitempty"`
 	SlowReport
+}
+
+// TargetShare is one server's part of a fan-out spread over several:
+// the subscribers placed on it and what its healthy ones received.
+type TargetShare struct {
+	Target   string `json:"target"`
+	Subs     int    `json:"subs"`
+	Joined   int64  `json:"joined"` // slow ones included
+	Expected int64  `json:"expected"`
+	Received int64  `json:"received"`
+	Lost     int64  `json:"lost"`
 }
 
 // Subscriber states: a subscriber counts as gone only if it had joined.
@@ -80,7 +98,9 @@ type subscriber struct {
 // WithWindow messages in flight per subscriber allow. It stops after
 // WithCount messages or WithDuration, whichever comes first, waits up to
 // WithDrain for the last deliveries, and reports throughput, loss,
-// reordering and latency. With WithSlow, some subscribers stop reading
+// reordering and latency. With WithMoreTargets the subscribers are spread
+// over several servers, the nodes of one cluster, and the broadcasts must
+// cross between them. With WithSlow, some subscribers stop reading
 // instead, and the report says how the server dealt with them. It fails if
 // the publisher or every healthy subscriber fails to join.
 func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*FanoutReport, error) {
@@ -96,6 +116,13 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 	}
 	defer r.stop()
 	o := r.o
+	nsrv := len(r.servers)
+	r.serverOf = func(i int) int {
+		if i == subs {
+			return 0 // the publisher
+		}
+		return i % nsrv
+	}
 
 	fl := newFlow()
 	var gone atomic.Int64
@@ -191,7 +218,7 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 	for _, c := range slow {
 		c.stallReads()
 	}
-	mark := markUsage(o.pid)
+	mark := markUsage(o.pids...)
 	start := time.Now()
 	firstSend := int64(start.Sub(r.origin))
 	deadline := start.Add(o.duration)
@@ -256,9 +283,29 @@ publish:
 	if pubErr != nil {
 		rep.PublishError = pubErr.Error()
 	}
+	if nsrv > 1 {
+		rep.PerTarget = make([]TargetShare, nsrv)
+		for k := range rep.PerTarget {
+			rep.PerTarget[k].Target = r.servers[k].raw
+		}
+	}
 	var lastAt int64
 	for i, s := range tallies {
-		if s == nil || clients[i] == nil || s.slow {
+		if rep.PerTarget != nil {
+			rep.PerTarget[i%nsrv].Subs++
+		}
+		if s == nil || clients[i] == nil {
+			continue
+		}
+		if rep.PerTarget != nil {
+			share := &rep.PerTarget[i%nsrv]
+			share.Joined++
+			if !s.slow {
+				share.Expected += sent
+				share.Received += s.recv
+			}
+		}
+		if s.slow {
 			continue
 		}
 		rep.Received += s.recv
@@ -277,6 +324,13 @@ publish:
 		rep.PublishPerS = perSecond(float64(sent-1), float64(lastSend-firstSend)/1e9)
 	}
 	rep.DeliveredPerS = perSecond(float64(rep.Received), float64(lastAt-firstSend)/1e9)
+	for k := range rep.PerTarget {
+		share := &rep.PerTarget[k]
+		share.Lost = max(share.Expected-share.Received, 0)
+	}
+	if rep.ServerPID > 0 && rep.Received > 0 {
+		rep.ServerCPUUsPerDelivery = round3(rep.ServerCPUS * 1e6 / float64(rep.Received))
+	}
 	return rep, nil
 }
 
@@ -323,9 +377,16 @@ func (f *FanoutReport) String() string {
 	fmt.Fprintf(&b, "  delivered     %d of %d = %.0f deliveries/s%s\n", f.Received, f.Expected, f.DeliveredPerS, healthy)
 	fmt.Fprintf(&b, "  lost %d (%.3f%%), reordered %d, duplicates %d, dropped subscribers %d\n",
 		f.Lost, f.LossPct, f.Reordered, f.Duplicates, f.Dropped)
+	for _, t := range f.PerTarget {
+		fmt.Fprintf(&b, "    on %s: %d subscribers, %d joined, delivered %d of %d, lost %d\n",
+			t.Target, t.Subs, t.Joined, t.Received, t.Expected, t.Lost)
+	}
 	b.WriteString(f.Latency.line("latency"))
 	b.WriteString(f.SlowReport.lines())
 	b.WriteString(f.cpuLine())
+	if f.ServerCPUUsPerDelivery > 0 {
+		fmt.Fprintf(&b, "  server cpu    %.3fµs per delivery\n", f.ServerCPUUsPerDelivery)
+	}
 	if f.Unparsed > 0 {
 		fmt.Fprintf(&b, "  %d bench payloads had no sequence number and time\n", f.Unparsed)
 	}

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +22,8 @@ type options struct {
 	users        int
 	token        string
 	noLogin      bool
-	pid          int
+	pids         []int    // servers whose CPU and memory are read
+	more         []string // fan-out: further servers for the subscribers
 	limit        time.Duration
 	heartbeat    time.Duration
 	conc         int
@@ -86,6 +88,14 @@ func buildOptions(opts []Option) (options, error) {
 		return options{}, errors.New("loadgen: WithToken and WithoutLogin exclude each other")
 	}
 	return o, nil
+}
+
+// firstPID is the first server process named, or 0.
+func (o options) firstPID() int {
+	if len(o.pids) == 0 {
+		return 0
+	}
+	return o.pids[0]
 }
 
 func positiveDuration(name string, d time.Duration, dst *time.Duration) error {
@@ -161,11 +171,49 @@ func WithoutLogin() Option {
 // memory (VmRSS) are then read from /proc before and after the measured
 // window. Linux only; 0 turns it off.
 func WithServerPID(pid int) Option {
+	if pid == 0 {
+		return func(o *options) error { o.pids = nil; return nil }
+	}
+	return WithServerPIDs(pid)
+}
+
+// WithServerPIDs names several server processes, the nodes of a cluster
+// under test: the report's server figures (CPU time, its share of the
+// CPUs, VmRSS) are summed over them, and Header.Servers has each one's.
+// Storm's memory per connection reads the first only.
+func WithServerPIDs(pids ...int) Option {
 	return func(o *options) error {
-		if pid < 0 {
-			return fmt.Errorf("loadgen: negative process id %d", pid)
+		seen := map[int]bool{}
+		for _, pid := range pids {
+			if pid <= 0 {
+				return fmt.Errorf("loadgen: process id must be positive, got %d", pid)
+			}
+			if seen[pid] {
+				return fmt.Errorf("loadgen: process id %d given twice", pid)
+			}
+			seen[pid] = true
 		}
-		o.pid = pid
+		o.pids = slices.Clone(pids)
+		return nil
+	}
+}
+
+// WithMoreTargets spreads fan-out's subscribers over further servers, the
+// other nodes of a cluster that the target is one of: with n servers in
+// all, the target first, subscriber i connects to server i mod n, and the
+// publisher to the target. Logins go to the target alone, so the servers
+// must accept each other's tokens (pyre chat nodes given the same
+// -secret). Each server must be on loopback, like the target. The report
+// has each server's share in FanoutReport.PerTarget. Other modes ignore
+// it.
+func WithMoreTargets(targets ...string) Option {
+	return func(o *options) error {
+		for _, t := range targets {
+			if _, err := parseTarget(t); err != nil {
+				return err
+			}
+		}
+		o.more = slices.Clone(targets)
 		return nil
 	}
 }

@@ -68,7 +68,7 @@ func Ping(ctx context.Context, target string, clients int, opts ...Option) (*Pin
 	type counts struct{ failed, mismatched int64 }
 	per := make([]counts, clients) // slot i belongs to client i's goroutine
 	var wg sync.WaitGroup
-	mark := markUsage(o.pid)
+	mark := markUsage(o.pids...)
 	deadline := mark.at.Add(o.duration)
 	for i, c := range conns {
 		if c == nil {

@@ -28,6 +28,10 @@ type Header struct {
 	ServerCPUS    float64 `json:"server_cpu_s,omitempty"`
 	ServerBusyPct float64 `json:"server_busy_pct,omitempty"`
 	ServerRSSKiB  int64   `json:"server_rss_kib,omitempty"` // at the end of the window
+	// Servers has each server's figures when several process ids were
+	// given; the four above are then their sums (ServerPID the first id,
+	// ServerBusyPct a share of the CPUs any of them may run on).
+	Servers []ServerUsage `json:"servers,omitempty"`
 	// OtherCPUS is the CPU time the rest of the machine used in the window
 	// (approximate), StealS the time the hypervisor took, all CPUs.
 	OtherCPUS float64 `json:"other_cpu_s"`
@@ -35,6 +39,14 @@ type Header struct {
 	// Stopped is StoppedLimit or StoppedInterrupted when the run was cut
 	// short, and empty when it finished.
 	Stopped string `json:"stopped,omitempty"`
+}
+
+// ServerUsage is what one server process used in the measured window.
+type ServerUsage struct {
+	PID     int     `json:"pid"`
+	CPUS    float64 `json:"cpu_s"`
+	BusyPct float64 `json:"busy_pct"` // of the CPUs it may run on
+	RSSKiB  int64   `json:"rss_kib"`  // at the end of the window
 }
 
 // Noisy reports whether other work on the machine took more than 5% of
@@ -59,10 +71,18 @@ func (h Header) notes() string {
 // cpuLine is the summary line about CPU and memory.
 func (h Header) cpuLine() string {
 	s := fmt.Sprintf("  cpu           bench %.2fs (%.0f%%)", h.LoadgenCPUS, h.LoadgenBusyPct)
-	if h.ServerPID > 0 {
-		s += fmt.Sprintf(", server %.2fs (%.0f%%), server RSS %s", h.ServerCPUS, h.ServerBusyPct, kib(h.ServerRSSKiB))
+	servers := "server"
+	if len(h.Servers) > 1 {
+		servers = fmt.Sprintf("%d servers", len(h.Servers))
 	}
-	return s + fmt.Sprintf(" over %.2fs\n", h.WallS)
+	if h.ServerPID > 0 {
+		s += fmt.Sprintf(", %s %.2fs (%.0f%%), %s RSS %s", servers, h.ServerCPUS, h.ServerBusyPct, servers, kib(h.ServerRSSKiB))
+	}
+	s += fmt.Sprintf(" over %.2fs\n", h.WallS)
+	for _, v := range h.Servers {
+		s += fmt.Sprintf("    pid %-8d %.2fs (%.0f%%), RSS %s\n", v.PID, v.CPUS, v.BusyPct, kib(v.RSSKiB))
+	}
+	return s
 }
 
 func (l Latency) line(name string) string {

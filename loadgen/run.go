@@ -48,15 +48,26 @@ type run struct {
 	cancel context.CancelFunc
 	origin time.Time // timestamps in payloads count from here
 
-	wsURL   string // with path and vsn, without the token
-	dialers []*websocket.Dialer
-	tokens  []string // set before the first dial, read-only after
+	// servers are the target and any more of WithMoreTargets, in that
+	// order; connection i goes to servers[serverOf(i)], the target when
+	// serverOf is nil. Both are set before the first dial, read-only after.
+	servers  []server
+	serverOf func(i int) int
+	tokens   []string // set before the first dial, read-only after
 
 	mu      sync.Mutex // guards live and closing
 	live    map[*conn]struct{}
 	closing bool
 
 	wg sync.WaitGroup // readers, the heartbeat and the limit watcher
+}
+
+// server is one server of a run: its socket's URL and the dialers that
+// reach it, one per source address.
+type server struct {
+	raw     string // as given
+	wsURL   string // with path and vsn, without the token
+	dialers []*websocket.Dialer
 }
 
 // newRun checks the options and the target, starts the watcher and the
@@ -70,12 +81,9 @@ func newRun(parent context.Context, mode, rawTarget, topic string, users, readBu
 	if err != nil {
 		return nil, err
 	}
-	if o.srcIPs > 0 && !tgt.ip.Is4() {
-		return nil, fmt.Errorf("loadgen: source addresses 127.0.0.x cannot reach %s; use an IPv4 target", tgt.ip)
-	}
-	if o.pid > 0 {
-		if _, ok := readProc(o.pid); !ok {
-			return nil, fmt.Errorf("loadgen: cannot read /proc/%d (no such process, or not Linux)", o.pid)
+	for _, pid := range o.pids {
+		if _, ok := readProc(pid); !ok {
+			return nil, fmt.Errorf("loadgen: cannot read /proc/%d (no such process, or not Linux)", pid)
 		}
 	}
 	if o.topic == "" {
@@ -84,21 +92,13 @@ func newRun(parent context.Context, mode, rawTarget, topic string, users, readBu
 	ctx, cancel := context.WithTimeoutCause(parent, o.limit, errLimit)
 	r := &run{o: o, mode: mode, raw: rawTarget, tgt: tgt, ctx: ctx, cancel: cancel, origin: time.Now(),
 		live: map[*conn]struct{}{}}
-
-	u := *tgt.ws
-	u.Path = o.path
-	u.RawQuery = "vsn=" + vsn
-	r.wsURL = u.String()
-	tlsConf := &tls.Config{ServerName: tgt.serverName}
-	for i := range max(o.srcIPs, 1) {
-		nd := &net.Dialer{Timeout: o.replyTimeout, LocalAddr: sourceAddr(i, o.srcIPs)}
-		r.dialers = append(r.dialers, &websocket.Dialer{
-			NetDialContext:   nd.DialContext,
-			HandshakeTimeout: o.replyTimeout,
-			ReadBufferSize:   readBuf,
-			WriteBufferSize:  2048,
-			TLSClientConfig:  tlsConf,
-		})
+	for _, raw := range append([]string{rawTarget}, o.more...) {
+		srv, err := r.server(raw, readBuf)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.servers = append(r.servers, srv)
 	}
 
 	r.wg.Add(2)
@@ -109,6 +109,33 @@ func newRun(parent context.Context, mode, rawTarget, topic string, users, readBu
 		return nil, err
 	}
 	return r, nil
+}
+
+// server checks a target and makes its dialers.
+func (r *run) server(raw string, readBuf int) (server, error) {
+	tgt, err := parseTarget(raw)
+	if err != nil {
+		return server{}, err
+	}
+	if r.o.srcIPs > 0 && !tgt.ip.Is4() {
+		return server{}, fmt.Errorf("loadgen: source addresses 127.0.0.x cannot reach %s; use an IPv4 target", tgt.ip)
+	}
+	u := *tgt.ws
+	u.Path = r.o.path
+	u.RawQuery = "vsn=" + vsn
+	srv := server{raw: raw, wsURL: u.String()}
+	tlsConf := &tls.Config{ServerName: tgt.serverName}
+	for i := range max(r.o.srcIPs, 1) {
+		nd := &net.Dialer{Timeout: r.o.replyTimeout, LocalAddr: sourceAddr(i, r.o.srcIPs)}
+		srv.dialers = append(srv.dialers, &websocket.Dialer{
+			NetDialContext:   nd.DialContext,
+			HandshakeTimeout: r.o.replyTimeout,
+			ReadBufferSize:   readBuf,
+			WriteBufferSize:  2048,
+			TLSClientConfig:  tlsConf,
+		})
+	}
+	return srv, nil
 }
 
 // watch closes every connection once the run's context ends, so that no
@@ -222,11 +249,15 @@ func (r *run) login(users int) error {
 
 // dial opens connection number i and starts its reader.
 func (r *run) dial(i int, onBench benchFunc, onExit func()) (*conn, error) {
-	u := r.wsURL
+	srv := r.servers[0]
+	if r.serverOf != nil {
+		srv = r.servers[r.serverOf(i)]
+	}
+	u := srv.wsURL
 	if len(r.tokens) > 0 {
 		u += "&token=" + url.QueryEscape(r.tokens[i%len(r.tokens)])
 	}
-	ws, resp, err := r.dialers[i%len(r.dialers)].DialContext(r.ctx, u, nil)
+	ws, resp, err := srv.dialers[i%len(srv.dialers)].DialContext(r.ctx, u, nil)
 	if err != nil {
 		if resp != nil {
 			return nil, &UpgradeError{Status: resp.StatusCode}

@@ -47,11 +47,12 @@ func Storm(ctx context.Context, target string, conns int, opts ...Option) (*Stor
 	prefix := r.o.topic
 
 	var rssBefore procUsage
-	if r.o.pid > 0 {
-		rssBefore, _ = readProc(r.o.pid)
+	pid := r.o.firstPID()
+	if pid > 0 {
+		rssBefore, _ = readProc(pid)
 	}
 	var lat latencies
-	mark := markUsage(r.o.pid)
+	mark := markUsage(r.o.pids...)
 	clients, fails := r.dialJoin(conns, func(i int) string { return prefix + strconv.Itoa(i) }, nil, &lat)
 	h := r.header(mark)
 	r.o.log.Debug().Float64("seconds", h.WallS).Msg("storm done")
@@ -62,7 +63,7 @@ func Storm(ctx context.Context, target string, conns int, opts ...Option) (*Stor
 	rep.Joined = int(total.n)
 	rep.ConnectJoin = total.summary()
 	rep.JoinsPerS = perSecond(float64(total.n), h.WallS)
-	if r.o.pid > 0 && rep.Joined > 0 {
+	if pid > 0 && rep.Joined > 0 {
 		// Let the server settle (presence, garbage) before reading its
 		// memory, and divide by the connections it still holds.
 		r.quiesce(500*time.Millisecond, 10*time.Second)
@@ -72,7 +73,7 @@ func Storm(ctx context.Context, target string, conns int, opts ...Option) (*Stor
 				open++
 			}
 		}
-		if p, ok := readProc(r.o.pid); ok && open > 0 {
+		if p, ok := readProc(pid); ok && open > 0 {
 			rep.RSSBeforeKiB, rep.RSSAfterKiB = rssBefore.rssKiB, p.rssKiB
 			rep.RSSPerConnKiB = round3(float64(p.rssKiB-rssBefore.rssKiB) / float64(open))
 		}

@@ -16,9 +16,9 @@ const clockTicks = 100
 
 // procUsage is one reading of a process from /proc.
 type procUsage struct {
-	cpuS   float64 // user + system
-	rssKiB int64   // VmRSS
-	cpus   int     // CPUs it may run on (Cpus_allowed_list)
+	cpuS    float64 // user + system
+	rssKiB  int64   // VmRSS
+	cpuList string  // CPUs it may run on (Cpus_allowed_list)
 }
 
 // readProc reads /proc/<pid>/stat and /proc/<pid>/status.
@@ -52,31 +52,39 @@ func readProc(pid int) (procUsage, bool) {
 		case "VmRSS":
 			p.rssKiB, _ = strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(val, "kB")), 10, 64)
 		case "Cpus_allowed_list":
-			p.cpus = countCPUs(val)
+			p.cpuList = val
 		}
 	}
 	return p, true
 }
 
-// countCPUs counts the CPUs in a list such as "0-3,6".
-func countCPUs(list string) int {
-	n := 0
-	for part := range strings.SplitSeq(list, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			continue
-		}
-		if !isRange {
-			n++
-			continue
-		}
-		if b, err := strconv.Atoi(hi); err == nil && b >= a {
-			n += b - a + 1
+// countCPUs counts the CPUs in lists such as "0-3,6", a CPU in several
+// lists once.
+func countCPUs(lists ...string) int {
+	cpus := map[int]bool{}
+	for _, list := range lists {
+		for part := range strings.SplitSeq(list, ",") {
+			lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+			a, err := strconv.Atoi(lo)
+			if err != nil || a < 0 {
+				continue
+			}
+			b := a
+			if isRange {
+				if b, err = strconv.Atoi(hi); err != nil || b < a {
+					continue
+				}
+			}
+			for c := a; c <= b && c < a+maxCPUs; c++ {
+				cpus[c] = true
+			}
 		}
 	}
-	return n
+	return len(cpus)
 }
+
+// maxCPUs bounds one range of a CPU list, against a malformed one.
+const maxCPUs = 1 << 14
 
 // machineCPU is the CPU time the whole machine spent busy (user, nice,
 // system, irq, softirq) and the time the hypervisor stole, summed over all
@@ -104,24 +112,41 @@ type usageMark struct {
 	self         float64
 	busy, steal  float64
 	machineOK    bool
-	server       procUsage
-	serverOK     bool
-	serverPID    int
+	serverPIDs   []int
+	servers      []procUsage // in the order of serverPIDs
+	serversOK    bool
 	selfCPUCount int
 }
 
-// markUsage reads the clocks at the start of a window; pid 0 skips the
-// server.
-func markUsage(pid int) usageMark {
-	m := usageMark{at: time.Now(), self: selfCPU(), serverPID: pid, selfCPUCount: runtime.NumCPU()}
+// markUsage reads the clocks at the start of a window, and the servers'
+// if pids are given; a server that cannot be read leaves out the server
+// figures.
+func markUsage(pids ...int) usageMark {
+	m := usageMark{at: time.Now(), self: selfCPU(), serverPIDs: pids, selfCPUCount: runtime.NumCPU()}
 	m.busy, m.steal, m.machineOK = machineCPU()
-	if pid > 0 {
-		m.server, m.serverOK = readProc(pid)
-	}
+	m.servers, m.serversOK = readProcs(pids)
 	return m
 }
 
-// fill writes the window that began at m into h.
+// readProcs reads every process of pids, or fails.
+func readProcs(pids []int) ([]procUsage, bool) {
+	if len(pids) == 0 {
+		return nil, false
+	}
+	ps := make([]procUsage, len(pids))
+	for i, pid := range pids {
+		p, ok := readProc(pid)
+		if !ok {
+			return nil, false
+		}
+		ps[i] = p
+	}
+	return ps, true
+}
+
+// fill writes the window that began at m into h. With several servers the
+// server figures are sums, their share taken of the CPUs any of them may
+// run on, and h.Servers has each one's.
 func (m usageMark) fill(h *Header) {
 	h.Start = m.at.UTC().Format(time.RFC3339)
 	wall := time.Since(m.at).Seconds()
@@ -135,15 +160,26 @@ func (m usageMark) fill(h *Header) {
 	}
 	h.LoadgenBusyPct = share(h.LoadgenCPUS, m.selfCPUCount)
 	other := -h.LoadgenCPUS
-	if m.serverOK {
-		if p, ok := readProc(m.serverPID); ok {
-			h.ServerPID = m.serverPID
-			h.ServerCPUS = round3(p.cpuS - m.server.cpuS)
-			h.ServerBusyPct = share(h.ServerCPUS, p.cpus)
-			h.ServerRSSKiB = p.rssKiB
-			if m.serverPID != os.Getpid() {
-				other -= h.ServerCPUS
+	if m.serversOK {
+		if now, ok := readProcs(m.serverPIDs); ok {
+			var cpuS float64
+			var lists []string
+			for i, p := range now {
+				s := ServerUsage{PID: m.serverPIDs[i], CPUS: round3(p.cpuS - m.servers[i].cpuS), RSSKiB: p.rssKiB}
+				s.BusyPct = share(s.CPUS, countCPUs(p.cpuList))
+				if len(now) > 1 {
+					h.Servers = append(h.Servers, s)
+				}
+				cpuS += p.cpuS - m.servers[i].cpuS
+				lists = append(lists, p.cpuList)
+				h.ServerRSSKiB += p.rssKiB
+				if s.PID != os.Getpid() {
+					other -= s.CPUS
+				}
 			}
+			h.ServerPID = m.serverPIDs[0]
+			h.ServerCPUS = round3(cpuS)
+			h.ServerBusyPct = share(cpuS, countCPUs(lists...))
 		}
 	}
 	if m.machineOK {

@@ -8,4 +8,14 @@ func TestCountCPUs(t *testing.T) {
 			t.Errorf("countCPUs(%q) = %d, want %d", in, got, want)
 		}
 	}
+	// Servers pinned to the same CPU share it; on different ones they
+	// have both.
+	for _, tc := range []struct {
+		lists []string
+		want  int
+	}{{[]string{"0", "0"}, 1}, {[]string{"0", "1"}, 2}, {[]string{"0-3", "2-5,7"}, 7}, {nil, 0}} {
+		if got := countCPUs(tc.lists...); got != tc.want {
+			t.Errorf("countCPUs(%q) = %d, want %d", tc.lists, got, tc.want)
+		}
+	}
 }

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -43,13 +46,21 @@ modes:
                                 the report says how many of them the server
                                 closed, with which close codes (pyre: 4000)
                                 and when; flow control and every other figure
-                                count only the healthy subscribers
+                                count only the healthy subscribers;
+                                -targets URL1,URL2,… spreads the subscribers
+                                over several nodes of one cluster (subscriber
+                                i on node i mod N, the publisher on the first,
+                                logins on the first: the nodes must share
+                                -secret), and the report splits the figures
+                                by node
   ping     -clients N           closed-loop "ping" round trips for -duration D:
                                 replies/s, round-trip time
 
 Every run is bounded: by its counts, its duration and a hard wall-clock
 -limit (5m by default). The target must be on loopback (127.0.0.0/8, ::1 or
-localhost); there is no -allow-remote. The server must answer POST
+localhost); there is no -allow-remote. -pid takes one process id or several,
+comma-separated (the nodes of a cluster): server CPU and RSS are then summed
+over them and listed for each, and fanout reports server CPU per delivery. The server must answer POST
 /api/login {"user"} with {"token"} (or use -token T, or -no-login), and its
 room channel must answer "ping" with an ok reply carrying the payload and
 broadcast "bench" unchanged; pyre chat does both. Start it with
@@ -64,10 +75,11 @@ instead of the summary; its field names match the team's load harness.`
 type benchConfig struct {
 	Mode         string
 	Target       string
+	Targets      []string // fanout: the servers to spread the subscribers over
 	JSON         bool
 	Verbose      bool
 	Label        string
-	PID          int
+	PIDs         []int
 	SrcIPs       int
 	Users        int
 	Token        string
@@ -99,6 +111,59 @@ func (c benchConfig) validate() error {
 	if c.Token != "" && c.NoLogin {
 		return errors.New("-token and -no-login exclude each other")
 	}
+	if len(c.PIDs) > 1 && slices.Contains(c.PIDs, 0) {
+		return errors.New("-pid: 0 (skip) cannot be part of a list")
+	}
+	return nil
+}
+
+// pidList is the value of -pid: process ids, comma-separated.
+type pidList []int
+
+func (p *pidList) String() string {
+	if p == nil {
+		return ""
+	}
+	ids := make([]string, len(*p))
+	for i, id := range *p {
+		ids[i] = strconv.Itoa(id)
+	}
+	return strings.Join(ids, ",")
+}
+
+func (p *pidList) Set(s string) error {
+	var ids []int
+	for f := range strings.SplitSeq(s, ",") {
+		id, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || id < 0 {
+			return fmt.Errorf("%q is not a process id", f)
+		}
+		ids = append(ids, id)
+	}
+	*p = ids
+	return nil
+}
+
+// targetList is the value of -targets: server URLs, comma-separated.
+type targetList []string
+
+func (t *targetList) String() string {
+	if t == nil {
+		return ""
+	}
+	return strings.Join(*t, ",")
+}
+
+func (t *targetList) Set(s string) error {
+	var urls []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			return errors.New("empty entry in the list of servers")
+		}
+		urls = append(urls, f)
+	}
+	*t = urls
 	return nil
 }
 
@@ -107,7 +172,6 @@ func (c benchConfig) validate() error {
 func (c benchConfig) options() []loadgen.Option {
 	opts := []loadgen.Option{
 		loadgen.WithLabel(c.Label),
-		loadgen.WithServerPID(c.PID),
 		loadgen.WithSourceIPs(c.SrcIPs),
 		loadgen.WithUsers(c.Users),
 		loadgen.WithPath(c.Path),
@@ -124,6 +188,16 @@ func (c benchConfig) options() []loadgen.Option {
 		loadgen.WithDuration(c.Duration),
 		loadgen.WithCount(c.Count),
 		loadgen.WithJitter(c.Jitter),
+	}
+	switch len(c.PIDs) {
+	case 0:
+	case 1:
+		opts = append(opts, loadgen.WithServerPID(c.PIDs[0])) // 0 skips
+	default:
+		opts = append(opts, loadgen.WithServerPIDs(c.PIDs...))
+	}
+	if len(c.Targets) > 1 {
+		opts = append(opts, loadgen.WithMoreTargets(c.Targets[1:]...))
 	}
 	if c.Token != "" {
 		opts = append(opts, loadgen.WithToken(c.Token))
@@ -163,7 +237,7 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as one JSON line")
 	fs.BoolVar(&cfg.Verbose, "v", false, "log progress to stderr")
 	fs.StringVar(&cfg.Label, "label", "", "name of the server under test, copied into the report (pyre, phoenix, …)")
-	fs.IntVar(&cfg.PID, "pid", 0, "server process id, to read its CPU time and VmRSS from /proc (0: skip)")
+	fs.Var((*pidList)(&cfg.PIDs), "pid", "server process id, to read its CPU time and VmRSS from /proc, or several `ids`, comma-separated, for the nodes of a cluster (0: skip)")
 	fs.IntVar(&cfg.SrcIPs, "src-ips", 0, "spread connections over source addresses 127.0.0.2 … 127.0.0.(N+1) (0: let the kernel choose; each address has about 28k ports)")
 	fs.IntVar(&cfg.Users, "users", loadgen.DefaultUsers, "users to log in as; connection i uses user i mod N")
 	fs.StringVar(&cfg.Token, "token", "", "connect every socket with this token instead of logging in")
@@ -196,6 +270,7 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.IntVar(&cfg.Size, "size", loadgen.DefaultPayloadSize, "payload padding in bytes")
 		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries (and for -slow subscribers to read up to their close)")
 		fs.StringVar(&cfg.Topic, "topic", "", "topic (default room:fanout)")
+		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; subscriber i goes to node i mod N, the publisher and the logins to the first")
 	case "ping":
 		fs.IntVar(&cfg.Clients, "clients", 50, "clients, each with one request in flight")
 		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long to run")
@@ -210,6 +285,14 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	if len(cfg.Targets) > 0 {
+		both := false
+		fs.Visit(func(f *flag.Flag) { both = both || f.Name == "target" })
+		if both {
+			return errors.New("bench: -target and -targets exclude each other")
+		}
+		cfg.Target = cfg.Targets[0]
 	}
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("bench: %w", err)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/examples/chat"
 	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
@@ -47,7 +48,26 @@ type Server struct {
 // finish within ten seconds.
 func Start(tb testing.TB, opts ...socket.Option) *Server {
 	tb.Helper()
-	app, err := chat.New(chat.Config{AdminKey: AdminKey, SocketOptions: opts})
+	return start(tb, chat.Config{AdminKey: AdminKey, SocketOptions: opts})
+}
+
+// StartNode is Start for one node of a cluster: the app runs on a cluster
+// node named name, joined to the NATS server at natsURL, and signs its
+// tokens with secret, so that nodes given the same secret take each
+// other's tokens. The cluster node closes after the app has shut down.
+func StartNode(tb testing.TB, natsURL, name string, secret []byte, opts ...socket.Option) *Server {
+	tb.Helper()
+	n, err := cluster.Start(cluster.Config{NATS: natsURL, Node: name})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { n.Close() }) // after start's clean-ups
+	return start(tb, chat.Config{AdminKey: AdminKey, Secret: secret, Cluster: n, SocketOptions: opts})
+}
+
+func start(tb testing.TB, cfg chat.Config) *Server {
+	tb.Helper()
+	app, err := chat.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
