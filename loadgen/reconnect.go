@@ -86,13 +86,13 @@ func Reconnect(ctx context.Context, target string, conns int, opts ...Option) (*
 	prefix := r.o.topic
 
 	var rssBefore procUsage
-	if r.o.pid > 0 {
-		rssBefore, _ = readProc(r.o.pid)
+	if r.o.firstPID() > 0 {
+		rssBefore, _ = readProc(r.o.firstPID())
 	}
 	var peak atomic.Int64
 	stopSampling := r.sampleRSS(&peak)
 
-	mark := markUsage(r.o.pid)
+	mark := markUsage(r.o.pids...)
 	start := time.Now()
 	window, cancel := context.WithTimeout(r.ctx, r.o.duration)
 	defer cancel()
@@ -163,10 +163,10 @@ func Reconnect(ctx context.Context, target string, conns int, opts ...Option) (*
 	rep.Attempt = attempt.total().summary()
 	rep.AllInS = round3(time.Duration(lastJoin.Load()).Seconds())
 	rep.JoinsPerS = perSecond(float64(rep.Joined), rep.AllInS)
-	if r.o.pid > 0 {
+	if r.o.firstPID() > 0 {
 		r.quiesce(500*time.Millisecond, 10*time.Second)
 		rep.RSSBeforeKiB, rep.RSSPeakKiB = rssBefore.rssKiB, peak.Load()
-		if p, ok := readProc(r.o.pid); ok {
+		if p, ok := readProc(r.o.firstPID()); ok {
 			rep.RSSAfterKiB = p.rssKiB
 		}
 	}
@@ -178,7 +178,7 @@ func Reconnect(ctx context.Context, target string, conns int, opts ...Option) (*
 // sampleRSS keeps the server's highest VmRSS in peak, reading it every
 // 100 ms until the returned stop is called (no-op without a server PID).
 func (r *run) sampleRSS(peak *atomic.Int64) (stop func()) {
-	if r.o.pid <= 0 {
+	if r.o.firstPID() <= 0 {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -187,7 +187,7 @@ func (r *run) sampleRSS(peak *atomic.Int64) (stop func()) {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if p, ok := readProc(r.o.pid); ok && p.rssKiB > peak.Load() {
+			if p, ok := readProc(r.o.firstPID()); ok && p.rssKiB > peak.Load() {
 				peak.Store(p.rssKiB)
 			}
 			select {
