@@ -93,6 +93,8 @@ type PubSub struct {
 	streams sync.Map // topic → *stream, for topics that keep a history in memory
 
 	store atomic.Pointer[JetStream] // set once by NewJetStream
+
+	stats counters // see Stats
 }
 
 type remoteBox struct{ r Remote }
@@ -228,6 +230,16 @@ type encoded struct {
 // payload that is not a JSON object is refused
 // there (an error wrapping protocol.ErrNotObject) and delivered to nobody.
 func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
+	return ps.dispatch(from, b, FromLocal)
+}
+
+// DispatchRemote is Dispatch for a broadcast another node made; it is
+// counted as such in Stats.
+func (ps *PubSub) DispatchRemote(b Broadcast) error {
+	return ps.dispatch(nil, b, FromRemote)
+}
+
+func (ps *PubSub) dispatch(from *Subscription, b Broadcast, origin Origin) error {
 	if st := ps.stream(b.Topic); st != nil && st.ret.records(b.Event) {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -236,17 +248,22 @@ func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
 			return err
 		}
 	}
-	return ps.fanout(from, 0, b)
+	return ps.fanout(from, 0, b, origin)
 }
 
 // fanout delivers b to the local subscribers of its topic, skipping from
-// and the subscription numbered fromID (0 for none).
-func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast) error {
+// and the subscription numbered fromID (0 for none), and counts it once
+// under origin.
+func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin Origin) error {
 	var cache [2]encoded
 	var firstErr error
+	delivered := 0
 	sh := ps.shard(b.Topic)
 	sh.mu.RLock()
-	defer sh.mu.RUnlock()
+	defer func() {
+		sh.mu.RUnlock()
+		ps.stats.add(origin, delivered)
+	}()
 	for _, sub := range sh.topics[b.Topic] {
 		if sub == from || fromID != 0 && sub.id == fromID {
 			continue
@@ -255,6 +272,7 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast) error {
 		if s.Sink == nil || slices.Contains(s.Intercept, b.Event) {
 			if s.Deliver != nil {
 				s.Deliver(b)
+				delivered++
 			}
 			continue
 		}
@@ -265,6 +283,7 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast) error {
 			}
 			continue
 		}
+		delivered++
 		if b.Seq != 0 && sub.seq != nil {
 			sub.seq.SendSeq(f, b.Seq)
 			continue

@@ -44,6 +44,8 @@ type Spec struct {
 	// Overflow is called (from any goroutine) when the channel cannot keep
 	// up with intercepted broadcasts; the transport closes the connection.
 	Overflow func()
+	// Stats counts for the channel's route (nil: not counted).
+	Stats *RouteStats
 }
 
 // PushRef is the ref the channel's pushes and replies carry: the join_ref
@@ -77,6 +79,9 @@ type Handle struct {
 	// Restarts is the channel's restart history, kept by the crash
 	// strategy on the Socket actor's goroutine.
 	Restarts supervisor.Restarts
+	// Counted is set while the channel is counted in its route's joined
+	// gauge; owned by the channel actor.
+	Counted bool
 }
 
 // SetReason records why the socket is stopping the channel. The first
@@ -105,4 +110,6 @@ type Joined struct {
 	PID    *actor.PID
 	Handle *Handle
 	OK     bool
+	// Crashed is set when Join panicked (OK is false then).
+	Crashed bool
 }

@@ -36,6 +36,7 @@ type session struct {
 	// warnedBinary is set once a binary frame was dropped, so that a
 	// stream of them logs once; guarded by mu.
 	warnedBinary bool
+	overflowed   bool // closed as a slow consumer; guarded by mu
 }
 
 // waiter is a waiting poll; wake-ups merge in its one-slot channel.
@@ -70,6 +71,7 @@ func (s *session) Send(f protocol.Frame) bool {
 	}
 	if s.queued+f.Len() > s.maxBytes {
 		s.log.Warn().Int("queued_bytes", s.queued).Msg("long-poll queue overflow; closing slow session")
+		s.overflowed = true
 		s.shutLocked(false)
 		conn := s.conn
 		s.mu.Unlock()
@@ -93,10 +95,18 @@ func (s *session) Overflow() {
 		return
 	}
 	s.log.Warn().Msg("channel mailbox overflow; closing slow session")
+	s.overflowed = true
 	s.shutLocked(false)
 	conn := s.conn
 	s.mu.Unlock()
 	s.ended(conn)
+}
+
+// Overflowed reports whether the session was closed as a slow consumer.
+func (s *session) Overflowed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overflowed
 }
 
 // Close ends the session. A waiting poll gets what is queued; the next

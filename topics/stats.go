@@ -1,0 +1,71 @@
+package topics
+
+import "sync/atomic"
+
+// Origin says where a broadcast dispatched on this node was made.
+type Origin int
+
+// Origins of broadcasts.
+const (
+	// FromLocal is a broadcast made on this node (Publish, Broadcast,
+	// LocalBroadcast, Dispatch called by the app).
+	FromLocal Origin = iota
+	// FromRemote is a broadcast another node made, received from the
+	// Remote or, for JetStream histories, from the stream.
+	FromRemote
+	numOrigins
+)
+
+// String returns "local" or "remote".
+func (o Origin) String() string {
+	if o == FromRemote {
+		return "remote"
+	}
+	return "local"
+}
+
+// Stats counts a PubSub's traffic since it was made, by origin (indexed by
+// Origin): Broadcasts are the broadcasts fanned out to this node's
+// subscribers, Deliveries what they handed over (one per subscriber that
+// got a frame or a Deliver call). Dispatch adds to each once per
+// broadcast, never once per subscriber.
+type Stats struct {
+	Broadcasts [numOrigins]uint64
+	Deliveries [numOrigins]uint64
+}
+
+// counters are Stats as the fan-out updates them: each pair of counters
+// on its own cache line, so that broadcasters on different cores do not
+// share one with the origin they do not touch.
+type counters struct {
+	by [numOrigins]struct {
+		broadcasts, deliveries atomic.Uint64
+		_                      [48]byte
+	}
+}
+
+func (c *counters) add(o Origin, delivered int) {
+	by := &c.by[o]
+	by.broadcasts.Add(1)
+	by.deliveries.Add(uint64(delivered))
+}
+
+// Stats returns the traffic counters. It is safe from any goroutine and
+// takes no lock.
+func (ps *PubSub) Stats() Stats {
+	var s Stats
+	for o := range ps.stats.by {
+		s.Broadcasts[o] = ps.stats.by[o].broadcasts.Load()
+		s.Deliveries[o] = ps.stats.by[o].deliveries.Load()
+	}
+	return s
+}
+
+// Remote returns the Remote attached with Attach, nil if none. A metrics
+// collector finds the NATS adapter's Stats through it.
+func (ps *PubSub) Remote() Remote {
+	if rb := ps.remote.Load(); rb != nil {
+		return rb.r
+	}
+	return nil
+}
