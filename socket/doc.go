@@ -48,6 +48,13 @@
 // closed; a POST over its size limit gets 413; one session more than the
 // handler's limit (10 000) or a socket id's (16) gets 500.
 //
+// Collector returns the handler's Prometheus metrics, to register on a
+// registry of the app's own: sockets by transport, why they closed,
+// channels and joins by route pattern, event handling times, replies,
+// crashes, broadcasts, the writers' flushes, and the presence tracker and
+// NATS adapter the handler uses. Connections and channels keep plain
+// atomic counters; the collector reads them when it is scraped.
+//
 // # Concurrency
 //
 // Handler methods are safe from any goroutine. Per connection there is one

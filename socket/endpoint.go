@@ -18,7 +18,7 @@ var (
 )
 
 func (e endpoint) Open(ctx context.Context, sink transport.Sink, params url.Values, info transport.ConnInfo) (transport.Conn, error) {
-	c, err := e.h.Open(ctx, sink, params, info)
+	c, err := e.h.openKind(ctx, sink, kindLongPoll, params, info)
 	if err != nil {
 		return nil, err // not a nil *Conn in a non-nil interface
 	}
