@@ -104,7 +104,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	if !chat.EmbeddedClient() && cfg.Assets == "" {
 		log.Error().Msg(noClient)
 	}
-	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, app)
+	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, withMetrics(app))
 }
 
 // noClient is what pyre chat says at start-up when it has no phoenix.js

@@ -63,5 +63,5 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 		return err
 	}
 	log = log.With().Str("node", node).Logger()
-	return serve(ctx, log, "donations", cfg.Addr, cfg.DrainTime, app)
+	return serve(ctx, log, "donations", cfg.Addr, cfg.DrainTime, withMetrics(app))
 }
