@@ -31,7 +31,8 @@ func (e endpoint) ConnInfo(r *http.Request) transport.ConnInfo { return e.h.conn
 
 func (e endpoint) Settings() transport.Settings {
 	o := &e.h.opt
-	return transport.Settings{Node: o.node, Logger: o.log, MaxFrame: o.maxFrame, MaxQueue: o.maxQueue}
+	return transport.Settings{Node: o.node, Logger: o.log, MaxFrame: o.maxFrame, MaxQueue: o.maxQueue,
+		Taken: e.h.metrics.queue.WithLabelValues(kindNames[kindLongPoll])}
 }
 
 // connInfo describes r for the Connect callback.

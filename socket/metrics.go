@@ -24,7 +24,7 @@ func newMetrics() *metrics {
 		}, []string{"route", "outcome"}),
 		queue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pyre_writer_queue_bytes",
-			Help:    "Bytes a connection's writer found queued and wrote at once, observed once per flush.",
+			Help:    "Bytes a connection's queue held when its frames were taken to be sent, observed once per flush (WebSocket) or poll (long-poll).",
 			Buckets: prometheus.ExponentialBuckets(64, 4, 10), // 64 B to 16 MiB
 		}, []string{"transport"}),
 	}

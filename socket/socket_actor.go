@@ -205,13 +205,10 @@ func (s *socketActor) joined(ctx actor.Context, m *channel.Joined) {
 	if s.joining == nil || !s.joining.pid.Equal(m.PID) {
 		return // a join that already ended (timed out or stopped)
 	}
-	switch {
-	case m.OK:
+	if m.OK {
 		s.joining.stats.Join(channel.JoinOK)
-	case m.Crashed:
-		s.joining.stats.Join(channel.JoinCrash)
-	default:
-		s.joining.stats.Join(channel.JoinError)
+	} else {
+		s.joining.stats.Join(s.joining.handle.JoinRefusal())
 	}
 	if m.OK && !s.closing {
 		s.fp.publish(s.fp.routes().with(s.joining.entry))
@@ -238,7 +235,8 @@ func (s *socketActor) endJoin(ctx actor.Context) {
 
 func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 	if s.joining != nil && s.joining.pid.Equal(who) {
-		s.joining.stats.Join(channel.JoinError) // stopped before it answered
+		// It stopped before its Joined came: refused or crashed.
+		s.joining.stats.Join(s.joining.handle.JoinRefusal())
 		s.fp.reclaim(s.joining.entry)
 		s.endJoin(ctx)
 		return

@@ -82,6 +82,23 @@ type Handle struct {
 	// Counted is set while the channel is counted in its route's joined
 	// gauge; owned by the channel actor.
 	Counted bool
+	// crashedJoin is set before a channel whose Join panicked stops; any
+	// goroutine. The Socket actor may see the channel's end before its
+	// Joined message (protoactor's system messages come first), so the
+	// outcome travels here rather than in Joined.
+	crashedJoin atomic.Bool
+}
+
+// SetJoinCrashed records that Join panicked. Safe from any goroutine.
+func (h *Handle) SetJoinCrashed() { h.crashedJoin.Store(true) }
+
+// JoinRefusal is the outcome of a join that did not succeed: JoinCrash if
+// Join panicked, else JoinError. Safe from any goroutine.
+func (h *Handle) JoinRefusal() JoinOutcome {
+	if h.crashedJoin.Load() {
+		return JoinCrash
+	}
+	return JoinError
 }
 
 // SetReason records why the socket is stopping the channel. The first
@@ -110,6 +127,4 @@ type Joined struct {
 	PID    *actor.PID
 	Handle *Handle
 	OK     bool
-	// Crashed is set when Join panicked (OK is false then).
-	Crashed bool
 }

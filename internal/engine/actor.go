@@ -279,7 +279,10 @@ func (a *channelActor) refuse(ctx actor.Context, payload any, crashed bool) {
 		p = protocol.RawJSON([]byte(`{"reason":"join refused"}`))
 	}
 	a.writeReply(a.spec.JoinRef, a.spec.Ref, "error", p)
-	ctx.Send(ctx.Parent(), &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: a.spec.Handle, Crashed: crashed})
+	if crashed {
+		a.spec.Handle.SetJoinCrashed()
+	}
+	ctx.Send(ctx.Parent(), &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: a.spec.Handle})
 	ctx.Stop(ctx.Self())
 }
 

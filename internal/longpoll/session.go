@@ -239,6 +239,9 @@ func (s *session) endPollLocked() {
 // as many as fit in budget bytes once encoded. A frame that can never fit
 // is dropped.
 func (s *session) takeLocked(budget int) []protocol.Frame {
+	if t := s.lp.taken; t != nil && s.queued > 0 {
+		t.Observe(float64(s.queued))
+	}
 	if budget <= 0 {
 		frames := s.queue
 		s.queue, s.queued = nil, 0
