@@ -79,6 +79,10 @@ const shardCount = 64
 type shard struct {
 	mu     sync.RWMutex
 	topics map[string][]*Subscription // guarded by mu
+	// stats counts the fan-outs of the shard's topics (see Stats): kept
+	// here, next to the lock every fan-out takes anyway, broadcasters on
+	// different shards share no counter.
+	stats counters
 }
 
 // PubSub is the topic registry and fan-out of one node. With a Remote
@@ -93,8 +97,6 @@ type PubSub struct {
 	streams sync.Map // topic → *stream, for topics that keep a history in memory
 
 	store atomic.Pointer[JetStream] // set once by NewJetStream
-
-	stats counters // see Stats
 }
 
 type remoteBox struct{ r Remote }
@@ -262,7 +264,7 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin 
 	sh.mu.RLock()
 	defer func() {
 		sh.mu.RUnlock()
-		ps.stats.add(origin, delivered)
+		sh.stats.add(origin, delivered)
 	}()
 	for _, sub := range sh.topics[b.Topic] {
 		if sub == from || fromID != 0 && sub.id == fromID {

@@ -34,29 +34,26 @@ type Stats struct {
 	Deliveries [numOrigins]uint64
 }
 
-// counters are Stats as the fan-out updates them: each pair of counters
-// on its own cache line, so that broadcasters on different cores do not
-// share one with the origin they do not touch.
+// counters are one shard's part of Stats, as its fan-outs update them.
 type counters struct {
-	by [numOrigins]struct {
-		broadcasts, deliveries atomic.Uint64
-		_                      [48]byte
-	}
+	broadcasts, deliveries [numOrigins]atomic.Uint64
 }
 
 func (c *counters) add(o Origin, delivered int) {
-	by := &c.by[o]
-	by.broadcasts.Add(1)
-	by.deliveries.Add(uint64(delivered))
+	c.broadcasts[o].Add(1)
+	c.deliveries[o].Add(uint64(delivered))
 }
 
-// Stats returns the traffic counters. It is safe from any goroutine and
-// takes no lock.
+// Stats returns the traffic counters, summed over the shards. It is safe
+// from any goroutine and takes no lock.
 func (ps *PubSub) Stats() Stats {
 	var s Stats
-	for o := range ps.stats.by {
-		s.Broadcasts[o] = ps.stats.by[o].broadcasts.Load()
-		s.Deliveries[o] = ps.stats.by[o].deliveries.Load()
+	for i := range ps.shards {
+		c := &ps.shards[i].stats
+		for o := range numOrigins {
+			s.Broadcasts[o] += c.broadcasts[o].Load()
+			s.Deliveries[o] += c.deliveries[o].Load()
+		}
 	}
 	return s
 }
