@@ -101,6 +101,10 @@ func TestMetricsLongPoll(t *testing.T) {
 	tok := openSession(t, s.url, "token=good&vsn=2.0.0")
 	lpPost(t, s.url, tok, `["1","1","echo:lp","phx_join",{}]`)
 	collect(t, s.url, tok, 1)
+	// The channel queues its reply before its Socket actor hears of the
+	// join, so the count may trail the reply by a moment.
+	joined := `pyre_channel_joins_total{outcome=ok,route=echo:*}`
+	testutil.Eventually(t, 5*time.Second, func() bool { return series(t, reg)[joined] == 1 }, "%s never 1", joined)
 	got := series(t, reg)
 	for k, want := range map[string]float64{
 		`pyre_connections{transport=longpoll}`:               1,

@@ -259,22 +259,24 @@ func (ps *PubSub) dispatch(from *Subscription, b Broadcast, origin Origin) error
 func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin Origin) error {
 	var cache [2]encoded
 	var firstErr error
-	delivered := 0
 	sh := ps.shard(b.Topic)
 	sh.mu.RLock()
-	defer func() {
-		sh.mu.RUnlock()
-		sh.stats.add(origin, delivered)
-	}()
-	for _, sub := range sh.topics[b.Topic] {
+	defer sh.mu.RUnlock()
+	subs := sh.topics[b.Topic]
+	// The deliveries are counted once, as the subscribers less those
+	// skipped, so that the loop adds nothing for a subscriber served.
+	skipped := 0
+	for _, sub := range subs {
 		if sub == from || fromID != 0 && sub.id == fromID {
+			skipped++
 			continue
 		}
 		s := &sub.sub
 		if s.Sink == nil || slices.Contains(s.Intercept, b.Event) {
 			if s.Deliver != nil {
 				s.Deliver(b)
-				delivered++
+			} else {
+				skipped++
 			}
 			continue
 		}
@@ -283,15 +285,16 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin 
 			if firstErr == nil {
 				firstErr = err
 			}
+			skipped++
 			continue
 		}
-		delivered++
 		if b.Seq != 0 && sub.seq != nil {
 			sub.seq.SendSeq(f, b.Seq)
 			continue
 		}
 		s.Sink.Send(f)
 	}
+	sh.stats.add(origin, len(subs)-skipped)
 	return firstErr
 }
 
