@@ -382,6 +382,9 @@ func TestMetricsOfACluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Receive(t, got, 5*time.Second, "the broadcast from a")
+	// b counts the fan-out once it has handed the broadcast over.
+	remote := `pyre_broadcast_deliveries_total{origin=remote}`
+	testutil.Eventually(t, 5*time.Second, func() bool { return series(t, b.reg)[remote] == 1 }, "b: %s never 1", remote)
 
 	ga, gb := series(t, a.reg), series(t, b.reg)
 	for _, c := range []struct {
