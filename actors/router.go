@@ -140,6 +140,16 @@ func (r *Router) Match(topic string) (Route, bool) {
 	return Route{}, false
 }
 
+// Patterns returns the declared patterns in order: a finite set, which
+// metrics use as a label instead of topics.
+func (r *Router) Patterns() []string {
+	out := make([]string, len(r.routes))
+	for i, rt := range r.routes {
+		out[i] = rt.pattern
+	}
+	return out
+}
+
 // Recoverable reports whether some route keeps a history.
 func (r *Router) Recoverable() bool {
 	for _, rt := range r.routes {

@@ -19,7 +19,8 @@ type natsTransport struct {
 	prefix string
 	subs   []*nats.Subscription
 
-	sentBytes, sentMsgs atomic.Uint64
+	sentBytes, sentMsgs         atomic.Uint64
+	receivedBytes, receivedMsgs atomic.Uint64
 }
 
 func newNATSTransport(t *Tracker, nc *nats.Conn, prefix string) (*natsTransport, error) {
@@ -38,6 +39,8 @@ func newNATSTransport(t *Tracker, nc *nats.Conn, prefix string) (*natsTransport,
 }
 
 func (n *natsTransport) handle(msg *nats.Msg) {
+	n.receivedBytes.Add(uint64(len(msg.Data)))
+	n.receivedMsgs.Add(1)
 	var m wireMsg
 	if err := json.Unmarshal(msg.Data, &m); err != nil {
 		n.t.log.Warn().Err(err).Str("subject", msg.Subject).Msg("dropped a malformed presence message")
@@ -72,6 +75,32 @@ func (n *natsTransport) close() {
 	for _, s := range n.subs {
 		_ = s.Unsubscribe()
 	}
+}
+
+// Stats is what a tracker holds and what its replication carried.
+type Stats struct {
+	// Entries is the number of presences in the merged view: this
+	// node's and those of the peers that are up.
+	Entries int
+	// Replication over NATS since the tracker started (0 without it):
+	// bytes and messages published, and received from other nodes.
+	SentBytes, SentMsgs         uint64
+	ReceivedBytes, ReceivedMsgs uint64
+}
+
+// Stats reports the tracker's counters; safe from any goroutine.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	s := Stats{Entries: t.entries}
+	t.mu.Unlock()
+	if t.repl == nil {
+		return s
+	}
+	if n, ok := t.repl.tr.(*natsTransport); ok {
+		s.SentBytes, s.SentMsgs = n.sentBytes.Load(), n.sentMsgs.Load()
+		s.ReceivedBytes, s.ReceivedMsgs = n.receivedBytes.Load(), n.receivedMsgs.Load()
+	}
+	return s
 }
 
 // SentBytes reports the bytes and messages this tracker has published for

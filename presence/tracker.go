@@ -32,6 +32,7 @@ type Tracker struct {
 	order   []string                // topics of pending, in first-change order
 	timer   *time.Timer             // coalescing timer, nil when not armed
 	closed  bool
+	entries int // presences in topics, this node's and replicas'
 
 	// Replication (nil repl: this node only). Guarded by mu: version,
 	// outbox, replicas.
@@ -158,6 +159,7 @@ func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
 		}
 	}
 	ts.set(key, append(ts.get(key), entry{owner: owner, meta: m}))
+	t.entries++
 	t.recordLocked(topic, key, owner, m)
 	// Not tracked yet (checked above), so not in owners either.
 	t.owners[owner] = append(t.owners[owner], tk{topic, key})
@@ -259,6 +261,7 @@ func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (Meta, bool
 			continue
 		}
 		entries = append(entries[:i:i], entries[i+1:]...)
+		t.entries--
 		if len(entries) == 0 {
 			ts.del(key)
 			if ts.len() == 0 {
@@ -288,6 +291,7 @@ func (t *Tracker) putEntryLocked(replica, topic, key, owner string, meta Meta) (
 		}
 	}
 	ts.set(key, append(entries, entry{replica: replica, owner: owner, meta: meta}))
+	t.entries++
 	return nil, false
 }
 

@@ -48,6 +48,11 @@ type Conn struct {
 // Connect's error) when Connect refuses, or ErrClosed while the handler
 // shuts down.
 func (h *Handler) Open(ctx context.Context, t Transport, params url.Values, info ConnInfo) (*Conn, error) {
+	return h.openKind(ctx, t, kindOther, params, info)
+}
+
+// openKind is Open for a transport of the given kind.
+func (h *Handler) openKind(ctx context.Context, t Transport, kind transportKind, params url.Values, info ConnInfo) (*Conn, error) {
 	if h.draining.Load() {
 		return nil, ErrClosed
 	}
@@ -59,11 +64,11 @@ func (h *Handler) Open(ctx context.Context, t Transport, params url.Values, info
 		assigns = actors.Assigns{}
 	}
 	id := h.opt.id(assigns)
-	return h.open(t, assigns, id, info.PeerAddr, connLogger(&h.opt.log, id, info.PeerAddr))
+	return h.open(t, kind, assigns, id, info.PeerAddr, connLogger(&h.opt.log, id, info.PeerAddr))
 }
 
-func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
-	s, err := h.reserve(t.Serializer(), assigns, id, peer, log)
+func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
+	s, err := h.reserve(t.Serializer(), kind, assigns, id, peer, log)
 	if err != nil {
 		if errors.Is(err, ErrTooManyConns) {
 			t.Close(ClosePolicy, "too many connections")
@@ -82,10 +87,10 @@ func (h *Handler) open(t Transport, assigns actors.Assigns, id, peer string, log
 // (it waits in the registry until the actor is spawned). It fails with
 // ErrTooManyConns or ErrClosed. A reserved socket is then started or
 // abandoned.
-func (h *Handler) reserve(ser protocol.Serializer, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*socketActor, error) {
+func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*socketActor, error) {
 	s := &socketActor{
 		fp: newFastPath(h.opt.maxInflight),
-		h:  h, ser: ser, assigns: assigns, id: id, log: log, addr: hostOf(peer), since: time.Now(),
+		h:  h, ser: ser, kind: kind, assigns: assigns, id: id, log: log, addr: hostOf(peer), since: time.Now(),
 	}
 	s.self = h.system.NewLocalPID(h.prefix + h.system.ProcessRegistry.NextID())
 	if err := h.register(s); err != nil {
@@ -114,6 +119,7 @@ func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
 		t.Close(CloseServiceRestart, "server error")
 		return nil, err
 	}
+	h.stats.connected(s.kind)
 	h.spawned(s.self)
 	s.log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
 	return &Conn{s: s, limiter: rate.NewLimiter(h.opt.eventRate, h.opt.eventBurst)}, nil
@@ -128,7 +134,7 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 	if !c.limiter.Allow() {
 		if c.strikes.Add(1) > int64(s.h.opt.maxStrikes) {
 			s.log.Warn().Int("strikes", s.h.opt.maxStrikes).Msg("rate limit exceeded again and again; closing socket")
-			c.CloseWith(ErrRateLimited, ClosePolicy, "rate limit exceeded")
+			c.closeFor(closedRateLimit, ErrRateLimited, ClosePolicy, "rate limit exceeded")
 			return false
 		}
 		s.refuse(msg, reasonRateLimited)
@@ -215,12 +221,21 @@ func (s *socketActor) refuse(msg protocol.Message, reason protocol.Payload) {
 // Closed tells the socket that its client went away; every channel
 // terminates with reason.
 func (c *Conn) Closed(reason error) {
-	c.s.h.system.Root.Send(c.s.self, &closeSocket{reason: reason})
+	c.s.h.system.Root.Send(c.s.self, &closeSocket{reason: reason, why: reasonOf(reason)})
 }
 
 // CloseWith closes the socket from the server side with a close code.
 func (c *Conn) CloseWith(reason error, code int, text string) {
-	c.s.h.system.Root.Send(c.s.self, &closeSocket{reason: reason, code: code, text: text})
+	why := reasonOf(reason)
+	if why == closedByClient {
+		why = closedByServer
+	}
+	c.closeFor(why, reason, code, text)
+}
+
+// closeFor is CloseWith that says why, for the metrics.
+func (c *Conn) closeFor(why closeReason, reason error, code int, text string) {
+	c.s.h.system.Root.Send(c.s.self, &closeSocket{reason: reason, code: code, text: text, why: why})
 }
 
 // Done is closed once the socket has started closing.

@@ -55,6 +55,13 @@
 // answered 503 with Retry-After before Connect runs, and phoenix.js tries
 // again after its backoff. RefusedConnects counts those refusals.
 //
+// Collector returns the handler's Prometheus metrics, to register on a
+// registry of the app's own: sockets by transport, why they closed,
+// channels and joins by route pattern, event handling times, replies,
+// crashes, broadcasts, the writers' flushes, and the presence tracker and
+// NATS adapter the handler uses. Connections and channels keep plain
+// atomic counters; the collector reads them when it is scraped.
+//
 // # Concurrency
 //
 // Handler methods are safe from any goroutine. Per connection there is one

@@ -19,7 +19,7 @@ var (
 )
 
 func (e endpoint) Open(ctx context.Context, sink transport.Sink, params url.Values, info transport.ConnInfo) (transport.Conn, error) {
-	c, err := e.h.Open(ctx, sink, params, info)
+	c, err := e.h.openKind(ctx, sink, kindLongPoll, params, info)
 	if err != nil {
 		return nil, err // not a nil *Conn in a non-nil interface
 	}
@@ -33,7 +33,8 @@ func (e endpoint) ConnInfo(r *http.Request) transport.ConnInfo { return e.h.conn
 
 func (e endpoint) Settings() transport.Settings {
 	o := &e.h.opt
-	return transport.Settings{Node: o.node, Logger: o.log, MaxFrame: o.maxFrame, MaxQueue: o.maxQueue}
+	return transport.Settings{Node: o.node, Logger: o.log, MaxFrame: o.maxFrame, MaxQueue: o.maxQueue,
+		Taken: e.h.metrics.queue.WithLabelValues(kindNames[kindLongPoll])}
 }
 
 // connInfo describes r for the Connect callback.

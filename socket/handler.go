@@ -49,6 +49,13 @@ type Handler struct {
 	longPoll  *longpoll.Transport // nil with WithoutLongPoll
 	admission *admission          // new connections' token bucket (WithAdmission)
 
+	// Counters (see stats.go), read by the Collector. routes holds one
+	// entry per pattern of the router, made by New and never changed.
+	stats    handlerStats
+	metrics  *metrics
+	patterns []string
+	routes   map[string]*channel.RouteStats
+
 	draining atomic.Bool
 	channels atomic.Int64   // joined channels in the sockets' tables; changed by Socket actors
 	stopOnce sync.Once      // ends Shutdown's work once
@@ -103,6 +110,9 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		admission: newAdmission(o.admitRate, o.admitBurst),
 	}
 	h.opt.log = log
+	h.metrics = newMetrics()
+	h.patterns = router.Patterns()
+	h.routes = routeStats(h.patterns, h.metrics)
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
 		actor.WithSupervisor(h.strategy), actor.WithMailbox(engine.Mailbox()))
 	if !o.noLongPoll {
@@ -276,7 +286,7 @@ type registered struct {
 	early   *closeSocket
 }
 
-var shutdownSocket = &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down"}
+var shutdownSocket = &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down", why: closedShutdown}
 
 // spawned records that the socket's actor exists, and sends it the close
 // that came before, if any.

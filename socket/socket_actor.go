@@ -29,12 +29,14 @@ type (
 		reason error
 		code   int
 		text   string
+		why    closeReason
 	}
 )
 
 type pendingJoin struct {
 	*entry
 	timer *time.Timer
+	stats *channel.RouteStats // of the route, for the join's outcome
 }
 
 // socketActor owns one connection's channels. Joins are handled one at a
@@ -50,6 +52,7 @@ type socketActor struct {
 	// Set before the spawn, then read-only.
 	h       *Handler
 	w       Transport
+	kind    transportKind
 	ser     protocol.Serializer
 	assigns actors.Assigns
 	id      string
@@ -65,6 +68,7 @@ type socketActor struct {
 	pending []protocol.Message
 	closing bool
 	reason  error
+	why     closeReason // set with reason
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
@@ -80,6 +84,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 	case *joinTimeout:
 		if s.joining != nil && s.joining.pid.Equal(m.pid) {
 			s.log.Warn().Str("topic", s.joining.topic).Msg("join timed out")
+			s.joining.stats.Join(channel.JoinTimeout)
 			s.replyTo(s.joining.joinRef, s.joining.joinRef, s.joining.topic, "error", joinTimedOut)
 			s.joining.handle.SetReason(actors.ErrShutdown)
 			ctx.Stop(s.joining.pid)
@@ -94,6 +99,11 @@ func (s *socketActor) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		s.stopping()
 	case *actor.Stopped:
+		why := s.why
+		if overflowed(s.w) {
+			why = closedSlow
+		}
+		s.h.stats.disconnected(s.kind, why)
 		s.h.unregister(s.self)
 		s.log.Debug().Msg("socket closed")
 	}
@@ -115,7 +125,7 @@ func (s *socketActor) subscribeID() {
 	}})
 }
 
-var disconnectSocket = &closeSocket{reason: actors.ErrDisconnected, code: CloseGoingAway, text: "disconnected"}
+var disconnectSocket = &closeSocket{reason: actors.ErrDisconnected, code: CloseGoingAway, text: "disconnected", why: closedDisconnect}
 
 // dispatchHeld dispatches a message counted in held. A join it starts
 // keeps the count until the join ends.
@@ -164,10 +174,13 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	}
 	route, ok := s.h.router.Match(msg.Topic)
 	if !ok {
+		s.h.stats.unmatched.Add(1)
 		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
 	}
+	stats := s.h.routes[route.Pattern]
 	if s.fp.routes().len() >= s.h.opt.maxChannels {
+		stats.Join(channel.JoinLimit)
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyJoined)
 		return
 	}
@@ -175,11 +188,12 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	spec := &channel.Spec{
 		Runtime: s.h.rt, Topic: msg.Topic, JoinRef: msg.JoinRef, Ref: msg.Ref, Payload: msg.Payload,
 		Assigns: s.assigns, SocketID: s.id, Sink: s.w, Handle: handle, Overflow: s.w.Overflow,
-		Policy: route.PolicyOr(s.h.opt.restart),
+		Policy: route.PolicyOr(s.h.opt.restart), Stats: stats,
 	}
 	pid, err := engine.Spawn(ctx, spec, route.Factory)
 	if err != nil {
 		s.log.Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
+		stats.Join(channel.JoinError)
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", joinFailed)
 		return
 	}
@@ -189,12 +203,18 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	s.joining = &pendingJoin{
 		entry: e,
 		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
+		stats: stats,
 	}
 }
 
 func (s *socketActor) joined(ctx actor.Context, m *channel.Joined) {
 	if s.joining == nil || !s.joining.pid.Equal(m.PID) {
 		return // a join that already ended (timed out or stopped)
+	}
+	if m.OK {
+		s.joining.stats.Join(channel.JoinOK)
+	} else {
+		s.joining.stats.Join(s.joining.handle.JoinRefusal())
 	}
 	if m.OK && !s.closing {
 		s.fp.publish(s.fp.routes().with(s.joining.entry))
@@ -222,6 +242,8 @@ func (s *socketActor) endJoin(ctx actor.Context) {
 
 func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 	if s.joining != nil && s.joining.pid.Equal(who) {
+		// It stopped before its Joined came: refused or crashed.
+		s.joining.stats.Join(s.joining.handle.JoinRefusal())
 		s.fp.reclaim(s.joining.entry)
 		s.endJoin(ctx)
 		return
@@ -245,7 +267,7 @@ func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
 		return
 	}
 	s.closing = true
-	s.reason = m.reason
+	s.reason, s.why = m.reason, m.why
 	s.fp.close()
 	s.w.Close(m.code, m.text)
 	ctx.Stop(ctx.Self())
@@ -268,6 +290,7 @@ func (s *socketActor) stopping() {
 	}
 	if !s.closing {
 		s.closing = true
+		s.why = closedByServer
 		s.fp.close()
 		s.w.Close(CloseGoingAway, "socket stopped")
 	}

@@ -80,7 +80,7 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := h.opt.id(assigns)
 	log := connLogger(&h.opt.log, id, r.RemoteAddr)
-	s, err := h.reserve(ser, assigns, id, r.RemoteAddr, log)
+	s, err := h.reserve(ser, kindWebSocket, assigns, id, r.RemoteAddr, log)
 	switch {
 	case errors.Is(err, ErrTooManyConns):
 		log.Warn().Int("limit", h.opt.maxPerAddr).Msg("too many connections from one address")
@@ -176,7 +176,7 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
 	log := s.log
 	w := &writer{ws: ws, bc: bc, ser: s.ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
-		timeout: h.opt.writeTimeout, log: log, wg: &h.wg}
+		timeout: h.opt.writeTimeout, log: log, wg: &h.wg, flushed: h.metrics.queueWS}
 	// The reader is counted while the socket is still registered: Shutdown
 	// waits for every socket to go before it waits for the goroutines, so
 	// an Add after the socket's end could race its Wait.
@@ -265,8 +265,8 @@ func (r *wsReader) next() bool {
 			// The rest of the frame is still coming.
 			r.w.lingerOnClose()
 		}
-		code, text := readError(err, r.log, h.opt.maxFrame)
-		c.CloseWith(actors.ErrClosed, code, text)
+		code, text, why := readError(err, r.log, h.opt.maxFrame)
+		c.closeFor(why, actors.ErrClosed, code, text)
 		return false
 	}
 	r.now = time.Now()
@@ -313,19 +313,19 @@ func putReadBuffer(b *bytes.Buffer) {
 }
 
 // readError logs why a read failed and returns the close the server sends
-// (code 0: none).
-func readError(err error, log *lazylog.Logger, limit int64) (code int, text string) {
+// (code 0: none) and the reason counted.
+func readError(err error, log *lazylog.Logger, limit int64) (code int, text string, why closeReason) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		log.Info().Msg("idle timeout; closing socket")
-		return CloseGoingAway, "idle timeout"
+		return CloseGoingAway, "idle timeout", closedIdle
 	case errors.Is(err, websocket.ErrReadLimit):
 		log.Warn().Int64("limit", limit).Msg("frame too large; closing socket")
-		return 0, "" // gorilla has sent close 1009
+		return 0, "", closedTooBig // gorilla has sent close 1009
 	}
 	if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 		log.Debug().Err(err).Msg("read failed")
 	}
-	return 0, ""
+	return 0, "", closedByClient
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
@@ -23,7 +24,8 @@ type writer struct {
 	maxFrame int64 // the reader's frame limit
 	timeout  time.Duration
 	log      *lazylog.Logger
-	wg       *sync.WaitGroup // the handler's goroutine group
+	wg       *sync.WaitGroup     // the handler's goroutine group
+	flushed  prometheus.Observer // takes the bytes of each flush
 
 	mu        sync.Mutex
 	queue     *frames // taken from the pool by Send, nil while empty; guarded by mu
@@ -33,6 +35,7 @@ type writer struct {
 	closeCode int     // close frame to send (0: none); guarded by mu
 	closeText string  // guarded by mu
 	flushLast bool    // write the queue before closing; guarded by mu
+	slow      bool    // closed as a slow consumer; guarded by mu
 	// linger: the client may still be sending (the rest of a frame over
 	// the limit), so the connection ends with a lingering close; guarded
 	// by mu.
@@ -61,6 +64,7 @@ func (w *writer) Send(f protocol.Frame) bool {
 	}
 	if w.queued+f.Len() > w.maxBytes {
 		w.log.Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
+		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "write queue overflow", false)
 		w.mu.Unlock()
 		return false
@@ -81,8 +85,17 @@ func (w *writer) Overflow() {
 	defer w.mu.Unlock()
 	if !w.closing {
 		w.log.Warn().Msg("channel mailbox overflow; closing slow connection")
+		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "channel queue overflow", false)
 	}
+}
+
+// Overflowed reports whether the writer closed the connection as a slow
+// consumer.
+func (w *writer) Overflowed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.slow
 }
 
 // Close stops accepting frames, writes what is queued, sends a close frame
@@ -140,9 +153,12 @@ func (w *writer) flush() {
 		}
 		// The batch leaves the writer: the next Send takes a fresh queue
 		// from the pool, so an idle connection holds none.
-		batch := w.queue
+		batch, queued := w.queue, w.queued
 		w.queue, w.queued = nil, 0
 		w.mu.Unlock()
+		if w.flushed != nil {
+			w.flushed.Observe(float64(queued))
+		}
 
 		err := w.writeBatch(batch.f)
 		clear(batch.f)

@@ -33,6 +33,11 @@
 // is the stream's creation time, and every node delivers a recorded
 // broadcast from the stream, in stream order.
 //
+// Stats counts the broadcasts fanned out and the subscribers they reached,
+// by origin (this node or another), with two atomic adds per broadcast
+// whatever its subscriber count; NATS.Stats counts the adapter's traffic.
+// Neither imports a metrics library: socket.Handler.Collector reads them.
+//
 // # Concurrency
 //
 // Every PubSub method and Subscription.Unsubscribe is safe from any

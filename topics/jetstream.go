@@ -389,7 +389,11 @@ func (j *JetStream) start(f *feed, r Retention) (jetstream.ConsumeContext, error
 			j.log.Warn().Err(err).Str("topic", f.topic).Msg("history message dropped")
 			return
 		}
-		_ = j.ps.fanout(nil, fromID, b)
+		origin := FromRemote
+		if m.Headers().Get(headerNode) == j.node {
+			origin = FromLocal
+		}
+		_ = j.ps.fanout(nil, fromID, b, origin)
 	})
 }
 

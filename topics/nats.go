@@ -206,7 +206,7 @@ func (n *NATS) run(lane chan *nats.Msg) {
 				continue // our own publish echoed back
 			}
 			n.received.Add(1)
-			if err := n.ps.Dispatch(nil, b); err != nil {
+			if err := n.ps.DispatchRemote(b); err != nil {
 				n.log.Warn().Err(err).Str("topic", b.Topic).Msg("cluster broadcast not encodable")
 			}
 		}
@@ -216,7 +216,9 @@ func (n *NATS) run(lane chan *nats.Msg) {
 // NATSStats counts the adapter's traffic since it started.
 type NATSStats struct {
 	Status        string `json:"status"` // the NATS connection's state
-	Topics        int    `json:"topics"` // topics subscribed on NATS
+	Connected     bool   `json:"connected"`
+	Reconnects    uint64 `json:"reconnects"` // since the connection was made
+	Topics        int    `json:"topics"`     // topics subscribed on NATS
 	Published     uint64 `json:"published"`
 	Received      uint64 `json:"received"`
 	PublishFailed uint64 `json:"publish_failed"`
@@ -235,7 +237,8 @@ func (n *NATS) Stats() NATSStats {
 		}
 	}
 	return NATSStats{
-		Status: n.nc.Status().String(), Topics: topics,
+		Status: n.nc.Status().String(), Connected: n.nc.IsConnected(), Reconnects: n.nc.Stats().Reconnects,
+		Topics:    topics,
 		Published: n.published.Load(), Received: n.received.Load(),
 		PublishFailed: n.failed.Load(), Dropped: dropped,
 	}

@@ -80,6 +80,10 @@ const shardCount = 64
 type shard struct {
 	mu     sync.RWMutex
 	topics map[string][]*Subscription // guarded by mu
+	// stats counts the fan-outs of the shard's topics (see Stats): kept
+	// here, next to the lock every fan-out takes anyway, broadcasters on
+	// different shards share no counter.
+	stats counters
 }
 
 // PubSub is the topic registry and fan-out of one node. With a Remote
@@ -253,6 +257,16 @@ type encoded struct {
 // payload that is not a JSON object is refused
 // there (an error wrapping protocol.ErrNotObject) and delivered to nobody.
 func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
+	return ps.dispatch(from, b, FromLocal)
+}
+
+// DispatchRemote is Dispatch for a broadcast another node made; it is
+// counted as such in Stats.
+func (ps *PubSub) DispatchRemote(b Broadcast) error {
+	return ps.dispatch(nil, b, FromRemote)
+}
+
+func (ps *PubSub) dispatch(from *Subscription, b Broadcast, origin Origin) error {
 	if st := ps.stream(b.Topic); st != nil && st.ret.records(b.Event) {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -261,25 +275,33 @@ func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
 			return err
 		}
 	}
-	return ps.fanout(from, 0, b)
+	return ps.fanout(from, 0, b, origin)
 }
 
 // fanout delivers b to the local subscribers of its topic, skipping from
-// and the subscription numbered fromID (0 for none).
-func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast) error {
+// and the subscription numbered fromID (0 for none), and counts it once
+// under origin.
+func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin Origin) error {
 	var cache [2]encoded
 	var firstErr error
 	sh := ps.shard(b.Topic)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	for _, sub := range sh.topics[b.Topic] {
+	subs := sh.topics[b.Topic]
+	// The deliveries are counted once, as the subscribers less those
+	// skipped, so that the loop adds nothing for a subscriber served.
+	skipped := 0
+	for _, sub := range subs {
 		if sub == from || fromID != 0 && sub.id == fromID {
+			skipped++
 			continue
 		}
 		s := &sub.sub
 		if s.Sink == nil || slices.Contains(s.Intercept, b.Event) {
 			if s.Deliver != nil {
 				s.Deliver(b)
+			} else {
+				skipped++
 			}
 			continue
 		}
@@ -288,6 +310,7 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast) error {
 			if firstErr == nil {
 				firstErr = err
 			}
+			skipped++
 			continue
 		}
 		if b.Seq != 0 && sub.seq != nil {
@@ -296,6 +319,7 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast) error {
 		}
 		s.Sink.Send(f)
 	}
+	sh.stats.add(origin, len(subs)-skipped)
 	return firstErr
 }
 

@@ -112,7 +112,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	if !chat.EmbeddedClient() && cfg.Assets == "" {
 		log.Error().Msg(noClient("chat"))
 	}
-	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, app)
+	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, withMetrics(app))
 }
 
 // noClient is what pyre chat and pyre donations say at start-up when they

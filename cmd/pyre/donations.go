@@ -74,5 +74,5 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 	if !donations.EmbeddedClient() && cfg.Assets == "" {
 		log.Error().Msg(noClient("donations"))
 	}
-	return serve(ctx, log, "donations", cfg.Addr, cfg.DrainTime, app)
+	return serve(ctx, log, "donations", cfg.Addr, cfg.DrainTime, withMetrics(app))
 }

@@ -47,6 +47,8 @@ type Spec struct {
 	// Overflow is called (from any goroutine) when the channel cannot keep
 	// up with intercepted broadcasts; the transport closes the connection.
 	Overflow func()
+	// Stats counts for the channel's route (nil: not counted).
+	Stats *RouteStats
 }
 
 // PushRef is the ref the channel's pushes and replies carry: the join_ref
@@ -86,6 +88,14 @@ type Handle struct {
 	// mailbox is the channel actor's mailbox, set when it is made, for
 	// MailboxDepth.
 	mailbox atomic.Pointer[mailboxCounter]
+	// Counted is set while the channel is counted in its route's joined
+	// gauge; owned by the channel actor.
+	Counted bool
+	// crashedJoin is set before a channel whose Join panicked stops; any
+	// goroutine. The Socket actor may see the channel's end before its
+	// Joined message (protoactor's system messages come first), so the
+	// outcome travels here rather than in Joined.
+	crashedJoin atomic.Bool
 }
 
 // mailboxCounter is the part of a protoactor mailbox MailboxDepth reads:
@@ -108,6 +118,18 @@ func (h *Handle) MailboxDepth() int {
 		return c.m.UserMessageCount()
 	}
 	return 0
+}
+
+// SetJoinCrashed records that Join panicked. Safe from any goroutine.
+func (h *Handle) SetJoinCrashed() { h.crashedJoin.Store(true) }
+
+// JoinRefusal is the outcome of a join that did not succeed: JoinCrash if
+// Join panicked, else JoinError. Safe from any goroutine.
+func (h *Handle) JoinRefusal() JoinOutcome {
+	if h.crashedJoin.Load() {
+		return JoinCrash
+	}
+	return JoinError
 }
 
 // SetReason records why the socket is stopping the channel. The first

@@ -123,9 +123,13 @@ func (st *State) Reply(ref protocol.Ref, status string, payload any) error {
 	if err != nil {
 		return err
 	}
-	return st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
+	err = st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
 		return s.Reply(st.PushRef, ref, st.Spec.Topic, status, p)
 	})
+	if err == nil {
+		st.Spec.Stats.Reply(status)
+	}
+	return err
 }
 
 // Subscribed reports whether the instance already has an extra

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -46,6 +47,7 @@ type crash struct {
 	policy   supervisor.Policy
 	restarts *supervisor.Restarts
 	handle   *channel.Handle
+	stats    *channel.RouteStats
 }
 
 func (a *channelActor) Receive(ctx actor.Context) {
@@ -99,7 +101,7 @@ func (a *channelActor) guard(callback, event string, f func()) (ce *actors.Crash
 // not raised again. The caller returns at once.
 func (a *channelActor) fail(ctx actor.Context, ce *actors.CrashError) {
 	a.crash = ce
-	report := &crash{CrashError: ce, policy: a.spec.Policy, restarts: &a.spec.Handle.Restarts, handle: a.spec.Handle}
+	report := &crash{CrashError: ce, policy: a.spec.Policy, restarts: &a.spec.Handle.Restarts, handle: a.spec.Handle, stats: a.spec.Stats}
 	sup, ok := ctx.(actor.Supervisor)
 	if !ok {
 		// Only a decorated context lacks it, and channel props have none;
@@ -136,7 +138,7 @@ func (a *channelActor) join(ctx actor.Context) {
 			Bytes("stack", ce.Stack).Msg("channel join crashed")
 		h.Crashes.Add(1)
 		a.spec.Runtime.Crashes.Add(CrashRecordOf(ce, a.spec.Runtime.Node, "join refused", 0))
-		a.refuse(ctx, joinCrashed)
+		a.refuse(ctx, joinCrashed, true)
 		return
 	}
 	if err != nil {
@@ -145,7 +147,7 @@ func (a *channelActor) join(ctx actor.Context) {
 		if errors.As(err, &je) {
 			payload = je.Payload
 		}
-		a.refuse(ctx, payload)
+		a.refuse(ctx, payload, false)
 		return
 	}
 	p, merr := protocol.Marshal(reply)
@@ -154,7 +156,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	}
 	if merr != nil {
 		a.st.Log.Error().Err(merr).Msg("join reply cannot be encoded")
-		a.refuse(ctx, joinCrashed)
+		a.refuse(ctx, joinCrashed, false)
 		return
 	}
 	// Subscribe first, through a gate that holds broadcasts until the reply
@@ -168,6 +170,8 @@ func (a *channelActor) join(ctx actor.Context) {
 	}
 	a.writeReply(a.spec.JoinRef, a.spec.Ref, "ok", p)
 	a.st.Joined = true
+	h.Counted = true
+	a.spec.Stats.AddJoined(1)
 	ce = a.replay(ctx)
 	h.Floor = a.st.Recovery.Head.Seq
 	g.Release(h.Floor)
@@ -268,7 +272,7 @@ func (a *channelActor) rejoin(ctx actor.Context, ce *actors.CrashError, err erro
 	a.st.Log.Info().Int("incarnation", a.spec.Handle.Incarnation).Msg("channel restarted")
 }
 
-func (a *channelActor) refuse(ctx actor.Context, payload any) {
+func (a *channelActor) refuse(ctx actor.Context, payload any, crashed bool) {
 	// A recovering join subscribed before Join: undo it now, before the
 	// closed gate fills up.
 	a.spec.Handle.Sub.Unsubscribe()
@@ -278,6 +282,9 @@ func (a *channelActor) refuse(ctx actor.Context, payload any) {
 		p = protocol.RawJSON([]byte(`{"reason":"join refused"}`))
 	}
 	a.writeReply(a.spec.JoinRef, a.spec.Ref, "error", p)
+	if crashed {
+		a.spec.Handle.SetJoinCrashed()
+	}
 	ctx.Send(ctx.Parent(), &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: a.spec.Handle})
 	ctx.Stop(ctx.Self())
 }
@@ -332,18 +339,36 @@ func (a *channelActor) handleIn(ctx actor.Context, in *channel.Inbound) {
 		ctx.Stop(ctx.Self())
 		return
 	}
+	start := time.Now()
 	c := a.context(ctx, msg.Ref)
 	h, ok := a.current().(actors.InHandler)
 	if !ok {
 		_ = a.st.Reply(msg.Ref, "error", unmatchedEvent)
+		a.spec.Stats.Handled(channel.EventUnhandled, time.Since(start).Seconds())
 		return
 	}
 	var res actors.Result
 	if ce := a.guard("handle_in", msg.Event, func() { res = h.HandleIn(c, msg.Event, msg.Payload) }); ce != nil {
+		a.spec.Stats.Handled(channel.EventCrash, time.Since(start).Seconds())
 		a.fail(ctx, ce)
 		return
 	}
 	a.apply(ctx, msg.Ref, res)
+	a.spec.Stats.Handled(eventOutcome(res), time.Since(start).Seconds())
+}
+
+// eventOutcome is how a HandleIn that returned res ended.
+func eventOutcome(res actors.Result) channel.EventOutcome {
+	switch res.Kind() {
+	case actors.ReplyResult:
+		if res.Status() == "error" {
+			return channel.EventError
+		}
+		return channel.EventOK
+	case actors.StopResult:
+		return channel.EventStop
+	}
+	return channel.EventNoReply
 }
 
 func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
@@ -430,6 +455,10 @@ func (a *channelActor) stop(ctx actor.Context) {
 	defer func() {
 		h.Sub.Unsubscribe()
 		h.Sub = nil
+		if h.Counted {
+			h.Counted = false
+			a.spec.Stats.AddJoined(-1)
+		}
 	}()
 	if a.st == nil || !a.st.Joined || a.ended {
 		return

@@ -41,14 +41,17 @@ func (s *crashStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 	if cr != nil {
 		policy, restarts = cr.policy, cr.restarts
 	}
-	decision := "stop"
+	decision, counted := "stop", channel.DecisionStop
 	d := policy.Decide(restarts, true, time.Now())
 	delay := d.Delay
 	switch {
 	case d.Restart:
-		decision = "restart"
+		decision, counted = "restart", channel.DecisionRestart
 	case d.Exceeded:
-		decision = "stop: restart intensity exceeded"
+		decision, counted = "stop: restart intensity exceeded", channel.DecisionExceeded
+	}
+	if cr != nil {
+		cr.stats.Crash(counted)
 	}
 	s.record(cr, reason, decision, d.Count)
 	if ok, suppressed := s.limiter.allow(time.Now()); ok {

@@ -28,6 +28,7 @@ type Transport struct {
 	cfg      Config
 	maxFrame int64
 	maxQueue int
+	taken    interface{ Observe(float64) } // may be nil
 	signer   *token.Signer
 	relay    *relay // nil without Config.Relay
 	node     string // the node named in tokens
@@ -43,7 +44,7 @@ type Transport struct {
 func New(ep transport.Endpoint, cfg Config) *Transport {
 	set := ep.Settings()
 	lp := &Transport{
-		ep: ep, cfg: cfg, maxFrame: set.MaxFrame, maxQueue: set.MaxQueue, signer: cfg.Signer,
+		ep: ep, cfg: cfg, maxFrame: set.MaxFrame, maxQueue: set.MaxQueue, taken: set.Taken, signer: cfg.Signer,
 		node:     set.Node,
 		log:      set.Logger.With().Str("transport", "longpoll").Logger(),
 		sessions: map[string]*session{},

@@ -36,6 +36,7 @@ type session struct {
 	// warnedBinary is set once a binary frame was dropped, so that a
 	// stream of them logs once; guarded by mu.
 	warnedBinary bool
+	overflowed   bool // closed as a slow consumer; guarded by mu
 }
 
 // waiter is a waiting poll; wake-ups merge in its one-slot channel.
@@ -80,6 +81,7 @@ func (s *session) Send(f protocol.Frame) bool {
 	}
 	if s.queued+f.Len() > s.maxBytes {
 		s.log.Warn().Int("queued_bytes", s.queued).Msg("long-poll queue overflow; closing slow session")
+		s.overflowed = true
 		s.shutLocked(false)
 		conn := s.conn
 		s.mu.Unlock()
@@ -103,10 +105,18 @@ func (s *session) Overflow() {
 		return
 	}
 	s.log.Warn().Msg("channel mailbox overflow; closing slow session")
+	s.overflowed = true
 	s.shutLocked(false)
 	conn := s.conn
 	s.mu.Unlock()
 	s.ended(conn)
+}
+
+// Overflowed reports whether the session was closed as a slow consumer.
+func (s *session) Overflowed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overflowed
 }
 
 // Close ends the session. A waiting poll gets what is queued; the next
@@ -239,6 +249,9 @@ func (s *session) endPollLocked() {
 // as many as fit in budget bytes once encoded. A frame that can never fit
 // is dropped.
 func (s *session) takeLocked(budget int) []protocol.Frame {
+	if t := s.lp.taken; t != nil && s.queued > 0 {
+		t.Observe(float64(s.queued))
+	}
 	if budget <= 0 {
 		frames := s.queue
 		s.queue, s.queued = nil, 0

@@ -94,4 +94,8 @@ type Settings struct {
 	Logger   zerolog.Logger // carries the node field already
 	MaxFrame int64          // largest inbound frame
 	MaxQueue int            // bytes of frames a connection may hold unsent
+	// Taken, if set, takes the bytes a connection's queue held each time
+	// its frames were taken to be sent (a flush, a poll); safe from any
+	// goroutine and cheap (an atomic add or two).
+	Taken interface{ Observe(float64) }
 }
