@@ -10,6 +10,7 @@ import (
 
 	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/supervisor"
+	"github.com/pyrehq/pyre/topics"
 )
 
 // Bounds of the list endpoints' limit parameter.
@@ -28,8 +29,12 @@ type NodeJSON struct {
 	Channels     int       `json:"channels"`
 	Topics       int       `json:"topics"`
 	CrashesTotal uint64    `json:"crashes_total"`
-	Goroutines   int       `json:"goroutines"`
-	HeapBytes    uint64    `json:"heap_bytes"`
+	// Broadcasts fanned out on this node and the deliveries they made,
+	// local and from other nodes together, since start.
+	BroadcastsTotal uint64 `json:"broadcasts_total"`
+	DeliveriesTotal uint64 `json:"deliveries_total"`
+	Goroutines      int    `json:"goroutines"`
+	HeapBytes       uint64 `json:"heap_bytes"`
 }
 
 // MemberJSON is one node of /admin/api/nodes.
@@ -169,10 +174,13 @@ func (a *Handler) node(w http.ResponseWriter, _ *http.Request) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	_, crashes := a.h.Crashes()
+	ps := a.h.PubSub().Stats()
 	writeJSON(w, http.StatusOK, NodeJSON{
 		Node: a.h.Node(), Time: time.Now(), Started: a.started, Sockets: a.h.Len(), Channels: a.h.Channels(),
 		Topics: len(a.h.PubSub().TopicCounts()), CrashesTotal: crashes,
-		Goroutines: runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc,
+		BroadcastsTotal: ps.Broadcasts[topics.FromLocal] + ps.Broadcasts[topics.FromRemote],
+		DeliveriesTotal: ps.Deliveries[topics.FromLocal] + ps.Deliveries[topics.FromRemote],
+		Goroutines:      runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc,
 	})
 }
 

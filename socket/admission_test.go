@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/testutil"
@@ -144,6 +145,11 @@ func TestAdmissionWebSocket(t *testing.T) {
 	// The first refusal, then the flood's.
 	if got, want := s.h.RefusedConnects(), uint64(1+outs.Load()); got != want {
 		t.Errorf("RefusedConnects = %d, want %d", got, want)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.h.Collector())
+	if got, want := series(t, reg)["pyre_connects_refused_total{}"], float64(1+outs.Load()); got != want {
+		t.Errorf("pyre_connects_refused_total = %v, want %v", got, want)
 	}
 	if got, want := connects.Load(), int64(len(admitted))+in.Load(); got != want {
 		t.Errorf("Connect ran %d times, want %d (once per admitted socket only)", got, want)

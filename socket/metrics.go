@@ -62,6 +62,7 @@ var (
 	descConnections = desc("pyre_connections", "Sockets open now, by transport.", "transport")
 	descConnects    = desc("pyre_connects_total", "Sockets opened, by transport.", "transport")
 	descDisconnects = desc("pyre_disconnects_total", "Sockets closed, by transport and reason.", "transport", "reason")
+	descRefused     = desc("pyre_connects_refused_total", "New connections refused by admission control (HTTP 503), WebSocket and long-poll together.")
 	descJoined      = desc("pyre_channels_joined", "Channels joined now, by route pattern.", "route")
 	descJoins       = desc("pyre_channel_joins_total", "Joins by route pattern and outcome (unmatched: no route).", "route", "outcome")
 	descReplies     = desc("pyre_channel_replies_total", "Replies channels sent to client events, by route pattern and status.", "route", "status")
@@ -81,7 +82,7 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{
-	descConnections, descConnects, descDisconnects, descJoined, descJoins, descReplies, descCrashes,
+	descConnections, descConnects, descDisconnects, descRefused, descJoined, descJoins, descReplies, descCrashes,
 	descBroadcasts, descDeliveries, descPresences, descPresSent, descPresRecv,
 	descNATSUp, descNATSReconn, descNATSPub, descNATSFailed, descNATSRecv, descNATSDropped, descLongPoll,
 }
@@ -111,6 +112,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descDisconnects, st.disconnects[k][r].Load(), name, reasonNames[r])
 		}
 	}
+	counter(descRefused, h.RefusedConnects())
 	counter(descJoins, st.unmatched.Load(), "", "unmatched")
 	for _, p := range h.patterns {
 		s := h.routes[p].Snapshot()

@@ -7,8 +7,9 @@ const SAMPLES = 80; // points kept per sparkline
 const prefix = document.body.dataset.prefix;
 const $ = (sel) => document.querySelector(sel);
 
-const history = {sockets: [], channels: [], topics: [], crashes: []};
+const history = {sockets: [], channels: [], topics: [], crashes: [], deliveries: []};
 let lastCrashTotal = null;
+let lastDeliveries = null; // {total, at}: the previous sample, for the rate
 let filter = "";
 
 /** el("td", {class: "num"}, "3") builds an element with text children. */
@@ -70,11 +71,18 @@ function drawNode(node, nodes) {
   const crashesNow = lastCrashTotal === null ? 0 : node.crashes_total - lastCrashTotal;
   lastCrashTotal = node.crashes_total;
   push(history.crashes, crashesNow);
+  const at = Date.parse(node.time);
+  const seconds = lastDeliveries === null ? 0 : (at - lastDeliveries.at) / 1000;
+  const perSecond = seconds > 0 ? Math.round((node.deliveries_total - lastDeliveries.total) / seconds) : 0;
+  lastDeliveries = {total: node.deliveries_total, at};
+  push(history.deliveries, perSecond);
   spark("#stat-sockets", history.sockets, node.sockets);
   spark("#stat-channels", history.channels, node.channels);
   spark("#stat-topics", history.topics, node.topics);
   spark("#stat-crashes", history.crashes, crashesNow);
   $("#stat-crashes .label small").textContent = `per interval · ${node.crashes_total} in all`;
+  spark("#stat-deliveries", history.deliveries, perSecond);
+  $("#stat-deliveries .label small").textContent = `per second · ${node.broadcasts_total} broadcasts in all`;
 }
 
 function assignsText(assigns) {

@@ -52,7 +52,7 @@ func (c chatConfig) validate() error {
 // chatFlags registers the flags of pyre chat on a new flag set.
 func chatFlags(cfg *chatConfig) *flagSet {
 	fs := newFlagSet("chat")
-	cfg.register(fs, "bearer key for /api/broadcast and /api/disconnect (empty disables them)")
+	cfg.register(fs, "key for /api/broadcast and /api/disconnect (as a bearer token) and for the admin view at /admin (as the password); empty disables them")
 	fs.in(groupServer)
 	fs.str(&cfg.Assets, "assets", "", "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
 	clusterFlags(fs, &cfg.Cluster)

@@ -30,7 +30,7 @@ func (c donationsConfig) validate() error {
 // donationsFlags registers the flags of pyre donations on a new flag set.
 func donationsFlags(cfg *donationsConfig) *flagSet {
 	fs := newFlagSet("donations")
-	cfg.register(fs, "bearer key for /api/admin-login and /api/crash-worker (empty disables them and the dashboard)")
+	cfg.register(fs, "key for /api/admin-login and /api/crash-worker (as a bearer token) and for the admin view at /admin (as the password); empty disables them and the dashboard channel")
 	fs.in(groupServer)
 	fs.str(&cfg.Assets, "assets", "", "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
 	fs.duration(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")

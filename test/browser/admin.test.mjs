@@ -39,7 +39,7 @@ test("the admin page asks for the key", async () => {
 
 test("the admin page shows sockets, channels, topics, presence and a crash, live", {timeout: 90000}, async (t) => {
   const alice = await openClient(t, server, "alice");
-  await enter(alice, "room:garden");
+  const aliceGarden = await enter(alice, "room:garden");
   await enter(alice, "room:kitchen");
   const bob = await openClient(t, server, "bob");
   await enter(bob, "room:garden");
@@ -104,6 +104,15 @@ test("the admin page shows sockets, channels, topics, presence and a crash, live
   await page.locator("#stat-sockets .value", {hasText: "3"}).waitFor();
   assert.ok(Number(await page.locator("#updated").getAttribute("data-count")) > refreshes, "the page did not refresh");
   assert.equal(await crash.locator("pre.stack").isVisible(), true, "the open crash closed on a refresh");
+  // Broadcasts: five messages to the garden's two people are counted, and
+  // the deliveries card shows their rate.
+  const broadcasts = async () =>
+    Number((await page.locator("#stat-deliveries .label small").textContent()).match(/(\d+) broadcasts/)[1]);
+  const before = await broadcasts();
+  for (let i = 0; i < 5; i++) aliceGarden.ch.push("new_msg", {body: `hello ${i}`});
+  await page.waitForFunction(() => document.querySelector("#stat-deliveries .value").textContent !== "0");
+  await page.waitForFunction((n) =>
+    Number(document.querySelector("#stat-deliveries .label small").textContent.match(/(\d+) broadcasts/)[1]) >= n, before + 5);
   // The sparkline has drawn some history.
   await page.waitForFunction(() =>
     document.querySelector("#stat-sockets polyline").getAttribute("points").split(" ").length >= 3);
