@@ -3,6 +3,7 @@ package socket
 import (
 	"runtime"
 	"sync"
+	"time"
 )
 
 // flushPool writes for connections whose writers are idle when a frame
@@ -17,8 +18,14 @@ import (
 // handler holds none; a worker starts when none runs, and more (up to
 // GOMAXPROCS) while the waiting list outgrows what those running can
 // take soon, so a large broadcast still spreads over the CPUs.
+//
+// With a write delay, a writer is written no sooner than delay after it
+// joined the list, so frames that come meanwhile share its write. The
+// delay is the same for every writer, so the list stays in the order of
+// those times and a worker only ever waits for its head.
 type flushPool struct {
-	wg *sync.WaitGroup // the handler's goroutine group
+	wg    *sync.WaitGroup // the handler's goroutine group
+	delay time.Duration   // set before the first add
 
 	mu      sync.Mutex
 	head    *writer // writers waiting, linked through writer.nextReady; guarded by mu
@@ -35,6 +42,9 @@ const poolBacklog = 256
 // written by a worker. The caller holds w.mu: the lock order is w.mu, then
 // the pool's.
 func (p *flushPool) add(w *writer) {
+	if p.delay > 0 {
+		w.readyAt = monoNow() + int64(p.delay)
+	}
 	p.mu.Lock()
 	if p.tail == nil {
 		p.head = w
@@ -55,31 +65,53 @@ func (p *flushPool) add(w *writer) {
 }
 
 // next takes the first waiting writer, or ends the worker (false) if
-// there is none.
-func (p *flushPool) next() (*writer, bool) {
+// there is none. With a delay it may first report how long the head has
+// still to wait (wait > 0, no writer).
+func (p *flushPool) next() (w *writer, wait time.Duration, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := p.head
+	w = p.head
 	if w == nil {
 		p.workers--
-		return nil, false
+		return nil, 0, false
+	}
+	if p.delay > 0 {
+		if d := w.readyAt - monoNow(); d > 0 {
+			return nil, time.Duration(d), true
+		}
 	}
 	p.head, w.nextReady = w.nextReady, nil
 	if p.head == nil {
 		p.tail = nil
 	}
 	p.waiting--
-	return w, true
+	return w, 0, true
 }
 
 func (p *flushPool) work() {
 	defer p.wg.Done()
 	var a nowWrite
+	var timer *time.Timer
 	for {
-		w, ok := p.next()
-		if !ok {
+		w, wait, ok := p.next()
+		switch {
+		case !ok:
 			return
+		case w == nil:
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			<-timer.C
+		default:
+			w.poolFlush(&a)
 		}
-		w.poolFlush(&a)
 	}
 }
+
+// epoch is where monoNow counts from.
+var epoch = time.Now()
+
+// monoNow is monotonic time in nanoseconds.
+func monoNow() int64 { return int64(time.Since(epoch)) }

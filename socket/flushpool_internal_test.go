@@ -122,3 +122,72 @@ func TestPoolShortWriteKeepsFramesWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteDelayGathersFrames: with a write delay, frames that find their
+// connection idle wait for it, and those that come meanwhile leave with
+// them.
+func TestWriteDelayGathersFrames(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	r := actors.NewRouter()
+	r.MustHandle("burst:*", func() actors.Channel { return burster{} })
+	h, err := New(r, WithoutOriginCheck(), WithWriteDelay(delay),
+		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		_ = h.Shutdown(context.Background())
+		srv.Close()
+	})
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	send := func(frame string) {
+		t.Helper()
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() time.Time {
+		t.Helper()
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := ws.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+	send(`["1","1","burst:d","phx_join",{}]`)
+	read() // the join reply, itself delayed
+
+	// Three pushes, 40 ms apart, each answered by a frame and its reply:
+	// all six wait for the first one's delay and leave together.
+	start := time.Now()
+	for i := range 3 {
+		send(fmt.Sprintf(`["1","p%d","burst:d","burst",{"count":1,"size":10}]`, i))
+		if i < 2 {
+			time.Sleep(40 * time.Millisecond)
+		}
+	}
+	first := read()
+	last := first
+	for range 5 {
+		last = read()
+	}
+	if waited := first.Sub(start); waited < delay*3/4 {
+		t.Errorf("the first frame came %v after the push; the delay is %v", waited, delay)
+	}
+	if spread := last.Sub(first); spread > 60*time.Millisecond {
+		t.Errorf("the frames came over %v: not in one write", spread)
+	}
+}
+
+func TestWriteDelayValidates(t *testing.T) {
+	for _, d := range []time.Duration{-time.Millisecond, 2 * time.Second} {
+		if _, err := New(actors.NewRouter(), WithWriteDelay(d)); err == nil {
+			t.Errorf("WithWriteDelay(%v) accepted", d)
+		}
+	}
+}

@@ -114,7 +114,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 	h.metrics = newMetrics()
 	h.patterns = router.Patterns()
 	h.routes = routeStats(h.patterns, h.metrics)
-	h.flushes.wg = &h.wg
+	h.flushes.wg, h.flushes.delay = &h.wg, o.writeDelay
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
 		actor.WithSupervisor(h.strategy), actor.WithMailbox(engine.Mailbox()))
 	if !o.noLongPoll {

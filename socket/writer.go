@@ -33,6 +33,10 @@ type writer struct {
 	pool *flushPool
 	// nextReady links the pool's waiting list; guarded by the pool's mu.
 	nextReady *writer
+	// readyAt is when the pool may write, with a write delay (monoNow);
+	// set by whoever holds the flushing role, before the writer joins
+	// the list.
+	readyAt int64
 
 	mu      sync.Mutex
 	queue   *frames // taken from the pool by Send, nil while empty; guarded by mu
