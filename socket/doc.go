@@ -66,7 +66,10 @@
 //
 // Handler methods are safe from any goroutine. Per connection there is one
 // reader goroutine (between messages it parks on a minimal stack) and at
-// most one writer goroutine, which exists only while frames are queued.
+// most one writer goroutine, which exists only while the socket cannot take
+// queued frames at once or the connection closes; otherwise a few
+// handler-wide flush workers, which exist only while some connection has
+// frames to write, write for every connection with non-blocking writes.
 // Socket and channel state live in actors and are touched only from their
 // Receive. The Socket actor handles joins, leaves of unknown topics and
 // everything that must wait behind a join; once a topic is joined and the

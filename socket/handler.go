@@ -60,6 +60,7 @@ type Handler struct {
 	channels atomic.Int64   // joined channels in the sockets' tables; changed by Socket actors
 	stopOnce sync.Once      // ends Shutdown's work once
 	wg       sync.WaitGroup // reader and writer goroutines
+	flushes  flushPool      // writes for idle connections' writers
 
 	mu      sync.Mutex
 	sockets map[string]*registered // live sockets by their actor's PID id; guarded by mu
@@ -113,6 +114,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 	h.metrics = newMetrics()
 	h.patterns = router.Patterns()
 	h.routes = routeStats(h.patterns, h.metrics)
+	h.flushes.wg, h.flushes.delay = &h.wg, o.writeDelay
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
 		actor.WithSupervisor(h.strategy), actor.WithMailbox(engine.Mailbox()))
 	if !o.noLongPoll {

@@ -162,7 +162,7 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	hj.bc = &batchConn{Conn: nc}
+	hj.bc = &batchConn{Conn: nc, rc: rawConnOf(nc)}
 	if rw.Reader.Buffered() > 0 {
 		return hj.bc, rw, nil // gorilla refuses the connection
 	}
@@ -177,6 +177,9 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 	log := s.log
 	w := &writer{ws: ws, bc: bc, ser: s.ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
 		timeout: h.opt.writeTimeout, log: log, wg: &h.wg, flushed: h.metrics.queueWS}
+	if bc.rc != nil {
+		w.pool = &h.flushes
+	}
 	// The reader is counted while the socket is still registered: Shutdown
 	// waits for every socket to go before it waits for the goroutines, so
 	// an Add after the socket's end could race its Wait.

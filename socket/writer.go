@@ -3,6 +3,7 @@ package socket
 import (
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -26,16 +27,29 @@ type writer struct {
 	log      *lazylog.Logger
 	wg       *sync.WaitGroup     // the handler's goroutine group
 	flushed  prometheus.Observer // takes the bytes of each flush
+	// pool writes for the writer while it has no flusher of its own (nil:
+	// every flush is a goroutine of the writer's own; so too where
+	// non-blocking writes are unsupported).
+	pool *flushPool
+	// nextReady links the pool's waiting list; guarded by the pool's mu.
+	nextReady *writer
+	// readyAt is when the pool may write, with a write delay (monoNow);
+	// set by whoever holds the flushing role, before the writer joins
+	// the list.
+	readyAt int64
 
-	mu        sync.Mutex
-	queue     *frames // taken from the pool by Send, nil while empty; guarded by mu
-	queued    int     // bytes in queue; guarded by mu
-	running   bool    // a flusher is active; guarded by mu
-	closing   bool    // no more frames are accepted; guarded by mu
-	closeCode int     // close frame to send (0: none); guarded by mu
-	closeText string  // guarded by mu
-	flushLast bool    // write the queue before closing; guarded by mu
-	slow      bool    // closed as a slow consumer; guarded by mu
+	mu      sync.Mutex
+	queue   *frames // taken from the pool by Send, nil while empty; guarded by mu
+	queued  int     // bytes in queue; guarded by mu
+	running bool    // a flusher is active, or the pool has the writer; guarded by mu
+	// rest is the unwritten end of a frame the pool wrote in part; the
+	// flusher writes it before anything else. Guarded by mu.
+	rest      []byte
+	closing   bool   // no more frames are accepted; guarded by mu
+	closeCode int    // close frame to send (0: none); guarded by mu
+	closeText string // guarded by mu
+	flushLast bool   // write the queue before closing; guarded by mu
+	slow      bool   // closed as a slow consumer; guarded by mu
 	// linger: the client may still be sending (the rest of a frame over
 	// the limit), so the connection ends with a lingering close; guarded
 	// by mu.
@@ -131,8 +145,68 @@ func (w *writer) closeLocked(code int, text string, flush bool) {
 func (w *writer) startLocked() {
 	if !w.running {
 		w.running = true
+		if w.pool != nil && !w.closing {
+			w.pool.add(w)
+			return
+		}
 		w.wg.Add(1)
 		go w.flush()
+	}
+}
+
+// handOffLocked moves the flushing role the pool held to a flusher
+// goroutine of the writer's own.
+func (w *writer) handOffLocked() {
+	w.wg.Add(1)
+	go w.flush()
+}
+
+// poolWriteShort, when set (by tests), is called each time a pool worker
+// finds a socket that cannot take a whole batch.
+var poolWriteShort func()
+
+// poolFlush writes what is queued with one non-blocking write, on a pool
+// worker. What the socket cannot take at once, a close, or an error goes
+// on to the writer's own flusher.
+func (w *writer) poolFlush(a *nowWrite) {
+	w.mu.Lock()
+	if w.closing || w.queue == nil || len(w.queue.f) == 0 {
+		w.handOffLocked()
+		w.mu.Unlock()
+		return
+	}
+	batch, queued := w.queue, w.queued
+	w.queue, w.queued = nil, 0
+	w.mu.Unlock()
+	if w.flushed != nil {
+		w.flushed.Observe(float64(queued))
+	}
+
+	rest, err := w.bc.writeFramesNow(a, batch.f)
+	clear(batch.f)
+	batch.f = batch.f[:0]
+	putFrames(batch)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err != nil:
+		if !w.closing {
+			w.closeLocked(0, "", false)
+		}
+		w.handOffLocked()
+	case rest != nil:
+		w.rest = rest
+		if poolWriteShort != nil {
+			poolWriteShort()
+		}
+		w.handOffLocked()
+	case w.closing:
+		w.handOffLocked()
+	case w.queue != nil && len(w.queue.f) > 0:
+		w.pool.add(w)
+	default:
+		w.running = false
 	}
 }
 
@@ -140,6 +214,20 @@ func (w *writer) flush() {
 	defer w.wg.Done()
 	for {
 		w.mu.Lock()
+		if w.rest != nil {
+			// The end of a frame the pool began: it goes first, and
+			// whole, even if the connection is closing.
+			rest := w.rest
+			w.rest = nil
+			w.mu.Unlock()
+			err := w.bc.writeRaw(rest, w.timeout)
+			w.mu.Lock()
+			if err != nil && !w.closing {
+				w.closeLocked(0, "", false)
+			}
+			w.mu.Unlock()
+			continue
+		}
 		if w.queue == nil || len(w.queue.f) == 0 {
 			if w.closing {
 				code, text, linger := w.closeCode, w.closeText, w.linger
@@ -268,6 +356,7 @@ func putFrames(q *frames) {
 // the two from interleaving inside a frame.
 type batchConn struct {
 	net.Conn
+	rc syscall.RawConn // for non-blocking writes; nil where unsupported
 	mu sync.Mutex
 	// deadlineSet is when writeFrames last set the write deadline (zero
 	// once anyone else has set one); guarded by mu.
@@ -319,6 +408,42 @@ func appendFrame(dst []byte, binary bool, payload []byte) []byte {
 
 func binary64(dst []byte, v uint64) []byte {
 	return append(dst, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// writeFramesNow frames batch into a pooled buffer and makes one
+// non-blocking write of it. rest is what the socket did not take (nil when
+// it took everything), to be written by a goroutine that may wait.
+func (b *batchConn) writeFramesNow(a *nowWrite, batch []protocol.Frame) (rest []byte, err error) {
+	p, ok := bufferPool.Get().(*[]byte)
+	if !ok {
+		p = new([]byte)
+	}
+	buf := (*p)[:0]
+	for _, f := range batch {
+		buf = appendFrame(buf, f.Binary, f.Data)
+	}
+	b.mu.Lock()
+	n, err := a.write(b.rc, buf)
+	b.mu.Unlock()
+	if err == nil && n < len(buf) {
+		rest = append([]byte(nil), buf[n:]...)
+	}
+	if cap(buf) <= maxKeptBuffer {
+		*p = buf[:0]
+		bufferPool.Put(p)
+	}
+	return rest, err
+}
+
+// writeRaw writes p, already framed, within timeout.
+func (b *batchConn) writeRaw(p []byte, timeout time.Duration) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	b.deadlineSet = now
+	_ = b.Conn.SetWriteDeadline(now.Add(timeout))
+	_, err := b.Conn.Write(p)
+	return err
 }
 
 // writeFrames frames batch into a pooled buffer and writes it with one

@@ -53,6 +53,13 @@ modes:
                                 logins on the first: the nodes must share
                                 -secret), and the report splits the figures
                                 by node
+  rooms    -rooms N -size-of M  N rooms of M connections each (room:rooms-<n>);
+                                the first member of every room pushes "bench"
+                                events, -rate R per room (default 5), spread
+                                evenly, for -duration D: deliveries/s (every
+                                member, the sender too, reads each message),
+                                loss, latency, server CPU per delivery (with
+                                -pid)
   ping     -clients N           closed-loop "ping" round trips for -duration D:
                                 replies/s, round-trip time
 
@@ -105,6 +112,9 @@ type benchConfig struct {
 	Count    int64         // fanout, ping
 
 	Clients int // ping
+
+	Rooms    int // rooms
+	RoomSize int // rooms
 }
 
 func (c benchConfig) validate() error {
@@ -223,7 +233,7 @@ var errStoppedEarly = errors.New("bench: the run stopped early")
 func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(errOut, benchUsage)
-		return errors.New("bench: give a mode: storm, reconnect, fanout or ping")
+		return errors.New("bench: give a mode: storm, reconnect, fanout, rooms or ping")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -271,6 +281,14 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries (and for -slow subscribers to read up to their close)")
 		fs.StringVar(&cfg.Topic, "topic", "", "topic (default room:fanout)")
 		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; subscriber i goes to node i mod N, the publisher and the logins to the first")
+	case "rooms":
+		fs.IntVar(&cfg.Rooms, "rooms", 1000, "rooms")
+		fs.IntVar(&cfg.RoomSize, "size-of", 10, "connections in each room")
+		fs.Float64Var(&cfg.Rate, "rate", 5, "messages per second per room")
+		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "publish for this long")
+		fs.IntVar(&cfg.Size, "size", loadgen.DefaultPayloadSize, "payload padding in bytes")
+		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries")
+		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; room n is PREFIX<n> (default room:rooms-)")
 	case "ping":
 		fs.IntVar(&cfg.Clients, "clients", 50, "clients, each with one request in flight")
 		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long to run")
@@ -330,6 +348,12 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return err
 		}
 		rep = fanoutReport{r}
+	case "rooms":
+		r, err := loadgen.Rooms(ctx, cfg.Target, cfg.Rooms, cfg.RoomSize, opts...)
+		if err != nil {
+			return err
+		}
+		rep = roomsReport{r}
 	case "ping":
 		r, err := loadgen.Ping(ctx, cfg.Target, cfg.Clients, opts...)
 		if err != nil {
@@ -357,10 +381,12 @@ type (
 	stormReport     struct{ *loadgen.StormReport }
 	reconnectReport struct{ *loadgen.ReconnectReport }
 	fanoutReport    struct{ *loadgen.FanoutReport }
+	roomsReport     struct{ *loadgen.RoomsReport }
 	pingReport      struct{ *loadgen.PingReport }
 )
 
 func (r stormReport) stopped() string     { return r.Stopped }
 func (r reconnectReport) stopped() string { return r.Stopped }
 func (r fanoutReport) stopped() string    { return r.Stopped }
+func (r roomsReport) stopped() string     { return r.Stopped }
 func (r pingReport) stopped() string      { return r.Stopped }

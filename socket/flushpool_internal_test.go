@@ -1,0 +1,193 @@
+package socket
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/pyrehq/pyre/actors"
+)
+
+// burster pushes "count" numbered frames of "size" bytes on "burst".
+type burster struct{}
+
+func (burster) Join(*actors.Context, string, actors.Payload) (any, error) { return nil, nil }
+
+func (burster) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
+	var req struct{ Count, Size int }
+	if err := p.Decode(&req); err != nil {
+		return actors.Error(err.Error())
+	}
+	pad := strings.Repeat("x", req.Size)
+	for i := range req.Count {
+		if err := c.Push("frame", map[string]any{"n": i, "pad": pad}); err != nil {
+			return actors.Error(err.Error())
+		}
+	}
+	return actors.Ok(map[string]int{"pushed": req.Count})
+}
+
+// TestPoolShortWriteKeepsFramesWhole: when a connection's socket cannot
+// take a pool worker's whole write, the rest of the frame goes first
+// through the connection's own flusher and every frame reaches the client
+// whole and in order; once the client reads again the connection goes on
+// as before, through the pool.
+func TestPoolShortWriteKeepsFramesWhole(t *testing.T) {
+	short := make(chan struct{})
+	var once sync.Once
+	poolWriteShort = func() { once.Do(func() { close(short) }) }
+	t.Cleanup(func() { poolWriteShort = nil })
+
+	r := actors.NewRouter()
+	r.MustHandle("burst:*", func() actors.Channel { return burster{} })
+	h, err := New(r, WithoutOriginCheck(), WithMaxQueueBytes(64<<20),
+		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		_ = h.Shutdown(context.Background())
+		srv.Close()
+	})
+
+	// A small receive buffer on the client, so that the server's socket
+	// fills after a few frames while the client does not read.
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var nd net.Dialer
+		c, err := nd.DialContext(ctx, network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		}
+		return c, err
+	}}
+	u := "ws" + strings.TrimPrefix(srv.URL, "http") + "/websocket?vsn=2.0.0"
+	ws, _, err := d.Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	send := func(frame string) {
+		t.Helper()
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() []any {
+		t.Helper()
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msg []any
+		if err := json.Unmarshal(data, &msg); err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		return msg
+	}
+	send(`["1","1","burst:a","phx_join",{}]`)
+	if got := read(); got[3] != "phx_reply" {
+		t.Fatalf("join answered %v", got)
+	}
+
+	const count, size = 1500, 6000
+	for round := range 2 {
+		send(fmt.Sprintf(`["1","r%d","burst:a","burst",{"count":%d,"size":%d}]`, round, count, size))
+		if round == 0 {
+			select {
+			case <-short:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no pool write came up short against a client that does not read")
+			}
+		}
+		for i := range count {
+			msg := read()
+			p, _ := msg[4].(map[string]any)
+			if msg[3] != "frame" || p["n"] != float64(i) || len(p["pad"].(string)) != size {
+				t.Fatalf("round %d: frame %d is %v %v (pad %d bytes)", round, i, msg[3], p["n"], len(p["pad"].(string)))
+			}
+		}
+		if got := read(); got[3] != "phx_reply" || got[1] != fmt.Sprintf("r%d", round) {
+			t.Fatalf("round %d: after the frames came %v, want the reply", round, got[:4])
+		}
+	}
+}
+
+// TestWriteDelayGathersFrames: with a write delay, frames that find their
+// connection idle wait for it, and those that come meanwhile leave with
+// them.
+func TestWriteDelayGathersFrames(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	r := actors.NewRouter()
+	r.MustHandle("burst:*", func() actors.Channel { return burster{} })
+	h, err := New(r, WithoutOriginCheck(), WithWriteDelay(delay),
+		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		_ = h.Shutdown(context.Background())
+		srv.Close()
+	})
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/websocket?vsn=2.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	send := func(frame string) {
+		t.Helper()
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() time.Time {
+		t.Helper()
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := ws.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+	send(`["1","1","burst:d","phx_join",{}]`)
+	read() // the join reply, itself delayed
+
+	// Three pushes, 40 ms apart, each answered by a frame and its reply:
+	// all six wait for the first one's delay and leave together.
+	start := time.Now()
+	for i := range 3 {
+		send(fmt.Sprintf(`["1","p%d","burst:d","burst",{"count":1,"size":10}]`, i))
+		if i < 2 {
+			time.Sleep(40 * time.Millisecond)
+		}
+	}
+	first := read()
+	last := first
+	for range 5 {
+		last = read()
+	}
+	if waited := first.Sub(start); waited < delay*3/4 {
+		t.Errorf("the first frame came %v after the push; the delay is %v", waited, delay)
+	}
+	if spread := last.Sub(first); spread > 60*time.Millisecond {
+		t.Errorf("the frames came over %v: not in one write", spread)
+	}
+}
+
+func TestWriteDelayValidates(t *testing.T) {
+	for _, d := range []time.Duration{-time.Millisecond, 2 * time.Second} {
+		if _, err := New(actors.NewRouter(), WithWriteDelay(d)); err == nil {
+			t.Errorf("WithWriteDelay(%v) accepted", d)
+		}
+	}
+}
