@@ -92,6 +92,28 @@ type subscriber struct {
 	lastSent                              int64 // latest send time read, ns since the origin
 }
 
+// count tallies one bench payload read at at: ok is false for one
+// without a sequence number and time, and for a duplicate.
+func (s *subscriber) count(p []byte, at int64) (ts int64, ok bool) {
+	seq, ts, ok := parseStamp(p)
+	switch {
+	case !ok:
+		s.unparsed++
+		return 0, false
+	case seq == s.last:
+		s.dups++
+		return 0, false
+	case seq < s.last:
+		s.reordered++
+	default:
+		s.last = seq
+	}
+	s.recv++
+	s.lastAt = at
+	s.lastSent = max(s.lastSent, ts)
+	return ts, true
+}
+
 // Fanout joins subs subscribers and one publisher to one topic
 // (room:fanout by default) and publishes `bench` events carrying a sequence
 // number and the send time: at WithRate messages per second, or as fast as
@@ -130,24 +152,8 @@ func Fanout(ctx context.Context, target string, subs int, opts ...Option) (*Fano
 	tallies := make([]*subscriber, subs)
 	onBench := func(s *subscriber) benchFunc {
 		return func(p []byte, at int64) {
-			seq, ts, ok := parseStamp(p)
-			if !ok {
-				s.unparsed++
-				return
-			}
-			switch {
-			case seq == s.last:
-				s.dups++
-				return
-			case seq < s.last:
-				s.reordered++
-			default:
-				s.last = seq
-			}
-			s.recv++
-			s.lastAt = at
-			s.lastSent = max(s.lastSent, ts)
-			if s.slow {
+			ts, ok := s.count(p, at)
+			if !ok || s.slow {
 				return
 			}
 			lat.add(s.key, at-ts)

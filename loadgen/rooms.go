@@ -85,21 +85,10 @@ func Rooms(ctx context.Context, target string, rooms, size int, opts ...Option) 
 		s := &subscriber{key: i}
 		tallies[i] = s
 		return func(p []byte, at int64) {
-				seq, ts, ok := parseStamp(p)
-				switch {
-				case !ok:
-					s.unparsed++
+				ts, ok := s.count(p, at)
+				if !ok {
 					return
-				case seq == s.last:
-					s.dups++
-					return
-				case seq < s.last:
-					s.reordered++
-				default:
-					s.last = seq
 				}
-				s.recv++
-				s.lastAt = at
 				lat.add(i, at-ts)
 				fl.deliver()
 			}, func() {

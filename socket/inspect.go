@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/pyrehq/pyre/actors"
+	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/presence"
 )
 
@@ -234,34 +235,18 @@ func (s *socketActor) inspect() *SocketInfo {
 }
 
 // Crash is one channel crash of this handler's sockets, as Handler.Crashes
-// reports it.
-type Crash struct {
-	Time     time.Time
-	Node     string
-	SocketID string
-	Topic    string
-	JoinRef  string
-	Callback string // join, handle_in, handle_out, handle_info, stop
-	Event    string
-	Panic    string // the panic value, formatted
-	Stack    string
-	// Decision is what the route's restart policy decided: "stop",
-	// "restart", "stop: restart intensity exceeded", or "join refused"
-	// for a crash in Join.
-	Decision string
-	Restarts int // restarts within the policy's period, this one included
-}
+// reports it: when, where (node, socket id, topic, join ref, callback and
+// event), the panic and its stack, what the route's restart policy decided
+// ("stop", "restart", "stop: restart intensity exceeded", or "join
+// refused" for a crash in Join), and the restarts within the policy's
+// period, this one included.
+type Crash = channel.CrashRecord
 
 // Crashes returns the last channel crashes of this handler's sockets,
 // newest first (at most the last 50), and how many there were since the
 // handler started.
 func (h *Handler) Crashes() ([]Crash, uint64) {
-	recs, total := h.rt.Crashes.Last()
-	out := make([]Crash, len(recs))
-	for i, r := range recs {
-		out[i] = Crash(r)
-	}
-	return out, total
+	return h.rt.Crashes.Last()
 }
 
 // Node returns the node name the handler logs with (WithNode).

@@ -16,12 +16,8 @@ type readWaiter struct {
 }
 
 func newReadWaiter(nc net.Conn) *readWaiter {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := rawConnOf(nc)
+	if rc == nil {
 		return nil
 	}
 	w := &readWaiter{rc: rc}

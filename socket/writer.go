@@ -414,6 +414,19 @@ func binary64(dst []byte, v uint64) []byte {
 // non-blocking write of it. rest is what the socket did not take (nil when
 // it took everything), to be written by a goroutine that may wait.
 func (b *batchConn) writeFramesNow(a *nowWrite, batch []protocol.Frame) (rest []byte, err error) {
+	p, buf := framed(batch)
+	b.mu.Lock()
+	n, err := a.write(b.rc, buf)
+	b.mu.Unlock()
+	if err == nil && n < len(buf) {
+		rest = append([]byte(nil), buf[n:]...)
+	}
+	release(p, buf)
+	return rest, err
+}
+
+// framed frames batch into a buffer from the pool; release gives it back.
+func framed(batch []protocol.Frame) (*[]byte, []byte) {
 	p, ok := bufferPool.Get().(*[]byte)
 	if !ok {
 		p = new([]byte)
@@ -422,17 +435,15 @@ func (b *batchConn) writeFramesNow(a *nowWrite, batch []protocol.Frame) (rest []
 	for _, f := range batch {
 		buf = appendFrame(buf, f.Binary, f.Data)
 	}
-	b.mu.Lock()
-	n, err := a.write(b.rc, buf)
-	b.mu.Unlock()
-	if err == nil && n < len(buf) {
-		rest = append([]byte(nil), buf[n:]...)
-	}
+	return p, buf
+}
+
+// release returns a buffer framed took, unless it grew too large to keep.
+func release(p *[]byte, buf []byte) {
 	if cap(buf) <= maxKeptBuffer {
 		*p = buf[:0]
 		bufferPool.Put(p)
 	}
-	return rest, err
 }
 
 // writeRaw writes p, already framed, within timeout.
@@ -451,14 +462,7 @@ func (b *batchConn) writeRaw(p []byte, timeout time.Duration) error {
 // timer update, so it moves only every quarter of timeout: a write gets
 // between three quarters of timeout and all of it.
 func (b *batchConn) writeFrames(batch []protocol.Frame, timeout time.Duration) error {
-	p, ok := bufferPool.Get().(*[]byte)
-	if !ok {
-		p = new([]byte)
-	}
-	buf := (*p)[:0]
-	for _, f := range batch {
-		buf = appendFrame(buf, f.Binary, f.Data)
-	}
+	p, buf := framed(batch)
 	b.mu.Lock()
 	if now := time.Now(); now.Sub(b.deadlineSet) >= timeout/4 {
 		b.deadlineSet = now
@@ -466,9 +470,6 @@ func (b *batchConn) writeFrames(batch []protocol.Frame, timeout time.Duration) e
 	}
 	_, err := b.Conn.Write(buf)
 	b.mu.Unlock()
-	if cap(buf) <= maxKeptBuffer {
-		*p = buf[:0]
-		bufferPool.Put(p)
-	}
+	release(p, buf)
 	return err
 }

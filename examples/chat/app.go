@@ -6,10 +6,8 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -33,16 +31,10 @@ import (
 //go:embed web
 var webFS embed.FS
 
-// clientFile is the phoenix.js client the page imports, as /assets/phoenix.mjs.
-const clientFile = "phoenix.mjs"
-
 // EmbeddedClient reports whether this binary carries the page's phoenix.js
 // client. Without it, and without Config.AssetsDir, the page's script
 // cannot load.
-func EmbeddedClient() bool {
-	_, err := fs.Stat(webFS, "web/phoenix/"+clientFile)
-	return err == nil
-}
+func EmbeddedClient() bool { return httpapi.HasClient(webFS) }
 
 // TokenMaxAge is how long a login token is valid.
 const TokenMaxAge = 14 * 24 * time.Hour
@@ -191,17 +183,8 @@ func (a *App) routes() error {
 		a.mux.Handle("/admin", view)
 		a.mux.Handle("/admin/", view)
 	}
-	web, _ := fs.Sub(webFS, "web")
 	a.mux.Handle("/socket/", a.socket)
-	a.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFileFS(w, r, web, "index.html")
-	})
-	a.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(web)))
-	client, _ := fs.Sub(webFS, "web/phoenix")
-	if a.cfg.AssetsDir != "" {
-		client = os.DirFS(a.cfg.AssetsDir)
-	}
-	a.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(client)))
+	httpapi.ServePage(a.mux, webFS, a.cfg.AssetsDir)
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		body := map[string]any{"status": "ok", "sockets": a.socket.Len()}
 		if a.cfg.Cluster != nil {

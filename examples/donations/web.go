@@ -2,9 +2,8 @@ package donations
 
 import (
 	"embed"
-	"io/fs"
-	"net/http"
-	"os"
+
+	"github.com/pyrehq/pyre/examples/internal/httpapi"
 )
 
 // webFS is the dashboard page. Its phoenix/ directory holds the official
@@ -17,28 +16,14 @@ var webFS embed.FS
 
 // clientFile is the phoenix.js client the page imports, as
 // /assets/phoenix.mjs.
-const clientFile = "phoenix.mjs"
+const clientFile = httpapi.ClientFile
 
 // EmbeddedClient reports whether this binary carries the page's phoenix.js
 // client. Without it, and without Config.AssetsDir, the page's script
 // cannot load.
-func EmbeddedClient() bool {
-	_, err := fs.Stat(webFS, "web/phoenix/"+clientFile)
-	return err == nil
-}
+func EmbeddedClient() bool { return httpapi.HasClient(webFS) }
 
 // pageRoutes serves the page at /, its files under /static/ and the
 // phoenix.js client under /assets/. Everything comes from the binary (or
 // Config.AssetsDir), nothing from the working directory.
-func (a *App) pageRoutes() {
-	web, _ := fs.Sub(webFS, "web")
-	a.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFileFS(w, r, web, "index.html")
-	})
-	a.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(web)))
-	client, _ := fs.Sub(webFS, "web/phoenix")
-	if a.cfg.AssetsDir != "" {
-		client = os.DirFS(a.cfg.AssetsDir)
-	}
-	a.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(client)))
-}
+func (a *App) pageRoutes() { httpapi.ServePage(a.mux, webFS, a.cfg.AssetsDir) }

@@ -16,7 +16,10 @@ type CrashRecord struct {
 	Event    string
 	Panic    string // the panic value, formatted
 	Stack    string
-	Decision string // what the crash strategy decided: stop, restart, ...
+	// Decision is what the route's restart policy decided: "stop",
+	// "restart", "stop: restart intensity exceeded", or "join refused"
+	// for a crash in Join.
+	Decision string
 	Restarts int    // restarts within the route policy's period, this one included
 }
 

@@ -1,6 +1,7 @@
-// Package httpapi holds the few HTTP helpers the example apps share for
-// their JSON APIs: bounded JSON bodies, JSON answers, the admin key check
-// and the rule for user names. It is part of the examples, not of pyre.
+// Package httpapi holds the few HTTP helpers the example apps share: for
+// their JSON APIs, bounded JSON bodies, JSON answers, the admin key check
+// and the rule for user names; for their pages, serving the embedded page
+// and phoenix.js client. It is part of the examples, not of pyre.
 package httpapi
 
 import (
