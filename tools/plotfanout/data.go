@@ -18,6 +18,8 @@ type result struct {
 	Joined        int     `json:"joined"`
 	Rate          float64 `json:"rate_target"`
 	DeliveredPerS float64 `json:"delivered_per_s"`
+	Received      float64 `json:"received"`
+	ServerCPUS    float64 `json:"server_cpu_s"` // 0 when the run had no server pid
 	Stopped       string  `json:"stopped"`
 	Latency       struct {
 		P99Us float64 `json:"p99_us"`
@@ -36,6 +38,7 @@ type point struct {
 	x          float64 // subscribers that joined
 	deliveries float64 // per second
 	p99ms      float64
+	cpuUs      float64 // server CPU per delivery, µs; 0 if unknown
 	runs       int
 }
 
@@ -125,10 +128,18 @@ func (c *collector) series() []series {
 		for subs, runs := range bySubs {
 			d := make([]float64, len(runs))
 			l := make([]float64, len(runs))
+			var cpu []float64
 			for i, r := range runs {
 				d[i], l[i] = r.DeliveredPerS, r.Latency.P99Us/1000
+				if r.ServerCPUS > 0 && r.Received > 0 {
+					cpu = append(cpu, r.ServerCPUS*1e6/r.Received)
+				}
 			}
-			s.points = append(s.points, point{x: float64(subs), deliveries: median(d), p99ms: median(l), runs: len(runs)})
+			p := point{x: float64(subs), deliveries: median(d), p99ms: median(l), runs: len(runs)}
+			if len(cpu) == len(runs) {
+				p.cpuUs = median(cpu)
+			}
+			s.points = append(s.points, p)
 			s.runs += len(runs)
 		}
 		sort.Slice(s.points, func(i, j int) bool { return s.points[i].x < s.points[j].x })

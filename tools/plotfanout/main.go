@@ -105,22 +105,31 @@ func readFile(col *collector, name string, stdin io.Reader) error {
 	return col.read(f, name)
 }
 
-// render draws the two panels, deliveries/s above p99 latency.
+// render draws the panels: deliveries/s, p99 latency and, when every
+// point has it, the server's CPU per delivery.
 func render(ss []series, title string, w, h int) image.Image {
 	c := newCanvas(w, h)
 	c.text(20, 14, title, 3, black)
-	var xs, ds, ls []float64
+	var xs, ds, ls, cs []float64
+	withCPU := true
 	for _, s := range ss {
 		for _, p := range s.points {
-			xs, ds, ls = append(xs, p.x), append(ds, p.deliveries), append(ls, p.p99ms)
+			xs, ds, ls, cs = append(xs, p.x), append(ds, p.deliveries), append(ls, p.p99ms), append(cs, p.cpuUs)
+			withCPU = withCPU && p.cpuUs > 0
 		}
 	}
 	x := autoAxis(xs, 20)
+	panels := []panel{
+		{title: "deliveries per second", x: x, y: linearAxis(ds), value: func(p point) float64 { return p.deliveries }},
+		{title: "p99 latency, ms", x: x, y: autoAxis(ls, 50), value: func(p point) float64 { return p.p99ms }},
+	}
+	if withCPU {
+		panels = append(panels, panel{title: "server CPU per delivery, microseconds", x: x, y: autoAxis(cs, 50), value: func(p point) float64 { return p.cpuUs }})
+	}
 	top := 14 + glyphH*3 + 10
-	half := (h - top) / 2
-	panel{title: "deliveries per second", x: x, y: linearAxis(ds), value: func(p point) float64 { return p.deliveries }}.
-		draw(c, image.Rect(0, top, w, top+half), ss, true)
-	panel{title: "p99 latency, ms", x: x, y: autoAxis(ls, 50), value: func(p point) float64 { return p.p99ms }}.
-		draw(c, image.Rect(0, top+half, w, h), ss, false)
+	part := (h - top) / len(panels)
+	for i, pn := range panels {
+		pn.draw(c, image.Rect(0, top+i*part, w, top+(i+1)*part), ss, i == 0)
+	}
 	return c.img
 }

@@ -131,3 +131,28 @@ func TestAxes(t *testing.T) {
 		}
 	}
 }
+
+// With the server's CPU in every run, a point carries the median CPU per
+// delivery; a run without it leaves the point without one.
+func TestCPUPerDelivery(t *testing.T) {
+	c, err := newCollector(kindMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := `{"mode":"fanout","label":"a","subs":10,"joined":10,"delivered_per_s":1,"received":1000000,"server_cpu_s":0.5,"latency":{"p99_us":1}}
+{"mode":"fanout","label":"a","subs":10,"joined":10,"delivered_per_s":1,"received":1000000,"server_cpu_s":0.7,"latency":{"p99_us":1}}
+{"mode":"fanout","label":"a","subs":10,"joined":10,"delivered_per_s":1,"received":2000000,"server_cpu_s":1.2,"latency":{"p99_us":1}}
+{"mode":"fanout","label":"b","subs":10,"joined":10,"delivered_per_s":1,"received":1000000,"server_cpu_s":0.5,"latency":{"p99_us":1}}
+{"mode":"fanout","label":"b","subs":10,"joined":10,"delivered_per_s":1,"received":1000000,"latency":{"p99_us":1}}
+`
+	if err := c.read(strings.NewReader(lines), "lines"); err != nil {
+		t.Fatal(err)
+	}
+	s := c.series()
+	if got := s[0].points[0].cpuUs; got != 0.6 {
+		t.Errorf("a: %v µs per delivery, want the median 0.6", got)
+	}
+	if got := s[1].points[0].cpuUs; got != 0 {
+		t.Errorf("b: %v µs per delivery, want none (one run has no CPU)", got)
+	}
+}
