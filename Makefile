@@ -19,11 +19,13 @@ PHOENIX := node_modules/phoenix/priv/static
 run: client
 	$(GO) run ./cmd/pyre chat -addr $(ADDR) -admin-key $(ADMIN)
 
-## test: everything -- vet and staticcheck, Go tests with the race detector, brief fuzzing,
+## test: everything -- gofmt, vet and staticcheck, Go tests with the race detector, brief fuzzing,
 ## then the phoenix.js tests in Node and the page in headless Chromium
 test: vet gotest fuzz build jstest browsertest
 
 vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 

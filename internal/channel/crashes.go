@@ -20,7 +20,7 @@ type CrashRecord struct {
 	// "restart", "stop: restart intensity exceeded", or "join refused"
 	// for a crash in Join.
 	Decision string
-	Restarts int    // restarts within the route policy's period, this one included
+	Restarts int // restarts within the route policy's period, this one included
 }
 
 // CrashLog keeps the last crashes of an endpoint's channels in a ring of
