@@ -21,7 +21,6 @@ const chatMinBurst = 20
 // chatConfig is the chat command's configuration.
 type chatConfig struct {
 	serverConfig
-	Assets     string
 	Cluster    cluster.Config
 	Pprof      string
 	RateLimit  float64
@@ -37,9 +36,6 @@ func (c chatConfig) validate() error {
 	if c.RateLimit < 0 {
 		return errors.New("-rate-limit must not be negative")
 	}
-	if err := checkAssets(c.Assets); err != nil {
-		return err
-	}
 	if c.Cluster.NATS != "" && c.Secret == "" {
 		// A secret drawn per process makes every node refuse the tokens
 		// of the others, so a client behind a load balancer is logged
@@ -54,8 +50,6 @@ func (c chatConfig) validate() error {
 func chatFlags(cfg *chatConfig) *flagSet {
 	fs := newFlagSet("chat")
 	cfg.register(fs, "key for /api/broadcast and /api/disconnect (as a bearer token) and for the admin view at /admin (as the password); empty disables them")
-	fs.in(groupServer)
-	fs.str(&cfg.Assets, "assets", "", "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
 	clusterFlags(fs, &cfg.Cluster)
 	fs.in(groupLimits)
 	fs.float(&cfg.RateLimit, "rate-limit", 10, "events per second one socket may send, in bursts of as many and at least 20 (0: no limit); "+
@@ -113,9 +107,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !chat.EmbeddedClient() && cfg.Assets == "" {
-		log.Error().Msg(noClient("chat"))
-	}
+	cfg.warnNoClient(log, "chat", chat.EmbeddedClient())
 	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, withMetrics(app))
 }
 

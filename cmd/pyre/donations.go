@@ -13,7 +13,6 @@ import (
 // donationsConfig is the donations command's configuration.
 type donationsConfig struct {
 	serverConfig
-	Assets  string
 	Refresh time.Duration
 }
 
@@ -24,7 +23,7 @@ func (c donationsConfig) validate() error {
 	if c.Refresh <= 0 {
 		return errors.New("-refresh must be positive")
 	}
-	return checkAssets(c.Assets)
+	return nil
 }
 
 // donationsFlags registers the flags of pyre donations on a new flag set.
@@ -32,7 +31,6 @@ func donationsFlags(cfg *donationsConfig) *flagSet {
 	fs := newFlagSet("donations")
 	cfg.register(fs, "key for /api/admin-login and /api/crash-worker (as a bearer token) and for the admin view at /admin (as the password); empty disables them and the dashboard channel")
 	fs.in(groupServer)
-	fs.str(&cfg.Assets, "assets", "", "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
 	fs.duration(&cfg.Refresh, "refresh", donations.DefaultRefresh, "period of the campaign_refreshed broadcasts")
 	return fs
 }
@@ -71,8 +69,6 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 		return err
 	}
 	log = log.With().Str("node", node).Logger()
-	if !donations.EmbeddedClient() && cfg.Assets == "" {
-		log.Error().Msg(noClient("donations"))
-	}
+	cfg.warnNoClient(log, "donations", donations.EmbeddedClient())
 	return serve(ctx, log, "donations", cfg.Addr, cfg.DrainTime, withMetrics(app))
 }

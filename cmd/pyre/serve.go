@@ -22,6 +22,8 @@ type serverConfig struct {
 	Node      string
 	LogLevel  string
 	DrainTime time.Duration
+	// Assets is where the page's phoenix.mjs comes from ("": the binary).
+	Assets string
 	// New connections admitted per second and in a burst (0: no limit):
 	// the clients of a drained node all come back at once.
 	AdmitRate  float64
@@ -54,6 +56,7 @@ func (c *serverConfig) register(fs *flagSet, adminUse string) {
 	fs.in(groupServer)
 	fs.str(&c.Addr, "addr", "127.0.0.1:4000", "listen address")
 	fs.duration(&c.DrainTime, "drain", 10*time.Second, "time allowed for draining sockets on shutdown")
+	fs.str(&c.Assets, "assets", "", "directory holding the page's phoenix.mjs, such as npm's node_modules/phoenix/priv/static (default: the copy built into the binary)")
 	fs.in(groupSecurity)
 	fs.secretStr(&c.AdminKey, "admin-key", adminUse)
 	fs.secretStr(&c.Secret, "secret", "token signing secret, at least 16 characters (default: random per process)")
@@ -86,7 +89,16 @@ func (c serverConfig) validate() error {
 	if c.LongPollSessions < 1 || c.LongPollSessionsPerUser < 1 {
 		return errors.New("-longpoll-sessions and -longpoll-sessions-per-user must be at least 1")
 	}
-	return nil
+	return checkAssets(c.Assets)
+}
+
+// warnNoClient logs, at error level, that the app's page cannot run when
+// the binary has no phoenix.js client (embedded false) and -assets is not
+// set.
+func (c serverConfig) warnNoClient(log zerolog.Logger, app string, embedded bool) {
+	if !embedded && c.Assets == "" {
+		log.Error().Msg(noClient(app))
+	}
 }
 
 // socketOptions are the socket options the shared flags set.
