@@ -1,7 +1,6 @@
 package socket
 
 import (
-	"runtime"
 	"sync"
 	"time"
 )
@@ -26,6 +25,7 @@ import (
 type flushPool struct {
 	wg    *sync.WaitGroup // the handler's goroutine group
 	delay time.Duration   // set before the first add
+	max   int             // workers at most: GOMAXPROCS when the handler was made
 
 	mu      sync.Mutex
 	head    *writer // writers waiting, linked through writer.nextReady; guarded by mu
@@ -53,7 +53,7 @@ func (p *flushPool) add(w *writer) {
 	}
 	p.tail = w
 	p.waiting++
-	start := p.workers == 0 || (p.waiting > p.workers*poolBacklog && p.workers < runtime.GOMAXPROCS(0))
+	start := p.workers == 0 || (p.waiting > p.workers*poolBacklog && p.workers < p.max)
 	if start {
 		p.workers++
 		p.wg.Add(1)

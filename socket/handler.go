@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,7 +115,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 	h.metrics = newMetrics()
 	h.patterns = router.Patterns()
 	h.routes = routeStats(h.patterns, h.metrics)
-	h.flushes.wg, h.flushes.delay = &h.wg, o.writeDelay
+	h.flushes.wg, h.flushes.delay, h.flushes.max = &h.wg, o.writeDelay, runtime.GOMAXPROCS(0)
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
 		actor.WithSupervisor(h.strategy), actor.WithMailbox(engine.Mailbox()))
 	if !o.noLongPoll {

@@ -154,6 +154,18 @@ func (w *writer) startLocked() {
 	}
 }
 
+// takeLocked takes the whole queue to be written, counting its bytes in
+// the flush histogram. The batch leaves the writer: the next Send takes a
+// fresh queue from the pool, so an idle connection holds none.
+func (w *writer) takeLocked() *frames {
+	batch := w.queue
+	if w.flushed != nil {
+		w.flushed.Observe(float64(w.queued))
+	}
+	w.queue, w.queued = nil, 0
+	return batch
+}
+
 // handOffLocked moves the flushing role the pool held to a flusher
 // goroutine of the writer's own.
 func (w *writer) handOffLocked() {
@@ -175,16 +187,10 @@ func (w *writer) poolFlush(a *nowWrite) {
 		w.mu.Unlock()
 		return
 	}
-	batch, queued := w.queue, w.queued
-	w.queue, w.queued = nil, 0
+	batch := w.takeLocked()
 	w.mu.Unlock()
-	if w.flushed != nil {
-		w.flushed.Observe(float64(queued))
-	}
 
 	rest, err := w.bc.writeFramesNow(a, batch.f)
-	clear(batch.f)
-	batch.f = batch.f[:0]
 	putFrames(batch)
 
 	w.mu.Lock()
@@ -239,18 +245,10 @@ func (w *writer) flush() {
 			w.mu.Unlock()
 			return
 		}
-		// The batch leaves the writer: the next Send takes a fresh queue
-		// from the pool, so an idle connection holds none.
-		batch, queued := w.queue, w.queued
-		w.queue, w.queued = nil, 0
+		batch := w.takeLocked()
 		w.mu.Unlock()
-		if w.flushed != nil {
-			w.flushed.Observe(float64(queued))
-		}
 
 		err := w.writeBatch(batch.f)
-		clear(batch.f)
-		batch.f = batch.f[:0]
 		putFrames(batch)
 		w.mu.Lock()
 		if err != nil && !w.closing {
@@ -332,8 +330,8 @@ var (
 
 const maxKeptFrames = 1024
 
-// frames is a pooled frame queue. Pooled queues hold no frames: the
-// flusher clears each batch once written.
+// frames is a pooled frame queue. Pooled queues hold no frames: putFrames
+// clears each batch once written.
 type frames struct{ f []protocol.Frame }
 
 func getFrames() *frames {
@@ -343,10 +341,14 @@ func getFrames() *frames {
 	return &frames{f: make([]protocol.Frame, 0, 8)}
 }
 
+// putFrames empties q, dropping its frames, and pools it unless it grew
+// too large to keep.
 func putFrames(q *frames) {
 	if q == nil || cap(q.f) > maxKeptFrames {
 		return
 	}
+	clear(q.f)
+	q.f = q.f[:0]
 	framePool.Put(q)
 }
 

@@ -82,7 +82,6 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.logConfig(log)
 
 	if cfg.Pprof != "" {
 		startPprof(log, cfg.Pprof)

@@ -54,7 +54,6 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.logConfig(log)
 
 	node := cfg.Node
 	if node == "" {

@@ -110,21 +110,18 @@ func (c serverConfig) socketOptions() []socket.Option {
 	}
 }
 
-// logConfig logs the effective configuration at debug level, secrets
-// redacted.
-func (c serverConfig) logConfig(log zerolog.Logger) {
-	if c.flags != nil {
-		c.flags.logConfig(log)
-	}
-}
-
-// logger is the command's JSON logger on w at -log-level.
+// logger is the command's JSON logger on w at -log-level. Its first line,
+// at debug level, is the effective configuration, secrets redacted.
 func (c serverConfig) logger(w io.Writer) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.LogLevel)
 	if err != nil {
 		return zerolog.Logger{}, err
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+	log := zerolog.New(w).Level(level).With().Timestamp().Logger()
+	if c.flags != nil {
+		c.flags.logConfig(log)
+	}
+	return log, nil
 }
 
 // service is what a command serves: an HTTP handler that drains on

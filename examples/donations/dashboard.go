@@ -33,18 +33,27 @@ func (d *dashboardChannel) HandleInfo(c *actors.Context, msg any) actors.Result 
 	if _, ok := msg.(afterJoin); !ok {
 		return actors.NoReply()
 	}
+	if err := trackAndList(c, d.user); err != nil {
+		return actors.Stop(err)
+	}
+	return actors.NoReply()
+}
+
+// trackAndList tracks user on the channel's topic and pushes who is on it
+// (presence_state); an error reading the list stops the channel.
+func trackAndList(c *actors.Context, user string) error {
 	meta := presence.Meta{"online_at": strconv.FormatInt(time.Now().Unix(), 10)}
-	if _, err := c.Track(d.user, meta); err != nil {
+	if _, err := c.Track(user, meta); err != nil {
 		c.Logger().Error().Err(err).Msg("presence track failed")
 	}
 	state, err := c.PresenceList()
 	if err != nil {
-		return actors.Stop(err)
+		return err
 	}
 	if err := c.Push("presence_state", state); err != nil {
 		c.Logger().Debug().Err(err).Msg("presence_state push failed")
 	}
-	return actors.NoReply()
+	return nil
 }
 
 // HandleIn serves the admins' events: crash_worker crashes the announcer,

@@ -1,12 +1,6 @@
 package donations
 
-import (
-	"strconv"
-	"time"
-
-	"github.com/pyrehq/pyre/actors"
-	"github.com/pyrehq/pyre/presence"
-)
+import "github.com/pyrehq/pyre/actors"
 
 // DonorsTopic is every logged-in visitor's live view of the drive: who is
 // online, and the snapshot of every campaign with the worker's restarts.
@@ -33,16 +27,8 @@ func (d *donorsChannel) Join(c *actors.Context, _ string, _ actors.Payload) (any
 func (d *donorsChannel) HandleInfo(c *actors.Context, msg any) actors.Result {
 	switch m := msg.(type) {
 	case afterJoin:
-		meta := presence.Meta{"online_at": strconv.FormatInt(time.Now().Unix(), 10)}
-		if _, err := c.Track(d.user, meta); err != nil {
-			c.Logger().Error().Err(err).Msg("presence track failed")
-		}
-		state, err := c.PresenceList()
-		if err != nil {
+		if err := trackAndList(c, d.user); err != nil {
 			return actors.Stop(err)
-		}
-		if err := c.Push("presence_state", state); err != nil {
-			c.Logger().Debug().Err(err).Msg("presence_state push failed")
 		}
 		c.Actor().Request(d.svc.ledger, &snapshotRequest{})
 	case *Snapshot:
