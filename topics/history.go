@@ -3,15 +3,11 @@ package topics
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"math/big"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/pyrehq/pyre/protocol"
 )
 
 // PositionKey is the member pyre adds to the payload of every broadcast on
@@ -174,51 +170,14 @@ func (ps *PubSub) Keeps(topic string) bool {
 	return ok
 }
 
-// stream returns topic's stream, made on first use; nil when the topic
-// keeps no history.
-func (ps *PubSub) stream(topic string) *stream {
-	if ps.keep.Load() == nil || ps.store.Load() != nil {
-		return nil
-	}
-	if s, ok := ps.streams.Load(topic); ok {
-		return s.(*stream)
-	}
-	r, ok := ps.retention(topic)
-	if !ok {
-		return nil
-	}
-	s, loaded := ps.streams.LoadOrStore(topic, &stream{epoch: newEpoch(), ret: r})
-	if !loaded {
-		// A topic's history must see every broadcast, those of other
-		// nodes too: from now on the topic stays watched, subscribers or
-		// not.
-		sh := ps.shard(topic)
-		sh.mu.Lock()
-		if len(sh.topics[topic]) == 0 {
-			ps.watch(topic, true)
-		}
-		sh.mu.Unlock()
-	}
-	return s.(*stream)
-}
-
 // History returns the last n broadcasts kept for topic, oldest first
 // (fewer when the history holds fewer; none when the topic keeps none).
 func (ps *PubSub) History(topic string, n int) []Broadcast {
-	if j := ps.store.Load(); j != nil {
-		if r, ok := ps.retention(topic); ok && n > 0 {
-			return j.last(topic, r, n)
-		}
+	r, ok := ps.retention(topic)
+	if !ok || n <= 0 {
 		return nil
 	}
-	s := ps.stream(topic)
-	if s == nil || n <= 0 {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expire(time.Now())
-	return s.last(topic, n)
+	return ps.history().Last(topic, r, n)
 }
 
 // Recover reads topic's history after since (nil for a fresh join: only
@@ -227,61 +186,19 @@ func (ps *PubSub) History(topic string, n int) []Broadcast {
 // To hand a subscriber everything after since exactly once, subscribe
 // first with a Sink that holds frames, call Recover, send Missed, then
 // let through only held frames with a sequence after Head.Seq (see
-// SeqSink): a broadcast is given its position and delivered under the
-// same lock Recover reads under, so each one is either in Missed or
-// reaches the new subscription, and those that do both are the ones at or
-// before Head. With the history in JetStream (NewJetStream) the same
-// holds through the node's feed: Recover waits until the feed runs, then
-// reads the stream, so everything after Head reaches the subscription;
-// the outcome is Unavailable when JetStream cannot be read.
+// SeqSink): every store makes sure that each broadcast after Head reaches
+// the subscription, so each one is either in Missed or reaches the new
+// subscription, and those that do both are the ones at or before Head.
+// The memory store gives a broadcast its position and delivers it under
+// the lock Recover reads under; JetStream (NewJetStream) waits until the
+// node receives the topic's broadcasts before it reads the head, and
+// answers Unavailable when it cannot be read.
 func (ps *PubSub) Recover(topic string, since *Position) (Recovery, bool) {
-	if j := ps.store.Load(); j != nil {
-		r, ok := ps.retention(topic)
-		if !ok {
-			return Recovery{Outcome: NoHistory}, false
-		}
-		return j.recover(topic, r, since), true
-	}
-	s := ps.stream(topic)
-	if s == nil {
+	r, ok := ps.retention(topic)
+	if !ok {
 		return Recovery{Outcome: NoHistory}, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expire(time.Now())
-	rec := Recovery{Head: Position{Epoch: s.epoch, Seq: s.head}}
-	if since == nil {
-		return rec, true
-	}
-	rec.Since = *since
-	switch {
-	case since.Epoch != s.epoch:
-		rec.Outcome = OtherEpoch
-	case since.Seq > s.head:
-		rec.Outcome = Ahead
-	case since.Seq < s.head && (s.n == 0 || since.Seq+1 < s.at(0).seq):
-		rec.Outcome = TooOld
-	default:
-		rec.Outcome = Recovered
-		rec.Missed = s.last(topic, int(s.head-since.Seq))
-	}
-	return rec, true
-}
-
-// record gives b the next position of s and keeps it. The caller holds
-// s.mu and delivers the returned broadcast before releasing it.
-func (s *stream) record(b Broadcast, now time.Time) (Broadcast, error) {
-	pos := Position{Epoch: s.epoch, Seq: s.head + 1}
-	var q [40]byte
-	p, err := protocol.WithMember(b.Payload, PositionKey, protocol.AppendString(q[:0], pos.String()))
-	if err != nil {
-		return b, fmt.Errorf("topics: %q keeps a history: %w", b.Topic, err)
-	}
-	s.head++
-	b.Payload, b.Seq = p, s.head
-	s.push(entry{seq: s.head, at: now, event: b.Event, payload: p, size: len(b.Event) + len(p.Bytes())})
-	s.expire(now)
-	return b, nil
+	return ps.history().Recover(topic, r, since), true
 }
 
 // newEpoch returns a random epoch in base 36.
@@ -289,85 +206,4 @@ func newEpoch() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
 	return new(big.Int).SetBytes(b[:]).Text(36)
-}
-
-// stream is one topic's history: a ring of its last broadcasts.
-type stream struct {
-	epoch string    // immutable
-	ret   Retention // immutable
-	mu    sync.Mutex
-	// mu guards the rest, and is held while a broadcast is given its
-	// position and delivered, so positions follow delivery order.
-	head  uint64  // last position given
-	ring  []entry // len is the capacity; n entries from start
-	start int
-	n     int
-	bytes int
-}
-
-type entry struct {
-	seq     uint64
-	at      time.Time
-	event   string
-	payload protocol.Payload
-	size    int
-}
-
-func (s *stream) at(i int) *entry { return &s.ring[(s.start+i)%len(s.ring)] }
-
-func (s *stream) push(e entry) {
-	if s.ret.Count > 0 && s.n == s.ret.Count {
-		s.drop()
-	}
-	if s.n == len(s.ring) {
-		s.grow()
-	}
-	*s.at(s.n) = e
-	s.n++
-	s.bytes += e.size
-}
-
-// grow doubles the ring (up to Count), keeping the order.
-func (s *stream) grow() {
-	c := max(2*len(s.ring), 8)
-	if s.ret.Count > 0 {
-		c = min(c, s.ret.Count)
-	}
-	ring := make([]entry, c)
-	for i := range s.n {
-		ring[i] = *s.at(i)
-	}
-	s.ring, s.start = ring, 0
-}
-
-// drop forgets the oldest entry.
-func (s *stream) drop() {
-	e := s.at(0)
-	s.bytes -= e.size
-	*e = entry{}
-	s.start = (s.start + 1) % len(s.ring)
-	s.n--
-}
-
-// expire drops the entries past the byte and age bounds.
-func (s *stream) expire(now time.Time) {
-	for s.n > 0 && s.ret.Bytes > 0 && s.bytes > s.ret.Bytes {
-		s.drop()
-	}
-	if s.ret.Age > 0 {
-		for s.n > 0 && now.Sub(s.at(0).at) > s.ret.Age {
-			s.drop()
-		}
-	}
-}
-
-// last returns the newest n entries as broadcasts, oldest first.
-func (s *stream) last(topic string, n int) []Broadcast {
-	n = min(n, s.n)
-	out := make([]Broadcast, n)
-	for i := range n {
-		e := s.at(s.n - n + i)
-		out[i] = Broadcast{Topic: topic, Event: e.event, Payload: e.payload, Seq: e.seq}
-	}
-	return out
 }

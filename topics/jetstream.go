@@ -40,6 +40,7 @@ import (
 // nodes run is not noticed by their feeds until they restart.
 type JetStream struct {
 	ps      *PubSub
+	d       Delivery // set by Bind
 	js      jetstream.JetStream
 	node    string
 	prefix  string
@@ -118,10 +119,6 @@ func WithHistoryLogger(l zerolog.Logger) JetStreamOption {
 // offer JetStream.
 var ErrNoJetStream = errors.New("topics: JetStream is not enabled on the NATS server (an embedded server needs a store directory)")
 
-// ErrHistoryAttached is returned by NewJetStream when ps already keeps its
-// history in JetStream.
-var ErrHistoryAttached = errors.New("topics: the PubSub already keeps its history in JetStream")
-
 // NewJetStream moves ps's histories into JetStream over nc, after checking
 // that the server offers it. Call it before the first broadcast on a
 // recoverable topic; Close it before nc.
@@ -154,33 +151,40 @@ func NewJetStream(ps *PubSub, nc *nats.Conn, opts ...JetStreamOption) (*JetStrea
 	if _, err := js.AccountInfo(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoJetStream, err)
 	}
-	if err := ps.attachHistory(j); err != nil {
+	if err := ps.UseHistory(j); err != nil {
 		return nil, err
 	}
 	return j, nil
 }
 
-// attachHistory sets j as ps's history, starting feeds for the recoverable
-// topics that already have subscribers.
-func (ps *PubSub) attachHistory(j *JetStream) error {
-	for i := range ps.shards {
-		ps.shards[i].mu.Lock()
-	}
-	defer func() {
-		for i := range ps.shards {
-			ps.shards[i].mu.Unlock()
-		}
-	}()
-	if !ps.store.CompareAndSwap(nil, j) {
+// Bind implements HistoryStore.
+func (j *JetStream) Bind(d Delivery) error {
+	if j.d != nil {
 		return ErrHistoryAttached
 	}
-	for i := range ps.shards {
-		for topic := range ps.shards[i].topics {
-			j.watch(topic, true)
-		}
-	}
+	j.d = d
 	return nil
 }
+
+// Shared implements HistoryStore: every node delivers a recorded broadcast
+// from the stream.
+func (j *JetStream) Shared() bool { return true }
+
+// Append implements HistoryStore.
+func (j *JetStream) Append(from *Subscription, b Broadcast, r Retention, origin Origin) error {
+	return j.publish(from, b, r)
+}
+
+// Recover implements HistoryStore.
+func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery {
+	return j.recover(topic, r, since)
+}
+
+// Last implements HistoryStore.
+func (j *JetStream) Last(topic string, r Retention, n int) []Broadcast { return j.last(topic, r, n) }
+
+// Watch implements HistoryStore.
+func (j *JetStream) Watch(topic string, r Retention, on bool) { j.watch(topic, r, on) }
 
 // Close stops the feeds and waits for them and for pending publishes (up
 // to the timeout). The PubSub keeps using JetStream for publishing.
@@ -315,11 +319,7 @@ func (f *feed) state() error {
 // watch starts or stops topic's feed as it gains its first local
 // subscriber or loses its last. It is called with the topic's shard lock
 // held and does not block.
-func (j *JetStream) watch(topic string, on bool) {
-	r, ok := j.ps.retention(topic)
-	if !ok {
-		return
-	}
+func (j *JetStream) watch(topic string, r Retention, on bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
@@ -393,7 +393,7 @@ func (j *JetStream) start(f *feed, r Retention) (jetstream.ConsumeContext, error
 		if m.Headers().Get(headerNode) == j.node {
 			origin = FromLocal
 		}
-		_ = j.ps.fanout(nil, fromID, b, origin)
+		_ = j.d.Deliver(nil, fromID, b, origin)
 	})
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pyrehq/pyre/protocol"
 )
@@ -75,11 +74,18 @@ func (s *Subscription) Unsubscribe() {
 	s.ps.remove(s)
 }
 
+// ID returns the subscription's number, unique on this node.
+func (s *Subscription) ID() uint64 { return s.id }
+
 const shardCount = 64
 
 type shard struct {
 	mu     sync.RWMutex
 	topics map[string][]*Subscription // guarded by mu
+	// kept counts, per topic, the Keeps of the history store less its
+	// Forgets: a topic kept is watched on the Remote with or without local
+	// subscribers. Guarded by mu.
+	kept map[string]int
 	// stats counts the fan-outs of the shard's topics (see Stats): kept
 	// here, next to the lock every fan-out takes anyway, broadcasters on
 	// different shards share no counter.
@@ -93,12 +99,13 @@ type PubSub struct {
 	shards [shardCount]shard
 	remote atomic.Pointer[remoteBox] // set once by Attach
 
-	keep    atomic.Pointer[[]RetentionFunc] // replaced whole under histMu
-	histMu  sync.Mutex
-	streams sync.Map // topic → *stream, for topics that keep a history in memory
+	keep   atomic.Pointer[[]RetentionFunc] // replaced whole under histMu
+	histMu sync.Mutex
 
-	store atomic.Pointer[JetStream] // set once by NewJetStream
+	store atomic.Pointer[storeBox] // set once: by UseHistory, or with a default memory store on first use
 }
+
+type storeBox struct{ h HistoryStore }
 
 type remoteBox struct{ r Remote }
 
@@ -107,6 +114,7 @@ func New() *PubSub {
 	ps := &PubSub{seed: maphash.MakeSeed()}
 	for i := range ps.shards {
 		ps.shards[i].topics = make(map[string][]*Subscription)
+		ps.shards[i].kept = make(map[string]int)
 	}
 	return ps
 }
@@ -125,21 +133,25 @@ func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
 	sub.idx = len(list)
 	sh.topics[topic] = append(list, sub)
 	if len(list) == 0 {
-		ps.watch(topic, true)
+		ps.watch(sh, topic, true)
 	}
 	sh.mu.Unlock()
 	return sub
 }
 
 // watch tells the remote, if any, that topic gained its first local
-// subscriber or lost its last. It is called with the topic's shard locked,
-// so the calls for one topic are made in order.
-func (ps *PubSub) watch(topic string, on bool) {
-	if rb := ps.remote.Load(); rb != nil {
+// subscriber or lost its last (unless the history store keeps the topic,
+// which keeps it watched), and the history store, if the topic keeps a
+// history. It is called with the topic's shard locked, so the calls for
+// one topic are made in order.
+func (ps *PubSub) watch(sh *shard, topic string, on bool) {
+	if rb := ps.remote.Load(); rb != nil && sh.kept[topic] <= 0 {
 		rb.r.Watch(topic, on)
 	}
-	if j := ps.store.Load(); j != nil {
-		j.watch(topic, on)
+	if r, ok := ps.retention(topic); ok {
+		if sb := ps.store.Load(); sb != nil {
+			sb.h.Watch(topic, r, on)
+		}
 	}
 }
 
@@ -158,9 +170,7 @@ func (ps *PubSub) remove(s *Subscription) {
 	list[last] = nil
 	if last == 0 {
 		delete(sh.topics, s.topic)
-		if _, kept := ps.streams.Load(s.topic); !kept {
-			ps.watch(s.topic, false)
-		}
+		ps.watch(sh, s.topic, false)
 		return
 	}
 	sh.topics[s.topic] = list[:last]
@@ -217,15 +227,18 @@ func (ps *PubSub) BroadcastFrom(from *Subscription, topic, event string, payload
 // and hands it to the other nodes when a Remote is attached. A failure to
 // reach the other nodes is the Remote's to report (PubSub is at-most-once
 // across nodes); the error returned is the local encoding error, if any.
+// On a topic that keeps a history the broadcast goes through the history
+// store (see UseHistory), which may carry it to the other nodes itself.
 func (ps *PubSub) Publish(from *Subscription, b Broadcast) error {
-	if j := ps.store.Load(); j != nil {
-		if r, ok := ps.retention(b.Topic); ok && r.records(b.Event) {
-			return j.publish(from, b, r) // every node delivers it from the stream
+	var err error
+	if r, ok := ps.retention(b.Topic); ok && r.records(b.Event) {
+		h := ps.history()
+		err = h.Append(from, b, r, FromLocal)
+		if h.Shared() || errors.Is(err, protocol.ErrNotObject) {
+			return err // every node delivers it from the store, or nobody
 		}
-	}
-	err := ps.Dispatch(from, b)
-	if errors.Is(err, protocol.ErrNotObject) {
-		return err // refused by the topic's history: sent nowhere
+	} else {
+		err = ps.fanout(from, 0, b, FromLocal)
 	}
 	if rb := ps.remote.Load(); rb != nil {
 		rb.r.Publish(from, b)
@@ -252,10 +265,11 @@ type encoded struct {
 
 // Dispatch delivers b to the local subscribers of its topic, skipping from.
 // It returns the first encoding error met (the other subscribers still get
-// the broadcast). On a topic that keeps a history, b is first given its
-// position and recorded (unless its Retention leaves the event out); a
-// payload that is not a JSON object is refused
-// there (an error wrapping protocol.ErrNotObject) and delivered to nobody.
+// the broadcast). On a topic that keeps a history in this node's store (not
+// a shared one), b is first given its position and recorded (unless its
+// Retention leaves the event out); a payload that is not a JSON object is
+// refused there (an error wrapping protocol.ErrNotObject) and delivered to
+// nobody.
 func (ps *PubSub) Dispatch(from *Subscription, b Broadcast) error {
 	return ps.dispatch(from, b, FromLocal)
 }
@@ -267,12 +281,9 @@ func (ps *PubSub) DispatchRemote(b Broadcast) error {
 }
 
 func (ps *PubSub) dispatch(from *Subscription, b Broadcast, origin Origin) error {
-	if st := ps.stream(b.Topic); st != nil && st.ret.records(b.Event) {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		var err error
-		if b, err = st.record(b, time.Now()); err != nil {
-			return err
+	if r, ok := ps.retention(b.Topic); ok && r.records(b.Event) {
+		if h := ps.history(); !h.Shared() {
+			return h.Append(from, b, r, origin)
 		}
 	}
 	return ps.fanout(from, 0, b, origin)

@@ -44,11 +44,12 @@ func (ps *PubSub) Attach(r Remote) error {
 		for topic := range ps.shards[i].topics {
 			r.Watch(topic, true)
 		}
+		for topic, n := range ps.shards[i].kept {
+			if n > 0 && len(ps.shards[i].topics[topic]) == 0 {
+				r.Watch(topic, true)
+			}
+		}
 	}
-	ps.streams.Range(func(topic, _ any) bool {
-		r.Watch(topic.(string), true)
-		return true
-	})
 	return nil
 }
 

@@ -68,3 +68,100 @@ type Delivery interface {
 // ErrHistoryAttached is returned by UseHistory when the PubSub already
 // has a store.
 var ErrHistoryAttached = errors.New("topics: the PubSub already has a history store")
+
+// UseHistory makes h the store of ps's histories. Call it before the
+// first broadcast on, or subscription to, a topic that keeps a history:
+// a PubSub that needed a store before makes a memory store with its
+// defaults, and then UseHistory returns ErrHistoryAttached. Topics that
+// keep a history and already have subscribers are reported to h.Watch.
+func (ps *PubSub) UseHistory(h HistoryStore) error {
+	for i := range ps.shards {
+		ps.shards[i].mu.Lock()
+	}
+	defer func() {
+		for i := range ps.shards {
+			ps.shards[i].mu.Unlock()
+		}
+	}()
+	if ps.store.Load() != nil {
+		return ErrHistoryAttached
+	}
+	if err := h.Bind(delivery{ps}); err != nil {
+		return err
+	}
+	ps.store.Store(&storeBox{h})
+	for i := range ps.shards {
+		for topic := range ps.shards[i].topics {
+			if r, ok := ps.retention(topic); ok {
+				h.Watch(topic, r, true)
+			}
+		}
+	}
+	return nil
+}
+
+// HistoryStore returns ps's history store, nil before one is needed or
+// given (a metrics collector reads its counters through it).
+func (ps *PubSub) HistoryStore() HistoryStore {
+	if sb := ps.store.Load(); sb != nil {
+		return sb.h
+	}
+	return nil
+}
+
+// history returns ps's store, making a memory store with its defaults the
+// first time one is needed.
+func (ps *PubSub) history() HistoryStore {
+	if sb := ps.store.Load(); sb != nil {
+		return sb.h
+	}
+	m, _ := NewMemoryHistory() // the defaults are valid
+	_ = m.Bind(delivery{ps})
+	if ps.store.CompareAndSwap(nil, &storeBox{m}) {
+		return m
+	}
+	return ps.store.Load().h
+}
+
+// delivery is the Delivery a PubSub offers its store.
+type delivery struct{ ps *PubSub }
+
+func (d delivery) Deliver(from *Subscription, fromID uint64, b Broadcast, origin Origin) error {
+	return d.ps.fanout(from, fromID, b, origin)
+}
+
+func (d delivery) Keep(topic string) {
+	sh := d.ps.shard(topic)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	n := sh.kept[topic] + 1
+	if n == 0 {
+		delete(sh.kept, topic) // a Forget came first
+	} else {
+		sh.kept[topic] = n
+	}
+	if n == 1 && len(sh.topics[topic]) == 0 {
+		if rb := d.ps.remote.Load(); rb != nil {
+			rb.r.Watch(topic, true)
+		}
+	}
+}
+
+func (d delivery) Forget(topic string) {
+	sh := d.ps.shard(topic)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	n := sh.kept[topic] - 1
+	if n == 0 {
+		delete(sh.kept, topic)
+	} else {
+		sh.kept[topic] = n
+	}
+	if n == 0 && len(sh.topics[topic]) == 0 {
+		if rb := d.ps.remote.Load(); rb != nil {
+			rb.r.Watch(topic, false)
+		}
+	}
+}
+
+func (d delivery) Subscribed(topic string) bool { return d.ps.Count(topic) > 0 }
