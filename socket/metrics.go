@@ -79,12 +79,20 @@ var (
 	descNATSRecv    = desc("pyre_nats_received_total", "Broadcasts received from other nodes over NATS.")
 	descNATSDropped = desc("pyre_nats_dropped_total", "Messages from NATS dropped: malformed, or over a full lane.")
 	descLongPoll    = desc("pyre_longpoll_sessions", "Long-poll sessions held now.")
+
+	// The histories kept in this node's memory (topics.MemoryHistory).
+	descHistTopics  = desc("pyre_history_topics", "Topics whose history this node keeps in memory.")
+	descHistBytes   = desc("pyre_history_bytes", "Bytes the histories kept in memory take, as the budget counts them.")
+	descHistBudget  = desc("pyre_history_budget_bytes", "The budget of the histories kept in memory.")
+	descHistEvicted = desc("pyre_history_evicted_total", "Broadcasts evicted from the histories, by cause (limit: the route's retention; age; budget: the node's budget; idle: the topic's history dropped after the idle TTL).", "cause")
+	descHistDropped = desc("pyre_history_topics_dropped_total", "Topics whose history was dropped whole, by cause (budget, idle).", "cause")
 )
 
 var allDescs = []*prometheus.Desc{
 	descConnections, descConnects, descDisconnects, descRefused, descJoined, descJoins, descReplies, descCrashes,
 	descBroadcasts, descDeliveries, descPresences, descPresSent, descPresRecv,
 	descNATSUp, descNATSReconn, descNATSPub, descNATSFailed, descNATSRecv, descNATSDropped, descLongPoll,
+	descHistTopics, descHistBytes, descHistBudget, descHistEvicted, descHistDropped,
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -153,6 +161,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if h.longPoll != nil {
 		gauge(descLongPoll, float64(h.longPoll.Len()))
+	}
+	if m, ok := h.opt.pubsub.HistoryStore().(*topics.MemoryHistory); ok {
+		s := m.Stats()
+		gauge(descHistTopics, float64(s.Topics))
+		gauge(descHistBytes, float64(s.Bytes))
+		gauge(descHistBudget, float64(s.Budget))
+		for c, name := range topics.EvictCauseNames {
+			counter(descHistEvicted, s.Evicted[c], name)
+			if c == topics.EvictBudget || c == topics.EvictIdle {
+				counter(descHistDropped, s.Dropped[c], name)
+			}
+		}
 	}
 	h.metrics.handling.Collect(ch)
 	h.metrics.queue.Collect(ch)
