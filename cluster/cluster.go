@@ -82,7 +82,7 @@ type Node struct {
 	nc      *nats.Conn
 	adapter *topics.NATS
 	memory  *topics.MemoryHistory // the histories, unless in JetStream
-	history *topics.JetStream // with Config.JetStream
+	history *topics.JetStream     // with Config.JetStream
 	srv     *server.Server
 	nameSub *nats.Subscription
 	members *members
