@@ -44,7 +44,7 @@ func newMetrics() *metrics {
 //
 // Counting costs the handler an atomic add where something happens and
 // nothing else; the collector reads the counters when it is scraped. Label
-// values come from fixed sets (transports, close reasons, outcomes) and
+// values come from fixed sets (transports, close reasons, refusal causes, outcomes) and
 // the router's patterns, never from topics, users or events, so the
 // number of series does not grow with traffic. The metric names carry no
 // handler name: give each handler of a process its own registry, or wrap
@@ -62,7 +62,7 @@ var (
 	descConnections = desc("pyre_connections", "Sockets open now, by transport.", "transport")
 	descConnects    = desc("pyre_connects_total", "Sockets opened, by transport.", "transport")
 	descDisconnects = desc("pyre_disconnects_total", "Sockets closed, by transport and reason.", "transport", "reason")
-	descRefused     = desc("pyre_connects_refused_total", "New connections refused by admission control (HTTP 503), WebSocket and long-poll together.")
+	descRefused     = desc("pyre_connects_refused_total", "New connections refused before they opened, WebSocket and long-poll together, by cause: admission (admission control, HTTP 503), per_address (too many sockets from one IP, HTTP 429), per_id (too many sockets with one socket id, HTTP 429).", "cause")
 	descJoined      = desc("pyre_channels_joined", "Channels joined now, by route pattern.", "route")
 	descJoins       = desc("pyre_channel_joins_total", "Joins by route pattern and outcome (unmatched: no route).", "route", "outcome")
 	descReplies     = desc("pyre_channel_replies_total", "Replies channels sent to client events, by route pattern and status.", "route", "status")
@@ -120,7 +120,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descDisconnects, st.disconnects[k][r].Load(), name, reasonNames[r])
 		}
 	}
-	counter(descRefused, h.RefusedConnects())
+	counter(descRefused, h.RefusedConnects(), causeAdmission)
+	for c := range numCaps {
+		counter(descRefused, st.capped[c].Load(), capNames[c])
+	}
 	counter(descJoins, st.unmatched.Load(), "", "unmatched")
 	for _, p := range h.patterns {
 		s := h.routes[p].Snapshot()
