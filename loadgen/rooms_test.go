@@ -34,7 +34,36 @@ func TestRooms(t *testing.T) {
 		t.Errorf("latency samples %d, delivered %v/s, %v µs per delivery; want 240 and positive figures",
 			rep.Latency.Count, rep.DeliveredPerS, rep.ServerCPUUsPerDelivery)
 	}
-	if s := rep.String(); !strings.Contains(s, "delivered     240 of 240") {
+	if rep.JoinLatency.Count != rooms*size || rep.JoinLatency.P50Us <= 0 {
+		t.Errorf("join latency %+v: want one sample per joined connection", rep.JoinLatency)
+	}
+	if s := rep.String(); !strings.Contains(s, "delivered     240 of 240") || !strings.Contains(s, "join ") {
 		t.Errorf("summary:\n%s", s)
+	}
+}
+
+// Rooms over two nodes: member k of every room on node k mod 2, so every
+// room spans both and every message crosses NATS to half its members.
+func TestRoomsAcrossNodes(t *testing.T) {
+	nats := testutil.StartNATS(t)
+	secret := []byte("a secret both nodes share")
+	a := chatserver.StartNode(t, nats.ClientURL(), "rooms-a", secret)
+	b := chatserver.StartNode(t, nats.ClientURL(), "rooms-b", secret)
+	testutil.CheckGoroutines(t)
+	const rooms, size = 3, 4
+	rep, err := loadgen.Rooms(t.Context(), a.URL, rooms, size, loadgen.WithMoreTargets(b.URL),
+		loadgen.WithRate(10), loadgen.WithDuration(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Joined != rooms*size || rep.Sent != 30 || rep.Received != 120 || rep.Lost != 0 || rep.Duplicates != 0 || rep.Reordered != 0 {
+		t.Errorf("joined %d, sent %d, received %d, lost %d, dups %d, reordered %d; want 12, 30, 120, 0, 0, 0",
+			rep.Joined, rep.Sent, rep.Received, rep.Lost, rep.Duplicates, rep.Reordered)
+	}
+	if got := a.Sources()["127.0.0.1"]; got != rooms*size/2 {
+		t.Errorf("node a saw %d socket connections, want %d", got, rooms*size/2)
+	}
+	if got := b.Sources()["127.0.0.1"]; got != rooms*size/2 {
+		t.Errorf("node b saw %d socket connections, want %d", got, rooms*size/2)
 	}
 }

@@ -82,7 +82,7 @@ instead of the summary; its field names match the team's load harness.`
 type benchConfig struct {
 	Mode         string
 	Target       string
-	Targets      []string // fanout: the servers to spread the subscribers over
+	Targets      []string // fanout and rooms: the nodes to spread the connections over
 	JSON         bool
 	Verbose      bool
 	Label        string
@@ -291,6 +291,7 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.IntVar(&cfg.Size, "size", loadgen.DefaultPayloadSize, "payload padding in bytes")
 		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries")
 		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; room n is PREFIX<n> (default room:rooms-)")
+		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; member k of every room goes to node k mod N (the senders to the first), the logins to the first")
 	case "ping":
 		fs.IntVar(&cfg.Clients, "clients", 50, "clients, each with one request in flight")
 		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long to run")
