@@ -22,7 +22,7 @@ type RoomsReport struct {
 	// JoinLatency is each joined connection's time from dialling to its
 	// join reply.
 	JoinLatency Latency `json:"join_latency"`
-	Dropped    int64          `json:"conns_dropped"` // joined connections that ended in the window
+	Dropped     int64   `json:"conns_dropped"` // joined connections that ended in the window
 	// RoomRate is messages per second per room; every message goes to the
 	// whole room, its sender included.
 	RoomRate     float64 `json:"rate_per_room"`
