@@ -67,3 +67,33 @@ func TestRoomsAcrossNodes(t *testing.T) {
 		t.Errorf("node b saw %d socket connections, want %d", got, rooms*size/2)
 	}
 }
+
+// The recovery storm: every member that left rejoins with its last
+// position and reads exactly what its room said meanwhile, on one node.
+func TestRecover(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	cs := chatserver.Start(t)
+	const rooms, size, missed = 3, 3, 7
+	rep, err := loadgen.Recover(t.Context(), cs.URL, rooms, size, missed, loadgen.WithServerPID(os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rejoins != rooms*(size-1) || rep.Recovered != rep.Rejoins || rep.NotRecovered != 0 || rep.Failed != 0 {
+		t.Fatalf("rejoins %d: recovered %d, not %d, failed %d (%v); want all %d recovered",
+			rep.Rejoins, rep.Recovered, rep.NotRecovered, rep.Failed, rep.Errors, rooms*(size-1))
+	}
+	if rep.Expected != int64(rep.Recovered*missed) || rep.Replayed != rep.Expected || rep.Lost != 0 || rep.Duplicates != 0 || rep.Reordered != 0 {
+		t.Errorf("expected %d, replayed %d, lost %d, dups %d, reordered %d", rep.Expected, rep.Replayed, rep.Lost, rep.Duplicates, rep.Reordered)
+	}
+	if rep.Rejoin.Count != uint64(rep.Recovered) || rep.AllInS <= 0 {
+		t.Errorf("rejoin latency %+v, all in %v s", rep.Rejoin, rep.AllInS)
+	}
+	if s := rep.String(); !strings.Contains(s, "recovered     6, told to resync 0, failed 0") {
+		t.Errorf("summary:\n%s", s)
+	}
+	// A topic that keeps no history tells every rejoin to resync.
+	rep, err = loadgen.Recover(t.Context(), cs.URL, 2, 2, 1, loadgen.WithTopic("bench:recover-"))
+	if err != nil || rep.Recovered != 0 || rep.NotRecovered != 2 || rep.Expected != 0 {
+		t.Fatalf("a room without history: %v, %+v; want 2 told to resync", err, rep)
+	}
+}
