@@ -199,7 +199,7 @@ func (p *Presence) syncDiff(d PresenceDiff) {
 
 // missing returns the metas of a whose phx_ref is not in b.
 func missing(a, b []Meta) []Meta {
-	var out []Meta
+	out := []Meta{}
 	for _, m := range a {
 		if !slices.ContainsFunc(b, func(o Meta) bool { return o.Ref() == m.Ref() }) {
 			out = append(out, m)

@@ -1,0 +1,115 @@
+package client_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/pyrehq/pyre/client"
+	"github.com/pyrehq/pyre/internal/testutil"
+)
+
+// lockedBuffer is a log destination safe from any goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A server that sends garbage costs the client log lines, not a panic
+// and not the connection: the join still succeeds and the next message
+// still arrives. (The server here is a script, since pyre sends no such
+// frames.)
+func TestMalformedFramesAreDropped(t *testing.T) {
+	garbage := []struct {
+		binary bool
+		data   string
+	}{
+		{false, `not json`},
+		{false, `[1,2]`},
+		{false, `{"a":1}`},
+		{false, `[null,null,7,"msg",{}]`},
+		{false, `[null,"1","room:1","phx_reply",{"no":"status"}]`},
+		{false, `[null,"999","room:1","phx_reply",{"status":"ok","response":{}}]`}, // unknown ref
+		{false, `[null,null,"room:elsewhere","msg",{}]`},                           // topic not joined
+		{false, `["stale",null,"room:1","msg",{"stale":true}]`},                    // another join's
+		{true, "\x09"},
+		{true, "\x00\x05\x01\x01ab"},
+		{true, ""},
+	}
+	upgrader := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		_, data, err := ws.ReadMessage() // the join
+		if err != nil {
+			return
+		}
+		var join []any
+		if json.Unmarshal(data, &join) != nil || len(join) != 5 {
+			return
+		}
+		for _, g := range garbage {
+			mt := websocket.TextMessage
+			if g.binary {
+				mt = websocket.BinaryMessage
+			}
+			if ws.WriteMessage(mt, []byte(g.data)) != nil {
+				return
+			}
+		}
+		reply, _ := json.Marshal([]any{join[0], join[1], "room:1", "phx_reply", map[string]any{"status": "ok", "response": map[string]any{}}})
+		_ = ws.WriteMessage(websocket.TextMessage, reply)
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`[null,null,"room:1","msg",{"n":1}]`))
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	var logs lockedBuffer
+	c := dial(t, srv.URL+"/socket", client.WithLogger(zerolog.New(&logs).Level(zerolog.DebugLevel)))
+	ch := c.Channel("room:1", nil)
+	got := collect(ch, "msg")
+	join(t, ch)
+	m := testutil.Receive(t, got, wait, "no message after the garbage")
+	if string(m.Payload) != `{"n":1}` {
+		t.Errorf("message %s, want the good one only", m.Payload)
+	}
+	select {
+	case m := <-got:
+		t.Errorf("a second message: %s", m.Payload)
+	default:
+	}
+	out := logs.String()
+	for _, want := range []string{"malformed frame dropped", "reply to an unknown ref dropped", "frame for a topic not joined dropped", "stale frame dropped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log has no %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "malformed frame dropped"); n != 8 {
+		t.Errorf("%d malformed frames logged, want 8:\n%s", n, out)
+	}
+}
