@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -8,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/client"
 )
 
 // In a cluster every node must verify the others' tokens, which a secret
@@ -42,23 +43,22 @@ func TestChatRateLimit(t *testing.T) {
 	} {
 		t.Run(strings.Join(append([]string{"chat"}, tc.args...), " "), func(t *testing.T) {
 			c := startCommand(t, "chat", tc.args...)
-			ws := testutil.Dial(t, c.URL+"socket/websocket?token="+c.login(t, "alice"), "2.0.0")
-			ws.Join("bench:rate", nil)
-			const n = 100
-			for range n {
-				ws.Push("bench:rate", "ping", map[string]any{})
+			room := c.dialGo(t, "alice", 0).Channel("bench:rate", nil)
+			if _, err := room.Join(t.Context()); err != nil {
+				t.Fatal(err)
 			}
+			const n = 100
 			ok, limited := 0, 0
-			for ok+limited < n {
-				f := ws.ReadUntil("a reply", func(f testutil.Frame) bool { return f.Event == "phx_reply" })
-				resp, _ := f.Payload["response"].(map[string]any)
+			for range n {
+				_, err := room.Push(t.Context(), "ping", map[string]any{})
+				var refused *client.ReplyError
 				switch {
-				case f.Payload["status"] == "ok":
+				case err == nil:
 					ok++
-				case resp["reason"] == "rate limit exceeded":
+				case errors.As(err, &refused) && refused.Reason() == "rate limit exceeded":
 					limited++
 				default:
-					t.Fatalf("reply %s", f.Text)
+					t.Fatalf("push: %v", err)
 				}
 			}
 			if tc.refused && (limited == 0 || ok > 40) || !tc.refused && limited != 0 {
