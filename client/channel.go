@@ -9,9 +9,6 @@ import (
 	"time"
 )
 
-// ErrNotJoined: Push or Leave on a channel whose Join was not called.
-var ErrNotJoined = errors.New("client: channel not joined")
-
 // Message is a push or broadcast the server sent on a channel.
 type Message struct {
 	Topic, Event string
@@ -165,6 +162,9 @@ func (ch *Channel) Join(ctx context.Context) (Reply, error) {
 	case c.closed:
 		c.mu.Unlock()
 		return Reply{}, ErrClosed
+	case ch.state == stateClosed:
+		c.mu.Unlock()
+		return Reply{}, ErrChannelClosed
 	case ch.state != stateIdle || c.channels[ch.topic] != nil:
 		c.mu.Unlock()
 		return Reply{}, ErrAlreadyJoined

@@ -215,10 +215,9 @@ func (c *Client) serve(cn *conn) {
 // reconnect dials with backoff until it connects or the client closes
 // (then nil).
 func (c *Client) reconnect() *conn {
-	var wait time.Duration
+	var last error
 	for attempt := 0; ; attempt++ {
-		d := max(c.opts.backoff(attempt), wait)
-		t := time.NewTimer(d)
+		t := time.NewTimer(reconnectDelay(c.opts.backoff, attempt, last))
 		select {
 		case <-c.ctx.Done():
 			t.Stop()
@@ -233,13 +232,21 @@ func (c *Client) reconnect() *conn {
 		if c.ctx.Err() != nil {
 			return nil
 		}
-		wait = 0
-		var he *HandshakeError
-		if errors.As(err, &he) {
-			wait = he.RetryAfter
-		}
+		last = err
 		c.log.Debug().Err(err).Int("attempt", attempt).Msg("reconnect failed")
 	}
+}
+
+// reconnectDelay is the wait before reconnect attempt n after the
+// previous attempt failed with last (nil for the first): the backoff's,
+// or longer if the server asked for more with a 503's Retry-After.
+func reconnectDelay(backoff func(int) time.Duration, n int, last error) time.Duration {
+	d := backoff(n)
+	var he *HandshakeError
+	if errors.As(last, &he) {
+		d = max(d, he.RetryAfter)
+	}
+	return d
 }
 
 // connected makes cn the connection: its reader starts and every channel

@@ -233,9 +233,8 @@ func TestReconnectAfterCutConnection(t *testing.T) {
 	}
 }
 
-// A heartbeat that is not answered ends the connection: the proxy holds
-// nothing back but the server's answers never come once the route is cut
-// while the connection stays open on the client's side.
+// Heartbeats answered in time keep the connection: pushes keep working
+// across many of them.
 func TestHeartbeatKeepsConnection(t *testing.T) {
 	s := newServer(t, nil, defaultRetention)
 	c := dial(t, s.URL, params("ana"), client.WithHeartbeat(5*time.Millisecond))

@@ -19,6 +19,8 @@ var (
 	// ErrChannelError: the channel crashed on the server (phx_error)
 	// before the reply; the client joins it again.
 	ErrChannelError = errors.New("client: channel error on the server")
+	// ErrNotJoined: Push or Leave on a channel whose Join was not called.
+	ErrNotJoined = errors.New("client: channel not joined")
 	// ErrAlreadyJoined: the client already has a channel for the topic.
 	ErrAlreadyJoined = errors.New("client: topic already joined")
 	// ErrBinaryV1: the V1 serializer carries no binary payloads.

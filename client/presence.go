@@ -47,16 +47,14 @@ type Presence struct {
 	hmu             sync.Mutex // guards the callbacks
 	onJoin, onLeave func(key string, current, changed *Entry)
 	onSync          func()
-	stateEv, diffEv string
-	channel         *Channel
 }
 
 // NewPresence follows the presences of ch. Make it before ch.Join, so that
 // the first presence_state is seen.
 func NewPresence(ch *Channel) *Presence {
-	p := &Presence{state: PresenceState{}, channel: ch, stateEv: "presence_state", diffEv: "presence_diff"}
+	p := &Presence{state: PresenceState{}}
 	ch.onJoin(func() { p.synced = false })
-	ch.On(p.stateEv, func(m Message) {
+	ch.On("presence_state", func(m Message) {
 		var s PresenceState
 		if err := m.Decode(&s); err != nil {
 			ch.c.log.Warn().Err(err).Str("topic", m.Topic).Msg("malformed presence_state dropped")
@@ -64,7 +62,7 @@ func NewPresence(ch *Channel) *Presence {
 		}
 		p.syncState(s)
 	})
-	ch.On(p.diffEv, func(m Message) {
+	ch.On("presence_diff", func(m Message) {
 		var d PresenceDiff
 		if err := m.Decode(&d); err != nil {
 			ch.c.log.Warn().Err(err).Str("topic", m.Topic).Msg("malformed presence_diff dropped")

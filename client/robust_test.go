@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
@@ -15,6 +17,42 @@ import (
 	"github.com/pyrehq/pyre/client"
 	"github.com/pyrehq/pyre/internal/testutil"
 )
+
+// A server that stops answering heartbeats, with the connection still
+// open, is left for a new connection, on which the channel is joined
+// again. (The server is a script: pyre always answers.)
+func TestUnansweredHeartbeatReconnects(t *testing.T) {
+	upgrader := websocket.Upgrader{}
+	conns := make(chan int, 100)
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		conns <- int(n.Add(1))
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f []any
+			if json.Unmarshal(data, &f) != nil || len(f) != 5 || f[3] != "phx_join" {
+				continue // heartbeats go unanswered
+			}
+			reply, _ := json.Marshal([]any{f[0], f[1], f[2], "phx_reply", map[string]any{"status": "ok", "response": map[string]any{}}})
+			_ = ws.WriteMessage(websocket.TextMessage, reply)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := dial(t, srv.URL+"/socket", client.WithHeartbeat(5*time.Millisecond))
+	join(t, c.Channel("room:1", nil))
+	testutil.Receive(t, conns, wait, "no first connection")
+	if got := testutil.Receive(t, conns, wait, "no new connection after unanswered heartbeats"); got != 2 {
+		t.Fatalf("connection %d, want the second", got)
+	}
+}
 
 // lockedBuffer is a log destination safe from any goroutine.
 type lockedBuffer struct {
