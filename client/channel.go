@@ -595,8 +595,10 @@ func (ch *Channel) Leave(ctx context.Context) error {
 		}
 		fallthrough
 	default:
-		ch.closeLocked()
+		// Not joined now: nothing to wait for, but a join on its way is
+		// told to leave too.
 		c.mu.Unlock()
+		ch.abandon()
 		return nil
 	}
 	ref := c.nextRefLocked()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -360,4 +361,56 @@ func TestPresenceConverges(t *testing.T) {
 	if m := list()["ana"].Metas; len(m) != 1 || m[0]["name"] != "ana" || m[0].Ref() == "" {
 		t.Errorf("ana's metas %v", m)
 	}
+}
+
+// A join made while the connection is down waits for the next one.
+func TestJoinWhileDisconnected(t *testing.T) {
+	s := newServer(t, nil, defaultRetention)
+	p := newProxy(t, hostOf(s))
+	c := dial(t, p.URL(s), params("ana"))
+	p.cut("")
+	testutil.Eventually(t, wait, func() bool { return !c.Connected() }, "the client to notice the cut")
+	joined := make(chan error, 1)
+	ch := c.Channel("room:1", nil)
+	go func() {
+		_, err := ch.Join(ctxT(t))
+		joined <- err
+	}()
+	p.route(hostOf(s))
+	if err := testutil.Receive(t, joined, wait, "join still waiting after the reconnect"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.Push(ctxT(t), "echo", 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// After a reconnect the presence list is the server's again: the
+// reconnected user's old presence is replaced, not kept beside the new.
+func TestPresenceAcrossReconnect(t *testing.T) {
+	s := newServer(t, nil, defaultRetention)
+	p := newProxy(t, hostOf(s))
+	a := dial(t, p.URL(s), params("ana"))
+	cha := a.Channel("room:1", nil)
+	pres := client.NewPresence(cha)
+	joined := collect(cha, "joined")
+	join(t, cha)
+	b := dial(t, s.URL, params("bob"))
+	join(t, b.Channel("room:1", nil))
+	ref := func(user string) string {
+		m := pres.List()[user].Metas
+		if len(m) != 1 {
+			return fmt.Sprintf("%d metas", len(m))
+		}
+		return m[0].Ref()
+	}
+	testutil.Eventually(t, wait, func() bool { return len(pres.List()) == 2 }, "ana and bob")
+	before := ref("ana")
+	testutil.Receive(t, joined, wait, "no join")
+	p.cut(hostOf(s))
+	testutil.Receive(t, joined, wait, "no rejoin")
+	testutil.Eventually(t, wait, func() bool {
+		r := ref("ana")
+		return r != before && !strings.Contains(r, "metas") && len(pres.List()) == 2
+	}, "ana's one new presence beside bob's; ana has %v", testutil.Lazy(func() string { return ref("ana") }))
 }
