@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -347,7 +349,7 @@ func TestPresenceConverges(t *testing.T) {
 	join(t, chb)
 	keys := func() string {
 		l := list()
-		b, _ := json.Marshal(sortedKeys(l))
+		b, _ := json.Marshal(slices.Sorted(maps.Keys(l)))
 		return string(b)
 	}
 	testutil.Eventually(t, wait, func() bool { return keys() == `["ana","bob"]` }, "ana and bob, got %v", testutil.Lazy(keys))
