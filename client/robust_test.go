@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -149,5 +151,45 @@ func TestMalformedFramesAreDropped(t *testing.T) {
 	}
 	if n := strings.Count(out, "malformed frame dropped"); n != 8 {
 		t.Errorf("%d malformed frames logged, want 8:\n%s", n, out)
+	}
+}
+
+// A join whose context ends before the reply is abandoned: Join returns
+// the context's error and the server is told to leave that join.
+func TestJoinTimesOut(t *testing.T) {
+	upgrader := websocket.Upgrader{}
+	frames := make(chan []any, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f []any
+			if json.Unmarshal(data, &f) == nil && len(f) == 5 && f[2] != "phoenix" {
+				frames <- f // never answered
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := dial(t, srv.URL+"/socket")
+	ch := c.Channel("room:1", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := ch.Join(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("join without reply: %v, want DeadlineExceeded", err)
+	}
+	j := testutil.Receive(t, frames, wait, "no join")
+	l := testutil.Receive(t, frames, wait, "no leave after the abandoned join")
+	if j[3] != "phx_join" || l[3] != "phx_leave" || l[0] != j[0] {
+		t.Errorf("frames %v then %v, want the join, then a leave with its join_ref", j, l)
+	}
+	if _, err := ch.Push(ctxT(t), "echo", 1); !errors.Is(err, client.ErrChannelClosed) {
+		t.Errorf("push on the abandoned channel: %v, want ErrChannelClosed", err)
 	}
 }
