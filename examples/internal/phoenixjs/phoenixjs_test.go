@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -48,5 +49,22 @@ func TestMatchesNPM(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs from node_modules/phoenix/%s: copy it again after changing package-lock.json", name, src)
 		}
+	}
+}
+
+// The embedded files are tracked by git, so that the module as the proxy
+// serves it (tracked files only) carries them and go install gives a
+// binary with a working page.
+func TestFilesAreTracked(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git")
+	}
+	out, err := exec.Command(git, "ls-files", "--error-unmatch", "phoenix.mjs", "phoenix.mjs.map", "LICENSE.md").CombinedOutput()
+	if err != nil {
+		if _, statErr := os.Stat(filepath.Join(root, ".git")); statErr != nil {
+			t.Skip("not in a git checkout")
+		}
+		t.Fatalf("the embedded client is not committed: %v\n%s", err, out)
 	}
 }
