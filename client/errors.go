@@ -64,7 +64,8 @@ func (e *ReplyError) Reason() string {
 // 503 with Retry-After when the server admits no more connections for now.
 type HandshakeError struct {
 	StatusCode int
-	// RetryAfter is the response's Retry-After in seconds, 0 without one.
+	// RetryAfter is the wait the response's Retry-After asks for (sent
+	// in seconds); 0 without one.
 	RetryAfter time.Duration
 }
 
