@@ -106,7 +106,3 @@ func (s *server) mustDial(t *testing.T, query string) *testutil.WSConn {
 	t.Helper()
 	return testutil.Dial(t, s.url+"?"+query, "")
 }
-
-// goroutineSlack is how many goroutines the leak checks let come and go
-// beyond their baseline: the test runner's and a timer's.
-const goroutineSlack = 2

@@ -523,7 +523,7 @@ func TestLongPollDrain(t *testing.T) {
 	lpHTTP.CloseIdleConnections()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
-	before.Wait(t, goroutineSlack)
+	before.Wait(t)
 }
 
 // TestLongPollRelay: behind a plain load balancer each request of a session
@@ -620,7 +620,7 @@ func TestLongPollRelay(t *testing.T) {
 	}
 	_ = b.Close()
 	_ = a.Close()
-	before.Wait(t, goroutineSlack)
+	before.Wait(t)
 }
 
 // Long-poll answers a browser's cross-origin request with its Origin only

@@ -248,7 +248,7 @@ func TestShutdownClosesWith1012AndLeaksNothing(t *testing.T) {
 	}
 	s.srv.CloseClientConnections()
 	s.srv.Close()
-	before.Wait(t, goroutineSlack)
+	before.Wait(t)
 }
 
 // TestFrameLengths checks the writer's framing at every length encoding

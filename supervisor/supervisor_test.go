@@ -391,7 +391,7 @@ func TestGoroutinesReturnToBaseline(t *testing.T) {
 	stop(t, sup)
 	rec.expect(t, "stop n2", "stop n1", "stop a")
 
-	baseline.Wait(t, 0)
+	baseline.Wait(t)
 }
 
 func TestValidate(t *testing.T) {

@@ -63,7 +63,7 @@ func TestNewDefaultsAndShutdown(t *testing.T) {
 	if code, out := call(t, app, http.MethodGet, "/healthz", "", nil); code != http.StatusServiceUnavailable {
 		t.Errorf("healthz after Shutdown = %d %v, want 503", code, out)
 	}
-	before.Wait(t, 0)
+	before.Wait(t)
 }
 
 // A login body past the limit is refused as too large, not as bad JSON.

@@ -28,10 +28,11 @@
 //
 // # Leaks
 //
-// CheckGoroutines, at the start of a test, fails it if the goroutine count
-// has not come back to where it was when the test and its clean-ups end;
-// the report holds the stacks of the goroutines that were not there at the
-// start. Goroutines and GoroutineBaseline.Wait do the same check at a point
-// the test chooses. CheckActors and CountBackTo do it for any count, such
-// as socket.Handler.ActorCount, given as a func() int.
+// CheckGoroutines, at the start of a test, fails it if a goroutine that
+// was not running then still runs when the test and its clean-ups end
+// (go.uber.org/goleak compares them by identity, so one that ends
+// meanwhile cannot hide one that leaks); the report holds the stacks of
+// the new ones. Goroutines and GoroutineBaseline.Wait do the same check at
+// a point the test chooses. CheckActors and CountBackTo do it for any
+// count, such as socket.Handler.ActorCount, given as a func() int.
 package testutil

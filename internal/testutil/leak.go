@@ -1,12 +1,10 @@
 package testutil
 
 import (
-	"bytes"
-	"fmt"
-	"runtime"
-	"strconv"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // LeakTimeout is how long the leak checks give goroutines and actors to
@@ -16,74 +14,56 @@ const LeakTimeout = 5 * time.Second
 // leakTimeout is LeakTimeout, shortened by this package's own tests.
 var leakTimeout = LeakTimeout
 
-// GoroutineBaseline is the number of goroutines running at some point, and
-// which they were.
+// GoroutineBaseline is the set of goroutines running at some point. The
+// check against it is by identity: a goroutine running at the end that
+// was not running at the baseline is a leak, whatever the count, so one
+// that ends meanwhile cannot hide one that starts.
 type GoroutineBaseline struct {
-	// Count is the number of goroutines at the baseline.
-	Count int
-	// ids are the goroutines running at the baseline; nil for a baseline
-	// built from a bare Count, whose report then shows every goroutine.
-	ids map[uint64]bool
+	current goleak.Option
 }
 
 // Goroutines records the goroutines running now.
 func Goroutines() GoroutineBaseline {
-	ids := map[uint64]bool{}
-	for _, g := range goroutineStacks() {
-		ids[g.id] = true
-	}
-	// The count comes from the runtime rather than from the dump, so that
-	// it is measured the way Wait measures it.
-	return GoroutineBaseline{Count: runtime.NumGoroutine(), ids: ids}
+	return GoroutineBaseline{current: goleak.IgnoreCurrent()}
 }
 
-// Wait polls until at most b.Count+slack goroutines run. If more still do
-// after LeakTimeout, the test fails (Fatal), printing the stacks of the
-// goroutines that were not running at the baseline. slack allows for
-// goroutines the test does not own that may come and go, such as a timer's.
-func (b GoroutineBaseline) Wait(tb testing.TB, slack int) {
+// Wait polls until every goroutine that was not running at the baseline
+// has ended (the testing package's own and the runtime's are never
+// counted). If some still run after LeakTimeout, the test fails (Fatal)
+// with their stacks. ignore adds goleak filters for goroutines the test
+// does not own, such as goleak.IgnoreTopFunction of a library's
+// background worker.
+func (b GoroutineBaseline) Wait(tb testing.TB, ignore ...goleak.Option) {
 	tb.Helper()
-	if msg, ok := b.settle(slack); !ok {
-		tb.Fatal(msg)
+	if err := b.settle(ignore); err != nil {
+		tb.Fatal(err)
 	}
 }
 
-// settle polls until the goroutines are back to b plus slack and otherwise
-// returns the failure report.
-func (b GoroutineBaseline) settle(slack int) (string, bool) {
-	want := b.Count + slack
-	if poll(leakTimeout, func() bool { return runtime.NumGoroutine() <= want }) {
-		return "", true
-	}
-	var extra bytes.Buffer
-	n := 0
-	for _, g := range goroutineStacks() {
-		if b.ids == nil || !b.ids[g.id] {
-			extra.Write(g.stack)
-			extra.WriteString("\n\n")
-			n++
-		}
-	}
-	what := "goroutines not running at the baseline"
-	if b.ids == nil {
-		what = "all goroutines"
-	}
-	return fmt.Sprintf("%d goroutines after %v, want at most %d (baseline %d, slack %d); %s (%d):\n\n%s",
-		runtime.NumGoroutine(), leakTimeout, want, b.Count, slack, what, n, bytes.TrimSpace(extra.Bytes())), false
+// settle polls goleak until no goroutine beyond the baseline and ignore
+// is left, or LeakTimeout passes, and returns goleak's last report. One
+// Find retries for about half a second by itself; the poll stretches that
+// to LeakTimeout for code that takes longer to let go under the race
+// detector.
+func (b GoroutineBaseline) settle(ignore []goleak.Option) error {
+	opts := append([]goleak.Option{b.current}, ignore...)
+	var err error
+	poll(leakTimeout, func() bool { err = goleak.Find(opts...); return err == nil })
+	return err
 }
 
 // CheckGoroutines records the goroutines running now and, when the test
 // and the clean-ups registered after this call are done, fails the test
-// (Error) unless the count is back at or below the baseline within
-// LeakTimeout, printing the stacks of the goroutines that are new. Call it
-// after starting anything meant to outlive the check, such as a shared
-// server whose clean-up runs later.
-func CheckGoroutines(tb testing.TB) {
+// (Error) if any goroutine that was not running then is still running
+// after LeakTimeout, printing their stacks. Call it after starting
+// anything meant to outlive the check, such as a shared server whose
+// clean-up runs later.
+func CheckGoroutines(tb testing.TB, ignore ...goleak.Option) {
 	tb.Helper()
 	b := Goroutines()
 	tb.Cleanup(func() {
-		if msg, ok := b.settle(0); !ok {
-			tb.Error(msg)
+		if err := b.settle(ignore); err != nil {
+			tb.Error(err)
 		}
 	})
 }
@@ -113,37 +93,4 @@ func CheckActors(tb testing.TB, count func() int) {
 			tb.Errorf("actors: %d after %v, want at most the %d at the start", last, leakTimeout, baseline)
 		}
 	})
-}
-
-type goroutine struct {
-	id    uint64
-	stack []byte
-}
-
-// goroutineStacks returns every goroutine's stack, each beginning with its
-// "goroutine N [state]:" line.
-func goroutineStacks() []goroutine {
-	buf := make([]byte, 64<<10)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []goroutine
-	for _, block := range bytes.Split(buf, []byte("\n\n")) {
-		rest, ok := bytes.CutPrefix(block, []byte("goroutine "))
-		if !ok {
-			continue
-		}
-		idText, _, _ := bytes.Cut(rest, []byte(" "))
-		id, err := strconv.ParseUint(string(idText), 10, 64)
-		if err != nil {
-			continue
-		}
-		out = append(out, goroutine{id: id, stack: block})
-	}
-	return out
 }

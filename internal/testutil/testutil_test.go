@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
 )
 
 // fakeTB records what a helper reports instead of failing the real test.
@@ -152,11 +153,42 @@ func TestCheckGoroutinesReportsTheNewGoroutine(t *testing.T) {
 		go blockedWorker(stop)
 	})
 	r := f.report()
-	if f.fatal || !strings.Contains(r, "testutil.blockedWorker") || !strings.Contains(r, "not running at the baseline (1)") {
-		t.Fatalf("fatal %v, report:\n%s\nwant an Error showing only blockedWorker's stack", f.fatal, r)
+	if f.fatal || !f.failed() || !strings.Contains(r, "testutil.blockedWorker") {
+		t.Fatalf("fatal %v, report:\n%s\nwant an Error showing blockedWorker's stack", f.fatal, r)
 	}
 	if strings.Contains(r, "testing.tRunner") {
 		t.Fatalf("the report shows goroutines that were there at the start:\n%s", r)
+	}
+}
+
+// finishingWorker runs at the baseline and ends during the test, so that
+// the count at the end equals the count at the start.
+func finishingWorker(stop chan struct{}) { <-stop }
+
+// A goroutine that ends during the test must not hide one that starts: the
+// count comes back to the baseline, the leak is still reported.
+func TestCheckGoroutinesSeesALeakWhenAnotherEnds(t *testing.T) {
+	shortLeakTimeout(t)
+	finish := make(chan struct{})
+	finished := make(chan struct{})
+	go func() { finishingWorker(finish); close(finished) }()
+	stop := make(chan struct{})
+	defer close(stop)
+	var before, after int
+	f := run(t, func(tb testing.TB) {
+		before = runtime.NumGoroutine()
+		CheckGoroutines(tb)
+		go blockedWorker(stop)
+		close(finish)
+		<-finished
+		Eventually(tb, 5*time.Second, func() bool { after = runtime.NumGoroutine(); return after <= before },
+			"the finishing worker to end")
+	})
+	if after > before {
+		t.Fatalf("%d goroutines at the end, %d at the start: the test does not hide the leak behind the count", after, before)
+	}
+	if r := f.report(); f.fatal || !strings.Contains(r, "testutil.blockedWorker") || strings.Contains(r, "finishingWorker") {
+		t.Fatalf("fatal %v, report:\n%s\nwant an Error showing blockedWorker's stack only", f.fatal, r)
 	}
 }
 
@@ -173,16 +205,24 @@ func TestCheckGoroutinesRunsAfterLaterCleanups(t *testing.T) {
 	}
 }
 
-func TestBaselineWaitWithSlack(t *testing.T) {
+func TestBaselineWait(t *testing.T) {
 	shortLeakTimeout(t)
 	stop := make(chan struct{})
-	defer close(stop)
 	b := Goroutines()
 	go blockedWorker(stop)
-	b.Wait(t, 1) // on the goroutine that took the baseline: one extra
-	f := run(t, func(tb testing.TB) { GoroutineBaseline{Count: b.Count}.Wait(tb, 0) })
-	if r := f.report(); !f.fatal || !strings.Contains(r, "all goroutines") || !strings.Contains(r, "testutil.blockedWorker") {
-		t.Fatalf("fatal %v, report:\n%s\nwant Fatal with every stack", f.fatal, r)
+	after := false
+	f := run(t, func(tb testing.TB) { b.Wait(tb); after = true })
+	if r := f.report(); !f.fatal || after || !strings.Contains(r, "testutil.blockedWorker") {
+		t.Fatalf("fatal %v, went on %v, report:\n%s\nwant Fatal with blockedWorker's stack", f.fatal, after, r)
+	}
+	f = run(t, func(tb testing.TB) { b.Wait(tb, goleak.IgnoreTopFunction("github.com/pyrehq/pyre/internal/testutil.blockedWorker")) })
+	if f.failed() {
+		t.Fatalf("an ignored goroutine was reported:\n%s", f.report())
+	}
+	close(stop)
+	f = run(t, func(tb testing.TB) { b.Wait(tb) })
+	if f.failed() {
+		t.Fatalf("after the worker ended:\n%s", f.report())
 	}
 }
 
