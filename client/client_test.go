@@ -327,7 +327,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err := testutil.Receive(t, pushed, wait, "push still waiting after Close"); !errors.Is(err, client.ErrClosed) {
 		t.Errorf("push across Close: %v, want ErrClosed", err)
 	}
-	base.Wait(t, 0)
+	base.Wait(t)
 	if _, err := waiting.Push(ctxT(t), "echo", 1); !errors.Is(err, client.ErrClosed) {
 		t.Errorf("push after Close: %v, want ErrClosed", err)
 	}

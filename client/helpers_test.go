@@ -94,7 +94,8 @@ type server struct {
 
 func newServer(t testing.TB, ps *topics.PubSub, retention topics.Retention, opts ...socket.Option) *server {
 	t.Helper()
-	if ps == nil {
+	own := ps == nil
+	if own {
 		ps = topics.New()
 	}
 	tracker, err := presence.New(ps)
@@ -125,6 +126,14 @@ func newServer(t testing.TB, ps *topics.PubSub, retention topics.Retention, opts
 		defer cancel()
 		_ = h.Shutdown(ctx)
 	})
+	if own {
+		// Such a server starts nothing that outlives its clients, so every
+		// goroutine started from here on must have ended once the test's
+		// clients and proxies are closed: theirs, and the server's for
+		// their connections. (A given PubSub may keep goroutines of its
+		// own, such as JetStream's consumers.)
+		testutil.CheckGoroutines(t)
+	}
 	return &server{h: h, srv: srv, URL: srv.URL + "/socket"}
 }
 

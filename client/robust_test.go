@@ -48,6 +48,7 @@ func TestUnansweredHeartbeatReconnects(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
+	testutil.CheckGoroutines(t)
 	c := dial(t, srv.URL+"/socket", client.WithHeartbeat(5*time.Millisecond))
 	join(t, c.Channel("room:1", nil))
 	testutil.Receive(t, conns, wait, "no first connection")
@@ -129,6 +130,7 @@ func TestMalformedFramesAreDropped(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
+	testutil.CheckGoroutines(t)
 	var logs lockedBuffer
 	c := dial(t, srv.URL+"/socket", client.WithLogger(zerolog.New(&logs).Level(zerolog.DebugLevel)))
 	ch := c.Channel("room:1", nil)
@@ -177,6 +179,7 @@ func TestJoinTimesOut(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
+	testutil.CheckGoroutines(t)
 	c := dial(t, srv.URL+"/socket")
 	ch := c.Channel("room:1", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
