@@ -198,7 +198,8 @@ func (ch *Channel) Join(ctx context.Context) (Reply, error) {
 
 // Push sends event with payload on the channel and returns the reply; a
 // reply with another status than "ok" is a *ReplyError. A []byte payload
-// goes as a binary frame (V2 only); anything else is encoded as JSON. A
+// goes as a binary frame (V2 only); nil as {}; anything else is encoded as
+// JSON. A
 // push made while the channel is not joined (a reconnect in progress)
 // waits until it is. If the connection ends before the reply, Push returns
 // ErrDisconnected; if ctx ends first, ctx's error.
@@ -207,6 +208,8 @@ func (ch *Channel) Push(ctx context.Context, event string, payload any) (Reply, 
 	var body []byte
 	binary := false
 	switch p := payload.(type) {
+	case nil:
+		body = []byte("{}") // as phoenix.js sends a push without payload
 	case []byte:
 		if c.opts.vsn == V1 {
 			return Reply{}, ErrBinaryV1

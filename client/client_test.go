@@ -43,6 +43,9 @@ func TestJoinPushReply(t *testing.T) {
 			if err != nil || string(r.Response) != `{"hello":"world"}` {
 				t.Errorf("echo: %s, %v", r.Response, err)
 			}
+			if r, err := ch.Push(ctxT(t), "echo", nil); err != nil || string(r.Response) != `{}` {
+				t.Errorf("echo of no payload: %s, %v, want {}", r.Response, err)
+			}
 			_, err = ch.Push(ctxT(t), "nope", map[string]string{})
 			var re *client.ReplyError
 			if !errors.As(err, &re) || re.Status != "error" || re.Reason() != "unmatched event" || re.Event != "nope" {
