@@ -14,7 +14,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CLIENT  := examples/internal/phoenixjs
 PHOENIX := node_modules/phoenix
 
-.PHONY: run test vet clientcheck gotest fuzz build install client npmdeps jstest browsertest bench clean
+.PHONY: run test vet clientcheck gotest fuzz build install installcheck client npmdeps jstest browsertest bench clean
 
 ## run: the chat demo on http://$(ADDR); another address: make run ADDR=127.0.0.1:8080
 run:
@@ -50,6 +50,10 @@ build:
 ## install: pyre into $(go env GOBIN) (default $(go env GOPATH)/bin), client inside
 install:
 	$(GO) install ./cmd/pyre
+
+## installcheck: go install from HEAD's committed files only, then the page in Chromium from an empty directory
+installcheck: npmdeps
+	GO=$(GO) NODE=$(NODE) scripts/go-install-check.sh
 
 # After changing phoenix's version in package.json and package-lock.json:
 # copy the new client over the committed one (and update phoenixjs.Version).
