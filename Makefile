@@ -8,26 +8,34 @@ ADMIN   ?= dev-admin-key
 FUZZTIME ?= 5s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-# Where go:embed finds the pages' phoenix.js client (git-ignored): the chat
-# page's and the donations page's.
-CLIENTS := examples/chat/web/phoenix examples/donations/web/phoenix
-PHOENIX := node_modules/phoenix/priv/static
+# The pages' phoenix.js client is npm's (package-lock.json pins the
+# version), committed once in CLIENT so that every build carries it; make
+# vet checks it against the npm package, make client copies it again.
+CLIENT  := examples/internal/phoenixjs
+PHOENIX := node_modules/phoenix
 
-.PHONY: run test vet gotest fuzz build install client npmdeps jstest browsertest bench clean
+.PHONY: run test vet clientcheck gotest fuzz build install installcheck client npmdeps jstest browsertest bench clean
 
 ## run: the chat demo on http://$(ADDR); another address: make run ADDR=127.0.0.1:8080
-run: client
+run:
 	$(GO) run ./cmd/pyre chat -addr $(ADDR) -admin-key $(ADMIN)
 
 ## test: everything -- gofmt, vet and staticcheck, Go tests with the race detector, brief fuzzing,
 ## then the phoenix.js tests in Node and the page in headless Chromium
 test: vet gotest fuzz build jstest browsertest
 
-vet:
+vet: clientcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# The committed client must be byte for byte npm's, at package-lock's version.
+clientcheck: npmdeps
+	cmp $(PHOENIX)/priv/static/phoenix.mjs $(CLIENT)/phoenix.mjs
+	cmp $(PHOENIX)/priv/static/phoenix.mjs.map $(CLIENT)/phoenix.mjs.map
+	cmp $(PHOENIX)/LICENSE.md $(CLIENT)/LICENSE.md
+	$(GO) test -count=1 -run TestMatchesNPM ./$(CLIENT)
 
 gotest:
 	$(GO) test -race -count=1 ./...
@@ -36,17 +44,21 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz-brief.sh
 
 ## build: bin/pyre, with the pages' phoenix.js client inside
-build: client
+build:
 	$(GO) build -o bin/pyre ./cmd/pyre
 
 ## install: pyre into $(go env GOBIN) (default $(go env GOPATH)/bin), client inside
-install: client
+install:
 	$(GO) install ./cmd/pyre
 
-# The client is npm's (package-lock.json pins the version), not ours: it is
-# copied from the package before every build, never committed.
+## installcheck: go install from HEAD's committed files only, then the page in Chromium from an empty directory
+installcheck: npmdeps
+	GO=$(GO) NODE=$(NODE) scripts/go-install-check.sh
+
+# After changing phoenix's version in package.json and package-lock.json:
+# copy the new client over the committed one (and update phoenixjs.Version).
 client: npmdeps
-	for d in $(CLIENTS); do cp $(PHOENIX)/phoenix.mjs $(PHOENIX)/phoenix.mjs.map $$d/ || exit 1; done
+	cp $(PHOENIX)/priv/static/phoenix.mjs $(PHOENIX)/priv/static/phoenix.mjs.map $(PHOENIX)/LICENSE.md $(CLIENT)/
 
 jstest: build npmdeps
 	$(NODE) --test test/js/
@@ -64,4 +76,4 @@ npmdeps:
 		|| $(NPM) install --no-audit --no-fund
 
 clean:
-	rm -rf bin $(foreach d,$(CLIENTS),$(d)/phoenix.mjs $(d)/phoenix.mjs.map)
+	rm -rf bin

@@ -47,7 +47,10 @@ type InfoHandler interface {
 // Terminator is told why a joined channel ends. It runs exactly once per
 // joined channel instance. The reason is one of ErrLeft, ErrClosed,
 // ErrShutdown, ErrDisconnected, ErrDuplicateJoin, ErrNormal, a *CrashError,
-// or the error passed to Stop.
+// or the error passed to Stop. When it runs the channel has left its
+// topic already, as in Phoenix: broadcasts on the topic, the presence
+// leave of the channel's own Untrack included, no longer reach its client
+// (c.Push still does).
 type Terminator interface {
 	Terminate(c *Context, reason error)
 }

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/admin"
+	"github.com/pyrehq/pyre/client"
 	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/supervisor"
@@ -230,13 +232,17 @@ func TestNoSecretInAnyAnswer(t *testing.T) {
 	n := startNode(t, "solo", "")
 	c := n.connect(t, "erin")
 	c.Join("room:secrets", nil)
-	// The bearer token phoenix.js's authToken sends, too.
-	header := http.Header{"Sec-WebSocket-Protocol": {"phoenix, base64url.bearer.phx.dG9rLTRmMWQyYzlhNzdlMA"}}
-	tc, _, err := testutil.TryDial(t, n.srv.URL+"/socket/websocket?user=frank", "2.0.0", header)
+	// The bearer token phoenix.js's authToken sends, too, as the Go
+	// client sends it.
+	tc, err := client.Dial(t.Context(), n.srv.URL+"/socket", client.WithAuthToken("tok-4f1d2c9a77e0"),
+		client.WithParams(func() url.Values { return url.Values{"user": {"frank"}} }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc.Join("room:secrets", nil)
+	t.Cleanup(func() { _ = tc.Close() })
+	if _, err := tc.Channel("room:secrets", nil).Join(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	crash(t, c, "room:secrets-crash")
 
 	var sj admin.SocketsJSON

@@ -107,18 +107,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.warnNoClient(log, "chat", chat.EmbeddedClient())
 	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, withMetrics(app))
-}
-
-// noClient is what pyre chat and pyre donations say at start-up when they
-// have no phoenix.js client for their page (app names it): the page would
-// load, and its script would not.
-func noClient(app string) string {
-	return "this binary has no phoenix.js client for the " + app + " page (phoenix.mjs), so the page cannot run: " +
-		"build it with `make build` or `make install`, which copy the client from npm into the binary, " +
-		"or start it with -assets DIR (or PYRE_ASSETS), DIR holding phoenix.mjs: " +
-		"`npm install phoenix@1.8` puts one in node_modules/phoenix/priv/static"
 }
 
 // checkAssets fails unless dir, when given, holds phoenix.mjs.

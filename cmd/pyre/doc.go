@@ -11,15 +11,14 @@
 //
 // chat serves examples/chat: rooms, presence, typing and notifications for
 // the official phoenix.js client, with the page at /. The page's
-// phoenix.mjs is built into the binary by make build (or make install),
-// which copy it from the npm package first; a binary built otherwise (go
-// install from the module proxy cannot run npm) has none, says so at
-// start-up, and needs -assets DIR, a directory holding phoenix.mjs such as
-// npm's node_modules/phoenix/priv/static. donations serves
+// phoenix.mjs is in the binary however it is built (go install included):
+// the repository carries npm's copy; -assets DIR serves another one, from
+// a directory holding phoenix.mjs such as npm's
+// node_modules/phoenix/priv/static. donations serves
 // examples/donations: live campaign totals, an admin dashboard, restart
 // policies and a supervision tree, with its own page at / (donors online,
 // each campaign's progress, a feed of donations and the worker's
-// restarts), whose phoenix.mjs comes the same way, -assets included.
+// restarts), whose phoenix.mjs is the same copy, -assets included.
 //
 // Both listen on -addr (loopback by default), log JSON lines to stderr at
 // -log-level, and on SIGINT or SIGTERM stop accepting, drain their sockets

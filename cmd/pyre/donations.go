@@ -68,6 +68,5 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 		return err
 	}
 	log = log.With().Str("node", node).Logger()
-	cfg.warnNoClient(log, "donations", donations.EmbeddedClient())
 	return serve(ctx, log, "donations", cfg.Addr, cfg.DrainTime, withMetrics(app))
 }

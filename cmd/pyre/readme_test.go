@@ -47,8 +47,8 @@ func TestREADMECommands(t *testing.T) {
 	if len(cmds) < 5 {
 		t.Fatalf("found only %d pyre commands in the README: %q", len(cmds), cmds)
 	}
-	// The README has `npm install phoenix@1.8` put the client where
-	// -assets finds it; so does this directory.
+	// A README command may name -assets node_modules/phoenix/priv/static
+	// (where `npm install phoenix` puts the client); this directory has one.
 	dir := t.TempDir()
 	static := filepath.Join(dir, "node_modules", "phoenix", "priv", "static")
 	if err := os.MkdirAll(static, 0o755); err != nil {

@@ -112,15 +112,6 @@ func (c serverConfig) validate() error {
 	return checkAssets(c.Assets)
 }
 
-// warnNoClient logs, at error level, that the app's page cannot run when
-// the binary has no phoenix.js client (embedded false) and -assets is not
-// set.
-func (c serverConfig) warnNoClient(log zerolog.Logger, app string, embedded bool) {
-	if !embedded && c.Assets == "" {
-		log.Error().Msg(noClient(app))
-	}
-}
-
 // socketOptions are the socket options the shared flags set.
 func (c serverConfig) socketOptions() []socket.Option {
 	return []socket.Option{

@@ -23,18 +23,11 @@ import (
 	"github.com/pyrehq/pyre/topics"
 )
 
-// webFS is the page. Its phoenix/ directory holds the official phoenix.js
-// client, which is not ours and not in the repository: the build (make
-// build) copies it there from the npm package before compiling, and a
-// binary built without that step has none (see EmbeddedClient).
+// webFS is the page; the phoenix.js client it imports is served from
+// examples/internal/phoenixjs, the copy both example pages share.
 //
 //go:embed web
 var webFS embed.FS
-
-// EmbeddedClient reports whether this binary carries the page's phoenix.js
-// client. Without it, and without Config.AssetsDir, the page's script
-// cannot load.
-func EmbeddedClient() bool { return httpapi.HasClient(webFS) }
 
 // TokenMaxAge is how long a login token is valid.
 const TokenMaxAge = 14 * 24 * time.Hour
@@ -50,8 +43,8 @@ type Config struct {
 	// Secret signs login tokens; empty means a random one (tokens die with
 	// the process).
 	Secret []byte
-	// AssetsDir, if set, holds the phoenix.mjs the page loads (npm's
-	// phoenix/priv/static); empty means the copy built into the binary.
+	// AssetsDir, if set, holds the phoenix.mjs the page loads instead of
+	// the copy built into the binary (npm's phoenix/priv/static has one).
 	AssetsDir string
 	Logger    zerolog.Logger
 	Node      string

@@ -11,7 +11,7 @@
 //
 //	GET  /                 the chat page
 //	GET  /static/...       its script and style (web/, embedded in the binary)
-//	GET  /assets/...       phoenix.mjs: built in (see EmbeddedClient), or from Config.AssetsDir
+//	GET  /assets/...       phoenix.mjs: built in, or from Config.AssetsDir
 //	POST /api/login        {"user": "ana"} -> {"token": ...}, valid for TokenMaxAge
 //	POST /api/broadcast    {"topic", "event", "payload"}: a broadcast from outside any channel
 //	POST /api/disconnect   {"user"}: close every socket of that user with 1001

@@ -87,8 +87,7 @@
 // given); and, after logging in with a name, a way to give to each
 // campaign. It is plain HTML, CSS and JavaScript modules built into the
 // binary (under /static/), with the official phoenix.js client under
-// /assets/: built in by make build, which copies it from npm (see
-// EmbeddedClient), or read from Config.AssetsDir. Other paths are 404.
+// /assets/: built in, or read from Config.AssetsDir. Other paths are 404.
 //
 // GET /healthz, GET /api/campaigns (the ledger's snapshot: every
 // campaign's totals, the restart count and the latest donations), POST

@@ -55,12 +55,8 @@ func TestPageIsServed(t *testing.T) {
 func TestPageClient(t *testing.T) {
 	app, _ := newTestApp(t, Config{})
 	code, typ, body := serve(t, app, http.MethodGet, "/assets/phoenix.mjs")
-	if EmbeddedClient() {
-		if code != http.StatusOK || !strings.HasPrefix(typ, "text/javascript") || !strings.Contains(body, "Presence") {
-			t.Errorf("built-in client: GET /assets/phoenix.mjs %d %q %.80q; want 200 and phoenix.js", code, typ, body)
-		}
-	} else if code != http.StatusNotFound {
-		t.Errorf("no built-in client: GET /assets/phoenix.mjs %d, want 404", code)
+	if code != http.StatusOK || !strings.HasPrefix(typ, "text/javascript") || !strings.Contains(body, "Presence") {
+		t.Errorf("built-in client: GET /assets/phoenix.mjs %d %q %.80q; want 200 and phoenix.js", code, typ, body)
 	}
 
 	dir := t.TempDir()

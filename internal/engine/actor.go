@@ -478,6 +478,13 @@ func (a *channelActor) stop(ctx actor.Context) {
 	if reason == actors.ErrDuplicateJoin {
 		fromSocket = false
 	}
+	// The channel is gone for its client before its clean-up runs, as in
+	// Phoenix: off the topic first, so the presence leave that teardown
+	// broadcasts reaches the other subscribers only, and after a leave's
+	// reply the client gets phx_close and nothing else. (h.Sub stays set
+	// until the deferred clean-up, so a broadcast from Terminate still
+	// names this subscription as its sender.)
+	h.Sub.Unsubscribe()
 	a.teardown(ctx, reason)
 	if !fromSocket {
 		event, payload := protocol.EventClose, protocol.Payload(emptyObject)
