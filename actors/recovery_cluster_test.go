@@ -5,11 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
 	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/internal/testutil/jsnodes"
 	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -18,31 +17,11 @@ import (
 // each serving recoverable room:* channels.
 func jetStreamCluster(t *testing.T, n int, r topics.Retention) []*channeltest.Server {
 	t.Helper()
-	srv := testutil.StartNATS(t, testutil.NATSJetStream())
 	var out []*channeltest.Server
-	for i := range n {
-		name := string(rune('a' + i))
-		nc, err := nats.Connect(srv.ClientURL(), nats.Name(name), nats.NoEcho())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps := topics.New()
-		remote, err := topics.NewNATS(ps, nc, topics.WithNode(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		history, err := topics.NewJetStream(ps, nc, topics.WithHistoryNode(name), topics.WithMemoryStorage())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = history.Close()
-			remote.Close()
-			nc.Close()
-		})
+	for i, ps := range jsnodes.PubSubs(t, n) {
 		router := actors.NewRouter()
 		router.MustHandle("room:*", func() actors.Channel { return room{} }, actors.WithHistory(r))
-		out = append(out, channeltest.NewServer(t, router, socket.WithPubSub(ps), socket.WithNode(name)))
+		out = append(out, channeltest.NewServer(t, router, socket.WithPubSub(ps), socket.WithNode(string(rune('a'+i)))))
 	}
 	return out
 }

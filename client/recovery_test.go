@@ -4,10 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/pyrehq/pyre/client"
 	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/internal/testutil/jsnodes"
 	"github.com/pyrehq/pyre/topics"
 )
 
@@ -15,28 +14,8 @@ import (
 // of their recoverable topics in JetStream.
 func jetStreamNodes(t *testing.T, n int) []*server {
 	t.Helper()
-	srv := testutil.StartNATS(t, testutil.NATSJetStream())
 	var out []*server
-	for i := range n {
-		name := string(rune('a' + i))
-		nc, err := nats.Connect(srv.ClientURL(), nats.Name(name), nats.NoEcho())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps := topics.New()
-		remote, err := topics.NewNATS(ps, nc, topics.WithNode(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		history, err := topics.NewJetStream(ps, nc, topics.WithHistoryNode(name), topics.WithMemoryStorage())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = history.Close()
-			remote.Close()
-			nc.Close()
-		})
+	for _, ps := range jsnodes.PubSubs(t, n) {
 		out = append(out, newServer(t, ps, defaultRetention))
 	}
 	return out
