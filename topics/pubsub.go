@@ -119,6 +119,19 @@ func New() *PubSub {
 	return ps
 }
 
+// lockAll locks every shard, in order, and returns the function that
+// unlocks them: while they are held no topic gains or loses a subscriber.
+func (ps *PubSub) lockAll() (unlock func()) {
+	for i := range ps.shards {
+		ps.shards[i].mu.Lock()
+	}
+	return func() {
+		for i := range ps.shards {
+			ps.shards[i].mu.Unlock()
+		}
+	}
+}
+
 func (ps *PubSub) shard(topic string) *shard {
 	return &ps.shards[maphash.String(ps.seed, topic)%shardCount]
 }

@@ -27,16 +27,9 @@ var ErrAttached = errors.New("topics: a remote is already attached")
 // Watch before Attach returns. A PubSub takes one Remote for its lifetime.
 // Messages that r receives from other nodes go to ps.Dispatch.
 func (ps *PubSub) Attach(r Remote) error {
-	// Lock every shard so no topic gains or loses interest while the
-	// existing ones are reported.
-	for i := range ps.shards {
-		ps.shards[i].mu.Lock()
-	}
-	defer func() {
-		for i := range ps.shards {
-			ps.shards[i].mu.Unlock()
-		}
-	}()
+	// No topic gains or loses interest while the existing ones are
+	// reported.
+	defer ps.lockAll()()
 	if !ps.remote.CompareAndSwap(nil, &remoteBox{r}) {
 		return ErrAttached
 	}

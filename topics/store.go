@@ -75,14 +75,7 @@ var ErrHistoryAttached = errors.New("topics: the PubSub already has a history st
 // defaults, and then UseHistory returns ErrHistoryAttached. Topics that
 // keep a history and already have subscribers are reported to h.Watch.
 func (ps *PubSub) UseHistory(h HistoryStore) error {
-	for i := range ps.shards {
-		ps.shards[i].mu.Lock()
-	}
-	defer func() {
-		for i := range ps.shards {
-			ps.shards[i].mu.Unlock()
-		}
-	}()
+	defer ps.lockAll()()
 	if ps.store.Load() != nil {
 		return ErrHistoryAttached
 	}
