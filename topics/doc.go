@@ -28,10 +28,13 @@
 // node's stream has another epoch). What NATS itself loses between nodes
 // (a broadcast published while a node is disconnected, a full lane) is not
 // seen by the ring. A cluster that needs positions valid on every node
-// keeps its histories in NATS JetStream instead (NewJetStream): one
-// stream per recoverable topic, positions are stream sequences, the epoch
-// is the stream's creation time, and every node delivers a recorded
-// broadcast from the stream, in stream order.
+// keeps its histories in NATS JetStream instead (NewJetStream): a fixed
+// set of streams (one per retention class and partition, at most
+// MaxHistoryStreams) holds every topic, one subject each; positions are
+// stream sequences, the epoch is the stream's creation time, and every node
+// delivers a recorded broadcast as the stream republishes it, in stream
+// order, on one of the store's lanes, reading back from the stream any it
+// missed. Recoveries read the stream with direct gets, no consumer.
 //
 // Stats counts the broadcasts fanned out and the subscribers they reached,
 // by origin (this node or another), with two atomic adds per broadcast

@@ -1,0 +1,252 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Reads of the JetStream store: recoveries and History, by direct gets of
+// a topic's subject, no consumer.
+
+// readBatch is the most messages one direct get asks for.
+const readBatch = 4096
+
+// readSubject calls fn, in order, for the messages of p's stream on
+// subject with sequences from from to upTo, until fn returns false; pending
+// is how many messages on subject followed the message when it was read.
+// A read cut short by the timeout is an error, never a shorter answer.
+func (j *JetStream) readSubject(ctx context.Context, p *part, subject string, from, upTo uint64,
+	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) error {
+	return j.readSubjectBatch(ctx, p, subject, from, upTo, readBatch, fn)
+}
+
+// readSubjectBatch is readSubject asking for at most batch messages at a
+// time.
+func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject string, from, upTo uint64, batch int,
+	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) error {
+	next := max(from, 1)
+	for next <= upTo {
+		msgs, err := jetstreamext.GetBatch(ctx, j.js, p.name, int(min(upTo-next+1, uint64(batch))),
+			jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchSubject(subject))
+		if err != nil {
+			return err
+		}
+		n, pending, last := 0, uint64(0), uint64(0)
+		stop := false
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			n++
+			last = m.Sequence
+			pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+			if m.Sequence > upTo || !fn(m, pending) {
+				stop = true
+				break
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err // the read ended on the timeout, not at its end
+		}
+		if stop || n == 0 || pending == 0 {
+			return nil
+		}
+		next = last + 1
+	}
+	return nil
+}
+
+// Recover reads topic's history after since (HistoryStore).
+//
+// Head is the stream's last sequence, read after this node's live
+// subscription of the topic (if it has local subscribers) runs, so that
+// every later message of the topic reaches it. The broadcasts after since
+// are the topic's messages with sequences in (since, Head]. The answer is
+// exact when none of them has left the stream, which the store knows
+// because JetStream removes a subject's messages oldest first whatever
+// the cause (the per-subject count, the age, the stream's bytes): after
+// the read, either the topic still has a message at or before since, or
+// the stream's first sequence is at most since+1 (no removal by age or
+// bytes passed since) and the topic holds fewer messages after since than
+// its per-subject limit (none was pushed out by a newer one).
+func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery {
+	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+	defer cancel()
+	if w := j.watching(topic); w != nil {
+		select {
+		case <-w.ready:
+		case <-ctx.Done():
+			return j.unavailable(topic, since, ctx.Err())
+		}
+		if err := w.state(); err != nil {
+			return j.unavailable(topic, since, err)
+		}
+	}
+	p, err := j.partition(ctx, topic, r)
+	if err != nil {
+		return j.unavailable(topic, since, err)
+	}
+	info, err := p.s.Info(ctx)
+	if err != nil {
+		return j.unavailable(topic, since, err)
+	}
+	epoch, head := p.setEpoch(info), info.State.LastSeq
+	rec := Recovery{Head: Position{Epoch: epoch, Seq: head}}
+	if since == nil {
+		return rec
+	}
+	rec.Since = *since
+	switch {
+	case since.Epoch != epoch:
+		rec.Outcome = OtherEpoch
+	case since.Seq > head:
+		rec.Outcome = Ahead
+	case since.Seq == head:
+		rec.Outcome = Recovered
+	default:
+		missed, outcome, err := j.missed(ctx, p, topic, epoch, r, since.Seq, head)
+		if err != nil {
+			return j.unavailable(topic, since, err)
+		}
+		rec.Outcome = outcome
+		if outcome == Recovered {
+			rec.Missed = missed
+		}
+	}
+	return rec
+}
+
+// missed reads topic's broadcasts in (since, head] and says whether they
+// are all there (see Recover).
+func (j *JetStream) missed(ctx context.Context, p *part, topic, epoch string, r Retention, since, head uint64) ([]Broadcast, Outcome, error) {
+	subject := p.subject(topic)
+	var out []Broadcast
+	total := 0
+	var bad error
+	err := j.readSubject(ctx, p, subject, since+1, head, func(m *jetstream.RawStreamMsg, _ uint64) bool {
+		b, _, _, err := j.decode(topic, epoch, m.Sequence, m.Header, m.Data)
+		if err != nil {
+			bad = err
+			return false
+		}
+		total += size(b)
+		if r.Bytes > 0 && total > r.Bytes {
+			return false
+		}
+		out = append(out, b)
+		return true
+	})
+	switch {
+	case err != nil:
+		return nil, Unavailable, err
+	case bad != nil:
+		return nil, Unavailable, bad
+	case r.Bytes > 0 && total > r.Bytes:
+		return nil, TooOld, nil // more than the history keeps: never a part of it
+	}
+	ok, err := j.intact(ctx, p, subject, epoch, since)
+	switch {
+	case errors.Is(err, errEpochChanged):
+		return nil, OtherEpoch, nil
+	case err != nil:
+		return nil, Unavailable, err
+	case !ok:
+		return nil, TooOld, nil
+	}
+	return out, Recovered, nil
+}
+
+var errEpochChanged = errors.New("topics: the history stream was made anew")
+
+// intact reports whether none of subject's messages after since has left
+// the stream up to now (see Recover).
+func (j *JetStream) intact(ctx context.Context, p *part, subject, epoch string, since uint64) (bool, error) {
+	first, after := uint64(0), uint64(0) // the subject's first sequence, and how many follow it
+	err := j.readSubjectBatch(ctx, p, subject, 1, math.MaxUint64, 1, func(m *jetstream.RawStreamMsg, pending uint64) bool {
+		first, after = m.Sequence, pending
+		return false
+	})
+	if err != nil {
+		return false, err
+	}
+	if first != 0 && first <= since {
+		return true, nil // the subject's oldest message is at or before since: nothing after it left
+	}
+	info, err := p.s.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	if epochOf(info) != epoch {
+		return false, errEpochChanged
+	}
+	count := uint64(0) // the subject's messages after since
+	if first != 0 {
+		count = after + 1
+	}
+	return info.State.FirstSeq <= since+1 && (p.maxPer <= 0 || count < uint64(p.maxPer)), nil
+}
+
+func (j *JetStream) unavailable(topic string, since *Position, err error) Recovery {
+	j.log.Warn().Err(err).Str("topic", topic).Msg("history unavailable")
+	rec := Recovery{Outcome: Unavailable}
+	if since != nil {
+		rec.Since = *since
+	}
+	return rec
+}
+
+// Last returns the newest n broadcasts kept for topic, oldest first, no
+// more than Retention.Bytes of them (HistoryStore).
+func (j *JetStream) Last(topic string, r Retention, n int) []Broadcast {
+	if n <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+	defer cancel()
+	p, err := j.partition(ctx, topic, r)
+	if err != nil {
+		return nil
+	}
+	info, err := p.s.Info(ctx)
+	if err != nil {
+		return nil
+	}
+	epoch := p.setEpoch(info)
+	ring := make([]Broadcast, 0, min(n, 1024))
+	start := 0
+	err = j.readSubject(ctx, p, p.subject(topic), 1, info.State.LastSeq, func(m *jetstream.RawStreamMsg, _ uint64) bool {
+		b, _, _, err := j.decode(topic, epoch, m.Sequence, m.Header, m.Data)
+		if err != nil {
+			return true
+		}
+		if len(ring) < n {
+			ring = append(ring, b)
+		} else {
+			ring[start] = b
+			start = (start + 1) % n
+		}
+		return true
+	})
+	if err != nil {
+		j.log.Warn().Err(err).Str("topic", topic).Msg("history read failed")
+		return nil
+	}
+	out := append(ring[start:len(ring):len(ring)], ring[:start]...)
+	if r.Bytes > 0 {
+		total, i := 0, len(out)
+		for i > 0 && total+size(out[i-1]) <= r.Bytes {
+			total += size(out[i-1])
+			i--
+		}
+		out = out[i:]
+	}
+	return out
+}
