@@ -319,12 +319,14 @@ type HistoryStats struct {
 	// and read back from the stream; Lost those it missed and found gone.
 	Filled uint64 `json:"filled"`
 	Lost   uint64 `json:"lost"`
+	// Pending is the publishes not yet acknowledged.
+	Pending int `json:"pending"`
 }
 
 // Stats returns the counters.
 func (j *JetStream) Stats() HistoryStats {
 	return HistoryStats{Published: j.published.Load(), Failed: j.failed.Load(),
-		Filled: j.filled.Load(), Lost: j.lost.Load()}
+		Filled: j.filled.Load(), Lost: j.lost.Load(), Pending: j.js.PublishAsyncPending()}
 }
 
 // NATS headers of a recorded broadcast.
@@ -355,7 +357,10 @@ func (j *JetStream) Append(from *Subscription, b Broadcast, r Retention, origin 
 			m.Header.Set(headerFrom, strconv.FormatUint(from.id, 10))
 		}
 	}
-	if _, err := j.js.PublishMsgAsync(m); err != nil {
+	// While the server acknowledges too slowly (4 096 publishes
+	// outstanding), the publish waits up to the timeout: pressure on the
+	// broadcaster rather than a lost broadcast.
+	if _, err := j.js.PublishMsgAsync(m, jetstream.WithStallWait(j.timeout)); err != nil {
 		j.failed.Add(1)
 		return fmt.Errorf("topics: history publish on %q: %w", b.Topic, err)
 	}
