@@ -46,9 +46,10 @@ import (
 // sequence and the sequence of the topic's previous message, so a node
 // that missed one (a dropped message, a reconnect) sees the gap at the
 // next and reads what it missed from the stream before delivering on. A
-// recovery reads the stream with direct gets, no consumer: the streams
-// allow direct access, and the reads of more than one message need
-// nats-server 2.11 or newer.
+// recovery reads the stream with batched direct gets, no consumer: the
+// streams allow direct access, and a read of more than one message needs
+// nats-server 2.11 or newer. The answers of every read come in on one
+// subscription of the store's.
 //
 // Broadcasts that are not recorded (LocalBroadcast, events the Retention
 // leaves out) still go the usual way, through the Remote if any. A
@@ -67,7 +68,8 @@ type JetStream struct {
 	log        zerolog.Logger
 	laneSeed   maphash.Seed
 
-	d Delivery // set once by Bind, before any other call
+	d      Delivery // set once by Bind, before any other call
+	reader *directReader
 
 	cmu     sync.Mutex        // guards classes
 	classes map[string]*class // class token → its streams
@@ -257,6 +259,9 @@ func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
 	if err := j.checkOldLayout(ctx, o.removeOld); err != nil {
 		return nil, err
 	}
+	if j.reader, err = newDirectReader(nc); err != nil {
+		return nil, err
+	}
 	j.lanes = make([]chan *nats.Msg, jsLanes)
 	for i := range j.lanes {
 		j.lanes[i] = make(chan *nats.Msg, jsLaneBuffer)
@@ -301,6 +306,7 @@ func (j *JetStream) Close() error {
 	}
 	j.mu.Unlock()
 	j.wg.Wait()
+	j.reader.close()
 	select {
 	case <-j.js.PublishAsyncComplete():
 		return nil

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
-	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Reads of the JetStream store: recoveries and History, by direct gets of
@@ -31,30 +29,16 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) error {
 	next := max(from, 1)
 	for next <= upTo {
-		msgs, err := jetstreamext.GetBatch(ctx, j.js, p.name, int(min(upTo-next+1, uint64(batch))),
-			jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchSubject(subject))
+		stop := false
+		last := uint64(0)
+		n, pending, err := j.reader.get(ctx, p.name, subject, next, int(min(upTo-next+1, uint64(batch))),
+			func(m *jetstream.RawStreamMsg, pending uint64) bool {
+				last = m.Sequence
+				stop = m.Sequence > upTo || !fn(m, pending)
+				return !stop
+			})
 		if err != nil {
 			return err
-		}
-		n, pending, last := 0, uint64(0), uint64(0)
-		stop := false
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			n++
-			last = m.Sequence
-			pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-			if m.Sequence > upTo || !fn(m, pending) {
-				stop = true
-				break
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err // the read ended on the timeout, not at its end
 		}
 		if stop || n == 0 || pending == 0 {
 			return nil
