@@ -189,6 +189,11 @@ func TestJetStreamNodeRestartedDuringRecovery(t *testing.T) {
 	srv := testutil.StartNATS(t, testutil.NATSJetStream())
 	r := topics.Retention{Count: 100000}
 	a := startHistoryNode(t, srv, "a", r)
+	// Node a publishes once before the goroutine baseline: the streams
+	// and a's publishing then exist, with their goroutines.
+	broadcastN(t, a.ps, "room:0", 1, 1)
+	testutil.Eventually(t, 10*time.Second, func() bool { return a.j.Stats().Pending == 0 }, "the first publish acknowledged")
+	testutil.CheckGoroutines(t) // node b's goroutines end with it, and the new b's
 	b := startHistoryNode(t, srv, "b", r)
 	var before received
 	b.ps.Subscribe("room:1", topics.Subscriber{Deliver: before.add})
