@@ -48,5 +48,8 @@
 // held, from the goroutine that broadcast: they must not block and must not
 // call back into the PubSub. On a topic that keeps a history they run while
 // the topic's stream lock is also held, so that one topic's broadcasts are
-// delivered one at a time in the order of their positions.
+// delivered one at a time in the order of their positions. With the
+// histories in JetStream a recorded broadcast is delivered from the
+// store's lane for its topic instead of the broadcasting goroutine, one
+// topic's broadcasts one at a time in the order of their positions.
 package topics

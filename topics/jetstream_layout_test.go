@@ -357,3 +357,48 @@ func TestJetStreamPartitionsMustAgree(t *testing.T) {
 		t.Fatalf("a recovery on a node with other partitions: %v", rec.Outcome)
 	}
 }
+
+// TestJetStreamExactnessInSharedStream walks the rule that decides, with
+// two topics interleaved in one stream, whether a recovery is exact: the
+// topic still holds a message at or before the position, or the stream
+// has dropped nothing past it and the topic holds fewer messages after it
+// than its limit (at the limit the store cannot tell, and says TooOld).
+func TestJetStreamExactnessInSharedStream(t *testing.T) {
+	srv := testutil.StartNATS(t, testutil.NATSJetStream())
+	a := startHistoryNodeTB(t, srv, "a", topics.Retention{Count: 3}, topics.WithHistoryPartitions(1))
+	var gotT received
+	a.ps.Subscribe("room:t", topics.Subscriber{Deliver: gotT.add})
+	fresh, _ := a.ps.Recover("room:t", nil)
+	if fresh.Head.Seq != 0 {
+		t.Fatalf("fresh head %v", fresh.Head)
+	}
+	at := func(seq uint64) *topics.Position { return &topics.Position{Epoch: fresh.Head.Epoch, Seq: seq} }
+	publish := func(topic string, n int) {
+		t.Helper()
+		broadcastN(t, a.ps, topic, n, n)
+		testutil.Eventually(t, 10*time.Second, func() bool { return a.j.Stats().Pending == 0 }, "the publish acknowledged")
+	}
+	check := func(name string, since *topics.Position, want topics.Outcome, missed string) {
+		t.Helper()
+		rec, _ := a.ps.Recover("room:t", since)
+		if rec.Outcome != want || fmt.Sprint(bodies(t, rec.Missed)) != missed {
+			t.Errorf("%s: Recover(%v) = %v %v, want %v %s", name, since.Seq, rec.Outcome, bodies(t, rec.Missed), want, missed)
+		}
+	}
+	publish("room:u", 1) // seq 1
+	publish("room:t", 1) // seq 2
+	publish("room:u", 2) // seq 3
+	publish("room:t", 2) // seq 4
+	check("at the topic's message", at(2), topics.Recovered, "[2]")
+	check("at another topic's message, the topic holding an older one", at(3), topics.Recovered, "[2]")
+	check("before the topic's first, below its limit", at(0), topics.Recovered, "[1 2]")
+	publish("room:t", 3) // seq 5
+	check("before the topic's first, at its limit", at(0), topics.TooOld, "[]")
+	publish("room:t", 4) // seq 6: the topic's message at 2 leaves
+	check("at a message pushed out", at(2), topics.TooOld, "[]")
+	check("at the oldest kept", at(4), topics.Recovered, "[3 4]")
+	check("at the topic's message before its last", at(5), topics.Recovered, "[4]")
+	if h := a.ps.History("room:u", 5); fmt.Sprint(bodies(t, h)) != "[1 2]" {
+		t.Errorf("the other topic's history: %v", bodies(t, h))
+	}
+}
