@@ -49,6 +49,14 @@ type Config struct {
 	// layout pyre used before (one per topic) instead of refusing to
 	// start (topics.WithOldHistoryRemoved).
 	JetStreamRemoveOld bool
+	// HistoryBudget bounds, in bytes, the memory of all the histories this
+	// node keeps when they are not in JetStream (topics.WithHistoryBudget;
+	// zero means topics.DefaultHistoryBudget).
+	HistoryBudget int64
+	// HistoryIdleTTL is how long a topic with no subscriber and no
+	// broadcast keeps its history in memory (topics.WithIdleTTL; zero
+	// means topics.DefaultIdleTTL).
+	HistoryIdleTTL time.Duration
 
 	// Credentials and TLS, passed to nats.go as they are.
 	CredsFile string // a NATS .creds file (JWT and NKey seed)
@@ -84,7 +92,8 @@ type Node struct {
 	ps      *topics.PubSub
 	nc      *nats.Conn
 	adapter *topics.NATS
-	history *topics.JetStream // with Config.JetStream
+	memory  *topics.MemoryHistory // the histories, unless in JetStream
+	history *topics.JetStream     // with Config.JetStream
 	srv     *server.Server
 	nameSub *nats.Subscription
 	members *members
@@ -106,6 +115,11 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{name: cfg.Node, prefix: cfg.Prefix, ps: topics.New(), members: newMembers(cfg.Node, cfg.Heartbeat),
 		log: cfg.Logger.With().Str("node", cfg.Node).Logger()}
+	if cfg.JetStream == "" {
+		if err := n.memoryHistory(cfg); err != nil {
+			return nil, err
+		}
+	}
 	switch strings.TrimSpace(cfg.NATS) {
 	case "":
 		if cfg.JetStream != "" {
@@ -127,6 +141,27 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// memoryHistory gives the node's PubSub a memory store of histories with
+// cfg's bounds.
+func (n *Node) memoryHistory(cfg Config) error {
+	var opts []topics.MemoryOption
+	if cfg.HistoryBudget != 0 {
+		opts = append(opts, topics.WithHistoryBudget(cfg.HistoryBudget))
+	}
+	if cfg.HistoryIdleTTL != 0 {
+		opts = append(opts, topics.WithIdleTTL(cfg.HistoryIdleTTL))
+	}
+	m, err := topics.NewMemoryHistory(opts...)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if err := n.ps.UseHistory(m); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	n.memory = m
+	return nil
 }
 
 // NodeName returns a fresh node name: the host name and a random suffix
@@ -345,6 +380,9 @@ func (n *Node) Health() Health {
 // server. Broadcasts made afterwards stay local.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		if n.memory != nil {
+			_ = n.memory.Close()
+		}
 		if n.history != nil {
 			if err := n.history.Close(); err != nil {
 				n.log.Warn().Err(err).Msg("closing the history")

@@ -95,15 +95,18 @@ func TestStormWithToken(t *testing.T) {
 // Heartbeats keep held connections open past the server's idle timeout;
 // without them the server closes every one.
 func TestStormHoldHeartbeats(t *testing.T) {
-	cs := chatserver.Start(t, socket.WithIdleTimeout(150*time.Millisecond))
+	// The idle timeout is twelve heartbeats, so that a loaded machine that
+	// runs a heartbeat late does not close the socket; the hold is long
+	// enough for the timeout to close every socket that sends none.
+	cs := chatserver.Start(t, socket.WithIdleTimeout(600*time.Millisecond))
 	for _, tc := range []struct {
 		every time.Duration
 		open  int
 	}{
-		{every: 30 * time.Millisecond, open: 5},
+		{every: 50 * time.Millisecond, open: 5},
 		{every: time.Hour, open: 0},
 	} {
-		rep, err := loadgen.Storm(t.Context(), cs.URL, 5, loadgen.WithHold(500*time.Millisecond), loadgen.WithHeartbeat(tc.every))
+		rep, err := loadgen.Storm(t.Context(), cs.URL, 5, loadgen.WithHold(1500*time.Millisecond), loadgen.WithHeartbeat(tc.every))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -51,7 +51,12 @@ const (
 	DefaultCount        = 1_000_000
 	DefaultWindow       = 32
 	DefaultPayloadSize  = 64
-	DefaultUsers        = 100
+	// DefaultUsers is the least number of users a run logs in as; a run
+	// of more connections logs in one user per SocketsPerUser of them, so
+	// that no user goes past a server's cap on sockets per user (pyre
+	// chat's is 16).
+	DefaultUsers   = 100
+	SocketsPerUser = 8
 	DefaultConcurrency  = 100
 	// MaxSourceIPs bounds WithSourceIPs: 127.0.0.2 … 127.0.0.251.
 	MaxSourceIPs = 250
@@ -60,7 +65,6 @@ const (
 func defaults() options {
 	return options{
 		path:         "/socket/websocket",
-		users:        DefaultUsers,
 		limit:        DefaultLimit,
 		heartbeat:    DefaultHeartbeat,
 		conc:         DefaultConcurrency,
@@ -138,8 +142,9 @@ func WithSourceIPs(n int) Option {
 }
 
 // WithUsers sets how many users log in through POST /api/login before the
-// run (default 100, never more than there are connections); connection i
-// uses user i mod n.
+// run (default: DefaultUsers, or one per SocketsPerUser connections when
+// that is more; never more than there are connections); connection i uses
+// user i mod n.
 func WithUsers(n int) Option {
 	return func(o *options) error {
 		if n < 1 {

@@ -104,7 +104,11 @@ func newRun(parent context.Context, mode, rawTarget, topic string, users, readBu
 	r.wg.Add(2)
 	go r.watch()
 	go r.heartbeats()
-	if err := r.login(min(o.users, users)); err != nil {
+	n := o.users
+	if n == 0 {
+		n = max(DefaultUsers, (users+SocketsPerUser-1)/SocketsPerUser)
+	}
+	if err := r.login(min(n, users)); err != nil {
 		r.stop()
 		return nil, err
 	}

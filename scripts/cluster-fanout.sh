@@ -104,7 +104,7 @@ start_node() {
 	local port=$1
 	shift
 	echo "--- $(date -u +%FT%TZ) pyre chat -addr 127.0.0.1:$port $*" >>"$LOG"
-	"${srv_pin[@]}" "$PYRE" chat -addr "127.0.0.1:$port" -rate-limit 100000 -log-level warn -admin-key k "$@" >>"$LOG" 2>&1 &
+	"${srv_pin[@]}" "$PYRE" chat -addr "127.0.0.1:$port" -rate-limit 100000 -max-sockets-per-user 0 -log-level warn -admin-key k "$@" >>"$LOG" 2>&1 &
 	pids+=($!)
 }
 

@@ -148,7 +148,7 @@ func TestAdmissionWebSocket(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.h.Collector())
-	if got, want := series(t, reg)["pyre_connects_refused_total{}"], float64(1+outs.Load()); got != want {
+	if got, want := series(t, reg)["pyre_connects_refused_total{cause=admission}"], float64(1+outs.Load()); got != want {
 		t.Errorf("pyre_connects_refused_total = %v, want %v", got, want)
 	}
 	if got, want := connects.Load(), int64(len(admitted))+in.Load(); got != want {

@@ -45,8 +45,9 @@ type Conn struct {
 
 // Open authenticates a socket with the Connect callback, which gets ctx,
 // and starts its Socket actor on t. It fails with ErrRefused (wrapping
-// Connect's error) when Connect refuses, or ErrClosed while the handler
-// shuts down.
+// Connect's error) when Connect refuses, ErrTooManyConns or
+// ErrTooManySockets when a cap on live sockets does (t is then closed with
+// ClosePolicy), or ErrClosed while the handler shuts down.
 func (h *Handler) Open(ctx context.Context, t Transport, params url.Values, info ConnInfo) (*Conn, error) {
 	return h.openKind(ctx, t, kindOther, params, info)
 }
@@ -70,7 +71,7 @@ func (h *Handler) openKind(ctx context.Context, t Transport, kind transportKind,
 func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
 	s, err := h.reserve(t.Serializer(), kind, assigns, id, peer, log)
 	if err != nil {
-		if errors.Is(err, ErrTooManyConns) {
+		if _, capped := capOf(err); capped {
 			t.Close(ClosePolicy, "too many connections")
 		} else {
 			t.Close(CloseServiceRestart, "server shutting down")
@@ -85,8 +86,8 @@ func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, 
 // 101, so that the limits are checked against the registry and a
 // "disconnect" sent once the client sees the socket open is not missed
 // (it waits in the registry until the actor is spawned). It fails with
-// ErrTooManyConns or ErrClosed. A reserved socket is then started or
-// abandoned.
+// ErrTooManyConns or ErrTooManySockets, which it logs and counts, or
+// ErrClosed. A reserved socket is then started or abandoned.
 func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*socketActor, error) {
 	s := &socketActor{
 		fp: newFastPath(h.opt.maxInflight),
@@ -95,6 +96,9 @@ func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns a
 	s.self = h.system.NewLocalPID(h.prefix + h.system.ProcessRegistry.NextID())
 	if err := h.register(s); err != nil {
 		s.fp.close()
+		if c, capped := capOf(err); capped {
+			h.capRefused(c, log.Warn())
+		}
 		return nil, err
 	}
 	s.subscribeID()

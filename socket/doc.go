@@ -46,7 +46,20 @@
 // codes: a closed session answers its polls with status 410, on which
 // phoenix.js reconnects; a session nobody polls for its timeout (20s) is
 // closed; a POST over its size limit gets 413; one session more than the
-// handler's limit (10 000) or a socket id's (16) gets 500.
+// handler's limit (10 000) gets 500, one more than a socket id's (16)
+// HTTP 429 with the body status 500, on which phoenix.js retries.
+//
+// Two caps keep one client from pinning a node, both off by default:
+// WithMaxSocketsPerID bounds the live sockets of one socket id (one user's
+// tabs, WebSocket and long-poll together), WithMaxConnsPerAddr those of one
+// IP address. They are checked together when a socket is reserved, after
+// Connect and before the WebSocket handshake answers 101 or the long-poll
+// session opens, and a socket over either is refused with HTTP 429 (a
+// long-poll opening poll's body says 500): phoenix.js takes it for a
+// failed attempt and retries after its backoff, and gets in once one of
+// the user's other sockets has closed. Each refusal is logged at warn
+// level, naming the cap and its limit, and counted by cause in
+// pyre_connects_refused_total.
 //
 // WithAdmission bounds the rate at which new sockets are admitted, for the
 // reconnect storm after a deploy (phoenix.js retries on a fixed schedule

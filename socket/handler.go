@@ -31,7 +31,9 @@ var (
 	// socket.
 	ErrRefused = transport.ErrRefused
 	// ErrTooManyConns refuses a socket over WithMaxConnsPerAddr.
-	ErrTooManyConns = errors.New("socket: too many connections from one address")
+	ErrTooManyConns = transport.ErrTooManyConns
+	// ErrTooManySockets refuses a socket over WithMaxSocketsPerID.
+	ErrTooManySockets = transport.ErrTooManySockets
 )
 
 // Handler serves Phoenix sockets at PATH/websocket and PATH/longpoll, where
@@ -66,6 +68,7 @@ type Handler struct {
 	mu      sync.Mutex
 	sockets map[string]*registered // live sockets by their actor's PID id; guarded by mu
 	perAddr map[string]int         // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
+	perID   map[string]int         // live sockets per socket id, anonymous ones not (with WithMaxSocketsPerID); guarded by mu
 	idle    chan struct{}          // closed when sockets becomes empty while draining; guarded by mu
 }
 
@@ -109,6 +112,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		strategy:  engine.NewCrashStrategy(log, o.node, crashes),
 		sockets:   map[string]*registered{},
 		perAddr:   map[string]int{},
+		perID:     map[string]int{},
 		admission: newAdmission(o.admitRate, o.admitBurst),
 	}
 	h.opt.log = log
@@ -261,21 +265,43 @@ func (h *Handler) Len() int {
 }
 
 // register records a new socket; it fails once a shutdown has begun (the
-// flag is checked under mu, so Shutdown sees every registered socket).
+// flag is checked under mu, so Shutdown sees every registered socket) or
+// when the socket's address or id has its maximum of sockets. Both caps
+// are checked before either count moves, so a refused socket holds no
+// place; unregister gives back the places of a registered one.
 func (h *Handler) register(s *socketActor) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining.Load() {
 		return ErrClosed
 	}
-	if h.opt.maxPerAddr > 0 {
-		if h.perAddr[s.addr] >= h.opt.maxPerAddr {
-			return ErrTooManyConns
-		}
+	byAddr, byID := h.opt.maxPerAddr > 0, h.opt.maxPerID > 0 && s.id != ""
+	switch {
+	case byAddr && h.perAddr[s.addr] >= h.opt.maxPerAddr:
+		return ErrTooManyConns
+	case byID && h.perID[s.id] >= h.opt.maxPerID:
+		return ErrTooManySockets
+	}
+	if byAddr {
 		h.perAddr[s.addr]++
+	}
+	if byID {
+		h.perID[s.id]++
 	}
 	h.sockets[s.self.Id] = &registered{s: s}
 	return nil
+}
+
+// capRefused counts a socket that cap c refused and logs it on e, a
+// warn-level event of the connection's logger.
+func (h *Handler) capRefused(c limitCap, e *zerolog.Event) {
+	h.stats.capped[c].Add(1)
+	switch c {
+	case capPerAddr:
+		e.Str("cap", "max_conns_per_addr").Int("limit", h.opt.maxPerAddr).Msg("too many connections from one address")
+	case capPerID:
+		e.Str("cap", "max_sockets_per_id").Int("limit", h.opt.maxPerID).Msg("too many sockets with one socket id")
+	}
 }
 
 // registered is a socket in the handler's registry. Until its actor is
@@ -332,6 +358,13 @@ func (h *Handler) addrFull(ip string) bool {
 	return h.perAddr[ip] >= h.opt.maxPerAddr
 }
 
+// uncount takes one from counts[key], forgetting the key at zero.
+func uncount(counts map[string]int, key string) {
+	if counts[key]--; counts[key] <= 0 {
+		delete(counts, key)
+	}
+}
+
 // hostOf returns the IP of a host:port address.
 func hostOf(addr string) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
@@ -366,11 +399,17 @@ func (sh *socketShell) Receive(ctx actor.Context) {
 	sh.s.Receive(ctx)
 }
 
+// unregister forgets a socket and gives back its places under the caps.
+// Only a registered socket is counted, and it is deleted here, so its
+// places come back once however often this runs.
 func (h *Handler) unregister(pid *actor.PID) {
 	h.mu.Lock()
-	if rec := h.sockets[pid.Id]; rec != nil && h.opt.maxPerAddr > 0 {
-		if h.perAddr[rec.s.addr]--; h.perAddr[rec.s.addr] <= 0 {
-			delete(h.perAddr, rec.s.addr)
+	if rec := h.sockets[pid.Id]; rec != nil {
+		if h.opt.maxPerAddr > 0 {
+			uncount(h.perAddr, rec.s.addr)
+		}
+		if h.opt.maxPerID > 0 && rec.s.id != "" {
+			uncount(h.perID, rec.s.id)
 		}
 	}
 	delete(h.sockets, pid.Id)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/socket"
 )
@@ -92,13 +93,14 @@ func TestMaxConnsPerAddr(t *testing.T) {
 
 func TestLimitOptionsValidate(t *testing.T) {
 	for name, opt := range map[string]socket.Option{
-		"negative rate":  socket.WithRateLimit(-1, 1, 1),
-		"zero burst":     socket.WithRateLimit(10, 0, 1),
-		"zero strikes":   socket.WithRateLimit(10, 1, 0),
-		"zero topic":     socket.WithMaxTopicLength(0),
-		"negative conns": socket.WithMaxConnsPerAddr(-1),
+		"negative rate":   socket.WithRateLimit(-1, 1, 1),
+		"zero burst":      socket.WithRateLimit(10, 0, 1),
+		"zero strikes":    socket.WithRateLimit(10, 1, 0),
+		"zero topic":      socket.WithMaxTopicLength(0),
+		"negative conns":  socket.WithMaxConnsPerAddr(-1),
+		"negative per id": socket.WithMaxSocketsPerID(-1),
 	} {
-		if _, err := socket.New(nil, opt); err == nil {
+		if _, err := socket.New(actors.NewRouter(), opt); err == nil {
 			t.Errorf("%s accepted", name)
 		}
 	}

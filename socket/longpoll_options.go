@@ -63,8 +63,10 @@ func WithLongPollMaxSessions(n int) Option {
 // WithLongPollMaxSessionsPerID limits the long-poll sessions of one socket
 // id (WithID; default 16): the tabs of one user, and the sessions one
 // token can open in a loop, each of which would otherwise live until its
-// timeout. A client that would open one more gets status 500, as for
-// WithLongPollMaxSessions. Anonymous sockets are not counted.
+// timeout. A client that would open one more gets HTTP 429 with the body
+// status 500, on which phoenix.js retries as for WithLongPollMaxSessions.
+// Anonymous sockets are not counted. WithMaxSocketsPerID caps the sockets
+// of an id over every transport; this cap counts long-poll sessions only.
 func WithLongPollMaxSessionsPerID(n int) Option {
 	return func(o *options) error {
 		if n < 1 {

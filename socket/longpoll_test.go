@@ -70,6 +70,16 @@ var lpHTTP = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
 // be 200, as phoenix.js reads only the body.
 func lpDo(t testing.TB, method, u string, header http.Header, body string) lpReply {
 	t.Helper()
+	code, r := lpTry(t, method, u, header, body)
+	if code != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d %+v", method, u, code, r)
+	}
+	return r
+}
+
+// lpTry is lpDo for any HTTP status, which it returns with the body.
+func lpTry(t testing.TB, method, u string, header http.Header, body string) (int, lpReply) {
+	t.Helper()
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -83,17 +93,14 @@ func lpDo(t testing.TB, method, u string, header http.Header, body string) lpRep
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: HTTP %d %s", method, u, resp.StatusCode, data)
-	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
-		t.Fatalf("content type %q", ct)
+		t.Fatalf("%s %s: HTTP %d, content type %q: %s", method, u, resp.StatusCode, ct, data)
 	}
 	var r lpReply
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatalf("body %q: %v", data, err)
 	}
-	return r
+	return resp.StatusCode, r
 }
 
 // pollURL is what phoenix.js requests: the connect params, then the
@@ -686,8 +693,8 @@ func TestLongPollMaxSessionsPerID(t *testing.T) {
 	s := newLPServer(t, socket.WithLongPollMaxSessionsPerID(2))
 	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
 	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
-	if r := lpDo(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); r.Status != http.StatusInternalServerError {
-		t.Fatalf("alice's third session: %+v, want 500", r)
+	if code, r := lpTry(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); code != http.StatusTooManyRequests || r.Status != http.StatusInternalServerError {
+		t.Fatalf("alice's third session: HTTP %d %+v, want 429 with status 500", code, r)
 	}
 	openSession(t, s.url, "token=good&vsn=2.0.0&user=bob")
 	for range 3 {
@@ -711,7 +718,7 @@ func TestLongPollSessionLimitsByDefault(t *testing.T) {
 	for range 16 {
 		openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
 	}
-	if r := lpDo(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); r.Status != http.StatusInternalServerError {
-		t.Fatalf("alice's 17th session: %+v, want 500", r)
+	if code, r := lpTry(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); code != http.StatusTooManyRequests || r.Status != http.StatusInternalServerError {
+		t.Fatalf("alice's 17th session: HTTP %d %+v, want 429 with status 500", code, r)
 	}
 }

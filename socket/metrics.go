@@ -44,7 +44,7 @@ func newMetrics() *metrics {
 //
 // Counting costs the handler an atomic add where something happens and
 // nothing else; the collector reads the counters when it is scraped. Label
-// values come from fixed sets (transports, close reasons, outcomes) and
+// values come from fixed sets (transports, close reasons, refusal causes, outcomes) and
 // the router's patterns, never from topics, users or events, so the
 // number of series does not grow with traffic. The metric names carry no
 // handler name: give each handler of a process its own registry, or wrap
@@ -62,7 +62,7 @@ var (
 	descConnections = desc("pyre_connections", "Sockets open now, by transport.", "transport")
 	descConnects    = desc("pyre_connects_total", "Sockets opened, by transport.", "transport")
 	descDisconnects = desc("pyre_disconnects_total", "Sockets closed, by transport and reason.", "transport", "reason")
-	descRefused     = desc("pyre_connects_refused_total", "New connections refused by admission control (HTTP 503), WebSocket and long-poll together.")
+	descRefused     = desc("pyre_connects_refused_total", "New connections refused before they opened, WebSocket and long-poll together, by cause: admission (admission control, HTTP 503), per_address (too many sockets from one IP, HTTP 429), per_id (too many sockets with one socket id, HTTP 429).", "cause")
 	descJoined      = desc("pyre_channels_joined", "Channels joined now, by route pattern.", "route")
 	descJoins       = desc("pyre_channel_joins_total", "Joins by route pattern and outcome (unmatched: no route).", "route", "outcome")
 	descReplies     = desc("pyre_channel_replies_total", "Replies channels sent to client events, by route pattern and status.", "route", "status")
@@ -79,12 +79,20 @@ var (
 	descNATSRecv    = desc("pyre_nats_received_total", "Broadcasts received from other nodes over NATS.")
 	descNATSDropped = desc("pyre_nats_dropped_total", "Messages from NATS dropped: malformed, or over a full lane.")
 	descLongPoll    = desc("pyre_longpoll_sessions", "Long-poll sessions held now.")
+
+	// The histories kept in this node's memory (topics.MemoryHistory).
+	descHistTopics  = desc("pyre_history_topics", "Topics whose history this node keeps in memory.")
+	descHistBytes   = desc("pyre_history_bytes", "Bytes the histories kept in memory take, as the budget counts them.")
+	descHistBudget  = desc("pyre_history_budget_bytes", "The budget of the histories kept in memory.")
+	descHistEvicted = desc("pyre_history_evicted_total", "Broadcasts evicted from the histories, by cause (limit: the route's retention; age; budget: the node's budget; idle: the topic's history dropped after the idle TTL).", "cause")
+	descHistDropped = desc("pyre_history_topics_dropped_total", "Topics whose history was dropped whole, by cause (budget, idle).", "cause")
 )
 
 var allDescs = []*prometheus.Desc{
 	descConnections, descConnects, descDisconnects, descRefused, descJoined, descJoins, descReplies, descCrashes,
 	descBroadcasts, descDeliveries, descPresences, descPresSent, descPresRecv,
 	descNATSUp, descNATSReconn, descNATSPub, descNATSFailed, descNATSRecv, descNATSDropped, descLongPoll,
+	descHistTopics, descHistBytes, descHistBudget, descHistEvicted, descHistDropped,
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -112,7 +120,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descDisconnects, st.disconnects[k][r].Load(), name, reasonNames[r])
 		}
 	}
-	counter(descRefused, h.RefusedConnects())
+	counter(descRefused, h.RefusedConnects(), causeAdmission)
+	for c := range numCaps {
+		counter(descRefused, st.capped[c].Load(), capNames[c])
+	}
 	counter(descJoins, st.unmatched.Load(), "", "unmatched")
 	for _, p := range h.patterns {
 		s := h.routes[p].Snapshot()
@@ -153,6 +164,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if h.longPoll != nil {
 		gauge(descLongPoll, float64(h.longPoll.Len()))
+	}
+	if m, ok := h.opt.pubsub.HistoryStore().(*topics.MemoryHistory); ok {
+		s := m.Stats()
+		gauge(descHistTopics, float64(s.Topics))
+		gauge(descHistBytes, float64(s.Bytes))
+		gauge(descHistBudget, float64(s.Budget))
+		for c, name := range topics.EvictCauseNames {
+			counter(descHistEvicted, s.Evicted[c], name)
+			if c == topics.EvictBudget || c == topics.EvictIdle {
+				counter(descHistDropped, s.Dropped[c], name)
+			}
+		}
 	}
 	h.metrics.handling.Collect(ch)
 	h.metrics.queue.Collect(ch)

@@ -435,3 +435,56 @@ func TestMetricsOfACluster(t *testing.T) {
 			ga[`pyre_nats_connected{}`], ga[`pyre_nats_publish_errors_total{}`], ga[`pyre_nats_published_total{}`])
 	}
 }
+
+// The histories kept in memory are reported as the store counts them: what
+// they take against the budget, and what was evicted, by cause.
+func TestMetricsOfHistories(t *testing.T) {
+	ps := topics.New()
+	m, err := topics.NewMemoryHistory(topics.WithHistoryBudget(128 << 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.UseHistory(m); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	router := actors.NewRouter()
+	router.MustHandle("room:*", func() actors.Channel { return metered{} }, actors.WithHistory(topics.Retention{Count: 2}))
+	h, err := socket.New(router, socket.WithPubSub(ps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(context.Background())
+	body := strings.Repeat("x", 400)
+	// Fifty rooms past their count, then a thousand more past the budget.
+	for i := range 1300 {
+		topic := fmt.Sprintf("room:%d", i)
+		if i < 300 {
+			topic = fmt.Sprintf("room:%d", i%50)
+		}
+		if err := h.Broadcast(topic, "msg", map[string]string{"body": body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h.Collector())
+	got := series(t, reg)
+	st := m.Stats()
+	want := map[string]float64{
+		"pyre_history_topics{}":                           float64(st.Topics),
+		"pyre_history_bytes{}":                            float64(st.Bytes),
+		"pyre_history_budget_bytes{}":                     128 << 10,
+		"pyre_history_evicted_total{cause=limit}":         float64(st.Evicted[topics.EvictLimit]),
+		"pyre_history_evicted_total{cause=budget}":        float64(st.Evicted[topics.EvictBudget]),
+		"pyre_history_topics_dropped_total{cause=budget}": float64(st.Dropped[topics.EvictBudget]),
+		"pyre_history_topics_dropped_total{cause=idle}":   0,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if st.Evicted[topics.EvictLimit] == 0 || st.Evicted[topics.EvictBudget] == 0 || st.Bytes > 128<<10 {
+		t.Errorf("store %+v: want evictions for the route's limit and for the budget, within it", st)
+	}
+}

@@ -82,6 +82,7 @@ type options struct {
 	maxStrikes     int // refused events in a row before a disconnect
 	maxTopic       int
 	maxPerAddr     int     // sockets per remote IP; 0 = no limit
+	maxPerID       int     // sockets per socket id (WithID); 0 = no limit
 	admitRate      float64 // new connections per second (WithAdmission); 0 = no limit
 	admitBurst     int
 	system         *actor.ActorSystem // the app's; nil: the handler makes its own
@@ -346,15 +347,45 @@ func WithMaxTopicLength(n int) Option {
 }
 
 // WithMaxConnsPerAddr limits the live sockets from one remote IP address
-// (default: no limit); a connection over it is refused with HTTP 429.
-// Behind a proxy every client shares the proxy's address: set it only when
-// clients reach the server directly.
+// (default: no limit; 0 turns it off); a connection over it is refused
+// with HTTP 429, as for WithMaxSocketsPerID. Behind a proxy every client
+// shares the proxy's address: set it only when clients reach the server
+// directly.
 func WithMaxConnsPerAddr(n int) Option {
 	return func(o *options) error {
 		if n < 0 {
 			return fmt.Errorf("socket: max connections per address must not be negative, got %d", n)
 		}
 		o.maxPerAddr = n
+		return nil
+	}
+}
+
+// WithMaxSocketsPerID limits the live sockets of one socket id (WithID:
+// one user, with a tab or two each), over every transport together, so
+// that one login cannot hold a node's sockets (default: no limit; 0 turns
+// it off). Anonymous sockets (id "") are not counted. The count is taken
+// after Connect, when the socket is reserved (before the WebSocket
+// handshake answers 101, or the long-poll session opens), under the same
+// lock and in the same step as WithMaxConnsPerAddr's, and a socket gives
+// its place back once when it ends, whether it ran or its upgrade failed.
+//
+// A socket over it is refused with HTTP 429 Too Many Requests, as one
+// over WithMaxConnsPerAddr is: the client asked for more than its share,
+// the server is not failing. phoenix.js sees a failed WebSocket handshake
+// and reconnects after its backoff (10 ms up to 5 s), so a tab that was
+// refused gets in soon after another of the user's closes; a long-poll
+// refusal carries the body status 500, the one phoenix.js retries the
+// same way (it gives up for good on 403). No Retry-After goes with it:
+// when a place frees depends on the user's other tabs. The refusal is
+// logged at warn level with the cap and its limit, and counted in
+// pyre_connects_refused_total{cause="per_id"}.
+func WithMaxSocketsPerID(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("socket: max sockets per id must not be negative, got %d", n)
+		}
+		o.maxPerID = n
 		return nil
 	}
 }

@@ -61,12 +61,42 @@ func reasonOf(err error) closeReason {
 	return closedByServer
 }
 
+// limitCap is a cap on live sockets that refuses a new one with HTTP 429.
+// With admission control (refused 503), these are the causes of
+// pyre_connects_refused_total.
+type limitCap uint8
+
+const (
+	capPerAddr limitCap = iota // WithMaxConnsPerAddr
+	capPerID                   // WithMaxSocketsPerID
+	numCaps
+)
+
+// The values of pyre_connects_refused_total's cause label: one per cap,
+// and admission control's, which counts its own refusals
+// (RefusedConnects).
+var capNames = [numCaps]string{"per_address", "per_id"}
+
+const causeAdmission = "admission"
+
+// capOf returns the cap err names, if it is one of the caps' errors.
+func capOf(err error) (limitCap, bool) {
+	switch {
+	case errors.Is(err, ErrTooManyConns):
+		return capPerAddr, true
+	case errors.Is(err, ErrTooManySockets):
+		return capPerID, true
+	}
+	return 0, false
+}
+
 // handlerStats are the counters of the handler's sockets.
 type handlerStats struct {
 	open        [numKinds]atomic.Int64
 	connects    [numKinds]atomic.Uint64
 	disconnects [numKinds][numReasons]atomic.Uint64
-	unmatched   atomic.Uint64 // joins of a topic no route matches
+	capped      [numCaps]atomic.Uint64 // new sockets refused by a cap
+	unmatched   atomic.Uint64          // joins of a topic no route matches
 }
 
 func (st *handlerStats) connected(k transportKind) {

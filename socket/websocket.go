@@ -40,7 +40,9 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.addrFull(hostOf(r.RemoteAddr)) {
-		h.opt.log.Warn().Str("peer", r.RemoteAddr).Int("limit", h.opt.maxPerAddr).Msg("too many connections from one address")
+		// Checked again when the socket is reserved; this early look
+		// spares a client that is over the cap its Connect.
+		h.capRefused(capPerAddr, h.opt.log.Warn().Str("peer", r.RemoteAddr))
 		http.Error(w, "too many connections", http.StatusTooManyRequests)
 		return
 	}
@@ -81,12 +83,14 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 	id := h.opt.id(assigns)
 	log := connLogger(&h.opt.log, id, r.RemoteAddr)
 	s, err := h.reserve(ser, kindWebSocket, assigns, id, r.RemoteAddr, log)
-	switch {
-	case errors.Is(err, ErrTooManyConns):
-		log.Warn().Int("limit", h.opt.maxPerAddr).Msg("too many connections from one address")
-		http.Error(w, "too many connections", http.StatusTooManyRequests)
+	if _, capped := capOf(err); capped {
+		// Logged and counted by reserve. 429, not 503: the client is over
+		// its share, the node is fine; phoenix.js retries after its
+		// backoff either way (see WithMaxSocketsPerID).
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return
-	case err != nil:
+	}
+	if err != nil {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}

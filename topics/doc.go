@@ -16,25 +16,34 @@
 //	defer sub.Unsubscribe()
 //	ps.Broadcast("room:lobby", "new_msg", map[string]string{"body": "hi"})
 //
-// Topics chosen with Retain keep a history: a ring per topic bounded in
-// count, age and bytes, whose broadcasts carry their position in the
-// topic's stream ("_pos" in the payload, Broadcast.Seq). Recover reads it
-// after a position, History reads the last N. A stream has a random epoch,
-// new whenever it is made (a node's restart makes every stream anew), so
-// a position from a lost stream is never taken for a valid one. Rings are
-// per node: a broadcast from another node is recorded when it arrives, so
-// a topic that keeps a history stays watched on every node that has its
-// stream, and positions are only valid on the node that gave them (another
-// node's stream has another epoch). What NATS itself loses between nodes
-// (a broadcast published while a node is disconnected, a full lane) is not
-// seen by the ring. A cluster that needs positions valid on every node
-// keeps its histories in NATS JetStream instead (NewJetStream): a fixed
-// set of streams (one per retention class and partition, at most
-// MaxHistoryStreams) holds every topic, one subject each; positions are
-// stream sequences, the epoch is the stream's creation time, and every node
-// delivers a recorded broadcast as the stream republishes it, in stream
-// order, on one of the store's lanes, reading back from the stream any it
-// missed. Recoveries read the stream with direct gets, no consumer.
+// Topics chosen with Retain keep a history, whose broadcasts carry their
+// position in the topic's history ("_pos" in the payload, Broadcast.Seq).
+// Recover reads it after a position, History reads the last N. Where a
+// history is kept is the PubSub's HistoryStore (UseHistory), and only the
+// store's business:
+//
+//   - MemoryHistory, the default: a ring per topic bounded by its
+//     Retention, all rings within a node-wide byte budget (least recently
+//     used topics evicted first), a topic with no subscriber idle past a
+//     TTL dropped whole, the age bound applied by a sweep. A ring has a
+//     random epoch, new whenever it is made (a restart, or a topic
+//     dropped and made again), so a position from a lost ring is never
+//     taken for a valid one. Rings are per node: a broadcast from another
+//     node is recorded when it arrives, so a topic whose history is kept
+//     stays watched on the Remote, and positions are only valid on the
+//     node that gave them. What NATS loses between nodes is not seen by
+//     the ring.
+//   - JetStream (NewJetStream), for a cluster that needs positions valid
+//     on every node: a fixed set of streams (one per retention class and
+//     partition, at most MaxHistoryStreams) holds every topic, one subject
+//     each; positions are stream sequences, the epoch is the stream's
+//     creation time, and every node delivers a recorded broadcast as the
+//     stream republishes it, in stream order, on one of the store's lanes,
+//     reading back from the stream any it missed. Recoveries read the
+//     stream with direct gets, no consumer.
+//
+// Whatever the store, what it evicted is gone honestly: Recover answers
+// TooOld or OtherEpoch, never a part of what was missed.
 //
 // Stats counts the broadcasts fanned out and the subscribers they reached,
 // by origin (this node or another), with two atomic adds per broadcast

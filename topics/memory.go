@@ -455,7 +455,7 @@ type ring struct {
 	start int
 	n     int
 	bytes int   // payload and event bytes of the entries (the Retention's Bytes)
-	cost  int64 // what the ring is accounted in the budget: ringCost + len(topic) + len(buf)*entryCost + bytes
+	cost  int64 // what the ring is accounted in the budget: ringCost + 2·len(topic) + len(epoch) + len(buf)·entryCost + bytes
 	dead  bool  // dropped from the store: whoever holds it makes it anew
 	// used is the unix time in nanoseconds of the last write or recovery:
 	// written under mu, read by the eviction's sampling without it.
@@ -470,17 +470,20 @@ type entry struct {
 	size    int
 }
 
-// What the budget counts for a ring besides its payloads: the ring and its
-// epoch, the store's map entry, and a slot per entry of its buffer.
+// What the budget counts for a ring besides its payloads: the ring, its
+// epoch and topic, its entries in the store's map and in the PubSub's
+// count of kept topics (a map entry with its share of the buckets is
+// about 64 bytes, and the topic string is held by both), and a slot per
+// entry of its buffer.
 var (
-	ringCost  = int64(unsafe.Sizeof(ring{})) + 64
+	ringCost  = int64(unsafe.Sizeof(ring{})) + 2*64
 	entryCost = int64(unsafe.Sizeof(entry{}))
 )
 
 func newRing(topic string, r Retention) *ring {
 	rg := &ring{topic: topic, epoch: newEpoch(), ret: r}
 	rg.used.Store(time.Now().UnixNano())
-	rg.cost = ringCost + int64(len(topic)+len(rg.epoch))
+	rg.cost = ringCost + int64(2*len(topic)+len(rg.epoch))
 	return rg
 }
 

@@ -183,7 +183,6 @@ func (c benchConfig) options() []loadgen.Option {
 	opts := []loadgen.Option{
 		loadgen.WithLabel(c.Label),
 		loadgen.WithSourceIPs(c.SrcIPs),
-		loadgen.WithUsers(c.Users),
 		loadgen.WithPath(c.Path),
 		loadgen.WithConcurrency(c.Conc),
 		loadgen.WithHeartbeat(c.Heartbeat),
@@ -222,6 +221,9 @@ func (c benchConfig) options() []loadgen.Option {
 		log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 		opts = append(opts, loadgen.WithLogger(log))
 	}
+	if c.Users != 0 {
+		opts = append(opts, loadgen.WithUsers(c.Users))
+	}
 	return opts
 }
 
@@ -249,7 +251,7 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.StringVar(&cfg.Label, "label", "", "name of the server under test, copied into the report (pyre, phoenix, …)")
 	fs.Var((*pidList)(&cfg.PIDs), "pid", "server process id, to read its CPU time and VmRSS from /proc, or several `ids`, comma-separated, for the nodes of a cluster (0: skip)")
 	fs.IntVar(&cfg.SrcIPs, "src-ips", 0, "spread connections over source addresses 127.0.0.2 … 127.0.0.(N+1) (0: let the kernel choose; each address has about 28k ports)")
-	fs.IntVar(&cfg.Users, "users", loadgen.DefaultUsers, "users to log in as; connection i uses user i mod N")
+	fs.IntVar(&cfg.Users, "users", 0, "users to log in as; connection i uses user i mod N (default: 100, or one per 8 connections when that is more, within pyre chat's 16 sockets per user)")
 	fs.StringVar(&cfg.Token, "token", "", "connect every socket with this token instead of logging in")
 	fs.BoolVar(&cfg.NoLogin, "no-login", false, "connect without a token")
 	fs.StringVar(&cfg.Path, "path", "/socket/websocket", "WebSocket path of the socket")

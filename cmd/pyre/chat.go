@@ -12,6 +12,7 @@ import (
 	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/examples/chat"
 	"github.com/pyrehq/pyre/socket"
+	"github.com/pyrehq/pyre/topics"
 )
 
 // chatMinBurst is the smallest burst of events a chat socket may send
@@ -137,6 +138,12 @@ func clusterFlags(fs *flagSet, c *cluster.Config) {
 	fs.urls(&c.NATS, "nats", "", `"" for a single node; "embedded" to run a NATS server in this process; or nats://host:4222[,nats://...] to join a cluster`)
 	fs.str(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (with -nats embedded)")
 	fs.str(&c.Prefix, "nats-prefix", "pyre", "first token of every NATS subject, to share a NATS cluster between applications")
+	fs.in(groupLimits)
+	fs.size(&c.HistoryBudget, "history-budget", topics.DefaultHistoryBudget, "memory all the histories of recoverable topics take together on this node, "+
+		"a `size` in bytes or with KiB, MiB or GiB; past it the least recently used topics lose their oldest messages, and a client "+
+		"that needed them is told to resync (not used with -jetstream)")
+	fs.duration(&c.HistoryIdleTTL, "history-idle", topics.DefaultIdleTTL, "a topic with no subscriber and no message for this long drops its history (not used with -jetstream)")
+	fs.in(groupCluster)
 	fs.str(&c.JetStream, "jetstream", "", "keep the history of recoverable topics in NATS JetStream: with -nats embedded, the directory its server stores in; against NATS servers with JetStream on, any value")
 	fs.bool(&c.JetStreamMemory, "jetstream-memory", false, "keep the JetStream histories in the NATS servers' memory instead of on disk")
 	fs.str(&c.CredsFile, "nats-creds", "", "NATS credentials file")

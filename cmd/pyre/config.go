@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +84,54 @@ func (fs *flagSet) urls(p *string, name, def, usage string) {
 func (fs *flagSet) int(p *int, name string, def int, usage string) {
 	fs.IntVar(p, name, def, usage)
 	fs.add(name)
+}
+
+// size is a flag of a number of bytes, written plain or with a KiB, MiB or
+// GiB suffix.
+func (fs *flagSet) size(p *int64, name string, def int64, usage string) {
+	*p = def
+	fs.Var((*byteSize)(p), name, usage)
+	fs.add(name)
+}
+
+// byteSize is a size flag's value.
+type byteSize int64
+
+var sizeUnits = []struct {
+	suffix string
+	n      int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+func (b *byteSize) String() string {
+	for _, u := range sizeUnits {
+		if *b != 0 && int64(*b)%u.n == 0 {
+			if u.suffix == "B" {
+				return strconv.FormatInt(int64(*b), 10)
+			}
+			return strconv.FormatInt(int64(*b)/u.n, 10) + u.suffix
+		}
+	}
+	return "0"
+}
+
+// Get makes a size flag a flag.Getter, of int64.
+func (b *byteSize) Get() any { return int64(*b) }
+
+func (b *byteSize) Set(s string) error {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return errors.New("want a number of bytes, such as 67108864 or 64MiB")
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 func (fs *flagSet) float(p *float64, name string, def float64, usage string) {

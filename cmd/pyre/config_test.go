@@ -36,6 +36,8 @@ func sample(t *testing.T, f *flag.Flag) (a, b string) {
 		return "7", "9"
 	case float64:
 		return "7.5", "9.25"
+	case int64:
+		return "128MiB", "3GiB"
 	case time.Duration:
 		return "7s", "9m0s"
 	case bool:
@@ -223,5 +225,25 @@ func TestConfigLogRedactsNATSURLs(t *testing.T) {
 	fs.logConfig(zerolog.New(&out).Level(zerolog.InfoLevel))
 	if out.Len() != 0 {
 		t.Errorf("logged at info level: %s", out.String())
+	}
+}
+
+// A size flag takes plain bytes or a binary unit, and refuses the rest.
+func TestSizeFlag(t *testing.T) {
+	for in, want := range map[string]int64{"67108864": 64 << 20, "64MiB": 64 << 20, "512KiB": 512 << 10, " 2GiB": 2 << 30, "1000": 1000, "7B": 7} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, int64(b), err, want)
+		}
+	}
+	for _, in := range []string{"", "64MB", "-1", "1.5GiB", "9999999999GiB", "MiB"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) accepted %d", in, int64(b))
+		}
+	}
+	cfg, err := parseChat([]string{"-history-budget", "16MiB", "-history-idle", "5m"}, io.Discard)
+	if err != nil || cfg.Cluster.HistoryBudget != 16<<20 || cfg.Cluster.HistoryIdleTTL != 5*time.Minute {
+		t.Fatalf("parseChat = %+v, %v; want a 16 MiB budget and a 5m TTL", cfg.Cluster, err)
 	}
 }

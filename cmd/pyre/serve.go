@@ -33,9 +33,21 @@ type serverConfig struct {
 	// otherwise open them by the thousand.
 	LongPollSessions        int
 	LongPollSessionsPerUser int
+	// Live sockets of one user (socket id), over every transport, and of
+	// one IP address; 0: no cap. The first is on by default, at a count
+	// of tabs no person opens; the second is off, since behind a proxy
+	// every client shares one address.
+	MaxSocketsPerUser int
+	MaxConnsPerAddr   int
 
 	flags *flagSet // what set the fields above, for the logged configuration
 }
+
+// defaultMaxSocketsPerUser is the serving commands' cap on one user's live
+// sockets: more tabs than a person keeps open, far fewer than a script
+// with one login needs to hold a node's sockets. A load test that logs in
+// fewer users than it opens sockets passes -max-sockets-per-user 0.
+const defaultMaxSocketsPerUser = 16
 
 // Admission control's defaults for the serving commands (BENCHMARKS.md,
 // "Reconnect storm"): on this two-core machine a node takes about 6 800
@@ -64,6 +76,11 @@ func (c *serverConfig) register(fs *flagSet, adminUse string) {
 	fs.float(&c.AdmitRate, "admit-rate", defaultAdmitRate, "new connections admitted per second; the rest get HTTP 503 with Retry-After "+
 		"and phoenix.js retries (0: no limit)")
 	fs.int(&c.AdmitBurst, "admit-burst", defaultAdmitBurst, "new connections admitted at once above -admit-rate")
+	fs.int(&c.MaxSocketsPerUser, "max-sockets-per-user", defaultMaxSocketsPerUser, "live sockets one user holds at most, "+
+		"WebSocket and long-poll together (a tab each); one more gets HTTP 429 and phoenix.js retries after its backoff "+
+		"(0: no limit; a load test logging in fewer users than it opens sockets needs 0)")
+	fs.int(&c.MaxConnsPerAddr, "max-conns-per-addr", 0, "live sockets one IP address holds at most; one more gets HTTP 429 "+
+		"(0: no limit; behind a proxy every client has the proxy's address)")
 	fs.in(groupLongPoll)
 	fs.int(&c.LongPollSessions, "longpoll-sessions", 10000, "long-poll sessions the server holds at most")
 	fs.int(&c.LongPollSessionsPerUser, "longpoll-sessions-per-user", 8, "long-poll sessions one user holds at most (a tab each)")
@@ -86,6 +103,9 @@ func (c serverConfig) validate() error {
 	if c.AdmitRate < 0 || (c.AdmitRate > 0 && c.AdmitBurst < 1) {
 		return errors.New("-admit-rate must not be negative, and -admit-burst must be at least 1")
 	}
+	if c.MaxSocketsPerUser < 0 || c.MaxConnsPerAddr < 0 {
+		return errors.New("-max-sockets-per-user and -max-conns-per-addr must not be negative (0: no limit)")
+	}
 	if c.LongPollSessions < 1 || c.LongPollSessionsPerUser < 1 {
 		return errors.New("-longpoll-sessions and -longpoll-sessions-per-user must be at least 1")
 	}
@@ -107,6 +127,8 @@ func (c serverConfig) socketOptions() []socket.Option {
 		socket.WithAdmission(c.AdmitRate, c.AdmitBurst),
 		socket.WithLongPollMaxSessions(c.LongPollSessions),
 		socket.WithLongPollMaxSessionsPerID(c.LongPollSessionsPerUser),
+		socket.WithMaxSocketsPerID(c.MaxSocketsPerUser),
+		socket.WithMaxConnsPerAddr(c.MaxConnsPerAddr),
 	}
 }
 

@@ -70,14 +70,19 @@ func decodeBody(ser protocol.Serializer, contentType string, body []byte, maxFra
 
 // Response bodies.
 
-func writeBody(w http.ResponseWriter, body []byte) {
+func writeBody(w http.ResponseWriter, body []byte) { writeBodyStatus(w, http.StatusOK, body) }
+
+// writeBodyStatus answers with HTTP code, which only a refused opening poll
+// sets to anything but 200 (phoenix.js reads the body's status alone; the
+// code is for proxies, logs and other clients).
+func writeBodyStatus(w http.ResponseWriter, code int, body []byte) {
 	if body == nil {
 		return // the client went away
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json; charset=utf-8")
 	hd.Set("Cache-Control", "no-store") // the poll URL can be the same for every session
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(code)
 	_, _ = w.Write(body)
 }
 

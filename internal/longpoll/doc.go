@@ -5,9 +5,13 @@
 //
 // It speaks Phoenix's protocol, which phoenix.js expects to the letter:
 //
-//   - every answer is HTTP 200 with a JSON body whose "status" carries the
-//     outcome; a poll's body also has the session "token" and "messages",
-//     each message one encoded text frame as a JSON string;
+//   - every answer has a JSON body whose "status" carries the outcome; a
+//     poll's body also has the session "token" and "messages", each
+//     message one encoded text frame as a JSON string. The HTTP status is
+//     200, except for an opening poll refused before its session exists:
+//     503 with Retry-After from admission control, 429 from a cap on the
+//     sockets of one address or socket id or on the sessions of one id,
+//     all with the body status 500 (phoenix.js reads only the body);
 //   - GET without a session token opens a session: Connect runs on the
 //     query and the answer is status 410 with the new token (410 means
 //     "use this token" here; phoenix.js treats it as open);
@@ -20,8 +24,9 @@
 //     frame. The answer is 200; the replies come with the next poll;
 //   - 403 refuses (origin, vsn, Connect, a forged or altered token, a
 //     request without its session's auth token), 500 asks phoenix.js to
-//     reconnect later (draining, a session limit). A GET never answers
-//     anything else: phoenix.js throws on other statuses.
+//     reconnect later (draining, a session limit, a cap on sockets). A GET
+//     never answers anything else in its body: phoenix.js throws on other
+//     statuses.
 //
 // phoenix.js's authToken option sends the token in the X-Phoenix-AuthToken
 // header of every poll: the opening one hands it to Connect

@@ -90,7 +90,11 @@ func (lp *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Access-Control-Max-Age", "3600")
 		w.WriteHeader(http.StatusOK)
 	case http.MethodGet:
-		if sessionToken(r) == "" && !lp.admitOpening(w, r) {
+		if sessionToken(r) == "" {
+			if lp.admitOpening(w, r) {
+				code, body := lp.open(r)
+				writeBodyStatus(w, code, body)
+			}
 			return
 		}
 		writeBody(w, lp.get(r))
@@ -111,12 +115,8 @@ func (lp *Transport) admitOpening(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	lp.log.Debug().Str("peer", r.RemoteAddr).Msg("long-poll session refused by admission control")
-	hd := w.Header()
-	hd.Set("Retry-After", strconv.FormatInt(int64(after/time.Second), 10))
-	hd.Set("Content-Type", "application/json; charset=utf-8")
-	hd.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write(statusBody(http.StatusInternalServerError))
+	w.Header().Set("Retry-After", strconv.FormatInt(int64(after/time.Second), 10))
+	writeBodyStatus(w, http.StatusServiceUnavailable, statusBody(http.StatusInternalServerError))
 	return false
 }
 
@@ -127,11 +127,9 @@ func (lp *Transport) Len() int {
 	return len(lp.sessions)
 }
 
+// get serves a poll of an open session.
 func (lp *Transport) get(r *http.Request) []byte {
 	tok := sessionToken(r)
-	if tok == "" {
-		return lp.open(r)
-	}
 	node, ok := tokenNode(tok)
 	if !ok {
 		return statusBody(http.StatusForbidden)
@@ -174,20 +172,24 @@ func (lp *Transport) post(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, lp.publish(tok, newAuth(at, sent), ct, body))
 }
 
-// open runs Connect on the query and opens a session.
-func (lp *Transport) open(r *http.Request) []byte {
+// open runs Connect on the query and opens a session. It returns the
+// HTTP status and the body to answer: 200 but for a session refused by a
+// cap on the sockets of one address or id, or on the sessions of one id,
+// which gets 429 (as a WebSocket upgrade would) with the body status 500,
+// the one on which phoenix.js tries again after its backoff.
+func (lp *Transport) open(r *http.Request) (int, []byte) {
 	q := r.URL.Query()
 	ser, err := protocol.Negotiate(q.Get("vsn"))
 	if err != nil {
 		lp.log.Warn().Str("vsn", q.Get("vsn")).Msg("unsupported serializer version")
-		return statusBody(http.StatusForbidden)
+		return http.StatusOK, statusBody(http.StatusForbidden)
 	}
 	if lp.ep.Draining() {
-		return statusBody(http.StatusInternalServerError)
+		return http.StatusOK, statusBody(http.StatusInternalServerError)
 	}
 	if !lp.reserve() {
 		lp.log.Warn().Int("limit", lp.cfg.MaxSessions).Msg("long-poll session limit reached")
-		return statusBody(http.StatusInternalServerError)
+		return http.StatusOK, statusBody(http.StatusInternalServerError)
 	}
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
@@ -200,28 +202,34 @@ func (lp *Transport) open(r *http.Request) []byte {
 	info.Token = at
 	conn, err := lp.ep.Open(r.Context(), s, q, info)
 	if err != nil {
+		// The session was never published: Open closed it, and it
+		// holds no timer, so nothing of it is left.
 		lp.unreserve()
-		if errors.Is(err, transport.ErrRefused) {
+		switch {
+		case errors.Is(err, transport.ErrRefused):
 			lp.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("connection refused")
-			return statusBody(http.StatusForbidden)
+			return http.StatusOK, statusBody(http.StatusForbidden)
+		case errors.Is(err, transport.ErrTooManyConns), errors.Is(err, transport.ErrTooManySockets):
+			// The endpoint has logged and counted it.
+			return http.StatusTooManyRequests, statusBody(http.StatusInternalServerError)
 		}
 		lp.log.Info().Err(err).Str("peer", r.RemoteAddr).Msg("long-poll session not opened")
-		return statusBody(http.StatusInternalServerError)
+		return http.StatusOK, statusBody(http.StatusInternalServerError)
 	}
 	switch lp.admit(s, conn) {
 	case admitClosed:
-		return statusBody(http.StatusInternalServerError) // closed at once (a drain began)
+		return http.StatusOK, statusBody(http.StatusInternalServerError) // closed at once (a drain began)
 	case admitTooMany:
 		s.log.Warn().Str("socket_id", conn.ID()).Int("limit", lp.cfg.MaxSessionsPerID).
 			Msg("long-poll session limit of one socket id reached")
 		conn.Closed(actors.ErrClosed)
-		return statusBody(http.StatusInternalServerError)
+		return http.StatusTooManyRequests, statusBody(http.StatusInternalServerError)
 	}
 	if lp.relay != nil {
 		lp.relay.sync(true)
 	}
 	s.log.Debug().Str("vsn", ser.Version()).Msg("long-poll session opened")
-	return envelope(http.StatusGone, lp.sign(s.id), nil)
+	return http.StatusOK, envelope(http.StatusGone, lp.sign(s.id), nil)
 }
 
 // reserve counts a session about to open against the limit.

@@ -215,7 +215,9 @@ func TestBaselineWait(t *testing.T) {
 	if r := f.report(); !f.fatal || after || !strings.Contains(r, "testutil.blockedWorker") {
 		t.Fatalf("fatal %v, went on %v, report:\n%s\nwant Fatal with blockedWorker's stack", f.fatal, after, r)
 	}
-	f = run(t, func(tb testing.TB) { b.Wait(tb, goleak.IgnoreTopFunction("github.com/pyrehq/pyre/internal/testutil.blockedWorker")) })
+	f = run(t, func(tb testing.TB) {
+		b.Wait(tb, goleak.IgnoreTopFunction("github.com/pyrehq/pyre/internal/testutil.blockedWorker"))
+	})
 	if f.failed() {
 		t.Fatalf("an ignored goroutine was reported:\n%s", f.report())
 	}

@@ -12,6 +12,8 @@
 //	switch {
 //	case errors.Is(err, transport.ErrRefused):
 //		// answer 403
+//	case errors.Is(err, transport.ErrTooManyConns), errors.Is(err, transport.ErrTooManySockets):
+//		// answer 429: a cap on live sockets
 //	case err != nil:
 //		// answer "try later"
 //	}

@@ -17,6 +17,15 @@ import (
 // socket exports it as socket.ErrRefused.
 var ErrRefused = errors.New("socket: connection refused")
 
+// The caps on live sockets a new one can be over; socket exports them
+// under the same names. A transport answers either with HTTP 429.
+var (
+	// ErrTooManyConns: the client's IP address has its maximum of sockets.
+	ErrTooManyConns = errors.New("socket: too many connections from one address")
+	// ErrTooManySockets: the socket's id has its maximum of sockets.
+	ErrTooManySockets = errors.New("socket: too many sockets with one socket id")
+)
+
 // Sink is the outbound half of a connection: where its socket's frames go.
 // Every method is called from any goroutine and must not block.
 type Sink interface {
@@ -67,9 +76,11 @@ type ConnInfo struct {
 type Endpoint interface {
 	// Open runs the Connect callback with ctx (the opening request's
 	// context) and, if it accepts, starts a socket whose frames go to
-	// sink. The error wraps ErrRefused when Connect refused; any other
-	// error means the endpoint could not take the socket (it is shutting
-	// down, a limit is reached), and sink has been closed.
+	// sink. The error wraps ErrRefused when Connect refused; it is
+	// ErrTooManyConns or ErrTooManySockets when a cap on live sockets
+	// refused (the endpoint has logged and counted it); any other error
+	// means the endpoint could not take the socket (it is shutting down).
+	// Whenever the error is not nil, sink has been closed.
 	Open(ctx context.Context, sink Sink, params url.Values, info ConnInfo) (Conn, error)
 	// Admit takes a place for a new socket from the endpoint's admission
 	// control; false means the transport must refuse the socket with HTTP

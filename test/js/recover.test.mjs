@@ -90,3 +90,39 @@ test("a position from a stream the server lost (restart) answers not recovered, 
   assert.deepEqual(a.bodies, ["one", "two"]);
 });
 
+
+/** Polls the server's /metrics until the named series reaches at least want. */
+async function metricAtLeast(server, series, want, ms = 15000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const line = text.split("\n").find((l) => l.startsWith(series + " "));
+    const got = line ? Number(line.split(" ")[1]) : 0;
+    if (got >= want) return got;
+    if (Date.now() > deadline) throw new Error(`${series} is ${got}, want at least ${want}`);
+    await new Promise((r) => setTimeout(r, 50)); // polling a counter the server exposes, not a timing assumption
+  }
+}
+
+test("a position whose room was dropped after the idle time answers not recovered, replays nothing", T, async (t) => {
+  const server = await startServer({extraArgs: ["-history-idle", "1s"]});
+  t.after(() => server.stop());
+  const alice = await Client.open(server, "alice");
+  t.after(() => alice.disconnect());
+  const a = room(alice, "room:idle");
+  assert.equal((await join(a.rec.channel)).status, "ok");
+  const payload = {body: "one", user_id: "admin", id: 1, inserted_at: new Date().toISOString()};
+  assert.equal((await admin(server, "/api/broadcast", {topic: "room:idle", event: "new_msg", payload})).status, 200);
+  await alice.until(() => a.bodies.includes("one"), "the first message");
+  const before = a.rec.position();
+
+  // Away with no one else in the room: the room's history is dropped whole.
+  await alice.disconnect();
+  await metricAtLeast(server, 'pyre_history_topics_dropped_total{cause="idle"}', 1);
+  await alice.connect();
+  await alice.until(() => a.resyncs.length === 1, "the resync notice", 10000);
+  assert.equal(a.resyncs[0].since, before);
+  assert.notEqual(a.resyncs[0].position.split(".")[0], before.split(".")[0], "a new epoch");
+  assert.equal(a.replies.at(-1)._recovered, false, JSON.stringify(a.replies.at(-1)));
+  assert.deepEqual(a.bodies, ["one"], "nothing replayed");
+});
