@@ -182,7 +182,7 @@ func (j *JetStream) start(w *watch) {
 	default:
 		close(w.ready)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errWatchStopped) {
 		j.log.Warn().Err(err).Str("topic", w.topic).Msg("history subscription cannot start; retrying")
 		j.mu.Lock()
 		if !w.stopped && !j.closed {
