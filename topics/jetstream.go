@@ -55,7 +55,9 @@ import (
 // leaves out) still go the usual way, through the Remote if any. A
 // recorded broadcast reaches even this node's subscribers through the
 // stream: while NATS is unreachable it fails (asynchronously: it is
-// logged and counted) and nobody gets it.
+// logged and counted) and nobody gets it. Streams deleted while the nodes
+// run are made again by the next broadcast after one that found them
+// gone; the positions of the old ones are then another epoch.
 type JetStream struct {
 	nc         *nats.Conn
 	js         jetstream.JetStream
@@ -246,6 +248,9 @@ func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 		j.failed.Add(1)
 		j.log.Warn().Err(err).Str("subject", m.Subject).Msg("history publish failed")
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			j.markStale(m.Subject) // the stream is gone: the next publish makes it again
+		}
 	}), jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		return nil, fmt.Errorf("topics: jetstream: %w", err)

@@ -25,6 +25,12 @@ type class struct {
 	err   error         // written before ready is closed
 	at    time.Time     // when it failed; written before ready is closed
 	parts []*part
+
+	// stale is set when a publish found no stream of the class (deleted
+	// while this node ran): the next use makes the streams again, under
+	// remake, into the same parts.
+	stale  atomic.Bool
+	remake sync.Mutex
 }
 
 // part is one stream of a class.
@@ -126,9 +132,50 @@ func (j *JetStream) class(ctx context.Context, r Retention) (*class, error) {
 	j.cmu.Unlock()
 	select {
 	case <-c.ready:
-		return c, c.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+	if c.err == nil && c.stale.Load() {
+		if err := j.remakeClass(ctx, c, r); err != nil {
+			return nil, err
+		}
+	}
+	return c, c.err
+}
+
+// remakeClass makes c's streams again after they were found missing; the
+// parts keep their identity, and take the new streams' epochs.
+func (j *JetStream) remakeClass(ctx context.Context, c *class, r Retention) error {
+	c.remake.Lock()
+	defer c.remake.Unlock()
+	if !c.stale.Load() {
+		return nil // another caller did it
+	}
+	for i, p := range c.parts {
+		s, err := j.ensureStream(ctx, c, p, i, r)
+		if err != nil {
+			return err
+		}
+		p.setEpoch(s.CachedInfo())
+	}
+	c.stale.Store(false)
+	j.log.Warn().Str("class", c.token).Msg("history streams made again; the positions of the old ones are void")
+	return nil
+}
+
+// markStale notes that the stream of subject (a topic's subject in the
+// history layout) is gone.
+func (j *JetStream) markStale(subject string) {
+	rest, ok := strings.CutPrefix(subject, j.prefix+".h.")
+	if !ok {
+		return
+	}
+	token, _, _ := strings.Cut(rest, ".")
+	j.cmu.Lock()
+	c := j.classes[token]
+	j.cmu.Unlock()
+	if c != nil {
+		c.stale.Store(true)
 	}
 }
 
@@ -139,6 +186,46 @@ const metaPartitions = "pyre_partitions"
 
 // makeClass makes (or finds) the streams of c.
 func (j *JetStream) makeClass(ctx context.Context, c *class, r Retention) error {
+	parts := make([]*part, j.partitions)
+	for i := range parts {
+		is := strconv.Itoa(i)
+		p := &part{
+			name: strings.ToUpper(j.prefix) + "_HIST_" + strings.ToUpper(c.token) + "_" + is,
+			base: j.prefix + ".h." + c.token + "." + is + ".",
+			live: j.prefix + ".hr." + c.token + "." + is + ".",
+		}
+		s, err := j.ensureStream(ctx, c, p, i, r)
+		if err != nil {
+			return err
+		}
+		p.s = s
+		p.maxPer = s.CachedInfo().Config.MaxMsgsPerSubject
+		p.setEpoch(s.CachedInfo())
+		parts[i] = p
+	}
+	c.parts = parts
+	return nil
+}
+
+// ensureStream makes p, partition i of class c, or finds it made by
+// another node.
+func (j *JetStream) ensureStream(ctx context.Context, c *class, p *part, i int, r Retention) (jetstream.Stream, error) {
+	cfg := j.streamConfig(c, p, i, r)
+	s, err := j.js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		s, err = j.js.Stream(ctx, p.name)
+		if err == nil {
+			err = j.checkFound(s.CachedInfo(), cfg)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("topics: history stream %s: %w", p.name, err)
+	}
+	return s, nil
+}
+
+// streamConfig is the configuration of p, partition i of class c.
+func (j *JetStream) streamConfig(c *class, p *part, i int, r Retention) jetstream.StreamConfig {
 	maxPer := int64(-1)
 	if r.Count > 0 {
 		maxPer = int64(r.Count)
@@ -148,45 +235,19 @@ func (j *JetStream) makeClass(ctx context.Context, c *class, r Retention) error 
 		maxBytes = max(j.maxBytes/int64(j.partitions), 1)
 	}
 	np := strconv.Itoa(j.partitions)
-	parts := make([]*part, j.partitions)
-	for i := range parts {
-		is := strconv.Itoa(i)
-		p := &part{
-			name:   strings.ToUpper(j.prefix) + "_HIST_" + strings.ToUpper(c.token) + "_" + is,
-			base:   j.prefix + ".h." + c.token + "." + is + ".",
-			live:   j.prefix + ".hr." + c.token + "." + is + ".",
-			maxPer: maxPer,
-		}
-		cfg := jetstream.StreamConfig{
-			Name:        p.name,
-			Description: "pyre histories: retention class " + c.token + ", partition " + is + " of " + np,
-			Subjects:    []string{p.base + "*"},
-			Storage:     j.storage,
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardOld,
-			MaxMsgs:     -1, MaxBytes: maxBytes, MaxAge: r.Age,
-			MaxMsgsPerSubject: maxPer,
-			AllowDirect:       true,
-			RePublish:         &jetstream.RePublish{Source: p.base + ">", Destination: p.live + ">"},
-			Metadata:          map[string]string{metaPartitions: np},
-		}
-		s, err := j.js.CreateStream(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			s, err = j.js.Stream(ctx, p.name)
-			if err == nil {
-				err = j.checkFound(s.CachedInfo(), cfg)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("topics: history stream %s: %w", p.name, err)
-		}
-		p.s = s
-		p.maxPer = s.CachedInfo().Config.MaxMsgsPerSubject
-		p.setEpoch(s.CachedInfo())
-		parts[i] = p
+	return jetstream.StreamConfig{
+		Name:        p.name,
+		Description: "pyre histories: retention class " + c.token + ", partition " + strconv.Itoa(i) + " of " + np,
+		Subjects:    []string{p.base + "*"},
+		Storage:     j.storage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxMsgs:     -1, MaxBytes: maxBytes, MaxAge: r.Age,
+		MaxMsgsPerSubject: maxPer,
+		AllowDirect:       true,
+		RePublish:         &jetstream.RePublish{Source: p.base + ">", Destination: p.live + ">"},
+		Metadata:          map[string]string{metaPartitions: np},
 	}
-	c.parts = parts
-	return nil
 }
 
 // checkFound accepts a stream another node made with other settings

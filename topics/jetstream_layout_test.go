@@ -402,3 +402,45 @@ func TestJetStreamExactnessInSharedStream(t *testing.T) {
 		t.Errorf("the other topic's history: %v", bodies(t, h))
 	}
 }
+
+// TestJetStreamStreamsDeletedWhileRunning: history streams deleted under
+// running nodes are made again by the next broadcast after the one that
+// found them gone; every node delivers again, with the new epoch, and old
+// positions are another epoch.
+func TestJetStreamStreamsDeletedWhileRunning(t *testing.T) {
+	srv := testutil.StartNATS(t, testutil.NATSJetStream())
+	r := topics.Retention{Count: 100}
+	a := startHistoryNode(t, srv, "a", r)
+	b := startHistoryNode(t, srv, "b", r)
+	var got received
+	b.ps.Subscribe("room:1", topics.Subscriber{Deliver: got.add})
+	b.ps.Recover("room:1", nil)
+	broadcastN(t, a.ps, "room:1", 1, 3)
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(got.all()) == 3 }, "three deliveries")
+	old := positionOf(t, got.all()[2])
+
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name := range js.StreamNames(ctx).Name() {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broadcastN(t, a.ps, "room:1", 4, 4) // finds no stream: lost, and counted
+	testutil.Eventually(t, 10*time.Second, func() bool { return a.j.Stats().Failed == 1 }, "the failed publish")
+	broadcastN(t, a.ps, "room:1", 5, 6)
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(got.all()) == 5 }, "deliveries from the new stream")
+	bs := got.all()
+	if fmt.Sprint(bodies(t, bs)) != "[1 2 3 5 6]" {
+		t.Fatalf("delivered %v", bodies(t, bs))
+	}
+	if p := positionOf(t, bs[3]); p.Epoch == old.Epoch || p.Seq != 1 {
+		t.Fatalf("the first broadcast in the new stream has position %v (the old stream's last: %v)", p, old)
+	}
+	if rec, _ := b.ps.Recover("room:1", &old); rec.Outcome != topics.OtherEpoch {
+		t.Fatalf("an old position: %v", rec.Outcome)
+	}
+}

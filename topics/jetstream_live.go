@@ -39,7 +39,8 @@ type watch struct {
 	began     bool // the lane has taken the baseline
 
 	// Owned by the topic's lane.
-	last uint64 // the last sequence delivered
+	last   uint64 // the last sequence delivered
+	lastAt string // its time stamp as the server wrote it
 }
 
 func (w *watch) state() error {
@@ -278,15 +279,39 @@ func (j *JetStream) live(w *watch, m *nats.Msg) {
 		}
 	}
 	w.mu.Unlock()
-	if seq <= w.last {
-		return // delivered already, by a gap fill
-	}
 	p := w.part
+	if seq <= w.last {
+		if !j.remade(w, p, m.Header) {
+			return // delivered already, by a gap fill
+		}
+		w.last = prev // the stream was made again: go on from here
+	}
 	if prev > w.last {
 		j.fill(w, p, prev, seq)
 	}
 	j.deliver(w.topic, p.currentEpoch(), seq, m.Header, m.Data)
-	w.last = seq
+	w.last, w.lastAt = seq, m.Header.Get(jetstream.TimeStampHeaer)
+}
+
+// remade reports whether h, the headers of a message of w's topic at or
+// before the last delivered, come from a stream made again since (stored
+// later than the last delivered), and then reads the new stream's epoch.
+func (j *JetStream) remade(w *watch, p *part, h nats.Header) bool {
+	at, err := time.Parse(time.RFC3339Nano, h.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return false
+	}
+	last, err := time.Parse(time.RFC3339Nano, w.lastAt)
+	if err != nil || !at.After(last) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+	defer cancel()
+	if info, err := p.s.Info(ctx); err == nil {
+		p.setEpoch(info)
+	}
+	j.log.Warn().Str("topic", w.topic).Str("stream", p.name).Msg("history stream made again; positions start over")
+	return true
 }
 
 // fill reads and delivers w's messages after w.last and before seq,
@@ -299,7 +324,7 @@ func (j *JetStream) fill(w *watch, p *part, prev, seq uint64) {
 	err := j.readSubject(ctx, p, p.subject(w.topic), w.last+1, seq-1, func(m *jetstream.RawStreamMsg, _ uint64) bool {
 		j.deliver(w.topic, epoch, m.Sequence, m.Header, m.Data)
 		j.filled.Add(1)
-		w.last = m.Sequence
+		w.last, w.lastAt = m.Sequence, m.Header.Get(jetstream.TimeStampHeaer)
 		sawPrev = sawPrev || m.Sequence == prev
 		return true
 	})
