@@ -75,12 +75,47 @@ const (
 // direct get as a single one (older than 2.11).
 var errBatchUnsupported = errors.New("topics: the NATS server does not answer batched direct gets (it needs 2.11 or newer)")
 
-// directRequest is the body of a batched direct get.
+// directRequest is the body of a batched direct get of one subject's
+// messages from a sequence on.
 type directRequest struct {
 	Seq     uint64 `json:"seq"`
 	NextFor string `json:"next_by_subj"`
 	Batch   int    `json:"batch"`
 }
+
+// lastRequest is the body of a direct get of the last message of each of
+// several subjects.
+type lastRequest struct {
+	MultiLast []string `json:"multi_last"`
+	Batch     int      `json:"batch"`
+}
+
+// headRequest is the body of a direct get of a stream's last message (a
+// single get: the server refuses a batch of the last message).
+type headRequest struct {
+	LastFor string `json:"last_by_subj"`
+}
+
+// errNoHead is returned by head for a stream without a message.
+var errNoHead = errors.New("topics: the history stream holds no message")
+
+// head returns the sequence of stream's last message.
+func (r *directReader) head(ctx context.Context, stream string) (uint64, error) {
+	var seq uint64
+	_, _, err := r.request(ctx, stream, headRequest{LastFor: ">"}, func(m *jetstream.RawStreamMsg, _ uint64) bool {
+		seq = m.Sequence
+		return false
+	})
+	if errors.As(err, new(notFound)) || err == nil && seq == 0 {
+		return 0, errNoHead
+	}
+	return seq, err
+}
+
+// notFound is a direct get's 404 answer.
+type notFound struct{ description string }
+
+func (e notFound) Error() string { return "topics: history read: 404 " + e.description }
 
 // get asks stream for up to batch messages on subject from sequence from
 // on and calls fn for each, in order, until fn returns false; pending is
@@ -88,7 +123,38 @@ type directRequest struct {
 // it. It returns how many fn was given and the last one's pending.
 func (r *directReader) get(ctx context.Context, stream, subject string, from uint64, batch int,
 	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) (n int, pending uint64, err error) {
-	body, err := json.Marshal(directRequest{Seq: from, NextFor: subject, Batch: batch})
+	n, pending, err = r.request(ctx, stream, directRequest{Seq: from, NextFor: subject, Batch: batch}, fn)
+	if errors.As(err, new(notFound)) {
+		err = nil // no message on subject from there
+	}
+	return n, pending, err
+}
+
+// maxLastSubjects is the most subjects the server answers in one request
+// for their last messages.
+const maxLastSubjects = 1024
+
+// lastOf returns the sequence of the last message of each of subjects
+// (at most maxLastSubjects) in stream; a subject without one is left out.
+func (r *directReader) lastOf(ctx context.Context, stream string, subjects []string) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(subjects))
+	_, _, err := r.request(ctx, stream, lastRequest{MultiLast: subjects, Batch: len(subjects)},
+		func(m *jetstream.RawStreamMsg, _ uint64) bool {
+			out[m.Subject] = m.Sequence
+			return true
+		})
+	var nf notFound
+	if errors.As(err, &nf) && nf.description == "No Results" {
+		err = nil // none of the subjects has a message
+	}
+	return out, err
+}
+
+// request sends body to stream's direct get and calls fn for each message
+// of the answer until fn returns false or the answer ends.
+func (r *directReader) request(ctx context.Context, stream string, body any,
+	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) (n int, pending uint64, err error) {
+	data, err := json.Marshal(body)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -103,7 +169,7 @@ func (r *directReader) get(ctx context.Context, stream, subject string, from uin
 		delete(r.reads, token)
 		r.mu.Unlock()
 	}()
-	if err := r.nc.PublishMsg(&nats.Msg{Subject: r.api + stream, Reply: r.prefix + token, Data: body}); err != nil {
+	if err := r.nc.PublishMsg(&nats.Msg{Subject: r.api + stream, Reply: r.prefix + token, Data: data}); err != nil {
 		return 0, 0, err
 	}
 	var taken []*nats.Msg
@@ -122,14 +188,17 @@ func (r *directReader) get(ctx context.Context, stream, subject string, from uin
 		for _, m := range taken {
 			if status := m.Header.Get(statusHeader); status != "" && len(m.Data) == 0 {
 				switch status {
-				case statusEOB, statusNotFound:
+				case statusEOB:
 					return n, pending, nil
+				case statusNotFound:
+					return n, pending, notFound{m.Header.Get("Description")}
 				default:
 					return n, pending, fmt.Errorf("topics: history read of %s: %s %s", stream, status, m.Header.Get("Description"))
 				}
 			}
 			np := m.Header.Get(headerNumPending)
-			if np == "" {
+			_, single := body.(headRequest)
+			if np == "" && !single {
 				return n, pending, errBatchUnsupported
 			}
 			seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
@@ -138,7 +207,7 @@ func (r *directReader) get(ctx context.Context, stream, subject string, from uin
 			}
 			pending, _ = strconv.ParseUint(np, 10, 64)
 			n++
-			if !fn(&jetstream.RawStreamMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Sequence: seq, Header: m.Header, Data: m.Data}, pending) {
+			if !fn(&jetstream.RawStreamMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Sequence: seq, Header: m.Header, Data: m.Data}, pending) || single {
 				return n, pending, nil
 			}
 		}

@@ -16,9 +16,10 @@ import (
 // subscribers this node holds a plain NATS subscription on the subject its
 // stream republishes the topic's messages on. A starter goroutine makes
 // it, flushes it to the server and reads the topic's last sequence (the
-// baseline: every later message reaches the subscription); the messages go
-// to one of a few lanes by topic, which deliver them in order and fill
-// gaps from the stream.
+// baseline: every later message reaches the subscription), for as many
+// topics at once as are waiting, with one flush and one read per stream;
+// the messages go to one of a few lanes by topic, which deliver them in
+// order and fill gaps from the stream.
 
 // watch is the live subscription of one topic on this node.
 type watch struct {
@@ -98,26 +99,30 @@ func (j *JetStream) watching(topic string) *watch {
 	return j.watches[topic]
 }
 
+// startBatch is the most subscriptions a starter starts together, with
+// one flush and one read of their baselines per stream.
+const startBatch = 256
+
 // runStarter starts the subscriptions queued by Watch.
 func (j *JetStream) runStarter() {
 	for {
 		j.mu.Lock()
-		var w *watch
-		if len(j.pending) > 0 {
-			w = j.pending[0]
-			j.pending[0] = nil
-			j.pending = j.pending[1:]
+		batch := make([]*watch, min(len(j.pending), startBatch))
+		copy(batch, j.pending)
+		clear(j.pending[:len(batch)])
+		j.pending = j.pending[len(batch):]
+		for _, w := range batch {
 			w.queued = false
 		}
 		more := len(j.pending) > 0
 		j.mu.Unlock()
 		if more {
-			select { // let another starter take the next one
+			select { // let another starter take the next ones
 			case j.wake <- struct{}{}:
 			default:
 			}
 		}
-		if w == nil {
+		if len(batch) == 0 {
 			select {
 			case <-j.done:
 				return
@@ -125,7 +130,7 @@ func (j *JetStream) runStarter() {
 			}
 			continue
 		}
-		j.start(w)
+		j.start(batch)
 	}
 }
 
@@ -151,30 +156,60 @@ func (j *JetStream) runRetry() {
 	}
 }
 
-// start subscribes w, flushes, and reads its baseline.
-func (j *JetStream) start(w *watch) {
+// start subscribes ws, flushes once, and reads their baselines, once per
+// stream.
+func (j *JetStream) start(ws []*watch) {
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
-	err := j.subscribe(ctx, w)
-	var base uint64
-	known := false
-	if err == nil {
-		j.mu.Lock()
-		p := w.part
-		j.mu.Unlock()
-		m, gerr := p.s.GetLastMsgForSubject(ctx, p.subject(w.topic))
-		switch {
-		case gerr == nil:
-			base, known = m.Sequence, true
-		case errors.Is(gerr, jetstream.ErrMsgNotFound):
-			known = true
-		default:
-			err = gerr
+	errs := make([]error, len(ws))
+	subscribed := false
+	for i, w := range ws {
+		errs[i] = j.subscribe(ctx, w)
+		subscribed = subscribed || errs[i] == nil
+	}
+	if subscribed {
+		// Once flushed, every message the streams store reaches the
+		// subscriptions.
+		if err := j.nc.FlushWithContext(ctx); err != nil {
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+			}
 		}
 	}
+	byPart := map[*part][]int{}
+	for i, w := range ws {
+		if errs[i] == nil {
+			byPart[w.part] = append(byPart[w.part], i) // w.part was written by this goroutine
+		}
+	}
+	bases := make([]uint64, len(ws))
+	for p, idx := range byPart {
+		subjects := make([]string, len(idx))
+		for k, i := range idx {
+			subjects[k] = p.subject(ws[i].topic)
+		}
+		last, err := j.reader.lastOf(ctx, p.name, subjects)
+		for k, i := range idx {
+			if err != nil {
+				errs[i] = err
+			} else {
+				bases[i] = last[subjects[k]] // 0 when the topic has no message
+			}
+		}
+	}
+	for i, w := range ws {
+		j.started(w, bases[i], errs[i])
+	}
+}
+
+// started records the outcome of w's start: its baseline, or the error
+// that has it tried again.
+func (j *JetStream) started(w *watch, base uint64, err error) {
 	w.mu.Lock()
 	w.err = err
-	if known && !w.began {
+	if err == nil && !w.began {
 		w.base, w.baseKnown = base, true
 	}
 	w.mu.Unlock()
@@ -193,17 +228,15 @@ func (j *JetStream) start(w *watch) {
 	}
 }
 
-// subscribe makes w's NATS subscription, once, and flushes it to the
-// server, so that every message the stream stores after the flush reaches
-// it.
+// subscribe makes w's NATS subscription, once.
 func (j *JetStream) subscribe(ctx context.Context, w *watch) error {
 	p, err := j.partition(ctx, w.topic, w.r)
 	if err != nil {
 		return err
 	}
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	if w.stopped {
-		j.mu.Unlock()
 		return errWatchStopped
 	}
 	if w.sub == nil {
@@ -211,13 +244,11 @@ func (j *JetStream) subscribe(ctx context.Context, w *watch) error {
 		lane := j.lanes[maphash.String(j.laneSeed, w.topic)%uint64(len(j.lanes))]
 		sub, err := j.nc.ChanSubscribe(p.liveSubject(w.topic), lane)
 		if err != nil {
-			j.mu.Unlock()
 			return err
 		}
 		w.sub = sub
 	}
-	j.mu.Unlock()
-	return j.nc.FlushWithContext(ctx)
+	return nil
 }
 
 var errWatchStopped = errors.New("topics: the topic lost its subscribers")

@@ -78,6 +78,19 @@ func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery
 	if err != nil {
 		return j.unavailable(topic, since, err)
 	}
+	if since == nil {
+		// A fresh join needs only the head: the stream's last message, by
+		// direct get, with the epoch last seen. Should the stream have
+		// been made again unnoticed, the position handed out names the old
+		// epoch, and a rejoin from it is told to resync.
+		head, err := j.reader.head(ctx, p.name)
+		if err == nil {
+			return Recovery{Head: Position{Epoch: p.currentEpoch(), Seq: head}}
+		}
+		if !errors.Is(err, errNoHead) {
+			return j.unavailable(topic, since, err)
+		}
+	}
 	info, err := p.s.Info(ctx)
 	if err != nil {
 		return j.unavailable(topic, since, err)
