@@ -92,9 +92,10 @@ func settle(b *testing.B, j *topics.JetStream) {
 	}
 }
 
-// BenchmarkJetStreamJoin is a recovering join among 10 000 topics that
-// each hold a few broadcasts: subscribe (the live subscription starts),
-// recover after a position two broadcasts back, unsubscribe.
+// BenchmarkJetStreamJoin is a join among 10 000 topics that each hold a
+// few broadcasts: subscribe (the live subscription starts), read the
+// history, unsubscribe. "rejoin" recovers after a position two broadcasts
+// back, "fresh" asks only for the head.
 func BenchmarkJetStreamJoin(b *testing.B) {
 	const rooms = 10000
 	ps, j := benchStore(b, topics.Retention{Count: 100}, false)
@@ -115,17 +116,28 @@ func BenchmarkJetStreamJoin(b *testing.B) {
 		}
 		since[i] = topics.Position{Epoch: positionEpoch(b, h[0]), Seq: h[0].Seq}
 	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		topic := fmt.Sprintf("room:%d", i%rooms)
-		sub := ps.Subscribe(topic, topics.Subscriber{Deliver: func(topics.Broadcast) {}})
-		rec, _ := ps.Recover(topic, &since[i%rooms])
-		if !rec.Recovered() || len(rec.Missed) != 2 {
-			b.Fatalf("%s: %v, %d missed", topic, rec.Outcome, len(rec.Missed))
+	for _, fresh := range []bool{false, true} {
+		name := "rejoin"
+		if fresh {
+			name = "fresh"
 		}
-		sub.Unsubscribe()
-		i++
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				topic := fmt.Sprintf("room:%d", i%rooms)
+				sub := ps.Subscribe(topic, topics.Subscriber{Deliver: func(topics.Broadcast) {}})
+				if fresh {
+					if rec, _ := ps.Recover(topic, nil); rec.Head.Seq == 0 {
+						b.Fatalf("%s: %+v", topic, rec)
+					}
+				} else if rec, _ := ps.Recover(topic, &since[i%rooms]); !rec.Recovered() || len(rec.Missed) != 2 {
+					b.Fatalf("%s: %v, %d missed", topic, rec.Outcome, len(rec.Missed))
+				}
+				sub.Unsubscribe()
+				i++
+			}
+		})
 	}
 }
 

@@ -102,7 +102,7 @@ var errNoHead = errors.New("topics: the history stream holds no message")
 // head returns the sequence of stream's last message.
 func (r *directReader) head(ctx context.Context, stream string) (uint64, error) {
 	var seq uint64
-	_, _, err := r.request(ctx, stream, headRequest{LastFor: ">"}, func(m *jetstream.RawStreamMsg, _ uint64) bool {
+	_, _, err := r.request(ctx, stream, headRequest{LastFor: ">"}, true, func(m *jetstream.RawStreamMsg, _ uint64) bool {
 		seq = m.Sequence
 		return false
 	})
@@ -123,7 +123,7 @@ func (e notFound) Error() string { return "topics: history read: 404 " + e.descr
 // it. It returns how many fn was given and the last one's pending.
 func (r *directReader) get(ctx context.Context, stream, subject string, from uint64, batch int,
 	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) (n int, pending uint64, err error) {
-	n, pending, err = r.request(ctx, stream, directRequest{Seq: from, NextFor: subject, Batch: batch}, fn)
+	n, pending, err = r.request(ctx, stream, directRequest{Seq: from, NextFor: subject, Batch: batch}, false, fn)
 	if errors.As(err, new(notFound)) {
 		err = nil // no message on subject from there
 	}
@@ -138,7 +138,7 @@ const maxLastSubjects = 1024
 // (at most maxLastSubjects) in stream; a subject without one is left out.
 func (r *directReader) lastOf(ctx context.Context, stream string, subjects []string) (map[string]uint64, error) {
 	out := make(map[string]uint64, len(subjects))
-	_, _, err := r.request(ctx, stream, lastRequest{MultiLast: subjects, Batch: len(subjects)},
+	_, _, err := r.request(ctx, stream, lastRequest{MultiLast: subjects, Batch: len(subjects)}, false,
 		func(m *jetstream.RawStreamMsg, _ uint64) bool {
 			out[m.Subject] = m.Sequence
 			return true
@@ -150,9 +150,31 @@ func (r *directReader) lastOf(ctx context.Context, stream string, subjects []str
 	return out, err
 }
 
+// firstRequest is the body of a direct get of a subject's first message.
+type firstRequest struct {
+	Seq     uint64 `json:"seq"`
+	NextFor string `json:"next_by_subj"`
+}
+
+// first returns the sequence of the first message on subject in stream,
+// 0 when it has none. Unlike a batch, a single get does not make the
+// server count the subject's messages.
+func (r *directReader) first(ctx context.Context, stream, subject string) (uint64, error) {
+	var seq uint64
+	_, _, err := r.request(ctx, stream, firstRequest{Seq: 1, NextFor: subject}, true, func(m *jetstream.RawStreamMsg, _ uint64) bool {
+		seq = m.Sequence
+		return false
+	})
+	if errors.As(err, new(notFound)) {
+		return 0, nil
+	}
+	return seq, err
+}
+
 // request sends body to stream's direct get and calls fn for each message
-// of the answer until fn returns false or the answer ends.
-func (r *directReader) request(ctx context.Context, stream string, body any,
+// of the answer until fn returns false or the answer ends; a single get
+// (not a batch) is answered by one message without an end of batch.
+func (r *directReader) request(ctx context.Context, stream string, body any, single bool,
 	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) (n int, pending uint64, err error) {
 	data, err := json.Marshal(body)
 	if err != nil {
@@ -197,7 +219,6 @@ func (r *directReader) request(ctx context.Context, stream string, body any,
 				}
 			}
 			np := m.Header.Get(headerNumPending)
-			_, single := body.(headRequest)
 			if np == "" && !single {
 				return n, pending, errBatchUnsupported
 			}

@@ -3,7 +3,6 @@ package topics
 import (
 	"context"
 	"errors"
-	"math"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -128,7 +127,11 @@ func (j *JetStream) missed(ctx context.Context, p *part, topic, epoch string, r 
 	var out []Broadcast
 	total := 0
 	var bad error
-	err := j.readSubject(ctx, p, subject, since+1, head, func(m *jetstream.RawStreamMsg, _ uint64) bool {
+	after := uint64(0) // the subject's messages after since when the read began
+	err := j.readSubject(ctx, p, subject, since+1, head, func(m *jetstream.RawStreamMsg, pending uint64) bool {
+		if after == 0 {
+			after = pending + 1
+		}
 		b, _, _, err := j.decode(topic, epoch, m.Sequence, m.Header, m.Data)
 		if err != nil {
 			bad = err
@@ -149,7 +152,7 @@ func (j *JetStream) missed(ctx context.Context, p *part, topic, epoch string, r 
 	case r.Bytes > 0 && total > r.Bytes:
 		return nil, TooOld, nil // more than the history keeps: never a part of it
 	}
-	ok, err := j.intact(ctx, p, subject, epoch, since)
+	ok, err := j.intact(ctx, p, subject, epoch, since, after)
 	switch {
 	case errors.Is(err, errEpochChanged):
 		return nil, OtherEpoch, nil
@@ -164,13 +167,10 @@ func (j *JetStream) missed(ctx context.Context, p *part, topic, epoch string, r 
 var errEpochChanged = errors.New("topics: the history stream was made anew")
 
 // intact reports whether none of subject's messages after since has left
-// the stream up to now (see Recover).
-func (j *JetStream) intact(ctx context.Context, p *part, subject, epoch string, since uint64) (bool, error) {
-	first, after := uint64(0), uint64(0) // the subject's first sequence, and how many follow it
-	err := j.readSubjectBatch(ctx, p, subject, 1, math.MaxUint64, 1, func(m *jetstream.RawStreamMsg, pending uint64) bool {
-		first, after = m.Sequence, pending
-		return false
-	})
+// the stream up to now (see Recover); after is how many followed since
+// when the read of them began.
+func (j *JetStream) intact(ctx context.Context, p *part, subject, epoch string, since, after uint64) (bool, error) {
+	first, err := j.reader.first(ctx, p.name, subject)
 	if err != nil {
 		return false, err
 	}
@@ -184,11 +184,11 @@ func (j *JetStream) intact(ctx context.Context, p *part, subject, epoch string, 
 	if epochOf(info) != epoch {
 		return false, errEpochChanged
 	}
-	count := uint64(0) // the subject's messages after since
-	if first != 0 {
-		count = after + 1
-	}
-	return info.State.FirstSeq <= since+1 && (p.maxPer <= 0 || count < uint64(p.maxPer)), nil
+	// Below its limit when the read began, the subject had lost nothing
+	// after since to the limit; a read of more than one batch is not
+	// vouched for this way.
+	below := p.maxPer <= 0 || after < uint64(p.maxPer)
+	return info.State.FirstSeq <= since+1 && below && after <= readBatch, nil
 }
 
 func (j *JetStream) unavailable(topic string, since *Position, err error) Recovery {
