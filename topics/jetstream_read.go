@@ -58,8 +58,10 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 // the cause (the per-subject count, the age, the stream's bytes): after
 // the read, either the topic still has a message at or before since, or
 // the stream's first sequence is at most since+1 (no removal by age or
-// bytes passed since) and the topic holds fewer messages after since than
-// its per-subject limit (none was pushed out by a newer one).
+// bytes passed since) and the topic held fewer messages after since than
+// its per-subject limit when the read began (none was pushed out by a
+// newer one; a read of more than one batch is not vouched for this way).
+// The rest is TooOld: never a part of what was missed.
 func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery {
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
