@@ -130,12 +130,9 @@ func (r *directReader) get(ctx context.Context, stream, subject string, from uin
 	return n, pending, err
 }
 
-// maxLastSubjects is the most subjects the server answers in one request
-// for their last messages.
-const maxLastSubjects = 1024
-
-// lastOf returns the sequence of the last message of each of subjects
-// (at most maxLastSubjects) in stream; a subject without one is left out.
+// lastOf returns the sequence of the last message of each of subjects in
+// stream (the server answers at most 1 024 subjects at a time); a subject
+// without one is left out.
 func (r *directReader) lastOf(ctx context.Context, stream string, subjects []string) (map[string]uint64, error) {
 	out := make(map[string]uint64, len(subjects))
 	_, _, err := r.request(ctx, stream, lastRequest{MultiLast: subjects, Batch: len(subjects)}, false,

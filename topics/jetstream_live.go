@@ -100,7 +100,8 @@ func (j *JetStream) watching(topic string) *watch {
 }
 
 // startBatch is the most subscriptions a starter starts together, with
-// one flush and one read of their baselines per stream.
+// one flush and one read of their baselines per stream (at most 1 024,
+// what the server answers in one read).
 const startBatch = 256
 
 // runStarter starts the subscriptions queued by Watch.
