@@ -444,3 +444,33 @@ func TestJetStreamStreamsDeletedWhileRunning(t *testing.T) {
 		t.Fatalf("an old position: %v", rec.Outcome)
 	}
 }
+
+// TestJetStreamGapGone: broadcasts a node missed that left the stream
+// before it could read them back are counted lost, and the next one is
+// delivered all the same.
+func TestJetStreamGapGone(t *testing.T) {
+	srv := testutil.StartNATS(t, testutil.NATSJetStream())
+	r := topics.Retention{Count: 1}
+	a := startHistoryNode(t, srv, "a", r)
+	b := startHistoryNode(t, srv, "b", r)
+	var got received
+	a.ps.Subscribe("room:1", topics.Subscriber{Deliver: got.add})
+	a.ps.Recover("room:1", nil)
+	broadcastN(t, b.ps, "room:1", 1, 1)
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(got.all()) == 1 }, "the first delivery")
+	setRepublish(t, a.nc, false)
+	broadcastN(t, b.ps, "room:1", 2, 3) // each pushes out the one before
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		h := b.ps.History("room:1", 1)
+		return len(h) == 1 && bodies(t, h)[0] == 3
+	}, "the third stored unseen")
+	setRepublish(t, a.nc, true)
+	broadcastN(t, b.ps, "room:1", 4, 4) // pushes out the third before a can read it
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(got.all()) == 2 }, "the fourth")
+	if fmt.Sprint(bodies(t, got.all())) != "[1 4]" {
+		t.Fatalf("delivered %v", bodies(t, got.all()))
+	}
+	if s := a.j.Stats(); s.Lost != 1 || s.Filled != 0 {
+		t.Fatalf("stats %+v, want one gap lost and nothing filled", s)
+	}
+}
