@@ -474,3 +474,23 @@ func TestJetStreamGapGone(t *testing.T) {
 		t.Fatalf("stats %+v, want one gap lost and nothing filled", s)
 	}
 }
+
+// TestJetStreamLongRecovery: a recovery from a fresh join's head (not a
+// position of the topic) of more broadcasts than one read batch is exact.
+func TestJetStreamLongRecovery(t *testing.T) {
+	const n = 5000
+	srv := testutil.StartNATS(t, testutil.NATSJetStream())
+	a := startHistoryNode(t, srv, "a", topics.Retention{Count: 2 * n})
+	fresh, _ := a.ps.Recover("room:1", nil)
+	payload := protocol.RawJSON([]byte(`{"body":"x"}`))
+	for range n {
+		if err := a.ps.Publish(nil, topics.Broadcast{Topic: "room:1", Event: "msg", Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return a.j.Stats().Pending == 0 }, "every publish acknowledged")
+	rec, _ := a.ps.Recover("room:1", &fresh.Head)
+	if !rec.Recovered() || len(rec.Missed) != n || rec.Missed[0].Seq != fresh.Head.Seq+1 || rec.Missed[n-1].Seq != rec.Head.Seq {
+		t.Fatalf("Recover = %v, %d missed, head %v", rec.Outcome, len(rec.Missed), rec.Head)
+	}
+}

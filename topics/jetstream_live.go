@@ -353,7 +353,7 @@ func (j *JetStream) fill(w *watch, p *part, prev, seq uint64) {
 	defer cancel()
 	epoch := p.currentEpoch()
 	sawPrev := false
-	err := j.readSubject(ctx, p, p.subject(w.topic), w.last+1, seq-1, func(m *jetstream.RawStreamMsg, _ uint64) bool {
+	_, err := j.readSubject(ctx, p, p.subject(w.topic), w.last+1, seq-1, func(m *jetstream.RawStreamMsg, _ uint64) bool {
 		j.deliver(w.topic, epoch, m.Sequence, m.Header, m.Data)
 		j.filled.Add(1)
 		w.last, w.lastAt = m.Sequence, m.Header.Get(jetstream.TimeStampHeaer)

@@ -10,26 +10,34 @@ import (
 // Reads of the JetStream store: recoveries and History, by direct gets of
 // a topic's subject, no consumer.
 
-// readBatch is the most messages one direct get asks for.
-const readBatch = 4096
+// readBatch is the most messages one direct get asks for, but for a
+// recovery's, which asks for all of them at once (up to recoverBatch) so
+// that the server reads them in one go, isolated from writes (the server
+// may still cut an answer short at its own byte bound).
+const (
+	readBatch    = 4096
+	recoverBatch = 1 << 16
+)
 
 // readSubject calls fn, in order, for the messages of p's stream on
 // subject with sequences from from to upTo, until fn returns false; pending
 // is how many messages on subject followed the message when it was read.
 // A read cut short by the timeout is an error, never a shorter answer.
+// It returns how many requests the read took.
 func (j *JetStream) readSubject(ctx context.Context, p *part, subject string, from, upTo uint64,
-	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) error {
+	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) (int, error) {
 	return j.readSubjectBatch(ctx, p, subject, from, upTo, readBatch, fn)
 }
 
 // readSubjectBatch is readSubject asking for at most batch messages at a
 // time.
 func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject string, from, upTo uint64, batch int,
-	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) error {
+	fn func(m *jetstream.RawStreamMsg, pending uint64) bool) (requests int, err error) {
 	next := max(from, 1)
 	for next <= upTo {
 		stop := false
 		last := uint64(0)
+		requests++
 		n, pending, err := j.reader.get(ctx, p.name, subject, next, int(min(upTo-next+1, uint64(batch))),
 			func(m *jetstream.RawStreamMsg, pending uint64) bool {
 				last = m.Sequence
@@ -37,14 +45,14 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 				return !stop
 			})
 		if err != nil {
-			return err
+			return requests, err
 		}
 		if stop || n == 0 || pending == 0 {
-			return nil
+			return requests, nil
 		}
 		next = last + 1
 	}
-	return nil
+	return requests, nil
 }
 
 // Recover reads topic's history after since (HistoryStore).
@@ -60,7 +68,8 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 // the stream's first sequence is at most since+1 (no removal by age or
 // bytes passed since) and the topic held fewer messages after since than
 // its per-subject limit when the read began (none was pushed out by a
-// newer one; a read of more than one batch is not vouched for this way).
+// newer one; a read the server answered in more than one request is not
+// vouched for this way).
 // The rest is TooOld: never a part of what was missed.
 func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery {
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
@@ -130,7 +139,7 @@ func (j *JetStream) missed(ctx context.Context, p *part, topic, epoch string, r 
 	total := 0
 	var bad error
 	after := uint64(0) // the subject's messages after since when the read began
-	err := j.readSubject(ctx, p, subject, since+1, head, func(m *jetstream.RawStreamMsg, pending uint64) bool {
+	requests, err := j.readSubjectBatch(ctx, p, subject, since+1, head, recoverBatch, func(m *jetstream.RawStreamMsg, pending uint64) bool {
 		if after == 0 {
 			after = pending + 1
 		}
@@ -154,7 +163,7 @@ func (j *JetStream) missed(ctx context.Context, p *part, topic, epoch string, r 
 	case r.Bytes > 0 && total > r.Bytes:
 		return nil, TooOld, nil // more than the history keeps: never a part of it
 	}
-	ok, err := j.intact(ctx, p, subject, epoch, since, after)
+	ok, err := j.intact(ctx, p, subject, epoch, since, after, requests == 1)
 	switch {
 	case errors.Is(err, errEpochChanged):
 		return nil, OtherEpoch, nil
@@ -170,8 +179,8 @@ var errEpochChanged = errors.New("topics: the history stream was made anew")
 
 // intact reports whether none of subject's messages after since has left
 // the stream up to now (see Recover); after is how many followed since
-// when the read of them began.
-func (j *JetStream) intact(ctx context.Context, p *part, subject, epoch string, since, after uint64) (bool, error) {
+// when the read of them began, one whether the read was one request.
+func (j *JetStream) intact(ctx context.Context, p *part, subject, epoch string, since, after uint64, one bool) (bool, error) {
 	first, err := j.reader.first(ctx, p.name, subject)
 	if err != nil {
 		return false, err
@@ -187,10 +196,11 @@ func (j *JetStream) intact(ctx context.Context, p *part, subject, epoch string, 
 		return false, errEpochChanged
 	}
 	// Below its limit when the read began, the subject had lost nothing
-	// after since to the limit; a read of more than one batch is not
-	// vouched for this way.
+	// after since to the limit, nor during a read of one request (the
+	// server reads it isolated from writes); a read of more requests is
+	// not vouched for this way.
 	below := p.maxPer <= 0 || after < uint64(p.maxPer)
-	return info.State.FirstSeq <= since+1 && below && after <= readBatch, nil
+	return info.State.FirstSeq <= since+1 && below && one, nil
 }
 
 func (j *JetStream) unavailable(topic string, since *Position, err error) Recovery {
@@ -221,7 +231,7 @@ func (j *JetStream) Last(topic string, r Retention, n int) []Broadcast {
 	epoch := p.setEpoch(info)
 	ring := make([]Broadcast, 0, min(n, 1024))
 	start := 0
-	err = j.readSubject(ctx, p, p.subject(topic), 1, info.State.LastSeq, func(m *jetstream.RawStreamMsg, _ uint64) bool {
+	_, err = j.readSubject(ctx, p, p.subject(topic), 1, info.State.LastSeq, func(m *jetstream.RawStreamMsg, _ uint64) bool {
 		b, _, _, err := j.decode(topic, epoch, m.Sequence, m.Header, m.Data)
 		if err != nil {
 			return true
