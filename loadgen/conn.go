@@ -199,18 +199,25 @@ func (c *conn) request(ctx context.Context, timeout time.Duration, ref uint64, f
 
 // join joins topic and waits for an ok reply.
 func (c *conn) join(ctx context.Context, timeout time.Duration, topic string) error {
+	_, err := c.joinWith(ctx, timeout, topic, nil)
+	return err
+}
+
+// joinWith joins topic with payload (nil for {}) and returns the ok
+// reply's response.
+func (c *conn) joinWith(ctx context.Context, timeout time.Duration, topic string, payload []byte) ([]byte, error) {
 	ref := c.nextRef.Add(1)
 	c.mu.Lock()
 	c.joinRefs[topic] = ref
 	c.mu.Unlock()
-	r, err := c.request(ctx, timeout, ref, appendFrame(nil, ref, ref, topic, "phx_join", nil))
+	r, err := c.request(ctx, timeout, ref, appendFrame(nil, ref, ref, topic, "phx_join", payload))
 	if err == nil && r.status != "ok" {
 		err = &ReplyError{Status: r.status, Response: string(r.response)}
 	}
 	if err != nil {
-		return fmt.Errorf("join %s: %w", topic, err)
+		return nil, fmt.Errorf("join %s: %w", topic, err)
 	}
-	return nil
+	return r.response, nil
 }
 
 func (c *conn) joinRef(topic string) uint64 {

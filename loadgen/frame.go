@@ -225,6 +225,34 @@ func intField(p []byte, key string) (int64, bool) {
 	}
 }
 
+// stringField finds "key":"…" in a JSON object and returns the string,
+// which must hold no escapes (positions and the like); ok is false when it
+// is missing.
+func stringField(p []byte, key string) (string, bool) {
+	var pat [24]byte
+	needle := append(append(append(pat[:0], '"'), key...), '"')
+	for off := 0; ; {
+		k := bytes.Index(p[off:], needle)
+		if k < 0 {
+			return "", false
+		}
+		off += k + len(needle)
+		j := skipSpace(p, off)
+		if j >= len(p) || p[j] != ':' {
+			continue
+		}
+		j = skipSpace(p, j+1)
+		if j >= len(p) || p[j] != '"' {
+			return "", false
+		}
+		end := bytes.IndexByte(p[j+1:], '"')
+		if end < 0 || bytes.IndexByte(p[j+1:j+1+end], '\\') >= 0 {
+			return "", false
+		}
+		return string(p[j+1 : j+1+end]), true
+	}
+}
+
 // leadingInt parses the decimal integer at the start of b and says how many
 // bytes it took (0 if none, or if it would overflow).
 func leadingInt(b []byte) (int64, int) {

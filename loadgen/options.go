@@ -55,9 +55,9 @@ const (
 	// of more connections logs in one user per SocketsPerUser of them, so
 	// that no user goes past a server's cap on sockets per user (pyre
 	// chat's is 16).
-	DefaultUsers   = 100
-	SocketsPerUser = 8
-	DefaultConcurrency  = 100
+	DefaultUsers       = 100
+	SocketsPerUser     = 8
+	DefaultConcurrency = 100
 	// MaxSourceIPs bounds WithSourceIPs: 127.0.0.2 … 127.0.0.251.
 	MaxSourceIPs = 250
 )

@@ -19,7 +19,10 @@ type RoomsReport struct {
 	JoinFailed int            `json:"join_failed"`
 	JoinErrors map[string]int `json:"join_errors,omitempty"`
 	SetupS     float64        `json:"setup_s"`
-	Dropped    int64          `json:"conns_dropped"` // joined connections that ended in the window
+	// JoinLatency is each joined connection's time from dialling to its
+	// join reply.
+	JoinLatency Latency `json:"join_latency"`
+	Dropped     int64   `json:"conns_dropped"` // joined connections that ended in the window
 	// RoomRate is messages per second per room; every message goes to the
 	// whole room, its sender included.
 	RoomRate     float64 `json:"rate_per_room"`
@@ -74,8 +77,13 @@ func Rooms(ctx context.Context, target string, rooms, size int, opts ...Option) 
 	defer r.stop()
 
 	// Connection i is member i/rooms of room i%rooms, so each room's
-	// sender (member 0) is among the first connections dialled.
+	// sender (member 0) is among the first connections dialled. With
+	// several targets (WithMoreTargets), member k of every room goes to
+	// node k mod N: the senders to the first, the rooms spread over all.
 	roomOf := func(i int) int { return i % rooms }
+	if nsrv := len(r.servers); nsrv > 1 {
+		r.serverOf = func(i int) int { return (i / rooms) % nsrv }
+	}
 	topic := func(room int) string { return prefix + strconv.Itoa(room) }
 	var lat latencies
 	var gone atomic.Int64
@@ -99,7 +107,8 @@ func Rooms(ctx context.Context, target string, rooms, size int, opts ...Option) 
 	}
 
 	setup := time.Now()
-	conns, fails := r.dialJoin(n, func(i int) string { return topic(roomOf(i)) }, h, nil)
+	var joinLat latencies
+	conns, fails := r.dialJoin(n, func(i int) string { return topic(roomOf(i)) }, h, &joinLat)
 	members := make([]int64, rooms) // joined members per room
 	var joined int64
 	for i, c := range conns {
@@ -176,7 +185,7 @@ publish:
 	closeAll(conns)
 
 	rep := &RoomsReport{Header: hdr, Rooms: rooms, RoomSize: size, Conns: n, Joined: joined, JoinFailed: nFailed,
-		JoinErrors: joinErrs, SetupS: round3(setupTook.Seconds()), Dropped: dropped, RoomRate: rate,
+		JoinErrors: joinErrs, SetupS: round3(setupTook.Seconds()), JoinLatency: joinLat.total().summary(), Dropped: dropped, RoomRate: rate,
 		PayloadBytes: len(payload), Sent: sent, Expected: expected}
 	if pubErr != nil {
 		rep.PublishError = pubErr.Error()
@@ -211,6 +220,7 @@ func (f *RoomsReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rooms %s: %d rooms of %d (%d of %d connections joined, %d failed), %g msg/s per room, %d-byte payloads\n",
 		f.Target, f.Rooms, f.RoomSize, f.Joined, f.Conns, f.JoinFailed, f.RoomRate, f.PayloadBytes)
+	b.WriteString(f.JoinLatency.line("join"))
 	fmt.Fprintf(&b, "  published     %d messages at %.0f/s\n", f.Sent, f.PublishPerS)
 	fmt.Fprintf(&b, "  delivered     %d of %d = %.0f deliveries/s\n", f.Received, f.Expected, f.DeliveredPerS)
 	fmt.Fprintf(&b, "  lost %d (%.3f%%), reordered %d, duplicates %d, dropped connections %d\n",

@@ -34,7 +34,66 @@ func TestRooms(t *testing.T) {
 		t.Errorf("latency samples %d, delivered %v/s, %v µs per delivery; want 240 and positive figures",
 			rep.Latency.Count, rep.DeliveredPerS, rep.ServerCPUUsPerDelivery)
 	}
-	if s := rep.String(); !strings.Contains(s, "delivered     240 of 240") {
+	if rep.JoinLatency.Count != rooms*size || rep.JoinLatency.P50Us <= 0 {
+		t.Errorf("join latency %+v: want one sample per joined connection", rep.JoinLatency)
+	}
+	if s := rep.String(); !strings.Contains(s, "delivered     240 of 240") || !strings.Contains(s, "join ") {
 		t.Errorf("summary:\n%s", s)
+	}
+}
+
+// Rooms over two nodes: member k of every room on node k mod 2, so every
+// room spans both and every message crosses NATS to half its members.
+func TestRoomsAcrossNodes(t *testing.T) {
+	nats := testutil.StartNATS(t)
+	secret := []byte("a secret both nodes share")
+	a := chatserver.StartNode(t, nats.ClientURL(), "rooms-a", secret)
+	b := chatserver.StartNode(t, nats.ClientURL(), "rooms-b", secret)
+	testutil.CheckGoroutines(t)
+	const rooms, size = 3, 4
+	rep, err := loadgen.Rooms(t.Context(), a.URL, rooms, size, loadgen.WithMoreTargets(b.URL),
+		loadgen.WithRate(10), loadgen.WithDuration(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Joined != rooms*size || rep.Sent != 30 || rep.Received != 120 || rep.Lost != 0 || rep.Duplicates != 0 || rep.Reordered != 0 {
+		t.Errorf("joined %d, sent %d, received %d, lost %d, dups %d, reordered %d; want 12, 30, 120, 0, 0, 0",
+			rep.Joined, rep.Sent, rep.Received, rep.Lost, rep.Duplicates, rep.Reordered)
+	}
+	if got := a.Sources()["127.0.0.1"]; got != rooms*size/2 {
+		t.Errorf("node a saw %d socket connections, want %d", got, rooms*size/2)
+	}
+	if got := b.Sources()["127.0.0.1"]; got != rooms*size/2 {
+		t.Errorf("node b saw %d socket connections, want %d", got, rooms*size/2)
+	}
+}
+
+// The recovery storm: every member that left rejoins with its last
+// position and reads exactly what its room said meanwhile, on one node.
+func TestRecover(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	cs := chatserver.Start(t)
+	const rooms, size, missed = 3, 3, 7
+	rep, err := loadgen.Recover(t.Context(), cs.URL, rooms, size, missed, loadgen.WithServerPID(os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rejoins != rooms*(size-1) || rep.Recovered != rep.Rejoins || rep.NotRecovered != 0 || rep.Failed != 0 {
+		t.Fatalf("rejoins %d: recovered %d, not %d, failed %d (%v); want all %d recovered",
+			rep.Rejoins, rep.Recovered, rep.NotRecovered, rep.Failed, rep.Errors, rooms*(size-1))
+	}
+	if rep.Expected != int64(rep.Recovered*missed) || rep.Replayed != rep.Expected || rep.Lost != 0 || rep.Duplicates != 0 || rep.Reordered != 0 {
+		t.Errorf("expected %d, replayed %d, lost %d, dups %d, reordered %d", rep.Expected, rep.Replayed, rep.Lost, rep.Duplicates, rep.Reordered)
+	}
+	if rep.Rejoin.Count != uint64(rep.Recovered) || rep.AllInS <= 0 {
+		t.Errorf("rejoin latency %+v, all in %v s", rep.Rejoin, rep.AllInS)
+	}
+	if s := rep.String(); !strings.Contains(s, "recovered     6, told to resync 0, failed 0") {
+		t.Errorf("summary:\n%s", s)
+	}
+	// A topic that keeps no history tells every rejoin to resync.
+	rep, err = loadgen.Recover(t.Context(), cs.URL, 2, 2, 1, loadgen.WithTopic("bench:recover-"))
+	if err != nil || rep.Recovered != 0 || rep.NotRecovered != 2 || rep.Expected != 0 {
+		t.Fatalf("a room without history: %v, %+v; want 2 told to resync", err, rep)
 	}
 }

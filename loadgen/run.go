@@ -55,6 +55,12 @@ type run struct {
 	serverOf func(i int) int
 	tokens   []string // set before the first dial, read-only after
 
+	// joinPayload, when set, gives connection i's phx_join payload, and
+	// joined gets its ok reply's response; both set before the first
+	// dial, read-only after.
+	joinPayload func(i int) []byte
+	joined      func(i int, response []byte)
+
 	mu      sync.Mutex // guards live and closing
 	live    map[*conn]struct{}
 	closing bool
@@ -314,8 +320,14 @@ func (r *run) dialJoin(n int, topicOf func(int) string, h hooks, lat *latencies)
 				}
 				c, err := r.dial(i, onBench, onExit)
 				if err == nil {
-					if err = c.join(r.ctx, r.o.replyTimeout, topicOf(i)); err != nil {
+					var payload, resp []byte
+					if r.joinPayload != nil {
+						payload = r.joinPayload(i)
+					}
+					if resp, err = c.joinWith(r.ctx, r.o.replyTimeout, topicOf(i), payload); err != nil {
 						c.close(false)
+					} else if r.joined != nil {
+						r.joined(i, resp)
 					}
 				}
 				if err != nil {

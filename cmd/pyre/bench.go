@@ -59,7 +59,19 @@ modes:
                                 evenly, for -duration D: deliveries/s (every
                                 member, the sender too, reads each message),
                                 loss, latency, server CPU per delivery (with
-                                -pid)
+                                -pid); -targets URL1,URL2,… puts member k of
+                                every room on node k mod N (the senders on
+                                the first); the join latency is reported too
+  recover  -rooms N -size-of M  N recoverable rooms of M connections
+                                (bench-history:recover-<n>, which pyre chat
+                                records); all but each room's sender leave,
+                                each sender sends -missed K messages, then
+                                every member that left rejoins at once with
+                                the last position it saw ("_since"): how many
+                                were recovered or told to resync, whether
+                                every missed message came back once and in
+                                order, and how long until the last had all;
+                                -targets as for rooms
   ping     -clients N           closed-loop "ping" round trips for -duration D:
                                 replies/s, round-trip time
 
@@ -82,7 +94,7 @@ instead of the summary; its field names match the team's load harness.`
 type benchConfig struct {
 	Mode         string
 	Target       string
-	Targets      []string // fanout: the servers to spread the subscribers over
+	Targets      []string // fanout and rooms: the nodes to spread the connections over
 	JSON         bool
 	Verbose      bool
 	Label        string
@@ -113,8 +125,9 @@ type benchConfig struct {
 
 	Clients int // ping
 
-	Rooms    int // rooms
-	RoomSize int // rooms
+	Rooms    int // rooms, recover
+	RoomSize int // rooms, recover
+	Missed   int // recover
 }
 
 func (c benchConfig) validate() error {
@@ -291,6 +304,15 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.IntVar(&cfg.Size, "size", loadgen.DefaultPayloadSize, "payload padding in bytes")
 		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries")
 		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; room n is PREFIX<n> (default room:rooms-)")
+		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; member k of every room goes to node k mod N (the senders to the first), the logins to the first")
+	case "recover":
+		fs.IntVar(&cfg.Rooms, "rooms", 500, "rooms")
+		fs.IntVar(&cfg.RoomSize, "size-of", 3, "connections in each room, its sender included (at least 2)")
+		fs.IntVar(&cfg.Missed, "missed", 20, "messages each room gets while its members are away (at most what the route keeps: 1 000 for bench-history:*)")
+		fs.IntVar(&cfg.Size, "size", loadgen.DefaultPayloadSize, "payload padding in bytes")
+		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait at most this long for the senders to read their messages back, and for each rejoin's missed messages")
+		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; room n is PREFIX<n> (default bench-history:recover-)")
+		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; member k of every room goes to node k mod N (the senders to the first), the logins to the first")
 	case "ping":
 		fs.IntVar(&cfg.Clients, "clients", 50, "clients, each with one request in flight")
 		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long to run")
@@ -356,6 +378,12 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return err
 		}
 		rep = roomsReport{r}
+	case "recover":
+		r, err := loadgen.Recover(ctx, cfg.Target, cfg.Rooms, cfg.RoomSize, cfg.Missed, opts...)
+		if err != nil {
+			return err
+		}
+		rep = recoverReport{r}
 	case "ping":
 		r, err := loadgen.Ping(ctx, cfg.Target, cfg.Clients, opts...)
 		if err != nil {
@@ -384,6 +412,7 @@ type (
 	reconnectReport struct{ *loadgen.ReconnectReport }
 	fanoutReport    struct{ *loadgen.FanoutReport }
 	roomsReport     struct{ *loadgen.RoomsReport }
+	recoverReport   struct{ *loadgen.RecoverReport }
 	pingReport      struct{ *loadgen.PingReport }
 )
 
@@ -391,4 +420,5 @@ func (r stormReport) stopped() string     { return r.Stopped }
 func (r reconnectReport) stopped() string { return r.Stopped }
 func (r fanoutReport) stopped() string    { return r.Stopped }
 func (r roomsReport) stopped() string     { return r.Stopped }
+func (r recoverReport) stopped() string   { return r.Stopped }
 func (r pingReport) stopped() string      { return r.Stopped }
