@@ -84,6 +84,7 @@ type JetStream struct {
 	wake    chan struct{} // capacity 1: pending has work
 	done    chan struct{} // closed by Close
 	lanes   []chan *nats.Msg
+	reads   chan struct{} // a slot per read in flight (see takeRead)
 	wg      sync.WaitGroup
 
 	published, failed, filled, lost atomic.Uint64
@@ -149,9 +150,12 @@ func WithHistoryTimeout(d time.Duration) JetStreamOption {
 const MaxHistoryStreams = 16
 
 // WithHistoryPartitions sets how many streams each retention class is
-// spread over, by a hash of the topic (default 2, at most
-// MaxHistoryStreams). More partitions spread the work of the NATS server
-// over more streams; every node of a cluster must use the same number.
+// spread over, by a hash of the topic (default 4, at most
+// MaxHistoryStreams). A read of one topic's history scans its stream's
+// messages of every topic in the range it covers (the stores keep no
+// per-subject list of sequences), so more partitions make recoveries
+// cheaper and spread the NATS server's work over more streams, at the
+// cost of more streams; every node of a cluster must use the same number.
 func WithHistoryPartitions(n int) JetStreamOption {
 	return func(o *jsOptions) error {
 		if n < 1 || n > MaxHistoryStreams {
@@ -216,17 +220,19 @@ func NewJetStream(ps *PubSub, nc *nats.Conn, opts ...JetStreamOption) (*JetStrea
 	return j, nil
 }
 
-// Number of goroutines that start live subscriptions, and of lanes that
-// deliver what they receive, with each lane's buffer.
+// Number of goroutines that start live subscriptions, of lanes that
+// deliver what they receive, with each lane's buffer, and of reads in
+// flight.
 const (
 	jsStarters   = 4
 	jsLanes      = 4
 	jsLaneBuffer = 8192
+	jsReads      = 32
 )
 
 func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
 	o := jsOptions{prefix: "pyre", storage: jetstream.FileStorage, timeout: 5 * time.Second,
-		partitions: 2, maxBytes: DefaultHistoryMaxBytes, log: zerolog.Nop()}
+		partitions: 4, maxBytes: DefaultHistoryMaxBytes, log: zerolog.Nop()}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -243,6 +249,7 @@ func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
 		classes:  map[string]*class{},
 		watches:  map[string]*watch{},
 		wake:     make(chan struct{}, 1),
+		reads:    make(chan struct{}, jsReads),
 		done:     make(chan struct{}),
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {

@@ -88,6 +88,10 @@ func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery
 	if err != nil {
 		return j.unavailable(topic, since, err)
 	}
+	if err := j.takeRead(ctx); err != nil {
+		return j.unavailable(topic, since, err)
+	}
+	defer j.doneRead()
 	if since == nil {
 		// A fresh join needs only the head: the stream's last message, by
 		// direct get, with the epoch last seen. Should the stream have
@@ -203,6 +207,21 @@ func (j *JetStream) intact(ctx context.Context, p *part, subject, epoch string, 
 	return info.State.FirstSeq <= since+1 && below && one, nil
 }
 
+// takeRead waits for one of the reads this node may have in flight; the
+// server answers one connection's direct gets one at a time, so that a
+// storm of recoveries queued there all at once would hold up this node's
+// subscriptions (and each other) until most time out.
+func (j *JetStream) takeRead(ctx context.Context) error {
+	select {
+	case j.reads <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (j *JetStream) doneRead() { <-j.reads }
+
 func (j *JetStream) unavailable(topic string, since *Position, err error) Recovery {
 	j.log.Warn().Err(err).Str("topic", topic).Msg("history unavailable")
 	rec := Recovery{Outcome: Unavailable}
@@ -224,6 +243,10 @@ func (j *JetStream) Last(topic string, r Retention, n int) []Broadcast {
 	if err != nil {
 		return nil
 	}
+	if j.takeRead(ctx) != nil {
+		return nil
+	}
+	defer j.doneRead()
 	info, err := p.s.Info(ctx)
 	if err != nil {
 		return nil
