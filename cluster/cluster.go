@@ -38,6 +38,17 @@ type Config struct {
 	// JetStreamMemory keeps the histories in the NATS servers' memory
 	// instead of on disk.
 	JetStreamMemory bool
+	// JetStreamPartitions is how many streams each retention class is
+	// spread over (topics.WithHistoryPartitions; zero means its default).
+	// Every node of a cluster must use the same.
+	JetStreamPartitions int
+	// JetStreamMaxBytes bounds what one retention class keeps in all
+	// (topics.WithHistoryMaxBytes; zero means its default, -1 no bound).
+	JetStreamMaxBytes int64
+	// JetStreamRemoveOld deletes, at start, the history streams of the
+	// layout pyre used before (one per topic) instead of refusing to
+	// start (topics.WithOldHistoryRemoved).
+	JetStreamRemoveOld bool
 	// HistoryBudget bounds, in bytes, the memory of all the histories this
 	// node keeps when they are not in JetStream (topics.WithHistoryBudget;
 	// zero means topics.DefaultHistoryBudget).
@@ -274,6 +285,15 @@ func (n *Node) connect(cfg Config) error {
 		if cfg.JetStreamMemory {
 			hopts = append(hopts, topics.WithMemoryStorage())
 		}
+		if cfg.JetStreamPartitions != 0 {
+			hopts = append(hopts, topics.WithHistoryPartitions(cfg.JetStreamPartitions))
+		}
+		if cfg.JetStreamMaxBytes != 0 {
+			hopts = append(hopts, topics.WithHistoryMaxBytes(cfg.JetStreamMaxBytes))
+		}
+		if cfg.JetStreamRemoveOld {
+			hopts = append(hopts, topics.WithOldHistoryRemoved())
+		}
 		h, err := topics.NewJetStream(n.ps, nc, hopts...)
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
@@ -336,7 +356,8 @@ type Health struct {
 	Mode string            `json:"mode"` // single, embedded or nats
 	OK   bool              `json:"ok"`   // false while NATS is unreachable
 	NATS *topics.NATSStats `json:"nats,omitempty"`
-	// History counts what this node recorded in JetStream, when it does.
+	// History counts what this node recorded in JetStream and what its
+	// live subscriptions missed, when it keeps its histories there.
 	History *topics.HistoryStats `json:"history,omitempty"`
 }
 

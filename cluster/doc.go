@@ -26,7 +26,12 @@
 // any pyre node. With an embedded server it names the directory the
 // server stores in; against other servers any non-empty value turns it on,
 // and Start fails with topics.ErrNoJetStream when they do not offer it.
-// The first node to make a topic's stream sets its limits and storage.
+// The histories live in a fixed set of streams, one per retention class
+// and partition (Config.JetStreamPartitions, the same on every node); the
+// first node to make a class's streams sets their byte bound and
+// storage. Start refuses a server that holds streams of the layout pyre
+// used before, one per topic (topics.ErrOldHistoryLayout), unless
+// Config.JetStreamRemoveOld deletes them.
 //
 // Node names appear in every log line and cluster envelope and must be
 // unique in a cluster: Start asks the cluster whether the name is taken and

@@ -19,7 +19,10 @@ func TestJetStreamHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	second, err := cluster.Start(cluster.Config{NATS: first.ServerURL(), Node: "j1", JetStream: "on", JetStreamMemory: true})
+	// Another byte bound and storage than the streams the first node
+	// makes: the streams' own settings win.
+	second, err := cluster.Start(cluster.Config{NATS: first.ServerURL(), Node: "j1", JetStream: "on", JetStreamMemory: true,
+		JetStreamMaxBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +47,17 @@ func TestJetStreamHistories(t *testing.T) {
 	}
 	if h := first.Health(); h.History == nil || h.History.Published != 1 {
 		t.Fatalf("health = %+v", h)
+	}
+	// A node told another partition count than the streams' cannot use
+	// them.
+	third, err := cluster.Start(cluster.Config{NATS: first.ServerURL(), Node: "j2", JetStream: "on", JetStreamPartitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.PubSub().Retain(keep)
+	if err := third.PubSub().Broadcast("room:1", "msg", map[string]int{"n": 2}); err == nil {
+		t.Fatal("a node with another partition count recorded a broadcast")
 	}
 
 	plain, err := cluster.Start(cluster.Config{NATS: cluster.Embedded, Listen: "127.0.0.1:0", Node: "p0"})

@@ -34,9 +34,13 @@
 //     node that gave them. What NATS loses between nodes is not seen by
 //     the ring.
 //   - JetStream (NewJetStream), for a cluster that needs positions valid
-//     on every node: positions are stream sequences, the epoch is the
-//     stream's creation time, and every node delivers a recorded broadcast
-//     from the stream, in stream order.
+//     on every node: a fixed set of streams (one per retention class and
+//     partition, at most MaxHistoryStreams) holds every topic, one subject
+//     each; positions are stream sequences, the epoch is the stream's
+//     creation time, and every node delivers a recorded broadcast as the
+//     stream republishes it, in stream order, on one of the store's lanes,
+//     reading back from the stream any it missed. Recoveries read the
+//     stream with direct gets, no consumer.
 //
 // Whatever the store, what it evicted is gone honestly: Recover answers
 // TooOld or OtherEpoch, never a part of what was missed.
@@ -53,5 +57,8 @@
 // held, from the goroutine that broadcast: they must not block and must not
 // call back into the PubSub. On a topic that keeps a history they run while
 // the topic's stream lock is also held, so that one topic's broadcasts are
-// delivered one at a time in the order of their positions.
+// delivered one at a time in the order of their positions. With the
+// histories in JetStream a recorded broadcast is delivered from the
+// store's lane for its topic instead of the broadcasting goroutine, one
+// topic's broadcasts one at a time in the order of their positions.
 package topics

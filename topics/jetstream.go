@@ -2,10 +2,9 @@ package topics
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,55 +18,90 @@ import (
 	"github.com/pyrehq/pyre/protocol"
 )
 
-// JetStream keeps the history of a cluster's recoverable topics in NATS
-// JetStream instead of each node's memory, so that every node serves the
-// same positions and history survives the loss of any pyre node.
+// JetStream is the HistoryStore that keeps the histories of a cluster's
+// recoverable topics in NATS JetStream instead of each node's memory, so
+// that every node serves the same positions and history survives the
+// loss of any pyre node.
 //
-// Each recoverable topic is one stream (PREFIX_H_<hash of the topic>, on
-// the subject PREFIX.h.<SubjectToken(topic)>) with the topic's Retention
-// as its limits; positions are the stream's sequence numbers and the epoch
-// is the stream's creation time, so a stream deleted and made again never
-// validates an old position. A broadcast on such a topic is published to
-// its stream only; every node with local subscribers reads the stream with
-// an ordered consumer and delivers what it reads, in sequence order, the
-// publishing node included. Streams are made on first use.
+// The streams do not grow with the number of topics. Topics whose
+// Retention has the same Count and Age (a retention class) share a few
+// streams, one per partition, the topic's partition a hash of its name;
+// each topic is one subject of its partition's stream,
+// PREFIX.h.<class>.<partition>.<SubjectToken(topic)>. A stream bounds
+// each subject to Count messages (MaxMsgsPerSubject), every message to
+// Age, and itself to a share of WithHistoryMaxBytes, dropping the oldest
+// first. Retention.Bytes, which JetStream cannot apply per subject, is
+// applied when a history is read: a recovery whose missed broadcasts add
+// up to more is TooOld. The streams of a class are made, or found made by
+// another node, the first time the class is used.
+//
+// Positions are stream sequence numbers (a topic's positions increase but
+// are not consecutive) and the epoch is the stream's creation time, so a
+// stream deleted and made again never validates an old position.
+//
+// A recorded broadcast is published to the stream only; the stream
+// republishes every message it stores on PREFIX.hr.<class>.<partition>.
+// <token>, and each node holds a plain NATS subscription there for every
+// topic with local subscribers. The republished message carries its
+// sequence and the sequence of the topic's previous message, so a node
+// that missed one (a dropped message, a reconnect) sees the gap at the
+// next and reads what it missed from the stream before delivering on. A
+// recovery reads the stream with batched direct gets, no consumer: the
+// streams allow direct access, and a read of more than one message needs
+// nats-server 2.11 or newer. The answers of every read come in on one
+// subscription of the store's.
 //
 // Broadcasts that are not recorded (LocalBroadcast, events the Retention
 // leaves out) still go the usual way, through the Remote if any. A
 // recorded broadcast reaches even this node's subscribers through the
 // stream: while NATS is unreachable it fails (asynchronously: it is
-// logged and counted) and nobody gets it. A stream deleted while the
-// nodes run is not noticed by their feeds until they restart.
+// logged and counted) and nobody gets it. Streams deleted while the nodes
+// run are made again by the next broadcast after one that found them
+// gone; the positions of the old ones are then another epoch.
 type JetStream struct {
-	ps      *PubSub
-	d       Delivery // set by Bind
-	js      jetstream.JetStream
-	node    string
-	prefix  string
-	storage jetstream.StorageType
-	timeout time.Duration
-	log     zerolog.Logger
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	node       string
+	prefix     string
+	storage    jetstream.StorageType
+	partitions int
+	maxBytes   int64
+	timeout    time.Duration
+	log        zerolog.Logger
+	laneSeed   maphash.Seed
 
-	wg     sync.WaitGroup
-	mu     sync.Mutex       // guards feeds and closed
-	feeds  map[string]*feed // topic → the live feed of a topic with local subscribers
-	closed bool
+	d      Delivery // set once by Bind, before any other call
+	reader *directReader
 
-	smu     sync.Mutex                // serialises stream creation
-	streams map[string]*historyStream // guarded by smu; topic → its stream, once made
+	cmu     sync.Mutex        // guards classes
+	classes map[string]*class // class token → its streams
 
-	published, failed atomic.Uint64
+	mu      sync.Mutex        // guards watches, pending, retry and closed
+	watches map[string]*watch // topic → its live subscription, while it has local subscribers
+	pending []*watch          // subscriptions to start, in the order asked
+	retry   []*watch          // subscriptions whose start failed, tried again every second
+	closed  bool
+	wake    chan struct{} // capacity 1: pending has work
+	done    chan struct{} // closed by Close
+	lanes   []chan *nats.Msg
+	reads   chan struct{} // a slot per read in flight (see takeRead)
+	wg      sync.WaitGroup
+
+	published, failed, filled, lost atomic.Uint64
 }
 
 // JetStreamOption configures NewJetStream.
 type JetStreamOption func(*jsOptions) error
 
 type jsOptions struct {
-	node    string
-	prefix  string
-	storage jetstream.StorageType
-	timeout time.Duration
-	log     zerolog.Logger
+	node       string
+	prefix     string
+	storage    jetstream.StorageType
+	timeout    time.Duration
+	partitions int
+	maxBytes   int64
+	removeOld  bool
+	log        zerolog.Logger
 }
 
 // WithHistoryNode names this node in what it publishes (required).
@@ -110,6 +144,53 @@ func WithHistoryTimeout(d time.Duration) JetStreamOption {
 	}
 }
 
+// MaxHistoryStreams bounds the streams of one prefix: retention classes
+// times partitions. A class that would pass it is refused (its broadcasts
+// fail and its recoveries are Unavailable, with a log line).
+const MaxHistoryStreams = 16
+
+// WithHistoryPartitions sets how many streams each retention class is
+// spread over, by a hash of the topic (default 4, at most
+// MaxHistoryStreams). A read of one topic's history scans its stream's
+// messages of every topic in the range it covers (the stores keep no
+// per-subject list of sequences), so more partitions make recoveries
+// cheaper and spread the NATS server's work over more streams, at the
+// cost of more streams; every node of a cluster must use the same number.
+func WithHistoryPartitions(n int) JetStreamOption {
+	return func(o *jsOptions) error {
+		if n < 1 || n > MaxHistoryStreams {
+			return fmt.Errorf("topics: history partitions must be between 1 and %d", MaxHistoryStreams)
+		}
+		o.partitions = n
+		return nil
+	}
+}
+
+// DefaultHistoryMaxBytes is what one retention class keeps at most in
+// all its streams together unless WithHistoryMaxBytes says otherwise.
+const DefaultHistoryMaxBytes = 1 << 30
+
+// WithHistoryMaxBytes bounds the bytes one retention class keeps in all
+// its streams together (split evenly over the partitions; the oldest
+// messages go first). -1 means no bound but the per-topic ones.
+func WithHistoryMaxBytes(n int64) JetStreamOption {
+	return func(o *jsOptions) error {
+		if n == 0 || n < -1 {
+			return errors.New("topics: the history byte bound must be positive, or -1 for none")
+		}
+		o.maxBytes = n
+		return nil
+	}
+}
+
+// WithOldHistoryRemoved deletes, at start, the streams of the layout
+// pyre used before (one stream per topic, named PREFIX_H_<hash>) instead
+// of refusing to start with ErrOldHistoryLayout. Their histories are lost:
+// clients holding positions in them are told to resync.
+func WithOldHistoryRemoved() JetStreamOption {
+	return func(o *jsOptions) error { o.removeOld = true; return nil }
+}
+
 // WithHistoryLogger sets the logger.
 func WithHistoryLogger(l zerolog.Logger) JetStreamOption {
 	return func(o *jsOptions) error { o.log = l; return nil }
@@ -119,11 +200,39 @@ func WithHistoryLogger(l zerolog.Logger) JetStreamOption {
 // offer JetStream.
 var ErrNoJetStream = errors.New("topics: JetStream is not enabled on the NATS server (an embedded server needs a store directory)")
 
-// NewJetStream moves ps's histories into JetStream over nc, after checking
-// that the server offers it. Call it before the first broadcast on a
-// recoverable topic; Close it before nc.
+// ErrOldHistoryLayout is returned by NewJetStream when the server holds
+// streams of the layout pyre used before (one stream per topic).
+var ErrOldHistoryLayout = errors.New("topics: JetStream holds history streams of the old layout (one per topic)")
+
+// NewJetStream makes a JetStream store over nc, after checking that the
+// server offers JetStream and holds no stream of the old layout, and
+// makes it ps's history store (PubSub.UseHistory). Call it before the
+// first broadcast on a recoverable topic; Close it before nc.
 func NewJetStream(ps *PubSub, nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
-	o := jsOptions{prefix: "pyre", storage: jetstream.FileStorage, timeout: 5 * time.Second, log: zerolog.Nop()}
+	j, err := newJetStream(nc, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := ps.UseHistory(j); err != nil {
+		_ = j.Close()
+		return nil, err
+	}
+	return j, nil
+}
+
+// Number of goroutines that start live subscriptions, of lanes that
+// deliver what they receive, with each lane's buffer, and of reads in
+// flight.
+const (
+	jsStarters   = 4
+	jsLanes      = 4
+	jsLaneBuffer = 8192
+	jsReads      = 32
+)
+
+func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
+	o := jsOptions{prefix: "pyre", storage: jetstream.FileStorage, timeout: 5 * time.Second,
+		partitions: 4, maxBytes: DefaultHistoryMaxBytes, log: zerolog.Nop()}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -133,14 +242,22 @@ func NewJetStream(ps *PubSub, nc *nats.Conn, opts ...JetStreamOption) (*JetStrea
 		return nil, errors.New("topics: NewJetStream needs WithHistoryNode")
 	}
 	j := &JetStream{
-		ps: ps, node: o.node, prefix: o.prefix, storage: o.storage, timeout: o.timeout,
-		log:     o.log.With().Str("component", "history").Str("node", o.node).Logger(),
-		feeds:   map[string]*feed{},
-		streams: map[string]*historyStream{},
+		nc: nc, node: o.node, prefix: o.prefix, storage: o.storage, timeout: o.timeout,
+		partitions: o.partitions, maxBytes: o.maxBytes,
+		log:      o.log.With().Str("component", "history").Str("node", o.node).Logger(),
+		laneSeed: maphash.MakeSeed(),
+		classes:  map[string]*class{},
+		watches:  map[string]*watch{},
+		wake:     make(chan struct{}, 1),
+		reads:    make(chan struct{}, jsReads),
+		done:     make(chan struct{}),
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 		j.failed.Add(1)
 		j.log.Warn().Err(err).Str("subject", m.Subject).Msg("history publish failed")
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			j.markStale(m.Subject) // the stream is gone: the next publish makes it again
+		}
 	}), jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		return nil, fmt.Errorf("topics: jetstream: %w", err)
@@ -151,14 +268,30 @@ func NewJetStream(ps *PubSub, nc *nats.Conn, opts ...JetStreamOption) (*JetStrea
 	if _, err := js.AccountInfo(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoJetStream, err)
 	}
-	if err := ps.UseHistory(j); err != nil {
+	if err := j.checkOldLayout(ctx, o.removeOld); err != nil {
 		return nil, err
 	}
+	if j.reader, err = newDirectReader(nc); err != nil {
+		return nil, err
+	}
+	j.lanes = make([]chan *nats.Msg, jsLanes)
+	for i := range j.lanes {
+		j.lanes[i] = make(chan *nats.Msg, jsLaneBuffer)
+		lane := j.lanes[i]
+		j.wg.Go(func() { j.runLane(lane) })
+	}
+	for range jsStarters {
+		j.wg.Go(j.runStarter)
+	}
+	j.wg.Go(j.runRetry)
 	return j, nil
 }
 
-// Bind implements HistoryStore.
+// Bind connects j to the PubSub it serves (HistoryStore).
 func (j *JetStream) Bind(d Delivery) error {
+	if d == nil {
+		return errors.New("topics: JetStream bound to no PubSub")
+	}
 	if j.d != nil {
 		return ErrHistoryAttached
 	}
@@ -166,37 +299,26 @@ func (j *JetStream) Bind(d Delivery) error {
 	return nil
 }
 
-// Shared implements HistoryStore: every node delivers a recorded broadcast
-// from the stream.
+// Shared reports true: every node reads the same streams.
 func (j *JetStream) Shared() bool { return true }
 
-// Append implements HistoryStore.
-func (j *JetStream) Append(from *Subscription, b Broadcast, r Retention, origin Origin) error {
-	return j.publish(from, b, r)
-}
-
-// Recover implements HistoryStore.
-func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery {
-	return j.recover(topic, r, since)
-}
-
-// Last implements HistoryStore.
-func (j *JetStream) Last(topic string, r Retention, n int) []Broadcast { return j.last(topic, r, n) }
-
-// Watch implements HistoryStore.
-func (j *JetStream) Watch(topic string, r Retention, on bool) { j.watch(topic, r, on) }
-
-// Close stops the feeds and waits for them and for pending publishes (up
-// to the timeout). The PubSub keeps using JetStream for publishing.
+// Close stops the live subscriptions and waits for the goroutines and for
+// pending publishes (up to the timeout).
 func (j *JetStream) Close() error {
 	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
 	j.closed = true
-	for topic, f := range j.feeds {
-		delete(j.feeds, topic)
-		close(f.stop)
+	close(j.done)
+	for topic, w := range j.watches {
+		delete(j.watches, topic)
+		w.stopLocked()
 	}
 	j.mu.Unlock()
 	j.wg.Wait()
+	j.reader.close()
 	select {
 	case <-j.js.PublishAsyncComplete():
 		return nil
@@ -205,15 +327,24 @@ func (j *JetStream) Close() error {
 	}
 }
 
-// HistoryStats counts what a node published to JetStream.
+// HistoryStats counts what a node did with JetStream.
 type HistoryStats struct {
+	// Published counts the broadcasts this node recorded, Failed those
+	// whose publish failed.
 	Published uint64 `json:"published"`
 	Failed    uint64 `json:"failed"`
+	// Filled counts the broadcasts this node's live subscriptions missed
+	// and read back from the stream; Lost those it missed and found gone.
+	Filled uint64 `json:"filled"`
+	Lost   uint64 `json:"lost"`
+	// Pending is the publishes not yet acknowledged.
+	Pending int `json:"pending"`
 }
 
 // Stats returns the counters.
 func (j *JetStream) Stats() HistoryStats {
-	return HistoryStats{Published: j.published.Load(), Failed: j.failed.Load()}
+	return HistoryStats{Published: j.published.Load(), Failed: j.failed.Load(),
+		Filled: j.filled.Load(), Lost: j.lost.Load(), Pending: j.js.PublishAsyncPending()}
 }
 
 // NATS headers of a recorded broadcast.
@@ -223,76 +354,31 @@ const (
 	headerFrom  = "Pyre-From"
 )
 
-// historyStream is one topic's stream.
-type historyStream struct {
-	name    string
-	subject string
-	s       jetstream.Stream
-}
-
-func (j *JetStream) names(topic string) (name, subject string) {
-	sum := sha256.Sum256([]byte(topic))
-	return strings.ToUpper(j.prefix) + "_H_" + hex.EncodeToString(sum[:12]), j.prefix + ".h." + SubjectToken(topic)
-}
-
-// stream returns topic's stream, made with r's limits on first use (or
-// found as another node made it).
-func (j *JetStream) stream(ctx context.Context, topic string, r Retention) (*historyStream, error) {
-	j.smu.Lock()
-	defer j.smu.Unlock()
-	if st := j.streams[topic]; st != nil {
-		return st, nil
-	}
-	name, subject := j.names(topic)
-	cfg := jetstream.StreamConfig{
-		Name: name, Subjects: []string{subject}, Storage: j.storage, Discard: jetstream.DiscardOld,
-		MaxMsgs: -1, MaxBytes: -1, MaxAge: r.Age,
-		Description: "pyre history of " + topic,
-	}
-	if r.Count > 0 {
-		cfg.MaxMsgs = int64(r.Count)
-	}
-	if r.Bytes > 0 {
-		cfg.MaxBytes = int64(r.Bytes)
-	}
-	s, err := j.js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		// Made by a node with other limits or storage: the stream's own
-		// settings win.
-		j.log.Warn().Str("topic", topic).Str("stream", name).Msg("history stream exists with other settings; using it as it is")
-		s, err = j.js.Stream(ctx, name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("topics: history stream of %q: %w", topic, err)
-	}
-	st := &historyStream{name: name, subject: subject, s: s}
-	j.streams[topic] = st
-	return st, nil
-}
-
-func epochOf(info *jetstream.StreamInfo) string {
-	return strconv.FormatInt(info.Created.UnixNano(), 36)
-}
-
-// publish records b in its topic's stream; the feeds deliver it.
-func (j *JetStream) publish(from *Subscription, b Broadcast, r Retention) error {
+// Append records b in its topic's stream (HistoryStore); the live
+// subscriptions of every node deliver it.
+func (j *JetStream) Append(from *Subscription, b Broadcast, r Retention, origin Origin) error {
 	if !b.Payload.IsObject() {
 		return fmt.Errorf("topics: %q keeps a history: %w", b.Topic, protocol.ErrNotObject)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
-	st, err := j.stream(ctx, b.Topic, r)
+	p, err := j.partition(ctx, b.Topic, r)
 	if err != nil {
 		return err
 	}
-	m := nats.NewMsg(st.subject)
+	m := nats.NewMsg(p.subject(b.Topic))
 	m.Data = b.Payload.Bytes()
 	m.Header.Set(headerEvent, b.Event)
-	m.Header.Set(headerNode, j.node)
-	if from != nil {
-		m.Header.Set(headerFrom, strconv.FormatUint(from.id, 10))
+	if origin == FromLocal {
+		m.Header.Set(headerNode, j.node)
+		if from != nil {
+			m.Header.Set(headerFrom, strconv.FormatUint(from.id, 10))
+		}
 	}
-	if _, err := j.js.PublishMsgAsync(m); err != nil {
+	// While the server acknowledges too slowly (4 096 publishes
+	// outstanding), the publish waits up to the timeout: pressure on the
+	// broadcaster rather than a lost broadcast.
+	if _, err := j.js.PublishMsgAsync(m, jetstream.WithStallWait(j.timeout)); err != nil {
 		j.failed.Add(1)
 		return fmt.Errorf("topics: history publish on %q: %w", b.Topic, err)
 	}
@@ -300,254 +386,25 @@ func (j *JetStream) publish(from *Subscription, b Broadcast, r Retention) error 
 	return nil
 }
 
-// feed is one topic's live delivery on this node: an ordered consumer of
-// the topic's stream from the moment it started.
-type feed struct {
-	topic string
-	ready chan struct{} // closed after the first start attempt
-	stop  chan struct{} // closed to end the feed
-	mu    sync.Mutex
-	err   error // of the last start attempt; guarded by mu
-}
-
-func (f *feed) state() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
-}
-
-// watch starts or stops topic's feed as it gains its first local
-// subscriber or loses its last. It is called with the topic's shard lock
-// held and does not block.
-func (j *JetStream) watch(topic string, r Retention, on bool) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.closed {
-		return
-	}
-	if !on {
-		if f := j.feeds[topic]; f != nil {
-			delete(j.feeds, topic)
-			close(f.stop)
-		}
-		return
-	}
-	if j.feeds[topic] != nil {
-		return
-	}
-	f := &feed{topic: topic, ready: make(chan struct{}), stop: make(chan struct{})}
-	j.feeds[topic] = f
-	j.wg.Go(func() { j.run(f, r) })
-}
-
-// run keeps f's consumer running until f is stopped, retrying a start
-// that failed every second.
-func (j *JetStream) run(f *feed, r Retention) {
-	first := true
-	for {
-		cc, err := j.start(f, r)
-		f.mu.Lock()
-		f.err = err
-		f.mu.Unlock()
-		if first {
-			close(f.ready)
-			first = false
-		}
-		if err == nil {
-			<-f.stop
-			cc.Stop()
-			return
-		}
-		j.log.Warn().Err(err).Str("topic", f.topic).Msg("history feed cannot start; retrying")
-		select {
-		case <-f.stop:
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (j *JetStream) start(f *feed, r Retention) (jetstream.ConsumeContext, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
-	defer cancel()
-	st, err := j.stream(ctx, f.topic, r)
-	if err != nil {
-		return nil, err
-	}
-	info, err := st.s.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("topics: history stream of %q: %w", f.topic, err)
-	}
-	epoch := epochOf(info)
-	c, err := st.s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
-	if err != nil {
-		return nil, fmt.Errorf("topics: history feed of %q: %w", f.topic, err)
-	}
-	return c.Consume(func(m jetstream.Msg) {
-		b, fromID, err := j.decode(f.topic, epoch, m)
-		if err != nil {
-			j.log.Warn().Err(err).Str("topic", f.topic).Msg("history message dropped")
-			return
-		}
-		origin := FromRemote
-		if m.Headers().Get(headerNode) == j.node {
-			origin = FromLocal
-		}
-		_ = j.d.Deliver(nil, fromID, b, origin)
-	})
-}
-
-// decode turns a stream message into the broadcast it records, its
-// position added to the payload; fromID is the sending subscription when
-// this node sent it with BroadcastFrom.
-func (j *JetStream) decode(topic, epoch string, m jetstream.Msg) (Broadcast, uint64, error) {
-	meta, err := m.Metadata()
-	if err != nil {
-		return Broadcast{}, 0, err
-	}
-	seq := meta.Sequence.Stream
+// decode turns a stored message of topic into the broadcast it records,
+// its position added to the payload; fromID is the sending subscription
+// when this node sent it with BroadcastFrom, and origin where it was
+// made.
+func (j *JetStream) decode(topic, epoch string, seq uint64, h nats.Header, data []byte) (b Broadcast, fromID uint64, origin Origin, err error) {
 	var q [48]byte
-	p, err := protocol.WithMember(protocol.RawJSON(m.Data()), PositionKey,
+	p, err := protocol.WithMember(protocol.RawJSON(data), PositionKey,
 		protocol.AppendString(q[:0], Position{Epoch: epoch, Seq: seq}.String()))
 	if err != nil {
-		return Broadcast{}, 0, err
+		return Broadcast{}, 0, FromRemote, err
 	}
-	h := m.Headers()
-	var fromID uint64
+	origin = FromRemote
 	if h.Get(headerNode) == j.node {
+		origin = FromLocal
 		fromID, _ = strconv.ParseUint(h.Get(headerFrom), 10, 64)
 	}
-	return Broadcast{Topic: topic, Event: h.Get(headerEvent), Payload: p, Seq: seq}, fromID, nil
+	return Broadcast{Topic: topic, Event: h.Get(headerEvent), Payload: p, Seq: seq}, fromID, origin, nil
 }
 
-// recover is PubSub.Recover on JetStream.
-func (j *JetStream) recover(topic string, r Retention, since *Position) Recovery {
-	j.mu.Lock()
-	f := j.feeds[topic]
-	j.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
-	defer cancel()
-	if f != nil {
-		// The feed must run before the head is read, so that everything
-		// after the head reaches this node's subscribers.
-		select {
-		case <-f.ready:
-		case <-ctx.Done():
-		}
-		if err := f.state(); err != nil || ctx.Err() != nil {
-			return j.unavailable(topic, since, errors.Join(err, ctx.Err()))
-		}
-	}
-	st, err := j.stream(ctx, topic, r)
-	if err != nil {
-		return j.unavailable(topic, since, err)
-	}
-	info, err := st.s.Info(ctx)
-	if err != nil {
-		return j.unavailable(topic, since, err)
-	}
-	epoch, first, last := epochOf(info), info.State.FirstSeq, info.State.LastSeq
-	rec := Recovery{Head: Position{Epoch: epoch, Seq: last}}
-	if since == nil {
-		return rec
-	}
-	rec.Since = *since
-	switch {
-	case since.Epoch != epoch:
-		rec.Outcome = OtherEpoch
-	case since.Seq > last:
-		rec.Outcome = Ahead
-	case since.Seq < last && (info.State.Msgs == 0 || since.Seq+1 < first):
-		rec.Outcome = TooOld
-	case since.Seq == last:
-		rec.Outcome = Recovered
-	default:
-		missed, err := j.read(ctx, st, topic, epoch, since.Seq+1, last)
-		switch {
-		case errors.Is(err, errGap):
-			rec.Outcome = TooOld
-		case err != nil:
-			return j.unavailable(topic, since, err)
-		default:
-			rec.Outcome, rec.Missed = Recovered, missed
-		}
-	}
-	return rec
-}
-
-func (j *JetStream) unavailable(topic string, since *Position, err error) Recovery {
-	j.log.Warn().Err(err).Str("topic", topic).Msg("history unavailable")
-	rec := Recovery{Outcome: Unavailable}
-	if since != nil {
-		rec.Since = *since
-	}
-	return rec
-}
-
-// errGap reports that messages the read needed left the stream meanwhile.
-var errGap = errors.New("topics: history gap")
-
-// read returns the broadcasts at sequences from to to, in order.
-func (j *JetStream) read(ctx context.Context, st *historyStream, topic, epoch string, from, to uint64) ([]Broadcast, error) {
-	c, err := st.s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Broadcast, 0, to-from+1)
-	next := from
-	for next <= to {
-		batch, err := c.Fetch(int(min(to-next+1, 1000)), jetstream.FetchContext(ctx))
-		if err != nil {
-			return nil, err
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			b, _, err := j.decode(topic, epoch, m)
-			if err != nil {
-				return nil, err
-			}
-			if b.Seq != next {
-				return nil, errGap
-			}
-			out = append(out, b)
-			next++
-			if next > to {
-				break
-			}
-		}
-		if err := batch.Error(); err != nil && next <= to {
-			return nil, err
-		}
-		if n == 0 {
-			return nil, errGap
-		}
-	}
-	return out, nil
-}
-
-// last is PubSub.History on JetStream.
-func (j *JetStream) last(topic string, r Retention, n int) []Broadcast {
-	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
-	defer cancel()
-	st, err := j.stream(ctx, topic, r)
-	if err != nil {
-		return nil
-	}
-	info, err := st.s.Info(ctx)
-	if err != nil || info.State.Msgs == 0 {
-		return nil
-	}
-	from := info.State.FirstSeq
-	if last := info.State.LastSeq; last-from+1 > uint64(n) {
-		from = last - uint64(n) + 1
-	}
-	out, err := j.read(ctx, st, topic, epochOf(info), from, info.State.LastSeq)
-	if err != nil {
-		j.log.Warn().Err(err).Str("topic", topic).Msg("history read failed")
-		return nil
-	}
-	return out
-}
+// size is what a broadcast counts against Retention.Bytes, as in the
+// memory store.
+func size(b Broadcast) int { return len(b.Event) + len(b.Payload.Bytes()) }

@@ -21,6 +21,7 @@ import (
 type historyNode struct {
 	ps *topics.PubSub
 	nc *nats.Conn
+	j  *topics.JetStream
 }
 
 func startHistoryNode(t *testing.T, srv *server.Server, name string, r topics.Retention) *historyNode {
@@ -28,7 +29,10 @@ func startHistoryNode(t *testing.T, srv *server.Server, name string, r topics.Re
 	return startHistoryNodeTB(t, srv, name, r)
 }
 
-func startHistoryNodeTB(t testing.TB, srv *server.Server, name string, r topics.Retention) *historyNode {
+// startHistoryNodeTB starts a node whose "room:" topics keep a history
+// with r in JetStream (memory storage, and opts); the test's end closes
+// it, unless the test did.
+func startHistoryNodeTB(t testing.TB, srv *server.Server, name string, r topics.Retention, opts ...topics.JetStreamOption) *historyNode {
 	t.Helper()
 	nc, err := nats.Connect(srv.ClientURL(), nats.Name(name), nats.NoEcho())
 	if err != nil {
@@ -40,18 +44,24 @@ func startHistoryNodeTB(t testing.TB, srv *server.Server, name string, r topics.
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := topics.NewJetStream(ps, nc, topics.WithHistoryNode(name), topics.WithMemoryStorage())
+	j, err := topics.NewJetStream(ps, nc, append([]topics.JetStreamOption{topics.WithHistoryNode(name), topics.WithMemoryStorage()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := j.Close(); err != nil {
+		if err := j.Close(); err != nil && !nc.IsClosed() {
 			t.Error(err)
 		}
 		n.Close()
 		nc.Close()
 	})
-	return &historyNode{ps: ps, nc: nc}
+	return &historyNode{ps: ps, nc: nc, j: j}
+}
+
+// stop closes the node as its process ending would.
+func (n *historyNode) stop() {
+	_ = n.j.Close()
+	n.nc.Close()
 }
 
 // seqs collects the positions a subscriber receives, in order.
