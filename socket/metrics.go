@@ -86,6 +86,13 @@ var (
 	descHistBudget  = desc("pyre_history_budget_bytes", "The budget of the histories kept in memory.")
 	descHistEvicted = desc("pyre_history_evicted_total", "Broadcasts evicted from the histories, by cause (limit: the route's retention; age; budget: the node's budget; idle: the topic's history dropped after the idle TTL).", "cause")
 	descHistDropped = desc("pyre_history_topics_dropped_total", "Topics whose history was dropped whole, by cause (budget, idle).", "cause")
+
+	// The histories kept in JetStream (topics.JetStream).
+	descJSPublished = desc("pyre_history_jetstream_published_total", "Broadcasts this node recorded in JetStream.")
+	descJSFailed    = desc("pyre_history_jetstream_publish_errors_total", "Broadcasts whose JetStream publish failed (delivered to nobody).")
+	descJSPending   = desc("pyre_history_jetstream_pending", "JetStream publishes not yet acknowledged.")
+	descJSFilled    = desc("pyre_history_jetstream_filled_total", "Broadcasts this node's live delivery missed and read back from the stream, in order.")
+	descJSLost      = desc("pyre_history_jetstream_lost_total", "Broadcasts this node's live delivery missed and found gone from the stream.")
 )
 
 var allDescs = []*prometheus.Desc{
@@ -93,6 +100,7 @@ var allDescs = []*prometheus.Desc{
 	descBroadcasts, descDeliveries, descPresences, descPresSent, descPresRecv,
 	descNATSUp, descNATSReconn, descNATSPub, descNATSFailed, descNATSRecv, descNATSDropped, descLongPoll,
 	descHistTopics, descHistBytes, descHistBudget, descHistEvicted, descHistDropped,
+	descJSPublished, descJSFailed, descJSPending, descJSFilled, descJSLost,
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -164,6 +172,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if h.longPoll != nil {
 		gauge(descLongPoll, float64(h.longPoll.Len()))
+	}
+	if j, ok := h.opt.pubsub.HistoryStore().(*topics.JetStream); ok {
+		s := j.Stats()
+		counter(descJSPublished, s.Published)
+		counter(descJSFailed, s.Failed)
+		gauge(descJSPending, float64(s.Pending))
+		counter(descJSFilled, s.Filled)
+		counter(descJSLost, s.Lost)
 	}
 	if m, ok := h.opt.pubsub.HistoryStore().(*topics.MemoryHistory); ok {
 		s := m.Stats()

@@ -18,6 +18,7 @@ import (
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
 	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/internal/testutil/jsnodes"
 	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/supervisor"
@@ -486,5 +487,37 @@ func TestMetricsOfHistories(t *testing.T) {
 	}
 	if st.Evicted[topics.EvictLimit] == 0 || st.Evicted[topics.EvictBudget] == 0 || st.Bytes > 128<<10 {
 		t.Errorf("store %+v: want evictions for the route's limit and for the budget, within it", st)
+	}
+}
+
+// The histories kept in JetStream are reported from the store's counters.
+func TestMetricsOfJetStreamHistories(t *testing.T) {
+	ps := jsnodes.PubSubs(t, 1)[0]
+	router := actors.NewRouter()
+	router.MustHandle("room:*", func() actors.Channel { return metered{} }, actors.WithHistory(topics.Retention{Count: 10}))
+	h, err := socket.New(router, socket.WithPubSub(ps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(context.Background())
+	for i := range 3 {
+		if err := h.Broadcast("room:1", "msg", map[string]int{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h.Collector())
+	got := series(t, reg)
+	for k, v := range map[string]float64{
+		"pyre_history_jetstream_published_total{}":      3,
+		"pyre_history_jetstream_publish_errors_total{}": 0,
+		"pyre_history_jetstream_lost_total{}":           0,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if _, ok := got["pyre_history_bytes{}"]; ok {
+		t.Error("a node whose histories are in JetStream reports a memory store")
 	}
 }

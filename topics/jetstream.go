@@ -149,8 +149,12 @@ func WithHistoryTimeout(d time.Duration) JetStreamOption {
 // fail and its recoveries are Unavailable, with a log line).
 const MaxHistoryStreams = 16
 
+// DefaultHistoryPartitions is how many streams a retention class is spread
+// over unless WithHistoryPartitions says otherwise.
+const DefaultHistoryPartitions = 4
+
 // WithHistoryPartitions sets how many streams each retention class is
-// spread over, by a hash of the topic (default 4, at most
+// spread over, by a hash of the topic (default DefaultHistoryPartitions, at most
 // MaxHistoryStreams). A read of one topic's history scans its stream's
 // messages of every topic in the range it covers (the stores keep no
 // per-subject list of sequences), so more partitions make recoveries
@@ -232,7 +236,7 @@ const (
 
 func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
 	o := jsOptions{prefix: "pyre", storage: jetstream.FileStorage, timeout: 5 * time.Second,
-		partitions: 4, maxBytes: DefaultHistoryMaxBytes, log: zerolog.Nop()}
+		partitions: DefaultHistoryPartitions, maxBytes: DefaultHistoryMaxBytes, log: zerolog.Nop()}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err

@@ -89,6 +89,9 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	}
 	cfg.Cluster.Node, cfg.Cluster.Logger = cfg.Node, log
 	node, err := cluster.Start(cfg.Cluster)
+	if errors.Is(err, topics.ErrOldHistoryLayout) {
+		return fmt.Errorf("%w (pyre chat: start once with -jetstream-remove-old)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -135,6 +138,9 @@ func clusterFlags(fs *flagSet, c *cluster.Config) {
 	fs.in(groupCluster)
 	fs.str(&c.JetStream, "jetstream", "", "keep the history of recoverable topics in NATS JetStream: with -nats embedded, the directory its server stores in; against NATS servers with JetStream on, any value")
 	fs.bool(&c.JetStreamMemory, "jetstream-memory", false, "keep the JetStream histories in the NATS servers' memory instead of on disk")
+	fs.int(&c.JetStreamPartitions, "jetstream-partitions", topics.DefaultHistoryPartitions, "streams each retention class of the JetStream histories is spread over, by topic (1 to 16; every node must say the same)")
+	fs.size(&c.JetStreamMaxBytes, "jetstream-max-bytes", topics.DefaultHistoryMaxBytes, "what one retention class of the JetStream histories keeps at most, over its streams, a `size` in bytes or with KiB, MiB or GiB; past it the oldest messages go")
+	fs.bool(&c.JetStreamRemoveOld, "jetstream-remove-old", false, "at start, delete the history streams of pyre's old JetStream layout (a stream per topic) instead of refusing to start; their histories are lost and clients resync")
 	fs.str(&c.CredsFile, "nats-creds", "", "NATS credentials file")
 	fs.str(&c.User, "nats-user", "", "NATS user")
 	fs.secretStr(&c.Password, "nats-password", "NATS password")
