@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Recoverable rooms on two pyre chat nodes whose histories are in JetStream,
+# against the same rooms without history: one JSON line per run on stdout,
+# a summary on stderr.
+#
+#   scripts/jetstream-rooms.sh >> results.jsonl
+#   ROOMS=9800 RATE=0.5 DURATION=20s scripts/jetstream-rooms.sh
+#
+# Node a runs an embedded NATS server with JetStream (file storage in a
+# fresh directory) on 127.0.0.1:PORT, node b connects to it; both share a
+# -secret. pyre bench opens 100 connections at a time (its default).
+# Then, in order:
+#   1. pyre bench rooms -targets A,B -rooms $ROOMS -size-of 2 on
+#      bench-history:rooms- (recorded): member 0 of every room on a, member 1
+#      on b, so every message crosses NATS; join latency, push→broadcast
+#      latency, loss, server CPU;
+#   2. tools/jsinfo: streams and consumers in JetStream, messages and
+#      subjects per history stream;
+#   3. pyre bench recover -targets A,B -rooms $RECOVER_ROOMS -size-of 3
+#      -missed $MISSED: 2×RECOVER_ROOMS members rejoin at once with _since;
+#   4. the nodes restarted, and step 1 again on bench:rooms- (no history),
+#      for the join rate without history.
+# Every node runs with -rate-limit 100000 -log-level warn on loopback and
+# is stopped when the script ends. ROOMS×2 connections are held by one
+# pyre bench process: at most about 9 900 rooms under a limit of 20 000
+# open files.
+#
+# Environment (defaults): ROOMS=9800, RATE=0.5 (messages per second per
+# room), DURATION=20s, RECOVER_ROOMS=500, MISSED=20, PYRE=bin/pyre,
+# LOG=/tmp/jetstream-rooms.log.
+set -euo pipefail
+
+[ $# -eq 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" >&2; exit 2; }
+ROOMS=${ROOMS:-9800}
+RATE=${RATE:-0.5}
+DURATION=${DURATION:-20s}
+RECOVER_ROOMS=${RECOVER_ROOMS:-500}
+MISSED=${MISSED:-20}
+PYRE=${PYRE:-bin/pyre}
+LOG=${LOG:-/tmp/jetstream-rooms.log}
+SECRET=jetstream-rooms-bench-secret
+
+[ -x "$PYRE" ] || { echo "jetstream-rooms: $PYRE is missing; run make build" >&2; exit 2; }
+for c in curl jq go; do command -v $c >/dev/null || { echo "jetstream-rooms: needs $c" >&2; exit 2; }; done
+cd "$(dirname "$0")/.."
+store=$(mktemp -d /tmp/jetstream-rooms.XXXXXX)
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((10000 + RANDOM % 20000))
+		listening "$p" && continue
+		printf -v "$1" %s "$p"
+		return
+	done
+	echo "jetstream-rooms: no free port found" >&2
+	exit 1
+}
+
+pids=()
+stop_nodes() {
+	local i pid
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+		wait "$pid" 2>/dev/null || true
+	done
+	pids=()
+}
+trap 'stop_nodes; rm -rf "$store"' EXIT
+trap 'exit 130' INT TERM
+
+start_node() {
+	local port=$1
+	shift
+	echo "--- $(date -u +%FT%TZ) pyre chat -addr 127.0.0.1:$port $*" >>"$LOG"
+	"$PYRE" chat -addr "127.0.0.1:$port" -secret "$SECRET" -rate-limit 100000 -log-level warn -admin-key k "$@" >>"$LOG" 2>&1 &
+	pids+=($!)
+}
+
+healthy() {
+	local end=$((SECONDS + 30))
+	while [ "$SECONDS" -lt "$end" ]; do
+		curl -fsS -m 2 "http://127.0.0.1:$1/healthz" 2>/dev/null | jq -e '.status == "ok"' >/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "jetstream-rooms: the node on port $1 did not become healthy; see $LOG" >&2
+	return 1
+}
+
+# start_pair HISTORY starts node a (embedded NATS, JetStream in $store when
+# HISTORY is 1) and node b, and sets A, B, PIDS.
+start_pair() {
+	free_port pa
+	free_port pb
+	free_port pn
+	local js_a=() js_b=()
+	if [ "$1" = 1 ]; then js_a=(-jetstream "$store") js_b=(-jetstream on); fi
+	start_node "$pa" -node a -nats embedded -nats-listen "127.0.0.1:$pn" "${js_a[@]}"
+	healthy "$pa" "${pids[0]}"
+	start_node "$pb" -node b -nats "nats://127.0.0.1:$pn" "${js_b[@]}"
+	healthy "$pb" "${pids[1]}"
+	A=http://127.0.0.1:$pa B=http://127.0.0.1:$pb PIDS=${pids[0]},${pids[1]} NATS=nats://127.0.0.1:$pn
+}
+
+rooms() {
+	"$PYRE" bench rooms -json -targets "$A,$B" -pid "$PIDS" -rooms "$ROOMS" -size-of 2 -rate "$RATE" \
+		-duration "$DURATION" -limit 10m "$@"
+}
+
+start_pair 1
+hist=$(rooms -topic bench-history:rooms- -label pyre-jetstream)
+echo "$hist"
+info=$(go run ./tools/jsinfo -nats "$NATS" -json)
+echo "$info"
+rec=$("$PYRE" bench recover -json -targets "$A,$B" -pid "$PIDS" -rooms "$RECOVER_ROOMS" -size-of 3 -missed "$MISSED" -limit 5m -label pyre-jetstream)
+echo "$rec"
+stop_nodes
+
+start_pair 0
+plain=$(rooms -topic bench:rooms- -label pyre-plain)
+echo "$plain"
+
+{
+	echo "rooms $ROOMS×2 over two nodes, history in JetStream vs none:"
+	for r in "$hist" "$plain"; do
+		jq -r 'def ms: . / 100 | floor / 10; "  \(.label): joined \(.joined), setup \(.setup_s) s (\((.joined / .setup_s) | floor) joins/s), join p50 \(.join_latency.p50_us | ms) ms p99 \(.join_latency.p99_us | ms) ms; delivered \(.received)/\(.expected), lost \(.lost), push→broadcast p50 \(.latency.p50_us | ms) ms p99 \(.latency.p99_us | ms) ms; server CPU \(.server_cpu_s) s, RSS \(.server_rss_kib) KiB"' <<<"$r"
+	done
+	jq -r '"  JetStream: \(.streams) streams, \(.consumers) consumers; " + ([.history[] | "\(.name) \(.msgs) msgs \(.subjects) subjects"] | join(", "))' <<<"$info"
+	jq -r '"  recover: \(.rejoins) rejoins, \(.recovered) recovered, \(.not_recovered) told to resync, \(.failed) failed; replayed \(.replayed)/\(.expected), lost \(.lost), dups \(.duplicates), reordered \(.reordered); all in \(.all_in_s) s, rejoin p99 \(.rejoin.p99_us / 1000 | floor) ms"' <<<"$rec"
+} >&2
