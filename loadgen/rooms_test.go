@@ -97,3 +97,27 @@ func TestRecover(t *testing.T) {
 		t.Fatalf("a room without history: %v, %+v; want 2 told to resync", err, rep)
 	}
 }
+
+// Topics: few connections, many topics each, over two nodes.
+func TestTopics(t *testing.T) {
+	nats := testutil.StartNATS(t)
+	secret := []byte("a secret both nodes share")
+	a := chatserver.StartNode(t, nats.ClientURL(), "topics-a", secret)
+	b := chatserver.StartNode(t, nats.ClientURL(), "topics-b", secret)
+	testutil.CheckGoroutines(t)
+	rep, err := loadgen.Topics(t.Context(), a.URL, 4, 5, loadgen.WithMoreTargets(b.URL), loadgen.WithTopic("bench-history:topics-"),
+		loadgen.WithServerPID(os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Joined != 20 || rep.Failed != 0 || rep.Join.Count != 20 || rep.JoinsPerS <= 0 || rep.RSSAfterKiB <= 0 {
+		t.Fatalf("joined %d, failed %d (%v), %d latencies, %v joins/s, RSS %d KiB; want 20 joined and figures",
+			rep.Joined, rep.Failed, rep.Errors, rep.Join.Count, rep.JoinsPerS, rep.RSSAfterKiB)
+	}
+	if got := a.Sources()["127.0.0.1"]; got != 2 {
+		t.Errorf("node a saw %d socket connections, want 2", got)
+	}
+	if got := b.Sources()["127.0.0.1"]; got != 2 {
+		t.Errorf("node b saw %d socket connections, want 2", got)
+	}
+}

@@ -18,16 +18,22 @@
 #      subjects per history stream;
 #   3. pyre bench recover -targets A,B -rooms $RECOVER_ROOMS -size-of 3
 #      -missed $MISSED: 2×RECOVER_ROOMS members rejoin at once with _since;
-#   4. the nodes restarted, and step 1 again on bench:rooms- (no history),
-#      for the join rate without history.
+#   4. pyre bench topics -targets A,B -conns $TOPIC_CONNS -per-conn 100 on
+#      bench-history:idle- (recorded): 100 000 idle recoverable rooms by
+#      default, more than the load generator could hold connections for;
+#      joins/s and the nodes' RSS per room;
+#   5. the nodes restarted, and steps 1 and 4 again on bench:rooms- and
+#      bench:idle- (no history), for the same without history.
 # Every node runs with -rate-limit 100000 -log-level warn on loopback and
 # is stopped when the script ends. ROOMS×2 connections are held by one
 # pyre bench process: at most about 9 900 rooms under a limit of 20 000
 # open files.
 #
 # Environment (defaults): ROOMS=9800, RATE=0.5 (messages per second per
-# room), DURATION=20s, RECOVER_ROOMS=500, MISSED=20, PYRE=bin/pyre,
-# LOG=/tmp/jetstream-rooms.log.
+# room), DURATION=20s, RECOVER_ROOMS=500, MISSED=20, TOPIC_CONNS=1000,
+# PYRE=bin/pyre,
+# LOG=/tmp/jetstream-rooms.log, NODE_ARGS (more pyre chat flags for both
+# nodes, such as -jetstream-memory), PLAIN=1 (0 skips step 4).
 set -euo pipefail
 
 [ $# -eq 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" >&2; exit 2; }
@@ -36,6 +42,9 @@ RATE=${RATE:-0.5}
 DURATION=${DURATION:-20s}
 RECOVER_ROOMS=${RECOVER_ROOMS:-500}
 MISSED=${MISSED:-20}
+TOPIC_CONNS=${TOPIC_CONNS:-1000}
+NODE_ARGS=${NODE_ARGS:-}
+PLAIN=${PLAIN:-1}
 PYRE=${PYRE:-bin/pyre}
 LOG=${LOG:-/tmp/jetstream-rooms.log}
 SECRET=jetstream-rooms-bench-secret
@@ -76,7 +85,8 @@ start_node() {
 	local port=$1
 	shift
 	echo "--- $(date -u +%FT%TZ) pyre chat -addr 127.0.0.1:$port $*" >>"$LOG"
-	"$PYRE" chat -addr "127.0.0.1:$port" -secret "$SECRET" -rate-limit 100000 -log-level warn -admin-key k "$@" >>"$LOG" 2>&1 &
+	# shellcheck disable=SC2086 # NODE_ARGS is a list of flags
+	"$PYRE" chat -addr "127.0.0.1:$port" -secret "$SECRET" -rate-limit 100000 -log-level warn -admin-key k "$@" $NODE_ARGS >>"$LOG" 2>&1 &
 	pids+=($!)
 }
 
@@ -118,17 +128,33 @@ info=$(go run ./tools/jsinfo -nats "$NATS" -json)
 echo "$info"
 rec=$("$PYRE" bench recover -json -targets "$A,$B" -pid "$PIDS" -rooms "$RECOVER_ROOMS" -size-of 3 -missed "$MISSED" -limit 5m -label pyre-jetstream)
 echo "$rec"
+topics() {
+	"$PYRE" bench topics -json -targets "$A,$B" -pid "$PIDS" -conns "$TOPIC_CONNS" -per-conn 100 -limit 10m "$@"
+}
+idle=$(topics -topic bench-history:idle- -label pyre-jetstream)
+echo "$idle"
+info2=$(go run ./tools/jsinfo -nats "$NATS" -json)
+echo "$info2"
 stop_nodes
 
-start_pair 0
-plain=$(rooms -topic bench:rooms- -label pyre-plain)
-echo "$plain"
+plain= idle_plain=
+if [ "$PLAIN" = 1 ]; then
+	start_pair 0
+	plain=$(rooms -topic bench:rooms- -label pyre-plain)
+	echo "$plain"
+	idle_plain=$(topics -topic bench:idle- -label pyre-plain)
+	echo "$idle_plain"
+fi
 
 {
 	echo "rooms $ROOMS×2 over two nodes, history in JetStream vs none:"
-	for r in "$hist" "$plain"; do
+	for r in "$hist" ${plain:+"$plain"}; do
 		jq -r 'def ms: . / 100 | floor / 10; "  \(.label): joined \(.joined), setup \(.setup_s) s (\((.joined / .setup_s) | floor) joins/s), join p50 \(.join_latency.p50_us | ms) ms p99 \(.join_latency.p99_us | ms) ms; delivered \(.received)/\(.expected), lost \(.lost), push→broadcast p50 \(.latency.p50_us | ms) ms p99 \(.latency.p99_us | ms) ms; server CPU \(.server_cpu_s) s, RSS \(.server_rss_kib) KiB"' <<<"$r"
 	done
 	jq -r '"  JetStream: \(.streams) streams, \(.consumers) consumers; " + ([.history[] | "\(.name) \(.msgs) msgs \(.subjects) subjects"] | join(", "))' <<<"$info"
+	for r in "$idle" ${idle_plain:+"$idle_plain"}; do
+		jq -r '"  \(.label) idle rooms: \(.joined) joined, \(.failed) failed, \(.joins_per_s | floor) joins/s, join p99 \(.join.p99_us / 1000 | floor) ms, nodes RSS \(.rss_before_kib) → \(.rss_after_kib) KiB = \(.rss_per_topic_b | floor) B per room"' <<<"$r"
+	done
+	jq -r '"  JetStream after the idle rooms: \(.streams) streams, \(.consumers) consumers"' <<<"$info2"
 	jq -r '"  recover: \(.rejoins) rejoins, \(.recovered) recovered, \(.not_recovered) told to resync, \(.failed) failed; replayed \(.replayed)/\(.expected), lost \(.lost), dups \(.duplicates), reordered \(.reordered); all in \(.all_in_s) s, rejoin p99 \(.rejoin.p99_us / 1000 | floor) ms"' <<<"$rec"
 } >&2

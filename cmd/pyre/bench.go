@@ -72,6 +72,12 @@ modes:
                                 every missed message came back once and in
                                 order, and how long until the last had all;
                                 -targets as for rooms
+  topics   -conns N -per-conn M N connections, each joining M topics of its own
+                                (room:topics-<n>) one after the other, so that
+                                the server holds more topics than this
+                                machine can hold connections: joins/s, join
+                                latency, server RSS per topic (with -pid);
+                                -targets puts connection i on node i mod N
   ping     -clients N           closed-loop "ping" round trips for -duration D:
                                 replies/s, round-trip time
 
@@ -128,6 +134,7 @@ type benchConfig struct {
 	Rooms    int // rooms, recover
 	RoomSize int // rooms, recover
 	Missed   int // recover
+	PerConn  int // topics
 }
 
 func (c benchConfig) validate() error {
@@ -305,6 +312,11 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after publishing, wait at most this long for deliveries")
 		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; room n is PREFIX<n> (default room:rooms-)")
 		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; member k of every room goes to node k mod N (the senders to the first), the logins to the first")
+	case "topics":
+		fs.IntVar(&cfg.Conns, "conns", 100, "connections")
+		fs.IntVar(&cfg.PerConn, "per-conn", 100, "topics each connection joins (pyre chat allows 100 channels a socket)")
+		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; topic n is PREFIX<n> (default room:topics-)")
+		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; connection i goes to node i mod N, the logins to the first")
 	case "recover":
 		fs.IntVar(&cfg.Rooms, "rooms", 500, "rooms")
 		fs.IntVar(&cfg.RoomSize, "size-of", 3, "connections in each room, its sender included (at least 2)")
@@ -378,6 +390,12 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return err
 		}
 		rep = roomsReport{r}
+	case "topics":
+		r, err := loadgen.Topics(ctx, cfg.Target, cfg.Conns, cfg.PerConn, opts...)
+		if err != nil {
+			return err
+		}
+		rep = topicsReport{r}
 	case "recover":
 		r, err := loadgen.Recover(ctx, cfg.Target, cfg.Rooms, cfg.RoomSize, cfg.Missed, opts...)
 		if err != nil {
@@ -413,6 +431,7 @@ type (
 	fanoutReport    struct{ *loadgen.FanoutReport }
 	roomsReport     struct{ *loadgen.RoomsReport }
 	recoverReport   struct{ *loadgen.RecoverReport }
+	topicsReport    struct{ *loadgen.TopicsReport }
 	pingReport      struct{ *loadgen.PingReport }
 )
 
@@ -421,4 +440,5 @@ func (r reconnectReport) stopped() string { return r.Stopped }
 func (r fanoutReport) stopped() string    { return r.Stopped }
 func (r roomsReport) stopped() string     { return r.Stopped }
 func (r recoverReport) stopped() string   { return r.Stopped }
+func (r topicsReport) stopped() string    { return r.Stopped }
 func (r pingReport) stopped() string      { return r.Stopped }
