@@ -43,6 +43,12 @@ const TokenMaxAge = 14 * 24 * time.Hour
 // chat messages (new_msg) of the last hour, at most 1 000 or 1 MiB.
 var RoomHistory = topics.Retention{Count: 1000, Age: time.Hour, Bytes: 1 << 20, Events: []string{"new_msg"}}
 
+// PresenceWindow is how long a room's presence changes gather before they
+// leave as one presence_diff once the room is busy: a join storm in one
+// room then costs one diff, and one encoded list for its joiners, per
+// window. A quiet room's first change goes out at once.
+const PresenceWindow = 100 * time.Millisecond
+
 // Config configures the chat app.
 type Config struct {
 	// AdminKey guards /api/broadcast and /api/disconnect; empty disables them.
@@ -91,7 +97,7 @@ func New(cfg Config) (*App, error) {
 			cfg.Node = cfg.Cluster.Name()
 		}
 	}
-	popts := []presence.Option{presence.WithLogger(cfg.Logger)}
+	popts := []presence.Option{presence.WithLogger(cfg.Logger), presence.WithCoalesce(PresenceWindow)}
 	if cfg.Node != "" {
 		popts = append(popts, presence.WithNode(cfg.Node))
 	}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -90,11 +91,13 @@ func (r *Room) HandleInfo(c *actors.Context, msg any) actors.Result {
 	if _, err := c.Track(r.user, presence.Meta{"online_at": r.onlineAt, "typing": false}); err != nil {
 		c.Logger().Error().Err(err).Msg("presence track failed")
 	}
-	state, err := c.PresenceList()
-	if err != nil {
-		return actors.Stop(err)
-	}
-	if err := c.Push("presence_state", state); err != nil {
+	// The room's list as its subscribers know it, encoded once for every
+	// joiner of this presence window; this user comes in the window's diff
+	// when the room is busy, in the list itself when it is quiet.
+	if err := c.PushPresenceState(); err != nil {
+		if errors.Is(err, actors.ErrNoPresence) {
+			return actors.Stop(err)
+		}
 		c.Logger().Warn().Err(err).Msg("presence_state push failed")
 	}
 	return actors.NoReply()
