@@ -21,6 +21,45 @@ type Listing struct {
 	Listed int    // keys in JSON: all of them, or the first n of a page
 	Keys   int    // keys on the topic
 	Metas  int    // metas on the topic (one per owner of a key)
+
+	topic  string
+	frames *frameCache // shared by every copy of this listing; nil in a zero Listing
+}
+
+// frameCache holds a listing's presence_state frames, one per serializer.
+type frameCache struct {
+	mu     sync.Mutex // guards frames
+	frames []versionFrame
+}
+
+type versionFrame struct {
+	vsn   string
+	frame protocol.Frame
+}
+
+// Frame returns the listing as a presence_state frame of s, encoded once
+// per serializer for everyone who shares the listing, as a broadcast is:
+// its join_ref is null, which phoenix.js accepts from any instance of the
+// channel (it drops only frames that name another join_ref). The frame is
+// shared: never modify it.
+func (l Listing) Frame(s protocol.Serializer) (protocol.Frame, error) {
+	if l.frames == nil {
+		return s.Broadcast(l.topic, EventState, protocol.RawJSON(l.JSON))
+	}
+	l.frames.mu.Lock()
+	defer l.frames.mu.Unlock()
+	vsn := s.Version()
+	for _, f := range l.frames.frames {
+		if f.vsn == vsn {
+			return f.frame, nil
+		}
+	}
+	f, err := s.Broadcast(l.topic, EventState, protocol.RawJSON(l.JSON))
+	if err != nil {
+		return protocol.Frame{}, err
+	}
+	l.frames.frames = append(l.frames.frames, versionFrame{vsn, f})
+	return f, nil
 }
 
 // view is a topic's presences as its subscribers know them: the state after
@@ -38,6 +77,8 @@ type published struct {
 	full    []byte   // the list at version; nil when stale
 	page    []byte   // the last page encoded at version; nil when stale
 	pageN   int      // its length in keys
+	// Frames of full and of page, made on demand by Listing.Frame.
+	fullFrames, pageFrames *frameCache
 }
 
 type publishedKey struct {
@@ -104,6 +145,7 @@ func (v *published) apply(p *pendingDiff) int {
 	}
 	v.version++
 	v.full, v.page = nil, nil
+	v.fullFrames, v.pageFrames = nil, nil
 	return len(v.keys)
 }
 
@@ -112,10 +154,10 @@ func (v *published) apply(p *pendingDiff) int {
 // fetch, when the tracker has a fetch function, enriches the listed keys
 // first; the encoding is then made from the enriched state (once per
 // version as well). encodes counts the encodings made.
-func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint64) (Listing, error) {
+func (v *published) listing(topic string, n int, fetch func(State) State, encodes *atomic.Uint64) (Listing, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := Listing{Keys: len(v.keys), Metas: v.metas}
+	out := Listing{Keys: len(v.keys), Metas: v.metas, topic: topic}
 	if n < 0 || n > len(v.keys) {
 		n = len(v.keys)
 	}
@@ -123,10 +165,10 @@ func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint
 	all := n == len(v.keys)
 	switch {
 	case all && v.full != nil:
-		out.JSON = v.full
+		out.JSON, out.frames = v.full, v.fullFrames
 		return out, nil
 	case !all && v.page != nil && v.pageN == n:
-		out.JSON = v.page
+		out.JSON, out.frames = v.page, v.pageFrames
 		return out, nil
 	}
 	if v.order == nil {
@@ -147,12 +189,12 @@ func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint
 		return Listing{}, err
 	}
 	encodes.Add(1)
+	out.JSON, out.frames = b, &frameCache{}
 	if all {
-		v.full = b
+		v.full, v.fullFrames = b, out.frames
 	} else {
-		v.page, v.pageN = b, n
+		v.page, v.pageN, v.pageFrames = b, n, out.frames
 	}
-	out.JSON = b
 	return out, nil
 }
 
@@ -206,7 +248,7 @@ func (t *Tracker) listing(topic string, n int) (Listing, error) {
 	if t.opts.fetch != nil {
 		fetch = func(s State) State { return t.fetch(topic, s) }
 	}
-	return t.publishedOf(topic).listing(n, fetch, &t.encodes)
+	return t.publishedOf(topic).listing(topic, n, fetch, &t.encodes)
 }
 
 // publishedOf returns topic's published view, making it on the first ask: what

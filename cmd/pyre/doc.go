@@ -3,7 +3,7 @@
 //
 //	pyre chat      -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-node N] [-nats embedded|nats://host:4222,...]
 //	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s] [-assets DIR]
-//	pyre bench     storm|reconnect|fanout|rooms|ping -target http://127.0.0.1:4000 [-json] [mode flags]
+//	pyre bench     storm|reconnect|fanout|rooms|ping|presence -target http://127.0.0.1:4000 [-json] [mode flags]
 //
 // Every command prints its flags with -h (pyre bench MODE -h for a mode).
 //
