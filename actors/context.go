@@ -193,9 +193,9 @@ func (c *Context) PresenceList() (presence.State, error) {
 
 // PushPresenceState sends this channel's client the topic's presence list
 // as presence_state. The list is encoded once per version of the topic's
-// list, and its frame once per serializer, shared by every joiner until the
-// next presence_diff as a broadcast's is (so its join_ref is null, which
-// phoenix.js accepts), and the
+// list and shared by every joiner until the next presence_diff (V1 and V2
+// carry the same JSON; each joiner's frame copies it behind its own
+// join_ref, as Phoenix pushes it), and the
 // client gets every diff after it (the channel is subscribed before it
 // asks), so phoenix.js's Presence ends up with the tracker's state. Call it
 // after the join, in HandleInfo (see Join's doc for sending yourself a
@@ -210,15 +210,7 @@ func (c *Context) PushPresenceState() error {
 	if err != nil {
 		return err
 	}
-	return c.pushListing(l)
-}
-
-// pushListing queues l's frame, shared by every joiner of its version.
-func (c *Context) pushListing(l presence.Listing) error {
-	if !c.s.Joined {
-		return ErrNotJoined
-	}
-	return c.s.Write(l.Frame)
+	return c.Push(presence.EventState, protocol.RawJSON(l.JSON))
 }
 
 // PushPresencePage is PushPresenceState for rooms too large to list: the
@@ -235,7 +227,7 @@ func (c *Context) PushPresencePage(n int) (presence.Listing, error) {
 	if err != nil {
 		return presence.Listing{}, err
 	}
-	return l, c.pushListing(l)
+	return l, c.Push(presence.EventState, protocol.RawJSON(l.JSON))
 }
 
 // PresenceCount returns how many keys and metas the channel's topic has,

@@ -21,48 +21,9 @@ type Listing struct {
 	Listed int    // keys in JSON: all of them, or the first n of a page
 	Keys   int    // keys on the topic
 	Metas  int    // metas on the topic (one per owner of a key)
-
-	topic  string
-	frames *frameCache // shared by every copy of this listing; nil in a zero Listing
 }
 
-// frameCache holds a listing's presence_state frames, one per serializer.
-type frameCache struct {
-	mu     sync.Mutex // guards frames
-	frames []versionFrame
-}
-
-type versionFrame struct {
-	vsn   string
-	frame protocol.Frame
-}
-
-// Frame returns the listing as a presence_state frame of s, encoded once
-// per serializer for everyone who shares the listing, as a broadcast is:
-// its join_ref is null, which phoenix.js accepts from any instance of the
-// channel (it drops only frames that name another join_ref). The frame is
-// shared: never modify it.
-func (l Listing) Frame(s protocol.Serializer) (protocol.Frame, error) {
-	if l.frames == nil {
-		return s.Broadcast(l.topic, EventState, protocol.RawJSON(l.JSON))
-	}
-	l.frames.mu.Lock()
-	defer l.frames.mu.Unlock()
-	vsn := s.Version()
-	for _, f := range l.frames.frames {
-		if f.vsn == vsn {
-			return f.frame, nil
-		}
-	}
-	f, err := s.Broadcast(l.topic, EventState, protocol.RawJSON(l.JSON))
-	if err != nil {
-		return protocol.Frame{}, err
-	}
-	l.frames.frames = append(l.frames.frames, versionFrame{vsn, f})
-	return f, nil
-}
-
-// view is a topic's presences as its subscribers know them: the state after
+// published is a topic's presences as its subscribers know them: the state after
 // the last diff broadcast on the topic, kept apart from the tracker's live
 // state, which also holds the changes still waiting in a coalescing window.
 // It keeps each key's encoded form and the encoded list of its current
@@ -77,8 +38,6 @@ type published struct {
 	full    []byte   // the list at version; nil when stale
 	page    []byte   // the last page encoded at version; nil when stale
 	pageN   int      // its length in keys
-	// Frames of full and of page, made on demand by Listing.Frame.
-	fullFrames, pageFrames *frameCache
 }
 
 type publishedKey struct {
@@ -145,7 +104,6 @@ func (v *published) apply(p *pendingDiff) int {
 	}
 	v.version++
 	v.full, v.page = nil, nil
-	v.fullFrames, v.pageFrames = nil, nil
 	return len(v.keys)
 }
 
@@ -154,10 +112,10 @@ func (v *published) apply(p *pendingDiff) int {
 // fetch, when the tracker has a fetch function, enriches the listed keys
 // first; the encoding is then made from the enriched state (once per
 // version as well). encodes counts the encodings made.
-func (v *published) listing(topic string, n int, fetch func(State) State, encodes *atomic.Uint64) (Listing, error) {
+func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint64) (Listing, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := Listing{Keys: len(v.keys), Metas: v.metas, topic: topic}
+	out := Listing{Keys: len(v.keys), Metas: v.metas}
 	if n < 0 || n > len(v.keys) {
 		n = len(v.keys)
 	}
@@ -165,10 +123,10 @@ func (v *published) listing(topic string, n int, fetch func(State) State, encode
 	all := n == len(v.keys)
 	switch {
 	case all && v.full != nil:
-		out.JSON, out.frames = v.full, v.fullFrames
+		out.JSON = v.full
 		return out, nil
 	case !all && v.page != nil && v.pageN == n:
-		out.JSON, out.frames = v.page, v.pageFrames
+		out.JSON = v.page
 		return out, nil
 	}
 	if v.order == nil {
@@ -189,12 +147,12 @@ func (v *published) listing(topic string, n int, fetch func(State) State, encode
 		return Listing{}, err
 	}
 	encodes.Add(1)
-	out.JSON, out.frames = b, &frameCache{}
 	if all {
-		v.full, v.fullFrames = b, out.frames
+		v.full = b
 	} else {
-		v.page, v.pageN, v.pageFrames = b, n, out.frames
+		v.page, v.pageN = b, n
 	}
+	out.JSON = b
 	return out, nil
 }
 
@@ -248,7 +206,7 @@ func (t *Tracker) listing(topic string, n int) (Listing, error) {
 	if t.opts.fetch != nil {
 		fetch = func(s State) State { return t.fetch(topic, s) }
 	}
-	return t.publishedOf(topic).listing(topic, n, fetch, &t.encodes)
+	return t.publishedOf(topic).listing(n, fetch, &t.encodes)
 }
 
 // publishedOf returns topic's published view, making it on the first ask: what

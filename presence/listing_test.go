@@ -10,8 +10,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/pyrehq/pyre/protocol"
 )
 
 // client is a simulated phoenix.js Presence on one topic: subscribed at
@@ -104,18 +102,6 @@ func TestListingIsSharedUntilTheNextDiff(t *testing.T) {
 	}
 	if n := tr.Stats().Listings; n != 1 {
 		t.Fatalf("%d listings encoded for one window, want 1", n)
-	}
-	// One frame per serializer for the whole window, like a broadcast's.
-	again, _ := tr.Listing("room")
-	f1, err1 := first.Frame(protocol.V2())
-	f2, err2 := again.Frame(protocol.V2())
-	v1, err3 := again.Frame(protocol.V1())
-	if err1 != nil || err2 != nil || err3 != nil || &f1.Data[0] != &f2.Data[0] || &v1.Data[0] == &f1.Data[0] {
-		t.Fatal("joiners of one window do not share one frame per serializer")
-	}
-	want := `[null,null,"room","presence_state",` + string(first.JSON) + `]`
-	if string(f1.Data) != want {
-		t.Fatalf("V2 frame %s, want %s", f1.Data, want)
 	}
 	if got := string(first.JSON); !strings.Contains(got, `"u0"`) || strings.Contains(got, `"u1"`) {
 		t.Fatalf("listing %s: want u0 (broadcast) and not u1 (still in the window)", got)
