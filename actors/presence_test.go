@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -65,69 +64,6 @@ func (m *member) HandleIn(c *actors.Context, event string, _ actors.Payload) act
 	return actors.Ok(n)
 }
 
-// phoenixView replays what a client received on topic as phoenix.js's
-// Presence does: diffs before presence_state wait for it, the rest apply
-// in order (joins replace metas of the same phx_ref, then leaves remove by
-// phx_ref). It returns key → sorted refs, and whether a state came.
-func phoenixView(tb testing.TB, msgs []channeltest.Message, topic string) (map[string][]string, bool) {
-	tb.Helper()
-	var view map[string][]string
-	var held []presence.Diff
-	apply := func(d presence.Diff) {
-		for k, p := range d.Joins {
-			var joined []string
-			for _, m := range p.Metas {
-				joined = append(joined, m.Ref())
-			}
-			view[k] = append(slices.DeleteFunc(view[k], func(r string) bool { return slices.Contains(joined, r) }), joined...)
-		}
-		for k, p := range d.Leaves {
-			for _, m := range p.Metas {
-				view[k] = slices.DeleteFunc(view[k], func(r string) bool { return r == m.Ref() })
-			}
-			if len(view[k]) == 0 {
-				delete(view, k)
-			}
-		}
-	}
-	for _, m := range msgs {
-		if m.Topic != topic {
-			continue
-		}
-		switch m.Event {
-		case presence.EventState:
-			var s presence.State
-			if err := m.Decode(&s); err != nil {
-				tb.Fatal(err)
-			}
-			view = map[string][]string{}
-			for k, p := range s {
-				for _, meta := range p.Metas {
-					view[k] = append(view[k], meta.Ref())
-				}
-			}
-			for _, d := range held {
-				apply(d)
-			}
-			held = nil
-		case presence.EventDiff:
-			var d presence.Diff
-			if err := m.Decode(&d); err != nil {
-				tb.Fatal(err)
-			}
-			if view == nil {
-				held = append(held, d)
-			} else {
-				apply(d)
-			}
-		}
-	}
-	for k := range view {
-		slices.Sort(view[k])
-	}
-	return view, view != nil
-}
-
 func presenceServer(t *testing.T, coalesce time.Duration) (*channeltest.Server, *presence.Tracker) {
 	ps := topics.New()
 	tr, err := presence.New(ps, presence.WithNode("n1"), presence.WithCoalesce(coalesce))
@@ -174,26 +110,19 @@ func TestPresenceStateUnderConcurrentJoins(t *testing.T) {
 			if t.Failed() {
 				return
 			}
-			want := map[string][]string{}
-			truth := func() map[string][]string {
-				clear(want)
-				for k, p := range tr.List("room:big") {
-					for _, m := range p.Metas {
-						want[k] = append(want[k], m.Ref())
-					}
-					slices.Sort(want[k])
-				}
-				return want
-			}
+			var got, want map[string][]string
 			for i, c := range clients {
 				if c == nil {
 					continue
 				}
-				var got map[string][]string
 				testutil.Eventually(t, 5*time.Second, func() bool {
 					var ok bool
-					got, ok = phoenixView(t, c.Received(), "room:big")
-					return ok && fmt.Sprint(got) == fmt.Sprint(truth())
+					var err error
+					if got, ok, err = channeltest.PresenceView(c.Received(), "room:big"); err != nil {
+						t.Fatal(err)
+					}
+					want = channeltest.PresenceRefs(tr.List("room:big"))
+					return ok && fmt.Sprint(got) == fmt.Sprint(want)
 				}, "client %d: view %v, want %v", i, testutil.Lazy(func() string { return fmt.Sprint(got) }), testutil.Lazy(func() string { return fmt.Sprint(want) }))
 			}
 		})
