@@ -434,6 +434,15 @@ func framed(batch []protocol.Frame) (*[]byte, []byte) {
 		p = new([]byte)
 	}
 	buf := (*p)[:0]
+	size := 0
+	for _, f := range batch {
+		size += len(f.Data) + 10 // the longest header of a server frame
+	}
+	if size > cap(buf) {
+		// A batch with a big frame (a room's presence_state) gets its
+		// buffer in one allocation, not by doubling through append.
+		buf = make([]byte, 0, size)
+	}
 	for _, f := range batch {
 		buf = appendFrame(buf, f.Binary, f.Data)
 	}
