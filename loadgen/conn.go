@@ -148,10 +148,6 @@ func (c *conn) dispatch(msg []byte, at int64) {
 		if c.onBench != nil {
 			c.onBench(f.payload, at)
 		}
-	default:
-		if c.onPush != nil {
-			c.onPush(f.topic, f.event, f.payload, at)
-		}
 	case "phx_reply":
 		ref, ok := refNumber(f.ref)
 		if !ok {
@@ -163,6 +159,10 @@ func (c *conn) dispatch(msg []byte, at int64) {
 		c.mu.Unlock()
 		if ch != nil {
 			ch <- parseReply(f.payload) // buffered: never blocks
+		}
+	default:
+		if c.onPush != nil {
+			c.onPush(f.topic, f.event, f.payload, at)
 		}
 	}
 }
