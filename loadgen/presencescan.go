@@ -1,7 +1,5 @@
 package loadgen
 
-import "bytes"
-
 // A scanner for presence payloads that reads only what a view needs: each
 // key and the phx_ref of each of its metas. presence_state is
 // {"key": {"metas": [{..., "phx_ref": "..."}, ...], ...}, ...} and
@@ -145,29 +143,23 @@ func scanArray(b []byte, i int, elem func(j int) (int, bool)) (int, bool) {
 }
 
 // scanString returns the raw contents of the string at b[i:] (escapes left
-// as they are) and the index after its closing quote.
+// as they are) and the index after its closing quote. The strings of a
+// presence payload are short, so a plain loop beats a search call.
 func scanString(b []byte, i int) ([]byte, int, bool) {
 	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, false
 	}
 	start := i + 1
-	for j := start; ; {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return nil, len(b), false
+	for j := start; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			return b[start:j], j + 1, true
+		case '\\':
+			j++ // the escaped byte is never the end
 		}
-		end := j + k
-		// The quote is escaped if an odd number of backslashes precede it.
-		n := 0
-		for p := end - 1; p >= start && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return b[start:end], end + 1, true
-		}
-		j = end + 1
 	}
+	return nil, len(b), false
 }
 
 // skipValue returns the index after the JSON value at b[i:].

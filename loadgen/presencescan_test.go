@@ -9,13 +9,13 @@ import (
 
 func TestScanPresence(t *testing.T) {
 	state := `{"a\"b":{"metas":[{"online_at":"1","phx_ref":"r1","nested":{"phx_ref":"no"},"l":[1,{"x":"]"}]},{"phx_ref":"r2"}],"name":"A"},` +
-		` "c" : { "extra": [true, null, 1.5e3], "metas" : [ { "typing": false, "phx_ref" : "r3" } ] }, "empty":{"metas":[]}}`
+		` "c" : { "extra": [true, null, 1.5e3], "metas" : [ { "typing": false, "phx_ref" : "r3" } ] }, "empty":{"metas":[]}, "q\\":{"metas":[{"phx_ref":"r4"}]}}`
 	if !json.Valid([]byte(state)) {
 		t.Fatal("test state is not JSON")
 	}
 	var got []string
 	end, ok := scanState([]byte(state), 0, func(k, r []byte) { got = append(got, string(k)+"="+string(r)) })
-	want := []string{`a\"b=r1`, `a\"b=r2`, "c=r3"}
+	want := []string{`a\"b=r1`, `a\"b=r2`, "c=r3", `q\\=r4`}
 	if !ok || end != len(state) || !slices.Equal(got, want) {
 		t.Fatalf("scanState = %v (ok %v, end %d of %d), want %v", got, ok, end, len(state), want)
 	}
