@@ -213,6 +213,34 @@ func (c *Context) PushPresenceState() error {
 	return c.Push(presence.EventState, protocol.RawJSON(l.JSON))
 }
 
+// TrackAndPushPresence is Track followed by PushPresenceState, in the
+// order that gets a joiner its list soonest: when the room is quiet, the
+// list (with this presence in it) is queued before the diff that tells
+// everyone else, so that in a big room the joiner does not wait behind
+// that diff's delivery to every other subscriber. When the push fails the
+// presence stays tracked and the error is returned.
+func (c *Context) TrackAndPushPresence(key string, meta presence.Meta) (string, error) {
+	t, err := c.tracker()
+	if err != nil {
+		return "", err
+	}
+	if !c.s.Joined {
+		return "", ErrNotJoined
+	}
+	var pushErr error
+	ref, err := t.TrackAndList(c.s.Owner, c.s.Spec.Topic, key, meta, func(l presence.Listing, err error) {
+		if err != nil {
+			pushErr = err
+			return
+		}
+		pushErr = c.Push(presence.EventState, protocol.RawJSON(l.JSON))
+	})
+	if err != nil {
+		return "", err
+	}
+	return ref, pushErr
+}
+
 // PushPresencePage is PushPresenceState for rooms too large to list: the
 // presence_state holds the first n keys in sort order, and the returned
 // Listing counts the whole topic (Keys, Metas) for the channel to tell its

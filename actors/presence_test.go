@@ -21,24 +21,32 @@ type listNow struct{}
 // member tracks the user named in its join payload and sends the room's
 // presence: the whole list, or a page of `page` keys when page > 0.
 type member struct {
-	user string
-	page int
+	user     string
+	page     int
+	together bool // TrackAndPushPresence rather than Track, then a push
 }
 
 func (m *member) Join(c *actors.Context, _ string, p actors.Payload) (any, error) {
 	var in struct {
-		User string `json:"user"`
-		Page int    `json:"page"`
+		User     string `json:"user"`
+		Page     int    `json:"page"`
+		Together bool   `json:"together"`
 	}
 	if err := p.Decode(&in); err != nil {
 		return nil, err
 	}
-	m.user, m.page = in.User, in.Page
+	m.user, m.page, m.together = in.User, in.Page, in.Together
 	c.Send(listNow{})
 	return nil, nil
 }
 
 func (m *member) HandleInfo(c *actors.Context, _ any) actors.Result {
+	if m.together {
+		if _, err := c.TrackAndPushPresence(m.user, presence.Meta{"online": true}); err != nil {
+			return actors.Stop(err)
+		}
+		return actors.NoReply()
+	}
 	if _, err := c.Track(m.user, presence.Meta{"online": true}); err != nil {
 		return actors.Stop(err)
 	}
@@ -78,7 +86,8 @@ func presenceServer(t *testing.T, coalesce time.Duration) (*channeltest.Server, 
 
 // TestPresenceStateUnderConcurrentJoins: clients join one room at once and
 // some leave; the presence_state each got, with the diffs after it, ends as
-// the tracker's list, with and without coalescing.
+// the tracker's list, with and without coalescing, whether the channel
+// tracks and then pushes or does both with TrackAndPushPresence.
 func TestPresenceStateUnderConcurrentJoins(t *testing.T) {
 	for _, coalesce := range []time.Duration{0, 20 * time.Millisecond} {
 		t.Run(fmt.Sprint("coalesce=", coalesce), func(t *testing.T) {
@@ -93,7 +102,7 @@ func TestPresenceStateUnderConcurrentJoins(t *testing.T) {
 						t.Error(err)
 						return
 					}
-					if r, err := c.Join("room:big", map[string]any{"user": fmt.Sprint("u", i%30)}); err != nil || r.Status != "ok" {
+					if r, err := c.Join("room:big", map[string]any{"user": fmt.Sprint("u", i%30), "together": i%2 == 0}); err != nil || r.Status != "ok" {
 						t.Errorf("join %d: %v %v", i, r, err)
 						return
 					}

@@ -65,19 +65,30 @@ func refIndex(metas []Meta, ref string) int {
 // due topic first opens its window: the change goes out now, and the
 // topic's further changes wait for the window's end, when they leave as
 // one diff.
-func (t *Tracker) afterChange() {
+func (t *Tracker) afterChange() { t.afterChangeListing("", nil) }
+
+// afterChangeListing is afterChange that, if it broadcasts topic, hands
+// list topic's listing between the move of the topic's list and the
+// broadcast of its diff. It reports whether it did.
+func (t *Tracker) afterChangeListing(topic string, list func(Listing, error)) bool {
 	t.mu.Lock()
 	due := t.due
 	t.due = nil
 	if t.opts.coalesce > 0 && !t.closed {
-		for _, topic := range due {
-			t.openWindowLocked(topic)
+		for _, d := range due {
+			t.openWindowLocked(d)
 		}
 	}
 	t.mu.Unlock()
-	for _, topic := range due {
-		t.flushTopic(topic)
+	listed := false
+	for _, d := range due {
+		if d == topic && list != nil {
+			listed = t.flushTopicListing(d, list)
+		} else {
+			t.flushTopic(d)
+		}
 	}
+	return listed
 }
 
 // openWindowLocked arms topic's window; t.mu must be held.
@@ -112,26 +123,43 @@ func (t *Tracker) windowEnd(topic string) {
 // before the pending diff so that two flushes cannot swap the order of one
 // topic's diffs, and the view moves before the diff leaves: whoever reads
 // the view before the move is subscribed already and gets the diff.
-func (t *Tracker) flushTopic(topic string) bool {
+func (t *Tracker) flushTopic(topic string) bool { return t.flushTopicListing(topic, nil) }
+
+// flushTopicListing is flushTopic that, when there is a diff, hands list
+// the topic's listing after the list moved and before the diff leaves. A
+// topic without a published list gets one here, from the live state, which
+// is the state after the diff since nothing else is pending. It reports
+// whether list was called.
+func (t *Tracker) flushTopicListing(topic string, list func(Listing, error)) bool {
 	t.emitMu.Lock()
 	defer t.emitMu.Unlock()
 	t.mu.Lock()
 	p := t.pending[topic]
 	delete(t.pending, topic)
 	v := t.published[topic]
+	fresh := false
+	if p != nil && v == nil && list != nil {
+		v, fresh = newPublished(t.topics[topic]), true
+		if len(v.keys) > 0 {
+			t.published[topic] = v
+		}
+	}
 	t.mu.Unlock()
 	if p == nil {
 		return false
 	}
-	if v != nil && v.apply(p) == 0 {
+	if v != nil && !fresh && v.apply(p) == 0 {
 		t.mu.Lock()
 		if t.published[topic] == v {
 			delete(t.published, topic)
 		}
 		t.mu.Unlock()
 	}
+	if list != nil {
+		list(v.listing(-1, t.fetchFor(topic), &t.encodes))
+	}
 	t.emit(topic, p)
-	return true
+	return list != nil
 }
 
 // emit broadcasts one pending diff; emitMu must be held.

@@ -37,6 +37,11 @@
 // meta is nothing). List, by contrast, is the tracker's live state, built
 // for each call.
 //
+// TrackAndList tracks a joiner and hands it the listing in one call: in a
+// quiet topic, after the list has taken the joiner and before the diff
+// that tells the others is broadcast, so that a joiner's presence_state can
+// be queued ahead of that diff's delivery to a big room.
+//
 // For rooms too large to list, Page(topic, n) is the first n keys in sort
 // order with the counts of the whole topic, and Counts(topic) gives the
 // number of keys and metas without listing anything.

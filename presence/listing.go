@@ -202,11 +202,15 @@ func (t *Tracker) Listing(topic string) (Listing, error) { return t.listing(topi
 func (t *Tracker) Page(topic string, n int) (Listing, error) { return t.listing(topic, max(n, 0)) }
 
 func (t *Tracker) listing(topic string, n int) (Listing, error) {
-	var fetch func(State) State
-	if t.opts.fetch != nil {
-		fetch = func(s State) State { return t.fetch(topic, s) }
+	return t.publishedOf(topic).listing(n, t.fetchFor(topic), &t.encodes)
+}
+
+// fetchFor is the fetch function bound to topic, or nil without one.
+func (t *Tracker) fetchFor(topic string) func(State) State {
+	if t.opts.fetch == nil {
+		return nil
 	}
-	return t.publishedOf(topic).listing(n, fetch, &t.encodes)
+	return func(s State) State { return t.fetch(topic, s) }
 }
 
 // publishedOf returns topic's published view, making it on the first ask: what

@@ -44,6 +44,32 @@ func join(tb testing.TB, tr *Tracker, rec *recorder, topic string) *client {
 	return c
 }
 
+// joinTracking is join for a client that is tracked as it joins: it
+// subscribes, then TrackAndList gives it its listing.
+func joinTracking(tb testing.TB, tr *Tracker, rec *recorder, owner, topic, key string) *client {
+	tb.Helper()
+	rec.mu.Lock()
+	c := &client{rec: rec, topic: topic, from: len(rec.diffs)}
+	rec.mu.Unlock()
+	listed := 0
+	_, err := tr.TrackAndList(owner, topic, key, Meta{"joining": true}, func(l Listing, err error) {
+		listed++
+		if err == nil {
+			err = json.Unmarshal(l.JSON, &c.state)
+		}
+		if err != nil {
+			tb.Errorf("listing: %v", err)
+		}
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if listed != 1 {
+		tb.Fatalf("TrackAndList listed %d times, want once", listed)
+	}
+	return c
+}
+
 // view applies what the client received and returns key → sorted refs.
 func (c *client) view() map[string][]string {
 	v := map[string][]string{}
@@ -185,6 +211,38 @@ func TestLoneChangeIsNotDelayed(t *testing.T) {
 	})
 }
 
+func TestTrackAndListListsBeforeTheDiff(t *testing.T) {
+	tr, rec := newTracker(t, WithCoalesce(time.Hour))
+	tr.Track("o1", "room", "ann", nil) // opens room's window, which never ends here
+	tr.Listing("room")                 // room has a published list from now on
+	var seen []string
+	tr.TrackAndList("o2", "hall", "bob", nil, func(l Listing, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, d := range rec.all() {
+			if d.topic == "hall" {
+				n++
+			}
+		}
+		seen = append(seen, fmt.Sprintf("%s diffs=%d", l.JSON[:7], n))
+	})
+	// Inside room's open window: listed after tracking, without the
+	// newcomer, whose diff waits for the window. (hall was quiet: bob was
+	// listed before hall's diff left.)
+	tr.TrackAndList("o3", "room", "cat", nil, func(l Listing, err error) {
+		seen = append(seen, fmt.Sprintf("keys=%d cat=%v", l.Keys, strings.Contains(string(l.JSON), `"cat"`)))
+	})
+	want := []string{`{"bob": diffs=0`, "keys=1 cat=false"}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("listed %q, want %q", seen, want)
+	}
+	if d := rec.all(); len(d) != 2 || d[1].topic != "hall" {
+		t.Fatalf("diffs %v, want room's first and then hall's", d)
+	}
+}
+
 func TestPageAndCounts(t *testing.T) {
 	tr, _ := newTracker(t)
 	for i := range 10 {
@@ -259,8 +317,13 @@ func TestJoinersSeeTheTruth(t *testing.T) {
 							tr.Untrack(owner, "room", key)
 						case x < 85:
 							tr.UntrackAll(owner)
-						default:
+						case x < 92:
 							c := join(t, tr, rec, "room")
+							mu.Lock()
+							clients = append(clients, c)
+							mu.Unlock()
+						default:
+							c := joinTracking(t, tr, rec, fmt.Sprint("j", g, "-", i), "room", key)
 							mu.Lock()
 							clients = append(clients, c)
 							mu.Unlock()

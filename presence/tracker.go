@@ -139,6 +139,22 @@ func (t *Tracker) newRef() string {
 // Track adds a presence for key on topic, owned by owner, and returns its
 // phx_ref. Tracking the same (owner, topic, key) twice is ErrAlreadyTracked.
 func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
+	return t.track(owner, topic, key, meta, nil)
+}
+
+// TrackAndList is Track for a joiner that is subscribed to topic and is
+// about to be sent the list: list gets the topic's Listing, exactly once.
+// When the change goes out at once (the topic was quiet), list runs after
+// the topic's list has taken the new presence and before its diff is
+// broadcast, so that the joiner's presence_state is queued ahead of the
+// diff to everyone else; inside an open window it runs once the presence
+// is tracked, with the list as it stands. list must not block or call the
+// tracker. It is not called when tracking fails.
+func (t *Tracker) TrackAndList(owner, topic, key string, meta Meta, list func(Listing, error)) (string, error) {
+	return t.track(owner, topic, key, meta, list)
+}
+
+func (t *Tracker) track(owner, topic, key string, meta Meta, list func(Listing, error)) (string, error) {
 	if owner == "" || topic == "" || key == "" {
 		return "", ErrInvalid
 	}
@@ -165,7 +181,13 @@ func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
 	t.owners[owner] = append(t.owners[owner], tk{topic, key})
 	t.noteLocked(topic, key, m, nil)
 	t.mu.Unlock()
-	t.afterChange()
+	if list == nil {
+		t.afterChange()
+		return ref, nil
+	}
+	if !t.afterChangeListing(topic, list) {
+		list(t.Listing(topic))
+	}
 	return ref, nil
 }
 

@@ -88,17 +88,15 @@ func (r *Room) HandleInfo(c *actors.Context, msg any) actors.Result {
 		return actors.NoReply()
 	}
 	r.onlineAt = strconv.FormatInt(time.Now().Unix(), 10)
-	if _, err := c.Track(r.user, presence.Meta{"online_at": r.onlineAt, "typing": false}); err != nil {
-		c.Logger().Error().Err(err).Msg("presence track failed")
-	}
-	// The room's list as its subscribers know it, encoded once for every
-	// joiner of this presence window; this user comes in the window's diff
-	// when the room is busy, in the list itself when it is quiet.
-	if err := c.PushPresenceState(); err != nil {
+	// Track the user and push the room's list as its subscribers know it,
+	// encoded once for every joiner of this presence window; this user is
+	// in the list itself when the room is quiet, in the window's diff when
+	// it is busy.
+	if _, err := c.TrackAndPushPresence(r.user, presence.Meta{"online_at": r.onlineAt, "typing": false}); err != nil {
 		if errors.Is(err, actors.ErrNoPresence) {
 			return actors.Stop(err)
 		}
-		c.Logger().Warn().Err(err).Msg("presence_state push failed")
+		c.Logger().Warn().Err(err).Msg("presence track or presence_state push failed")
 	}
 	return actors.NoReply()
 }

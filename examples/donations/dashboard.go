@@ -51,14 +51,11 @@ const PresenceWindow = 100 * time.Millisecond
 // tracker the channel stops.
 func trackAndList(c *actors.Context, user string) error {
 	meta := presence.Meta{"online_at": strconv.FormatInt(time.Now().Unix(), 10)}
-	if _, err := c.Track(user, meta); err != nil {
-		c.Logger().Error().Err(err).Msg("presence track failed")
-	}
-	if err := c.PushPresenceState(); err != nil {
+	if _, err := c.TrackAndPushPresence(user, meta); err != nil {
 		if errors.Is(err, actors.ErrNoPresence) {
 			return err
 		}
-		c.Logger().Debug().Err(err).Msg("presence_state push failed")
+		c.Logger().Debug().Err(err).Msg("presence track or presence_state push failed")
 	}
 	return nil
 }
