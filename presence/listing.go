@@ -23,9 +23,10 @@ type Listing struct {
 	Metas  int    // metas on the topic (one per owner of a key)
 }
 
-// published is a topic's presences as its subscribers know them: the state after
-// the last diff broadcast on the topic, kept apart from the tracker's live
-// state, which also holds the changes still waiting in a coalescing window.
+// published is a topic's presences as its subscribers know them: the state
+// after the last diff broadcast on the topic, kept apart from the tracker's
+// live state, which also holds the changes still waiting in a coalescing
+// window.
 // It keeps each key's encoded form and the encoded list of its current
 // version, so that every joiner until the next diff gets the same bytes and
 // a new version re-encodes only the keys that changed.
@@ -45,8 +46,8 @@ type publishedKey struct {
 	frag  []byte // `"key":{"metas":[...]}`; nil when stale
 }
 
-// newPublished starts a view from the tracker's state of a topic that has no
-// pending changes; t.mu must be held by the caller.
+// newPublished starts a topic's published list from the tracker's state of
+// a topic that has no pending changes; t.mu must be held by the caller.
 func newPublished(ts *topicState) *published {
 	v := &published{keys: map[string]*publishedKey{}}
 	if ts == nil {
