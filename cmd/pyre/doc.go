@@ -51,8 +51,9 @@
 // a NATS cluster any value turns it on, and the command refuses to start
 // if JetStream is off there. chat also takes a per-socket -rate-limit (10
 // events a second by default), the -max-queue and
-// -write-timeout that close slow clients, and -pprof ADDR to serve
-// net/http/pprof on a listener of its own.
+// -write-timeout that close slow clients, -presence-window (100 ms: how
+// long a busy room's presence changes gather into one diff), and -pprof
+// ADDR to serve net/http/pprof on a listener of its own.
 //
 // # Load testing
 //

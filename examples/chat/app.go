@@ -67,6 +67,9 @@ type Config struct {
 	Cluster *cluster.Node
 	// SocketOptions are added to the socket handler's options.
 	SocketOptions []socket.Option
+	// PresenceWindow replaces the package's PresenceWindow when positive;
+	// negative broadcasts every presence change at once.
+	PresenceWindow time.Duration
 }
 
 // App is the running chat server.
@@ -97,7 +100,11 @@ func New(cfg Config) (*App, error) {
 			cfg.Node = cfg.Cluster.Name()
 		}
 	}
-	popts := []presence.Option{presence.WithLogger(cfg.Logger), presence.WithCoalesce(PresenceWindow)}
+	window := PresenceWindow
+	if cfg.PresenceWindow != 0 {
+		window = max(cfg.PresenceWindow, 0)
+	}
+	popts := []presence.Option{presence.WithLogger(cfg.Logger), presence.WithCoalesce(window)}
 	if cfg.Node != "" {
 		popts = append(popts, presence.WithNode(cfg.Node))
 	}
