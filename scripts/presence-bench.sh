@@ -16,7 +16,8 @@
 #
 # Environment (defaults): JOINERS=8000, NODES=1, RUNS=1, DRAIN=60s,
 # LIMIT=4m, SERVER=bin/pyre, BENCH=bin/pyre, PIN=0 (1: servers on CPU 0,
-# the bench on CPU 1), BENCH_ARGS (more flags for the bench), LABEL=pyre,
+# the bench on CPU 1), BENCH_ARGS (more flags for the bench), SERVER_ARGS
+# (more flags for pyre chat, such as -presence-window 250ms), LABEL=pyre,
 # LOG (the servers' output, default /tmp/presence-bench.log).
 set -euo pipefail
 
@@ -30,6 +31,7 @@ SERVER=${SERVER:-bin/pyre}
 BENCH=${BENCH:-bin/pyre}
 PIN=${PIN:-0}
 BENCH_ARGS=${BENCH_ARGS:-}
+SERVER_ARGS=${SERVER_ARGS:-}
 LABEL=${LABEL:-pyre}
 LOG=${LOG:-/tmp/presence-bench.log}
 
@@ -72,8 +74,9 @@ start_node() {
 	local port=$1
 	shift
 	echo "--- $(date -u +%FT%TZ) $SERVER chat -addr 127.0.0.1:$port $*" >>"$LOG"
+	# shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
 	"${srv_pin[@]}" "$SERVER" chat -addr "127.0.0.1:$port" -rate-limit 100000 -log-level warn -admin-key k \
-		-secret presence-bench-secret "$@" >>"$LOG" 2>&1 &
+		-secret presence-bench-secret "$@" $SERVER_ARGS >>"$LOG" 2>&1 &
 	pids+=($!)
 }
 
