@@ -82,7 +82,9 @@ func (t *Tracker) afterChangeListing(topic string, list func(Listing, error)) bo
 	t.mu.Unlock()
 	listed := false
 	for _, d := range due {
-		if d == topic && list != nil {
+		// A topic can be due twice (its diff went out and it changed
+		// again before this ran): list is handed one listing only.
+		if d == topic && list != nil && !listed {
 			listed = t.flushTopicListing(d, list)
 		} else {
 			t.flushTopic(d)

@@ -392,3 +392,20 @@ func BenchmarkListing8000(b *testing.B) {
 		}
 	}
 }
+
+// A topic can be due twice when TrackAndList runs (it changed again after
+// an earlier diff went out, before that change was broadcast): the joiner
+// is still listed once.
+func TestTrackAndListListsOnce(t *testing.T) {
+	tr, _ := newTracker(t)
+	tr.mu.Lock()
+	tr.due = append(tr.due, "room") // as if an earlier change were still to broadcast
+	tr.mu.Unlock()
+	n := 0
+	if _, err := tr.TrackAndList("o", "room", "ann", nil, func(Listing, error) { n++ }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("listed %d times, want once", n)
+	}
+}
