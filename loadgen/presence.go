@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +73,7 @@ func Presence(ctx context.Context, target string, users int, opts ...Option) (*P
 	if o.noLogin || o.token != "" {
 		return nil, errors.New("loadgen: presence needs one login per connection: no WithToken or WithoutLogin")
 	}
-	r, err := newRun(ctx, "presence", target, "room:presence", users+1, 16<<10, append(opts, WithUsers(users+1)))
+	r, err := newRun(ctx, "presence", target, "room:presence", users+1, 16<<10, append(slices.Clip(opts), WithUsers(users+1)))
 	if err != nil {
 		return nil, err
 	}
