@@ -61,7 +61,9 @@ type PresenceReport struct {
 // full room and times its presence_state. The server's CPU (WithServerPID)
 // covers the join phase until every view is complete. Views that are not
 // complete WithDrain (10 s by default) after the last reply count as
-// wrong. It needs the server's POST /api/login (one user per connection).
+// wrong; so does every view not complete at once when a join failed, since
+// the truth is then unknown. It needs the server's POST /api/login (one
+// user per connection).
 func Presence(ctx context.Context, target string, users int, opts ...Option) (*PresenceReport, error) {
 	if users < 1 {
 		return nil, fmt.Errorf("loadgen: presence needs at least 1 user, got %d", users)
