@@ -191,6 +191,83 @@ func (c *Context) PresenceList() (presence.State, error) {
 	return t.List(c.s.Spec.Topic), nil
 }
 
+// PushPresenceState sends this channel's client the topic's presence list
+// as presence_state. The list is encoded once per version of the topic's
+// list and shared by every joiner until the next presence_diff (V1 and V2
+// carry the same JSON; each joiner's frame copies it behind its own
+// join_ref, as Phoenix pushes it), and the
+// client gets every diff after it (the channel is subscribed before it
+// asks), so phoenix.js's Presence ends up with the tracker's state. Call it
+// after the join, in HandleInfo (see Join's doc for sending yourself a
+// message). Presences tracked inside an open coalescing window, the
+// channel's own included, arrive with the window's diff.
+func (c *Context) PushPresenceState() error {
+	t, err := c.tracker()
+	if err != nil {
+		return err
+	}
+	l, err := t.Listing(c.s.Spec.Topic)
+	if err != nil {
+		return err
+	}
+	return c.Push(presence.EventState, protocol.RawJSON(l.JSON))
+}
+
+// TrackAndPushPresence is Track followed by PushPresenceState, in the
+// order that gets a joiner its list soonest: when the room is quiet, the
+// list (with this presence in it) is queued before the diff that tells
+// everyone else, so that in a big room the joiner does not wait behind
+// that diff's delivery to every other subscriber. When the push fails the
+// presence stays tracked and the error is returned.
+func (c *Context) TrackAndPushPresence(key string, meta presence.Meta) (string, error) {
+	t, err := c.tracker()
+	if err != nil {
+		return "", err
+	}
+	if !c.s.Joined {
+		return "", ErrNotJoined
+	}
+	var pushErr error
+	ref, err := t.TrackAndList(c.s.Owner, c.s.Spec.Topic, key, meta, func(l presence.Listing, err error) {
+		if err != nil {
+			pushErr = err
+			return
+		}
+		pushErr = c.Push(presence.EventState, protocol.RawJSON(l.JSON))
+	})
+	if err != nil {
+		return "", err
+	}
+	return ref, pushErr
+}
+
+// PushPresencePage is PushPresenceState for rooms too large to list: the
+// presence_state holds the first n keys in sort order, and the returned
+// Listing counts the whole topic (Keys, Metas) for the channel to tell its
+// client, in its own event. Diffs still name every key that joins or
+// leaves, so the client's list grows from the page.
+func (c *Context) PushPresencePage(n int) (presence.Listing, error) {
+	t, err := c.tracker()
+	if err != nil {
+		return presence.Listing{}, err
+	}
+	l, err := t.Page(c.s.Spec.Topic, n)
+	if err != nil {
+		return presence.Listing{}, err
+	}
+	return l, c.Push(presence.EventState, protocol.RawJSON(l.JSON))
+}
+
+// PresenceCount returns how many keys and metas the channel's topic has,
+// on every node, without listing them.
+func (c *Context) PresenceCount() (presence.TopicCount, error) {
+	t, err := c.tracker()
+	if err != nil {
+		return presence.TopicCount{}, err
+	}
+	return t.Counts(c.s.Spec.Topic), nil
+}
+
 // ReplyRef answers a client push after HandleIn has returned. It is safe to
 // use from any goroutine and may be used more than once.
 type ReplyRef struct {

@@ -45,6 +45,7 @@ type conn struct {
 	ws      *websocket.Conn
 	origin  time.Time
 	onBench benchFunc     // runs on the reader goroutine; nil drops the events
+	onPush  pushFunc      // other pushes, on the reader goroutine; nil drops them
 	onExit  func()        // runs on the reader goroutine as it stops; may be nil
 	timeout time.Duration // for writes
 
@@ -108,6 +109,11 @@ func (c *conn) readLoop() {
 		if kind == websocket.TextMessage {
 			c.dispatch(buf, at)
 		}
+		if cap(buf) > 256<<10 {
+			// A presence_state of a big room: thousands of connections
+			// must not each keep a buffer of that size.
+			buf = make([]byte, 0, 1024)
+		}
 	}
 }
 
@@ -153,6 +159,10 @@ func (c *conn) dispatch(msg []byte, at int64) {
 		c.mu.Unlock()
 		if ch != nil {
 			ch <- parseReply(f.payload) // buffered: never blocks
+		}
+	default:
+		if c.onPush != nil {
+			c.onPush(f.topic, f.event, f.payload, at)
 		}
 	}
 }

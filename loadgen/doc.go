@@ -3,7 +3,8 @@
 // over WebSocket, so the same run works against pyre and against Phoenix
 // itself. `pyre bench` is its command-line face.
 //
-// Three modes, one function each:
+// Its modes, one function each (Rooms and Reconnect are described on
+// their functions):
 //
 //   - Storm opens many connections, each joining its own topic, and reports
 //     joins per second, connect+join latency, failures and, given the
@@ -15,6 +16,12 @@
 //     subscribers are slow consumers instead (see below).
 //   - Ping runs closed-loop `ping` requests (one in flight per client) and
 //     reports replies per second and the round-trip time.
+//   - Presence has many users join one room as fast as they can and plays
+//     phoenix.js's Presence in each client (presence_state, then every
+//     presence_diff, with a scanner that reads only keys and phx_refs): it
+//     reports each joiner's wait for presence_state, how long after the
+//     last join reply every view is complete, any view that is wrong, and
+//     a late joiner's wait.
 //
 // A run is a complete measurement: it logs in, connects, lets setup
 // traffic (presence, join replies) die down before it measures, closes

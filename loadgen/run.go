@@ -54,6 +54,9 @@ type run struct {
 	servers  []server
 	serverOf func(i int) int
 	tokens   []string // set before the first dial, read-only after
+	// pushOf, when set, gives connection i its handler of pushes other
+	// than replies and bench events. Set before the first dial.
+	pushOf func(i int) pushFunc
 
 	// joinPayload, when set, gives connection i's phx_join payload, and
 	// joined gets its ok reply's response; both set before the first
@@ -276,6 +279,9 @@ func (r *run) dial(i int, onBench benchFunc, onExit func()) (*conn, error) {
 	}
 	c := newConn(ws, r.origin, onBench, r.o.replyTimeout)
 	c.onExit = onExit
+	if r.pushOf != nil {
+		c.onPush = r.pushOf(i)
+	}
 	r.mu.Lock()
 	closing := r.closing
 	if !closing {

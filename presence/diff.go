@@ -1,82 +1,197 @@
 package presence
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// pendingDiff gathers a topic's changes until they are broadcast.
+type pendingDiff struct {
+	seq           uint64 // order of the topic's first change, for Close
+	joins, leaves map[string][]Meta
+}
 
 // noteLocked records a join (of joined) and/or a leave (of left) of key on
-// topic for the next broadcast; t.mu must be held.
+// topic for the next broadcast; t.mu must be held. A topic that had nothing
+// pending and no open window becomes due: afterChange broadcasts it at once.
 func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
 	p := t.pending[topic]
 	if p == nil {
-		p = &pendingDiff{joins: map[string][]Meta{}, leaves: map[string][]Meta{}}
+		t.pendingSeq++
+		p = &pendingDiff{seq: t.pendingSeq, joins: map[string][]Meta{}, leaves: map[string][]Meta{}}
 		t.pending[topic] = p
-		t.order = append(t.order, topic)
+		if _, open := t.windows[topic]; !open {
+			t.due = append(t.due, topic)
+		}
 	}
 	if joined != nil {
-		p.joins[key] = append(p.joins[key], joined)
+		// A meta that left in this same batch and comes back (a peer's
+		// presences hidden and shown again) never left for a client.
+		if i := refIndex(p.leaves[key], joined.Ref()); i >= 0 {
+			p.leaves[key] = slices.Delete(p.leaves[key], i, i+1)
+			if len(p.leaves[key]) == 0 {
+				delete(p.leaves, key)
+			}
+		} else {
+			p.joins[key] = append(p.joins[key], joined)
+		}
 	}
 	if left == nil {
 		return
 	}
 	// A meta that joined in this same batch was never seen by a client:
 	// drop it from the joins instead of reporting a leave.
-	ref := left.Ref()
-	for i, m := range p.joins[key] {
-		if m.Ref() == ref {
-			p.joins[key] = append(p.joins[key][:i:i], p.joins[key][i+1:]...)
-			if len(p.joins[key]) == 0 {
-				delete(p.joins, key)
-			}
-			return
+	if i := refIndex(p.joins[key], left.Ref()); i >= 0 {
+		p.joins[key] = slices.Delete(p.joins[key], i, i+1)
+		if len(p.joins[key]) == 0 {
+			delete(p.joins, key)
 		}
+		return
 	}
 	p.leaves[key] = append(p.leaves[key], left)
 }
 
-// afterChange broadcasts now, or arms the coalescing timer.
-func (t *Tracker) afterChange() {
-	if t.opts.coalesce <= 0 {
-		t.flush()
-		return
+func refIndex(metas []Meta, ref string) int {
+	for i, m := range metas {
+		if m.Ref() == ref {
+			return i
+		}
 	}
-	t.mu.Lock()
-	if t.timer == nil && !t.closed {
-		t.wg.Add(1)
-		t.timer = time.AfterFunc(t.opts.coalesce, func() {
-			defer t.wg.Done()
-			t.mu.Lock()
-			t.timer = nil
-			t.mu.Unlock()
-			t.flush()
-		})
-	}
-	t.mu.Unlock()
+	return -1
 }
 
-// flush broadcasts every pending diff, in the order the topics changed.
-// emitMu is taken before the pending set so that two flushes cannot swap
-// the order of one topic's diffs.
-func (t *Tracker) flush() {
+// afterChange broadcasts the topics that became due. With coalescing, a
+// due topic first opens its window: the change goes out now, and the
+// topic's further changes wait for the window's end, when they leave as
+// one diff.
+func (t *Tracker) afterChange() { t.afterChangeListing("", nil) }
+
+// afterChangeListing is afterChange that, if it broadcasts topic, hands
+// list topic's listing between the move of the topic's list and the
+// broadcast of its diff. It reports whether it did.
+func (t *Tracker) afterChangeListing(topic string, list func(Listing, error)) bool {
+	t.mu.Lock()
+	due := t.due
+	t.due = nil
+	if t.opts.coalesce > 0 && !t.closed {
+		for _, d := range due {
+			t.openWindowLocked(d)
+		}
+	}
+	t.mu.Unlock()
+	listed := false
+	for _, d := range due {
+		// A topic can be due twice (its diff went out and it changed
+		// again before this ran): list is handed one listing only.
+		if d == topic && list != nil && !listed {
+			listed = t.flushTopicListing(d, list)
+		} else {
+			t.flushTopic(d)
+		}
+	}
+	return listed
+}
+
+// openWindowLocked arms topic's window; t.mu must be held.
+func (t *Tracker) openWindowLocked(topic string) {
+	if _, open := t.windows[topic]; open {
+		return
+	}
+	t.wg.Add(1)
+	t.windows[topic] = time.AfterFunc(t.opts.coalesce, func() { t.windowEnd(topic) })
+}
+
+// windowEnd broadcasts what topic gathered during its window. A window that
+// gathered something opens the next one, since the storm may go on; one
+// that gathered nothing closes, and the topic's next change goes out at
+// once.
+func (t *Tracker) windowEnd(topic string) {
+	defer t.wg.Done()
+	sent := t.flushTopic(topic)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	delete(t.windows, topic)
+	if sent || t.pending[topic] != nil {
+		t.openWindowLocked(topic)
+	}
+}
+
+// flushTopic broadcasts topic's pending diff, if any, and moves its
+// published view (if it has one) to the state after it. emitMu is taken
+// before the pending diff so that two flushes cannot swap the order of one
+// topic's diffs, and the view moves before the diff leaves: whoever reads
+// the view before the move is subscribed already and gets the diff.
+func (t *Tracker) flushTopic(topic string) bool { return t.flushTopicListing(topic, nil) }
+
+// flushTopicListing is flushTopic that, when there is a diff, hands list
+// the topic's listing after the list moved and before the diff leaves. A
+// topic without a published list gets one here, from the live state, which
+// is the state after the diff since nothing else is pending. It reports
+// whether list was called.
+func (t *Tracker) flushTopicListing(topic string, list func(Listing, error)) bool {
 	t.emitMu.Lock()
 	defer t.emitMu.Unlock()
 	t.mu.Lock()
-	pending, order := t.pending, t.order
-	if len(order) == 0 {
+	p := t.pending[topic]
+	delete(t.pending, topic)
+	v := t.published[topic]
+	fresh := false
+	if p != nil && v == nil && list != nil {
+		v, fresh = newPublished(t.topics[topic]), true
+		if len(v.keys) > 0 {
+			t.published[topic] = v
+		}
+	}
+	t.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	if v != nil && !fresh && v.apply(p) == 0 {
+		t.mu.Lock()
+		if t.published[topic] == v {
+			delete(t.published, topic)
+		}
 		t.mu.Unlock()
+	}
+	if list != nil {
+		list(v.listing(-1, t.fetchFor(topic), &t.encodes))
+	}
+	t.emit(topic, p)
+	return list != nil
+}
+
+// emit broadcasts one pending diff; emitMu must be held.
+func (t *Tracker) emit(topic string, p *pendingDiff) {
+	d := Diff{Joins: stateOf(p.joins), Leaves: stateOf(p.leaves)}
+	if d.Empty() {
 		return
 	}
-	t.pending, t.order = map[string]*pendingDiff{}, nil
+	d.Joins = t.fetch(topic, d.Joins)
+	d.Leaves = t.fetch(topic, d.Leaves)
+	if err := t.b.LocalBroadcast(topic, EventDiff, d); err != nil {
+		t.log.Warn().Err(err).Str("topic", topic).Msg("presence diff broadcast failed")
+	}
+}
+
+// flushAll broadcasts every pending diff, in the order the topics first
+// changed.
+func (t *Tracker) flushAll() {
+	t.mu.Lock()
+	topics := make([]*pendingDiff, 0, len(t.pending))
+	names := make(map[*pendingDiff]string, len(t.pending))
+	for name, p := range t.pending {
+		topics = append(topics, p)
+		names[p] = name
+	}
+	t.due = nil
 	t.mu.Unlock()
-	for _, topic := range order {
-		p := pending[topic]
-		d := Diff{Joins: stateOf(p.joins), Leaves: stateOf(p.leaves)}
-		if d.Empty() {
-			continue
-		}
-		d.Joins = t.fetch(topic, d.Joins)
-		d.Leaves = t.fetch(topic, d.Leaves)
-		if err := t.b.LocalBroadcast(topic, EventDiff, d); err != nil {
-			t.log.Warn().Err(err).Str("topic", topic).Msg("presence diff broadcast failed")
-		}
+	slices.SortFunc(topics, func(a, b *pendingDiff) int { return cmp.Compare(a.seq, b.seq) })
+	for _, p := range topics {
+		t.flushTopic(names[p])
 	}
 }
 

@@ -15,8 +15,7 @@
 //	{"joins": {"alice": {"metas": [...]}}, "leaves": {}}
 //
 // An update appears as the key in both joins (the new meta) and leaves (the
-// old one). The state a channel pushes after joining ("presence_state") is
-// List(topic).
+// old one).
 //
 //	ps := topics.New()
 //	tr, _ := presence.New(ps, presence.WithNode("n1"))
@@ -24,13 +23,41 @@
 //	ref, _ := tr.Track("worker-1", "room:lobby", "bot", presence.Meta{"status": "idle"})
 //	state := tr.List("room:lobby") // {"bot": {"metas": [{"status": "idle", "phx_ref": ref}]}}
 //
+// # What a joiner is sent
+//
+// Listing(topic) is the topic's list as its subscribers know it (the state
+// after the last diff broadcast on the topic), already encoded as the
+// payload of "presence_state". It is encoded once per version of the list,
+// so every joiner until the next diff shares the same bytes, and a new
+// version re-encodes only the keys that changed. A caller that subscribed
+// to the topic before asking receives every diff after the listing: the
+// diffs that came between its subscription and the listing are ones the
+// listing already holds, and phoenix.js applies them again without change
+// (a join replaces the meta with the same phx_ref; a leave of an absent
+// meta is nothing). List, by contrast, is the tracker's live state, built
+// for each call.
+//
+// TrackAndList tracks a joiner and hands it the listing in one call: in a
+// quiet topic, after the list has taken the joiner and before the diff
+// that tells the others is broadcast, so that a joiner's presence_state can
+// be queued ahead of that diff's delivery to a big room.
+//
+// For rooms too large to list, Page(topic, n) is the first n keys in sort
+// order with the counts of the whole topic, and Counts(topic) gives the
+// number of keys and metas without listing anything.
+//
 // # Coalescing
 //
 // By default each change is broadcast as its own diff as soon as it is made.
-// WithCoalesce(d) gathers the changes of each topic for up to d and
-// broadcasts them as one diff, which is what a join storm needs: a client
-// applies a batched diff exactly as it applies the single ones, and a meta
-// that joined and left within one batch is left out of both halves.
+// WithCoalesce(d) gives each topic a window: the first change of a quiet
+// topic is broadcast at once and opens a window of d; changes made during
+// the window leave together as one diff when it ends, and a window that
+// sent something opens the next one, so a join storm on one room costs one
+// diff (and, for joiners, one listing) per d, while a lone join in a quiet
+// room is not delayed. A meta that joined and left within one window is
+// left out of both halves. Presences tracked during a window are in the
+// listings only once the window's diff is out; until then a joiner learns
+// of them, itself included, from that diff.
 //
 // # Enrichment
 //
@@ -44,6 +71,7 @@
 // outside the tracker's state lock, in the order the changes were made; the
 // Broadcaster must not call back into the tracker synchronously. A fetch
 // function runs on the caller's goroutine (List, Get) or on the goroutine
-// that broadcasts diffs and must not block for long. Close stops the
-// coalescing timer, broadcasts what is pending and waits for it.
+// that broadcasts diffs and must not block for long. Listings share their
+// bytes: never modify Listing.JSON. Close stops the coalescing windows,
+// broadcasts what is pending and waits for it.
 package presence

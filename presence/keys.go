@@ -8,6 +8,7 @@ import "iter"
 type topicState struct {
 	small []keyEntries
 	big   map[string][]entry // nil while the slice is in use
+	metas int                // entries under all keys
 }
 
 type keyEntries struct {
@@ -31,6 +32,7 @@ func (ts *topicState) get(key string) []entry {
 
 // set stores entries (not empty) under key.
 func (ts *topicState) set(key string, entries []entry) {
+	ts.metas += len(entries) - len(ts.get(key))
 	if ts.big != nil {
 		ts.big[key] = entries
 		return
@@ -54,6 +56,7 @@ func (ts *topicState) set(key string, entries []entry) {
 }
 
 func (ts *topicState) del(key string) {
+	ts.metas -= len(ts.get(key))
 	if ts.big != nil {
 		delete(ts.big, key)
 		return

@@ -82,6 +82,10 @@ type Stats struct {
 	// Entries is the number of presences in the merged view: this
 	// node's and those of the peers that are up.
 	Entries int
+	// Listings is how many presence lists (and pages) have been encoded:
+	// one per version of a topic's list that someone asked for, however
+	// many joiners shared it.
+	Listings uint64
 	// Replication over NATS since the tracker started (0 without it):
 	// bytes and messages published, and received from other nodes.
 	SentBytes, SentMsgs         uint64
@@ -91,7 +95,7 @@ type Stats struct {
 // Stats reports the tracker's counters; safe from any goroutine.
 func (t *Tracker) Stats() Stats {
 	t.mu.Lock()
-	s := Stats{Entries: t.entries}
+	s := Stats{Entries: t.entries, Listings: t.encodes.Load()}
 	t.mu.Unlock()
 	if t.repl == nil {
 		return s

@@ -259,7 +259,7 @@ func TestDiffJSONNeverNull(t *testing.T) {
 }
 
 func TestCoalesce(t *testing.T) {
-	tr, rec := newTracker(t, WithCoalesce(time.Hour)) // only Close flushes
+	tr, rec := newTracker(t, WithCoalesce(time.Hour)) // the windows end only at Close
 	for i := range 100 {
 		if _, err := tr.Track(fmt.Sprint("o", i), "room:1", fmt.Sprint("u", i), nil); err != nil {
 			t.Fatal(err)
@@ -268,17 +268,22 @@ func TestCoalesce(t *testing.T) {
 	tr.Track("gone", "room:1", "ghost", nil)
 	tr.Untrack("gone", "room:1", "ghost")
 	tr.Track("x", "room:2", "k", nil)
-	if n := len(rec.all()); n != 0 {
-		t.Fatalf("%d diffs broadcast before the period ended", n)
-	}
-	tr.Close()
+	// Each topic's first change opens its window and leaves at once.
 	diffs := rec.all()
 	if len(diffs) != 2 || diffs[0].topic != "room:1" || diffs[1].topic != "room:2" {
-		t.Fatalf("got %d diffs, want room:1 then room:2", len(diffs))
+		t.Fatalf("got %d diffs before the windows ended, want room:1's first and room:2's", len(diffs))
 	}
-	d := diffs[0].diff
-	if len(d.Joins) != 100 || len(d.Leaves) != 0 {
-		t.Fatalf("coalesced diff has %d joins and %d leaves, want 100 and 0", len(d.Joins), len(d.Leaves))
+	if _, ok := diffs[0].diff.Joins["u0"]; !ok || len(diffs[0].diff.Joins) != 1 {
+		t.Fatalf("first diff = %+v, want u0 alone", diffs[0].diff)
+	}
+	tr.Close()
+	diffs = rec.all()
+	if len(diffs) != 3 || diffs[2].topic != "room:1" {
+		t.Fatalf("got %d diffs, want room:1's window at Close", len(diffs))
+	}
+	d := diffs[2].diff
+	if len(d.Joins) != 99 || len(d.Leaves) != 0 {
+		t.Fatalf("coalesced diff has %d joins and %d leaves, want 99 and 0", len(d.Joins), len(d.Leaves))
 	}
 	if _, ok := d.Joins["ghost"]; ok {
 		t.Fatal("a meta that joined and left in one batch was reported")
@@ -327,18 +332,20 @@ func TestFetchEnrichesInBatches(t *testing.T) {
 		tr.Track(fmt.Sprint(i), "t", fmt.Sprint(i), nil)
 	}
 	tr.Close()
-	if calls != 1 { // one diff with joins only: the empty leaves half is not fetched
-		t.Fatalf("fetch called %d times for one diff, want 1", calls)
+	// The first join leaves at once, the other nine in one diff; the
+	// empty leaves halves are not fetched.
+	if calls != 2 {
+		t.Fatalf("fetch called %d times for two diffs, want 2", calls)
 	}
-	if got := rec.all()[0].diff.Joins["3"].Extra["name"]; got != "user 3" {
+	if got := rec.all()[1].diff.Joins["3"].Extra["name"]; got != "user 3" {
 		t.Fatalf("diff extra = %v", got)
 	}
 	l := tr.List("t")
-	if calls != 2 || l["7"].Extra["name"] != "user 7" {
+	if calls != 3 || l["7"].Extra["name"] != "user 7" {
 		t.Fatalf("List: calls=%d entry=%+v", calls, l["7"])
 	}
 	p, ok := tr.Get("t", "5")
-	if !ok || p.Extra["name"] != "user 5" || calls != 3 {
+	if !ok || p.Extra["name"] != "user 5" || calls != 4 {
 		t.Fatalf("Get = %+v %v (calls %d)", p, ok, calls)
 	}
 	if _, ok := tr.Get("t", "absent"); ok {
@@ -346,10 +353,13 @@ func TestFetchEnrichesInBatches(t *testing.T) {
 	}
 }
 
-// applyDiff is phoenix.js's syncDiff: joins first, then leaves by phx_ref.
+// applyDiff is phoenix.js's syncDiff: joins first (a joined meta replaces
+// one with the same phx_ref), then leaves by phx_ref.
 func applyDiff(state map[string][]string, d Diff) {
 	for k, p := range d.Joins {
-		state[k] = append(state[k], refsOf(p)...)
+		joined := refsOf(p)
+		kept := slices.DeleteFunc(state[k], func(r string) bool { return slices.Contains(joined, r) })
+		state[k] = append(kept, joined...)
 	}
 	for k, p := range d.Leaves {
 		gone := refsOf(p)

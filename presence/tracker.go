@@ -25,14 +25,16 @@ type Tracker struct {
 	nodeHash uint16
 	seq      atomic.Uint32
 
-	mu      sync.Mutex              // guards the fields below
-	topics  map[string]*topicState  // topic → its presences
-	owners  map[string][]tk         // owner → what it tracks (most own one or two)
-	pending map[string]*pendingDiff // topic → changes not yet broadcast
-	order   []string                // topics of pending, in first-change order
-	timer   *time.Timer             // coalescing timer, nil when not armed
-	closed  bool
-	entries int // presences in topics, this node's and replicas'
+	mu         sync.Mutex              // guards the fields below
+	topics     map[string]*topicState  // topic → its presences
+	owners     map[string][]tk         // owner → what it tracks (most own one or two)
+	pending    map[string]*pendingDiff // topic → changes not yet broadcast
+	pendingSeq uint64                  // pendingDiff.seq of the last topic added to pending
+	due        []string                // topics to broadcast at once (no window open)
+	windows    map[string]*time.Timer  // topic → its open coalescing window
+	published  map[string]*published   // topic → its published view, once asked for
+	closed     bool
+	entries    int // presences in topics, this node's and replicas'
 
 	// Replication (nil repl: this node only). Guarded by mu: version,
 	// outbox, replicas.
@@ -43,8 +45,9 @@ type Tracker struct {
 	replicas map[string]*replica // other nodes by name
 	stop     chan struct{}       // closed by Close to end run
 
-	emitMu sync.Mutex // serialises broadcasts so diffs leave in change order
-	wg     sync.WaitGroup
+	emitMu  sync.Mutex    // serialises broadcasts so diffs leave in change order
+	encodes atomic.Uint64 // listings encoded (see Stats)
+	wg      sync.WaitGroup
 }
 
 // tk names one (topic, key) pair.
@@ -54,11 +57,6 @@ type entry struct {
 	replica string // owning node for a replicated entry; "" for this node's
 	owner   string
 	meta    Meta // includes phx_ref; never modified after it is stored
-}
-
-// pendingDiff gathers a topic's changes until they are broadcast.
-type pendingDiff struct {
-	joins, leaves map[string][]Meta
 }
 
 // New returns a tracker that broadcasts diffs through b.
@@ -79,16 +77,18 @@ func New(b Broadcaster, opts ...Option) (*Tracker, error) {
 	h.Write([]byte(o.node))
 	sum := h.Sum32()
 	t := &Tracker{
-		b:        b,
-		opts:     o,
-		log:      o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
-		nodeHash: uint16(sum>>16) ^ uint16(sum),
-		topics:   map[string]*topicState{},
-		owners:   map[string][]tk{},
-		pending:  map[string]*pendingDiff{},
-		inc:      time.Now().UnixNano(),
-		replicas: map[string]*replica{},
-		stop:     make(chan struct{}),
+		b:         b,
+		opts:      o,
+		log:       o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
+		nodeHash:  uint16(sum>>16) ^ uint16(sum),
+		topics:    map[string]*topicState{},
+		owners:    map[string][]tk{},
+		pending:   map[string]*pendingDiff{},
+		windows:   map[string]*time.Timer{},
+		published: map[string]*published{},
+		inc:       time.Now().UnixNano(),
+		replicas:  map[string]*replica{},
+		stop:      make(chan struct{}),
 	}
 	if o.nc != nil || o.transport != nil {
 		t.repl = &replication{
@@ -139,6 +139,22 @@ func (t *Tracker) newRef() string {
 // Track adds a presence for key on topic, owned by owner, and returns its
 // phx_ref. Tracking the same (owner, topic, key) twice is ErrAlreadyTracked.
 func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
+	return t.track(owner, topic, key, meta, nil)
+}
+
+// TrackAndList is Track for a joiner that is subscribed to topic and is
+// about to be sent the list: list gets the topic's Listing, exactly once.
+// When the change goes out at once (the topic was quiet), list runs after
+// the topic's list has taken the new presence and before its diff is
+// broadcast, so that the joiner's presence_state is queued ahead of the
+// diff to everyone else; inside an open window it runs once the presence
+// is tracked, with the list as it stands. list must not block or call the
+// tracker. It is not called when tracking fails.
+func (t *Tracker) TrackAndList(owner, topic, key string, meta Meta, list func(Listing, error)) (string, error) {
+	return t.track(owner, topic, key, meta, list)
+}
+
+func (t *Tracker) track(owner, topic, key string, meta Meta, list func(Listing, error)) (string, error) {
 	if owner == "" || topic == "" || key == "" {
 		return "", ErrInvalid
 	}
@@ -165,7 +181,13 @@ func (t *Tracker) Track(owner, topic, key string, meta Meta) (string, error) {
 	t.owners[owner] = append(t.owners[owner], tk{topic, key})
 	t.noteLocked(topic, key, m, nil)
 	t.mu.Unlock()
-	t.afterChange()
+	if list == nil {
+		t.afterChange()
+		return ref, nil
+	}
+	if !t.afterChangeListing(topic, list) {
+		list(t.Listing(topic))
+	}
 	return ref, nil
 }
 
@@ -342,13 +364,8 @@ func (t *Tracker) Topics() []TopicCount {
 	t.mu.Lock()
 	out := make([]TopicCount, 0, len(t.topics))
 	for name, ts := range t.topics {
-		c := TopicCount{Topic: name}
-		for _, entries := range ts.all() {
-			c.Keys++
-			c.Metas += len(entries)
-		}
-		if c.Keys > 0 {
-			out = append(out, c)
+		if ts.len() > 0 {
+			out = append(out, TopicCount{Topic: name, Keys: ts.len(), Metas: ts.metas})
 		}
 	}
 	t.mu.Unlock()
@@ -357,16 +374,19 @@ func (t *Tracker) Topics() []TopicCount {
 }
 
 // Count returns the number of presences (metas) tracked on topic.
-func (t *Tracker) Count(topic string) int {
+func (t *Tracker) Count(topic string) int { return t.Counts(topic).Metas }
+
+// Counts returns how many keys and metas topic has now, this node's and
+// the replicated ones, without listing them; it costs the same in a room
+// of ten and of ten thousand.
+func (t *Tracker) Counts(topic string) TopicCount {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
+	c := TopicCount{Topic: topic}
 	if ts := t.topics[topic]; ts != nil {
-		for _, entries := range ts.all() {
-			n += len(entries)
-		}
+		c.Keys, c.Metas = ts.len(), ts.metas
 	}
-	return n
+	return c
 }
 
 // Close broadcasts the pending diffs and refuses further changes. Presences
@@ -376,11 +396,11 @@ func (t *Tracker) Close() error {
 		return nil
 	}
 	t.closed = true
-	if t.timer != nil {
-		if t.timer.Stop() {
+	for topic, w := range t.windows {
+		if w.Stop() {
 			t.wg.Done()
 		}
-		t.timer = nil
+		delete(t.windows, topic)
 	}
 	t.mu.Unlock()
 	close(t.stop)
@@ -389,7 +409,7 @@ func (t *Tracker) Close() error {
 		t.repl.tr.broadcast(&wireMsg{Kind: kindBye, Node: t.opts.node, Inc: t.inc})
 		t.repl.tr.close()
 	}
-	t.flush()
+	t.flushAll()
 	return nil
 }
 

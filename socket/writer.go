@@ -391,11 +391,15 @@ const (
 
 // appendFrame appends one unmasked, final data frame.
 func appendFrame(dst []byte, binary bool, payload []byte) []byte {
+	return append(appendHeader(dst, binary, len(payload)), payload...)
+}
+
+// appendHeader appends the header of a data frame of n bytes.
+func appendHeader(dst []byte, binary bool, n int) []byte {
 	op := byte(opText)
 	if binary {
 		op = opBinary
 	}
-	n := len(payload)
 	switch {
 	case n < 126:
 		dst = append(dst, finBit|op, byte(n))
@@ -405,7 +409,7 @@ func appendFrame(dst []byte, binary bool, payload []byte) []byte {
 		dst = append(dst, finBit|op, 127)
 		dst = binary64(dst, uint64(n))
 	}
-	return append(dst, payload...)
+	return dst
 }
 
 func binary64(dst []byte, v uint64) []byte {
@@ -416,6 +420,11 @@ func binary64(dst []byte, v uint64) []byte {
 // non-blocking write of it. rest is what the socket did not take (nil when
 // it took everything), to be written by a goroutine that may wait.
 func (b *batchConn) writeFramesNow(a *nowWrite, batch []protocol.Frame) (rest []byte, err error) {
+	for _, f := range batch {
+		if len(f.Data) > maxKeptBuffer {
+			return b.writeSegmentsNow(a, batch)
+		}
+	}
 	p, buf := framed(batch)
 	b.mu.Lock()
 	n, err := a.write(b.rc, buf)
@@ -427,6 +436,57 @@ func (b *batchConn) writeFramesNow(a *nowWrite, batch []protocol.Frame) (rest []
 	return rest, err
 }
 
+// writeSegmentsNow is writeFramesNow for a batch holding a frame too big
+// for the pooled buffers (a big room's presence_state): the small frames
+// and every header are framed into a pooled buffer, and a big frame's data
+// is written from the frame itself, so it is neither copied nor given a
+// buffer of its own. The segments go out in order, one non-blocking write
+// each, until one is not taken whole; what is left is copied into rest.
+func (b *batchConn) writeSegmentsNow(a *nowWrite, batch []protocol.Frame) (rest []byte, err error) {
+	p, ok := bufferPool.Get().(*[]byte)
+	if !ok {
+		p = new([]byte)
+	}
+	buf := (*p)[:0]
+	segs := make([][]byte, 0, 4)
+	start := 0
+	for _, f := range batch {
+		if len(f.Data) <= maxKeptBuffer {
+			buf = appendFrame(buf, f.Binary, f.Data)
+			continue
+		}
+		buf = appendHeader(buf, f.Binary, len(f.Data))
+		// A segment keeps pointing at the array it was cut from even if
+		// buf grows into a new one later.
+		segs = append(segs, buf[start:len(buf):len(buf)], f.Data)
+		start = len(buf)
+	}
+	if start < len(buf) {
+		segs = append(segs, buf[start:])
+	}
+	b.mu.Lock()
+	for i, seg := range segs {
+		var n int
+		if n, err = a.write(b.rc, seg); err != nil {
+			break
+		}
+		if n < len(seg) {
+			size := len(seg) - n
+			for _, more := range segs[i+1:] {
+				size += len(more)
+			}
+			rest = append(make([]byte, 0, size), seg[n:]...)
+			for _, more := range segs[i+1:] {
+				rest = append(rest, more...)
+			}
+			break
+		}
+	}
+	b.mu.Unlock()
+	release(p, buf)
+	return rest, err
+}
+
 // framed frames batch into a buffer from the pool; release gives it back.
 func framed(batch []protocol.Frame) (*[]byte, []byte) {
 	p, ok := bufferPool.Get().(*[]byte)
@@ -434,6 +494,15 @@ func framed(batch []protocol.Frame) (*[]byte, []byte) {
 		p = new([]byte)
 	}
 	buf := (*p)[:0]
+	size := 0
+	for _, f := range batch {
+		size += len(f.Data) + 10 // the longest header of a server frame
+	}
+	if size > cap(buf) {
+		// A batch with a big frame (a room's presence_state) gets its
+		// buffer in one allocation, not by doubling through append.
+		buf = make([]byte, 0, size)
+	}
 	for _, f := range batch {
 		buf = appendFrame(buf, f.Binary, f.Data)
 	}

@@ -13,6 +13,11 @@
 // ErrTimeout; frames that arrive while waiting for something else are kept
 // for later awaits, in order.
 //
+// For channels that track presence, PresenceView(c.Received(), topic)
+// gives what phoenix.js's Presence would show: the presence_state applied,
+// then every presence_diff (those that came before the state held until
+// it came), as each key's phx_refs.
+//
 // # Concurrency
 //
 // A Client belongs to one goroutine (the test's). Server methods are safe

@@ -80,6 +80,18 @@ modes:
                                 -targets puts connection i on node i mod N
   ping     -clients N           closed-loop "ping" round trips for -duration D:
                                 replies/s, round-trip time
+  presence -joiners N           N users (one login each) join one room
+                                (room:presence) as fast as -conc allows; every
+                                client applies presence_state and each
+                                presence_diff as phoenix.js does and is checked
+                                against the truth: join → presence_state
+                                latency, how long after the last join reply
+                                every view is complete (at most -drain, else
+                                the view counts as wrong), bytes read, then a
+                                late joiner's presence_state time; server CPU
+                                (with -pid) covers the joins until every view
+                                is complete; -targets URL1,URL2,… spreads the
+                                users over the nodes of one cluster
 
 Every run is bounded: by its counts, its duration and a hard wall-clock
 -limit (5m by default). The target must be on loopback (127.0.0.0/8, ::1 or
@@ -135,6 +147,8 @@ type benchConfig struct {
 	RoomSize int // rooms, recover
 	Missed   int // recover
 	PerConn  int // topics
+
+	Joiners int // presence
 }
 
 func (c benchConfig) validate() error {
@@ -255,7 +269,7 @@ var errStoppedEarly = errors.New("bench: the run stopped early")
 func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(errOut, benchUsage)
-		return errors.New("bench: give a mode: storm, reconnect, fanout, rooms or ping")
+		return errors.New("bench: give a mode: storm, reconnect, fanout, rooms, ping or presence")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -325,6 +339,11 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait at most this long for the senders to read their messages back, and for each rejoin's missed messages")
 		fs.StringVar(&cfg.Topic, "topic", "", "topic prefix; room n is PREFIX<n> (default bench-history:recover-)")
 		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; member k of every room goes to node k mod N (the senders to the first), the logins to the first")
+	case "presence":
+		fs.IntVar(&cfg.Joiners, "joiners", 1000, "users joining the room, one connection and one login each")
+		fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "after the last join reply, wait at most this long for every view to be complete")
+		fs.StringVar(&cfg.Topic, "topic", "", "topic (default room:presence)")
+		fs.Var((*targetList)(&cfg.Targets), "targets", "instead of -target: base `URLs` of several nodes of one cluster, comma-separated; user i goes to node i mod N, the logins to the first")
 	case "ping":
 		fs.IntVar(&cfg.Clients, "clients", 50, "clients, each with one request in flight")
 		fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long to run")
@@ -402,6 +421,12 @@ func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return err
 		}
 		rep = recoverReport{r}
+	case "presence":
+		r, err := loadgen.Presence(ctx, cfg.Target, cfg.Joiners, opts...)
+		if err != nil {
+			return err
+		}
+		rep = presenceReport{r}
 	case "ping":
 		r, err := loadgen.Ping(ctx, cfg.Target, cfg.Clients, opts...)
 		if err != nil {
@@ -433,6 +458,7 @@ type (
 	recoverReport   struct{ *loadgen.RecoverReport }
 	topicsReport    struct{ *loadgen.TopicsReport }
 	pingReport      struct{ *loadgen.PingReport }
+	presenceReport  struct{ *loadgen.PresenceReport }
 )
 
 func (r stormReport) stopped() string     { return r.Stopped }
@@ -442,3 +468,4 @@ func (r roomsReport) stopped() string     { return r.Stopped }
 func (r recoverReport) stopped() string   { return r.Stopped }
 func (r topicsReport) stopped() string    { return r.Stopped }
 func (r pingReport) stopped() string      { return r.Stopped }
+func (r presenceReport) stopped() string  { return r.Stopped }

@@ -28,6 +28,9 @@ type chatConfig struct {
 	MaxQueue   int
 	WriteWait  time.Duration
 	WriteDelay time.Duration
+	// PresenceWindow is how long a busy room's presence changes gather
+	// before they leave as one diff (0: every change at once).
+	PresenceWindow time.Duration
 }
 
 func (c chatConfig) validate() error {
@@ -36,6 +39,9 @@ func (c chatConfig) validate() error {
 	}
 	if c.RateLimit < 0 {
 		return errors.New("-rate-limit must not be negative")
+	}
+	if c.PresenceWindow < 0 {
+		return errors.New("-presence-window must not be negative")
 	}
 	if c.Cluster.NATS != "" && c.Secret == "" {
 		// A secret drawn per process makes every node refuse the tokens
@@ -59,6 +65,8 @@ func chatFlags(cfg *chatConfig) *flagSet {
 	fs.duration(&cfg.WriteWait, "write-timeout", 10*time.Second, "a write to a client that takes longer closes it")
 	fs.duration(&cfg.WriteDelay, "write-delay", 0, "an idle connection waits this long before its first write, gathering the frames that come meanwhile "+
 		"(0: write at once); fewer system calls per delivery under heavy fan-out, every frame up to this much later")
+	fs.duration(&cfg.PresenceWindow, "presence-window", chat.PresenceWindow, "a busy room's presence changes gather this long and leave as one presence_diff; "+
+		"a quiet room's first change goes out at once (0: every change at once)")
 	fs.in(groupLogging)
 	fs.str(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	return fs
@@ -100,6 +108,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	log = log.With().Str("node", node.Name()).Logger()
 	app, err := chat.New(chat.Config{
 		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: appLog, Cluster: node,
+		PresenceWindow: presenceWindow(cfg.PresenceWindow),
 		SocketOptions: append(cfg.socketOptions(),
 			socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), chatMinBurst), 1000),
 			socket.WithMaxQueueBytes(cfg.MaxQueue),
@@ -111,6 +120,15 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 		return err
 	}
 	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, withMetrics(app))
+}
+
+// presenceWindow maps -presence-window onto chat.Config, where zero means
+// the default and a negative window means none.
+func presenceWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // checkAssets fails unless dir, when given, holds phoenix.mjs.

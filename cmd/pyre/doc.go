@@ -3,7 +3,7 @@
 //
 //	pyre chat      -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-node N] [-nats embedded|nats://host:4222,...]
 //	pyre donations -addr 127.0.0.1:4000 -admin-key KEY [-secret S] [-refresh 5s] [-assets DIR]
-//	pyre bench     storm|reconnect|fanout|rooms|recover|topics|ping -target http://127.0.0.1:4000 [-json] [mode flags]
+//	pyre bench     storm|reconnect|fanout|rooms|recover|topics|ping|presence -target http://127.0.0.1:4000 [-json] [mode flags]
 //
 // Every command prints its flags with -h (pyre bench MODE -h for a mode).
 //
@@ -50,8 +50,9 @@
 // a NATS cluster any value turns it on, and the command refuses to start
 // if JetStream is off there. chat also takes a per-socket -rate-limit (10
 // events a second by default), the -max-queue and
-// -write-timeout that close slow clients, and -pprof ADDR to serve
-// net/http/pprof on a listener of its own.
+// -write-timeout that close slow clients, -presence-window (100 ms: how
+// long a busy room's presence changes gather into one diff), and -pprof
+// ADDR to serve net/http/pprof on a listener of its own.
 //
 // # Load testing
 //

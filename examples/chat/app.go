@@ -36,6 +36,12 @@ const TokenMaxAge = 14 * 24 * time.Hour
 // chat messages (new_msg) of the last hour, at most 1 000 or 1 MiB.
 var RoomHistory = topics.Retention{Count: 1000, Age: time.Hour, Bytes: 1 << 20, Events: []string{"new_msg"}}
 
+// PresenceWindow is how long a room's presence changes gather before they
+// leave as one presence_diff once the room is busy: a join storm in one
+// room then costs one diff, and one encoded list for its joiners, per
+// window. A quiet room's first change goes out at once.
+const PresenceWindow = 100 * time.Millisecond
+
 // Config configures the chat app.
 type Config struct {
 	// AdminKey guards /api/broadcast and /api/disconnect; empty disables them.
@@ -54,6 +60,9 @@ type Config struct {
 	Cluster *cluster.Node
 	// SocketOptions are added to the socket handler's options.
 	SocketOptions []socket.Option
+	// PresenceWindow replaces the package's PresenceWindow when positive;
+	// negative broadcasts every presence change at once.
+	PresenceWindow time.Duration
 }
 
 // App is the running chat server.
@@ -84,7 +93,11 @@ func New(cfg Config) (*App, error) {
 			cfg.Node = cfg.Cluster.Name()
 		}
 	}
-	popts := []presence.Option{presence.WithLogger(cfg.Logger)}
+	window := PresenceWindow
+	if cfg.PresenceWindow != 0 {
+		window = max(cfg.PresenceWindow, 0)
+	}
+	popts := []presence.Option{presence.WithLogger(cfg.Logger), presence.WithCoalesce(window)}
 	if cfg.Node != "" {
 		popts = append(popts, presence.WithNode(cfg.Node))
 	}

@@ -34,8 +34,11 @@
 // "room:<name>" (Room) is a chat room. Anyone may join, except that
 // "room:private-<u>" admits only user u. After the join reply the room
 // tracks the user's presence (with online_at and typing) and pushes
-// presence_state; presence_diff follows as people come and go. The client
-// events are:
+// presence_state; presence_diff follows as people come and go. Presence
+// changes gather in windows of PresenceWindow while a room is busy, and
+// every joiner of one window gets the same encoded list (see
+// Context.PushPresenceState); a quiet room's first change goes out at
+// once. The client events are:
 //
 //	new_msg {"body"}     broadcast to the room as new_msg with an id, the user and a time;
 //	                     each subscriber's copy says "mine" if it sent it (HandleOut)

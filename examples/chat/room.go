@@ -2,6 +2,7 @@ package chat
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -87,15 +88,15 @@ func (r *Room) HandleInfo(c *actors.Context, msg any) actors.Result {
 		return actors.NoReply()
 	}
 	r.onlineAt = strconv.FormatInt(time.Now().Unix(), 10)
-	if _, err := c.Track(r.user, presence.Meta{"online_at": r.onlineAt, "typing": false}); err != nil {
-		c.Logger().Error().Err(err).Msg("presence track failed")
-	}
-	state, err := c.PresenceList()
-	if err != nil {
-		return actors.Stop(err)
-	}
-	if err := c.Push("presence_state", state); err != nil {
-		c.Logger().Warn().Err(err).Msg("presence_state push failed")
+	// Track the user and push the room's list as its subscribers know it,
+	// encoded once for every joiner of this presence window; this user is
+	// in the list itself when the room is quiet, in the window's diff when
+	// it is busy.
+	if _, err := c.TrackAndPushPresence(r.user, presence.Meta{"online_at": r.onlineAt, "typing": false}); err != nil {
+		if errors.Is(err, actors.ErrNoPresence) {
+			return actors.Stop(err)
+		}
+		c.Logger().Warn().Err(err).Msg("presence track or presence_state push failed")
 	}
 	return actors.NoReply()
 }

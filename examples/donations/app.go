@@ -142,7 +142,7 @@ func build(cfg Config, newSocket socketMaker) (*App, error) {
 		return nil, err
 	}
 	ps := topics.New()
-	popts := []presence.Option{presence.WithLogger(cfg.Logger)}
+	popts := []presence.Option{presence.WithLogger(cfg.Logger), presence.WithCoalesce(PresenceWindow)}
 	if cfg.Node != "" {
 		popts = append(popts, presence.WithNode(cfg.Node))
 	}

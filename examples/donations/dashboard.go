@@ -1,6 +1,7 @@
 package donations
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -39,19 +40,22 @@ func (d *dashboardChannel) HandleInfo(c *actors.Context, msg any) actors.Result 
 	return actors.NoReply()
 }
 
+// PresenceWindow is how long presence changes on a busy topic gather
+// before they leave as one presence_diff: a join storm on donors:live
+// costs one diff, and one encoded list for its joiners, per window. A
+// quiet topic's first change goes out at once.
+const PresenceWindow = 100 * time.Millisecond
+
 // trackAndList tracks user on the channel's topic and pushes who is on it
-// (presence_state); an error reading the list stops the channel.
+// (presence_state, shared by the joiners of one presence window); without a
+// tracker the channel stops.
 func trackAndList(c *actors.Context, user string) error {
 	meta := presence.Meta{"online_at": strconv.FormatInt(time.Now().Unix(), 10)}
-	if _, err := c.Track(user, meta); err != nil {
-		c.Logger().Error().Err(err).Msg("presence track failed")
-	}
-	state, err := c.PresenceList()
-	if err != nil {
-		return err
-	}
-	if err := c.Push("presence_state", state); err != nil {
-		c.Logger().Debug().Err(err).Msg("presence_state push failed")
+	if _, err := c.TrackAndPushPresence(user, meta); err != nil {
+		if errors.Is(err, actors.ErrNoPresence) {
+			return err
+		}
+		c.Logger().Debug().Err(err).Msg("presence track or presence_state push failed")
 	}
 	return nil
 }

@@ -29,8 +29,8 @@
 // itself, as it would on a Temporary route.
 //
 // donors:live (any logged-in socket, admins too). It tracks the socket's
-// user with presence (presence_state after the join, presence_diff from
-// then on) and pushes campaign_refreshed with the whole snapshot at once;
+// user with presence (presence_state after the join, shared by the joiners
+// of one PresenceWindow, presence_diff from then on) and pushes campaign_refreshed with the whole snapshot at once;
 // after that it receives the announcer's campaign_refreshed like the
 // dashboard. The page at / joins it, for the donors online and the
 // worker's restarts.

@@ -1,10 +1,14 @@
 package donations
 
 import (
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pyrehq/pyre/actors/channeltest"
+	"github.com/pyrehq/pyre/internal/testutil"
 	"github.com/pyrehq/pyre/presence"
 )
 
@@ -84,4 +88,42 @@ func joined(tb testing.TB, c *channeltest.Client, topic string) *channeltest.Cli
 	tb.Helper()
 	mustJoin(tb, c, topic)
 	return c
+}
+
+// A join storm on donors:live: every donor's page, replaying what it got
+// as phoenix.js does, counts every donor online, as the tracker does.
+func TestDonorsCountUnderAJoinStorm(t *testing.T) {
+	app, srv := newTestApp(t, Config{})
+	const n = 120
+	clients := make([]*channeltest.Client, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		c := donor(t, app, srv, fmt.Sprintf("donor%03d", i))
+		clients[i] = c
+		wg.Go(func() {
+			if r, err := c.Join(DonorsTopic, nil); err != nil || r.Status != "ok" {
+				t.Errorf("join %d: %v %v", i, r, err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// Each donor is tracked just after its join reply.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		c := app.tracker.Counts(DonorsTopic)
+		return c.Keys == n && c.Metas == n
+	}, "the tracker to count %d donors", n)
+	for i, c := range clients {
+		var view map[string][]string
+		testutil.Eventually(t, 5*time.Second, func() bool {
+			var ok bool
+			var err error
+			if view, ok, err = channeltest.PresenceView(c.Received(), DonorsTopic); err != nil {
+				t.Fatal(err)
+			}
+			return ok && len(view) == n
+		}, "donor %d to count %d online (has %s)", i, n, testutil.Lazy(func() string { return fmt.Sprint(len(view)) }))
+	}
 }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import {after, before, test} from "node:test";
 
-import {startServer} from "../js/helpers.mjs";
+import {Client, enter, startServer} from "../js/helpers.mjs";
 import {launchChromium, WAIT} from "./browser.mjs";
 
 const SCREENSHOT = process.env.PYRE_SCREENSHOT || "/tmp/pyre-chat.png";
@@ -156,5 +156,31 @@ test("a stale session (token refused by the socket) sends the person back to the
     assert.deepEqual(carol.errors.filter((e) => !e.includes("WebSocket")), []);
   } finally {
     await carol.context.close().catch(() => {});
+  }
+});
+
+test("a crowded room: the heading counts everyone, the list shows the first 100 and how many more", {timeout: 90000}, async () => {
+  // 120 phoenix.js clients are in room:crowd before dora arrives.
+  const crowd = [];
+  for (let i = 0; i < 120; i += 40) {
+    crowd.push(...await Promise.all(Array.from({length: 40}, (_, j) => Client.open(server, `crowd${String(i + j).padStart(3, "0")}`))));
+  }
+  const dora = await person("dora");
+  try {
+    await Promise.all(crowd.map((c) => enter(c, "room:crowd")));
+    await logIn(dora);
+    await joinRoom(dora, "crowd");
+    await dora.page.locator("#online-count", {hasText: /^121$/}).waitFor();
+    await dora.page.locator("#presence-list li.more", {hasText: "and 21 more"}).waitFor();
+    assert.equal(await dora.page.locator("#presence-list li.person").count(), 100);
+
+    // Twenty leave: the count follows, and the list holds everyone but one.
+    await Promise.all(crowd.slice(0, 20).map((c) => c.disconnect()));
+    await dora.page.locator("#online-count", {hasText: /^101$/}).waitFor();
+    await dora.page.locator("#presence-list li.more", {hasText: "and 1 more"}).waitFor();
+    assert.deepEqual(dora.errors, []);
+  } finally {
+    for (const c of crowd) c.disconnect();
+    await dora.context.close().catch(() => {});
   }
 });

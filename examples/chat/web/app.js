@@ -287,6 +287,10 @@ function stopTyping() {
 
 // ---- presence --------------------------------------------------------------
 
+// A big room lists this many people at most, by name; the
+// count in the heading is everyone, and a last line says how many more.
+const PRESENCE_LIST_MAX = 100;
+
 function renderPresence(presence) {
   const people = presence.list((user, {metas}) => ({
     user,
@@ -294,8 +298,9 @@ function renderPresence(presence) {
     typing: metas.some((m) => m.typing === true),
   }));
   people.sort((a, b) => a.user.localeCompare(b.user));
+  const shown = people.slice(0, PRESENCE_LIST_MAX);
 
-  const items = people.map(({user, tabs, typing}) => {
+  const items = shown.map(({user, tabs, typing}) => {
     const li = document.createElement("li");
     li.className = "person";
     li.dataset.user = user;
@@ -322,6 +327,12 @@ function renderPresence(presence) {
     }
     return li;
   });
+  if (people.length > shown.length) {
+    const more = document.createElement("li");
+    more.className = "more";
+    more.textContent = `and ${people.length - shown.length} more`;
+    items.push(more);
+  }
   ui.presenceList.replaceChildren(...items);
   ui.onlineCount.textContent = String(people.length);
 }

@@ -244,10 +244,15 @@ function addToFeed(cp, {donor, amount, at}) {
 
 // ---- donors online -------------------------------------------------------------
 
+// A big drive lists this many donors at most, by name; the
+// count in the heading is everyone online, and a last line says how many more.
+const DONORS_LIST_MAX = 100;
+
 function renderDonors(presence) {
   const people = presence.list((user, {metas}) => ({user, tabs: metas.length}))
     .sort((a, b) => a.user.localeCompare(b.user));
-  const items = people.map(({user, tabs}) => {
+  const shown = people.slice(0, DONORS_LIST_MAX);
+  const items = shown.map(({user, tabs}) => {
     const li = document.createElement("li");
     li.className = "donor";
     li.dataset.user = user;
@@ -270,6 +275,12 @@ function renderDonors(presence) {
     }
     return li;
   });
+  if (people.length > shown.length) {
+    const more = document.createElement("li");
+    more.className = "more";
+    more.textContent = `and ${people.length - shown.length} more`;
+    items.push(more);
+  }
   ui.donors.replaceChildren(...items);
   ui.donorsCount.textContent = String(people.length);
   ui.donorsEmpty.hidden = true;

@@ -1,0 +1,411 @@
+package presence
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// client is a simulated phoenix.js Presence on one topic: subscribed at
+// from (an index into its node's recorded diffs), then given a listing.
+// Diffs that came before the listing are held and applied after it, the
+// rest in order: in the end it has applied the listing and then every diff
+// from its subscription on.
+type client struct {
+	rec   *recorder
+	topic string
+	from  int
+	state State
+}
+
+// join subscribes a client (the recorder's length, under its lock, is the
+// point after which it receives every diff) and then asks for the listing.
+func join(tb testing.TB, tr *Tracker, rec *recorder, topic string) *client {
+	tb.Helper()
+	rec.mu.Lock()
+	c := &client{rec: rec, topic: topic, from: len(rec.diffs)}
+	rec.mu.Unlock()
+	l, err := tr.Listing(topic)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := json.Unmarshal(l.JSON, &c.state); err != nil {
+		tb.Fatalf("listing %s: %v", l.JSON, err)
+	}
+	if n := len(c.state); n != l.Listed || n != l.Keys {
+		tb.Fatalf("listing has %d keys, says %d listed of %d", n, l.Listed, l.Keys)
+	}
+	return c
+}
+
+// joinTracking is join for a client that is tracked as it joins: it
+// subscribes, then TrackAndList gives it its listing.
+func joinTracking(tb testing.TB, tr *Tracker, rec *recorder, owner, topic, key string) *client {
+	tb.Helper()
+	rec.mu.Lock()
+	c := &client{rec: rec, topic: topic, from: len(rec.diffs)}
+	rec.mu.Unlock()
+	listed := 0
+	_, err := tr.TrackAndList(owner, topic, key, Meta{"joining": true}, func(l Listing, err error) {
+		listed++
+		if err == nil {
+			err = json.Unmarshal(l.JSON, &c.state)
+		}
+		if err != nil {
+			tb.Errorf("listing: %v", err)
+		}
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if listed != 1 {
+		tb.Fatalf("TrackAndList listed %d times, want once", listed)
+	}
+	return c
+}
+
+// view applies what the client received and returns key → sorted refs.
+func (c *client) view() map[string][]string {
+	v := map[string][]string{}
+	for k, p := range c.state {
+		v[k] = refsOf(p)
+	}
+	for _, d := range c.rec.all()[c.from:] {
+		if d.topic == c.topic {
+			applyDiff(v, d.diff)
+		}
+	}
+	for k := range v {
+		slices.Sort(v[k])
+	}
+	return v
+}
+
+// viewDiff names the keys on which got and want differ.
+func viewDiff(got, want map[string][]string) string {
+	var b strings.Builder
+	for k, refs := range want {
+		if !slices.Equal(got[k], refs) {
+			fmt.Fprintf(&b, "%s: got %v, want %v; ", k, got[k], refs)
+		}
+	}
+	for k, refs := range got {
+		if _, ok := want[k]; !ok {
+			fmt.Fprintf(&b, "%s: got %v, want nothing; ", k, refs)
+		}
+	}
+	return b.String()
+}
+
+func listRefs(tr *Tracker, topic string) map[string][]string {
+	want := map[string][]string{}
+	for k, p := range tr.List(topic) {
+		want[k] = slices.Sorted(slices.Values(refsOf(p)))
+	}
+	return want
+}
+
+func TestListingIsSharedUntilTheNextDiff(t *testing.T) {
+	tr, rec := newTracker(t, WithCoalesce(time.Hour)) // windows end at Close
+	tr.Track("o0", "room", "u0", Meta{"n": 0})
+	first, _ := tr.Listing("room")
+	for i := 1; i <= 50; i++ {
+		// Joiners in one window: each tracks, then gets the same bytes.
+		tr.Track(fmt.Sprint("o", i), "room", fmt.Sprint("u", i), Meta{"n": i})
+		l, err := tr.Listing("room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &l.JSON[0] != &first.JSON[0] {
+			t.Fatalf("joiner %d got a listing of its own", i)
+		}
+	}
+	if n := tr.Stats().Listings; n != 1 {
+		t.Fatalf("%d listings encoded for one window, want 1", n)
+	}
+	if got := string(first.JSON); !strings.Contains(got, `"u0"`) || strings.Contains(got, `"u1"`) {
+		t.Fatalf("listing %s: want u0 (broadcast) and not u1 (still in the window)", got)
+	}
+	if len(rec.all()) != 1 {
+		t.Fatalf("%d diffs while the window is open, want 1", len(rec.all()))
+	}
+	tr.Close() // ends the window: one diff with u1…u50
+	l, _ := tr.Listing("room")
+	if l.Keys != 51 || l.Metas != 51 || tr.Stats().Listings != 2 {
+		t.Fatalf("after the window: %d keys, %d metas, %d encodings; want 51, 51, 2", l.Keys, l.Metas, tr.Stats().Listings)
+	}
+	var s State
+	if err := json.Unmarshal(l.JSON, &s); err != nil || len(s) != 51 {
+		t.Fatalf("listing does not decode to 51 keys: %v", err)
+	}
+}
+
+func TestListingMatchesStateJSON(t *testing.T) {
+	tr, _ := newTracker(t)
+	for i := range 30 {
+		tr.Track(fmt.Sprint("o", i), "room", fmt.Sprint("k", i%12), Meta{"i": i, "s": "x\"y"})
+	}
+	tr.Update("o3", "room", "k3", Meta{"typing": true})
+	tr.Untrack("o4", "room", "k4")
+	l, err := tr.Listing("room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := tr.List("room").AppendJSON(nil)
+	var a, b State
+	_ = json.Unmarshal(l.JSON, &a)
+	_ = json.Unmarshal(want, &b)
+	if fmt.Sprint(listRefsOf(a)) != fmt.Sprint(listRefsOf(b)) {
+		t.Fatalf("listing %s\nList    %s", l.JSON, want)
+	}
+}
+
+func listRefsOf(s State) map[string][]string {
+	out := map[string][]string{}
+	for k, p := range s {
+		out[k] = slices.Sorted(slices.Values(refsOf(p)))
+	}
+	return out
+}
+
+func TestLoneChangeIsNotDelayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		tr, err := New(rec, WithNode("n"), WithCoalesce(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		count := func() int { return len(rec.all()) }
+		tr.Track("a", "room", "alice", nil)
+		if count() != 1 {
+			t.Fatal("a lone join waited for a window")
+		}
+		tr.Track("b", "room", "bob", nil) // inside alice's window
+		if count() != 1 {
+			t.Fatal("a join inside the window left at once")
+		}
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if count() != 2 {
+			t.Fatalf("%d diffs at the window's end, want 2", count())
+		}
+		// The window that sent bob stays open one more period, then
+		// closes for want of changes: the room is quiet again.
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		tr.Track("c", "room", "carol", nil)
+		if count() != 3 {
+			t.Fatal("the first change in a quiet room waited")
+		}
+		tr.Track("x", "other", "dave", nil) // another topic has its own window
+		if count() != 4 {
+			t.Fatal("a change on a quiet topic waited for another topic's window")
+		}
+	})
+}
+
+func TestTrackAndListListsBeforeTheDiff(t *testing.T) {
+	tr, rec := newTracker(t, WithCoalesce(time.Hour))
+	tr.Track("o1", "room", "ann", nil) // opens room's window, which never ends here
+	tr.Listing("room")                 // room has a published list from now on
+	var seen []string
+	tr.TrackAndList("o2", "hall", "bob", nil, func(l Listing, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, d := range rec.all() {
+			if d.topic == "hall" {
+				n++
+			}
+		}
+		seen = append(seen, fmt.Sprintf("%s diffs=%d", l.JSON[:7], n))
+	})
+	// Inside room's open window: listed after tracking, without the
+	// newcomer, whose diff waits for the window. (hall was quiet: bob was
+	// listed before hall's diff left.)
+	tr.TrackAndList("o3", "room", "cat", nil, func(l Listing, err error) {
+		seen = append(seen, fmt.Sprintf("keys=%d cat=%v", l.Keys, strings.Contains(string(l.JSON), `"cat"`)))
+	})
+	want := []string{`{"bob": diffs=0`, "keys=1 cat=false"}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("listed %q, want %q", seen, want)
+	}
+	if d := rec.all(); len(d) != 2 || d[1].topic != "hall" {
+		t.Fatalf("diffs %v, want room's first and then hall's", d)
+	}
+}
+
+func TestPageAndCounts(t *testing.T) {
+	tr, _ := newTracker(t)
+	for i := range 10 {
+		tr.Track(fmt.Sprint("o", i), "room", fmt.Sprintf("k%02d", i), nil)
+	}
+	tr.Track("tab2", "room", "k05", nil)
+	if c := tr.Counts("room"); c.Keys != 10 || c.Metas != 11 {
+		t.Fatalf("Counts = %+v, want 10 keys and 11 metas", c)
+	}
+	if c := tr.Counts("empty"); c.Keys != 0 || c.Metas != 0 {
+		t.Fatalf("Counts of an empty topic = %+v", c)
+	}
+	p, err := tr.Page("room", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s State
+	if err := json.Unmarshal(p.JSON, &s); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(func(yield func(string) bool) {
+		for k := range s {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	if !slices.Equal(got, []string{"k00", "k01", "k02"}) || p.Listed != 3 || p.Keys != 10 || p.Metas != 11 {
+		t.Fatalf("Page(3) = %v (listed %d of %d keys, %d metas)", got, p.Listed, p.Keys, p.Metas)
+	}
+	if again, _ := tr.Page("room", 3); &again.JSON[0] != &p.JSON[0] {
+		t.Fatal("the same page was encoded twice in one version")
+	}
+	if all, _ := tr.Page("room", 100); all.Listed != 10 {
+		t.Fatalf("Page(100) listed %d, want all 10", all.Listed)
+	}
+	if none, _ := tr.Page("room", 0); none.Listed != 0 || string(none.JSON) != "{}" || none.Keys != 10 {
+		t.Fatalf("Page(0) = %s, %+v", none.JSON, none)
+	}
+	tr.UntrackAll("o0")
+	if p, _ := tr.Page("room", 1); !strings.Contains(string(p.JSON), `"k01"`) || p.Keys != 9 {
+		t.Fatalf("after k00 left, Page(1) = %s (%d keys)", p.JSON, p.Keys)
+	}
+	if l, _ := tr.Listing("nobody"); string(l.JSON) != "{}" || l.Keys != 0 {
+		t.Fatalf("listing of an empty topic = %s", l.JSON)
+	}
+}
+
+// TestJoinersSeeTheTruth is the property test of one node: many goroutines
+// track, update and untrack in one room while clients join at random
+// points; every client's listing plus the diffs after its subscription
+// gives the tracker's final list.
+func TestJoinersSeeTheTruth(t *testing.T) {
+	for _, coalesce := range []time.Duration{0, time.Millisecond, 20 * time.Millisecond} {
+		t.Run(fmt.Sprint("coalesce=", coalesce), func(t *testing.T) {
+			tr, rec := newTracker(t, WithCoalesce(coalesce))
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var clients []*client
+			for g := range 6 {
+				wg.Go(func() {
+					r := rand.New(rand.NewPCG(uint64(g), 1))
+					for i := range 400 {
+						owner := fmt.Sprint("g", g, "-", r.IntN(9))
+						key := fmt.Sprint("user", r.IntN(12))
+						switch x := r.IntN(100); {
+						case x < 45:
+							tr.Track(owner, "room", key, Meta{"i": i})
+						case x < 60:
+							tr.Update(owner, "room", key, Meta{"i": i})
+						case x < 80:
+							tr.Untrack(owner, "room", key)
+						case x < 85:
+							tr.UntrackAll(owner)
+						case x < 92:
+							c := join(t, tr, rec, "room")
+							mu.Lock()
+							clients = append(clients, c)
+							mu.Unlock()
+						default:
+							c := joinTracking(t, tr, rec, fmt.Sprint("j", g, "-", i), "room", key)
+							mu.Lock()
+							clients = append(clients, c)
+							mu.Unlock()
+						}
+					}
+				})
+			}
+			wg.Wait()
+			tr.Close() // the last windows' diffs
+			want := listRefs(tr, "room")
+			if len(clients) == 0 {
+				t.Fatal("no client joined")
+			}
+			for i, c := range clients {
+				if got := c.view(); !equalViews(got, want) {
+					t.Fatalf("client %d (subscribed at diff %d): %s", i, c.from, viewDiff(got, want))
+				}
+			}
+		})
+	}
+}
+
+// TestJoinersSeeTheTruthAcrossNodes is the same property over three
+// replicating nodes whose messages are reordered, duplicated and lost:
+// once the network is quiet, every client on every node sees the truth.
+func TestJoinersSeeTheTruthAcrossNodes(t *testing.T) {
+	for seed := range uint64(60) {
+		h, recs := newHub(t, "a", "b", "c")
+		r := rand.New(rand.NewPCG(seed, seed*3+5))
+		var clients []*client
+		for range 300 {
+			chaos(h, r, 1)
+			if r.IntN(10) == 0 {
+				name := []string{"a", "b", "c"}[r.IntN(3)]
+				topic := fmt.Sprint("room:", r.IntN(3))
+				clients = append(clients, join(t, h.nodes[name], recs[name], topic))
+			}
+		}
+		h.quiesce(t)
+		want := truth(h)
+		for i, c := range clients {
+			per := map[string][]string{}
+			for k, refs := range want {
+				if key, ok := strings.CutPrefix(k, c.topic+"|"); ok {
+					per[key] = refs
+				}
+			}
+			if got := c.view(); !equalViews(got, per) {
+				t.Fatalf("seed %d, client %d on %s: %s", seed, i, c.topic, viewDiff(got, per))
+			}
+		}
+	}
+}
+
+func BenchmarkListing8000(b *testing.B) {
+	tr, _ := newTracker(b)
+	for i := range 8000 {
+		tr.Track(fmt.Sprint("o", i), "room", fmt.Sprint("user-", i), Meta{"online_at": "1765000000", "typing": false})
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		// A new version each time: one key changes, the rest is cached.
+		tr.Update(fmt.Sprint("o", i%8000), "room", fmt.Sprint("user-", i%8000), Meta{"online_at": "1765000000", "typing": i%2 == 0})
+		if _, err := tr.Listing("room"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A topic can be due twice when TrackAndList runs (it changed again after
+// an earlier diff went out, before that change was broadcast): the joiner
+// is still listed once.
+func TestTrackAndListListsOnce(t *testing.T) {
+	tr, _ := newTracker(t)
+	tr.mu.Lock()
+	tr.due = append(tr.due, "room") // as if an earlier change were still to broadcast
+	tr.mu.Unlock()
+	n := 0
+	if _, err := tr.TrackAndList("o", "room", "ann", nil, func(Listing, error) { n++ }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("listed %d times, want once", n)
+	}
+}
