@@ -26,8 +26,8 @@ type TopicsReport struct {
 	Join      Latency `json:"join"`
 	// The servers' VmRSS, summed over -pid, before the run and once it had
 	// settled after the joins, and the growth per topic joined.
-	RSSBeforeKiB  int64   `json:"rss_before_kib,omitempty"`
-	RSSAfterKiB   int64   `json:"rss_after_kib,omitempty"`
+	RSSBeforeKiB int64   `json:"rss_before_kib,omitempty"`
+	RSSAfterKiB  int64   `json:"rss_after_kib,omitempty"`
 	RSSPerTopicB float64 `json:"rss_per_topic_b,omitempty"`
 }
 
