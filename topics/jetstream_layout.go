@@ -41,6 +41,52 @@ type part struct {
 	maxPer int64  // the stream's MaxMsgsPerSubject (-1 for none)
 	s      jetstream.Stream
 	epoch  atomic.Pointer[string] // the stream's creation time in base 36
+
+	hmu   sync.Mutex // guards heads
+	heads *headRead  // the newest read of the stream's last sequence, in flight or done
+}
+
+// headRead is one read of a stream's last sequence, shared by the fresh
+// joins it is good for.
+type headRead struct {
+	began time.Time
+	done  chan struct{} // closed when seq and err are set
+	seq   uint64
+	err   error
+}
+
+// sharedHead returns the stream's last sequence as read by a read that
+// began at after or later: the newest read when it qualifies (in flight
+// or done, and not failed), otherwise a new one made with read. Any such
+// read is as good as one made now for a join whose subscription was in
+// place at after: every message stored after the read began reaches the
+// subscription. Under a storm of fresh joins one read serves many.
+func (p *part) sharedHead(ctx context.Context, after time.Time, read func(context.Context) (uint64, error)) (uint64, error) {
+	p.hmu.Lock()
+	hr := p.heads
+	reuse := hr != nil && !hr.began.Before(after)
+	if reuse {
+		select {
+		case <-hr.done:
+			reuse = hr.err == nil
+		default:
+		}
+	}
+	if !reuse {
+		hr = &headRead{began: time.Now(), done: make(chan struct{})}
+		p.heads = hr
+		p.hmu.Unlock()
+		hr.seq, hr.err = read(ctx)
+		close(hr.done)
+		return hr.seq, hr.err
+	}
+	p.hmu.Unlock()
+	select {
+	case <-hr.done:
+		return hr.seq, hr.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 func (p *part) subject(topic string) string { return p.base + SubjectToken(topic) }

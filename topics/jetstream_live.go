@@ -33,8 +33,9 @@ type watch struct {
 	stopped bool
 	queued  bool // in pending or retry
 
-	mu        sync.Mutex // guards the four below
+	mu        sync.Mutex // guards the five below
 	err       error      // of the last start attempt
+	upAt      time.Time  // when the last start that succeeded had the subscription in place
 	base      uint64     // the topic's last sequence once the subscription ran
 	baseKnown bool
 	began     bool // the lane has taken the baseline
@@ -48,6 +49,14 @@ func (w *watch) state() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
+}
+
+// since returns when w's subscription was last known to be in place at
+// the server.
+func (w *watch) since() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.upAt
 }
 
 // stopLocked ends w's subscription; the store's mu is held.
@@ -210,6 +219,9 @@ func (j *JetStream) start(ws []*watch) {
 func (j *JetStream) started(w *watch, base uint64, err error) {
 	w.mu.Lock()
 	w.err = err
+	if err == nil {
+		w.upAt = time.Now() // after the flush: the server has the subscription
+	}
 	if err == nil && !w.began {
 		w.base, w.baseKnown = base, true
 	}

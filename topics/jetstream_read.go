@@ -3,6 +3,7 @@ package topics
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -74,6 +75,7 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery {
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
+	up := time.Now() // without a subscription, only a read begun from now on will do
 	if w := j.watching(topic); w != nil {
 		select {
 		case <-w.ready:
@@ -83,21 +85,26 @@ func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery
 		if err := w.state(); err != nil {
 			return j.unavailable(topic, since, err)
 		}
+		up = w.since()
 	}
 	p, err := j.partition(ctx, topic, r)
 	if err != nil {
 		return j.unavailable(topic, since, err)
 	}
-	if err := j.takeRead(ctx); err != nil {
-		return j.unavailable(topic, since, err)
-	}
-	defer j.doneRead()
 	if since == nil {
 		// A fresh join needs only the head: the stream's last message, by
-		// direct get, with the epoch last seen. Should the stream have
-		// been made again unnoticed, the position handed out names the old
-		// epoch, and a rejoin from it is told to resync.
-		head, err := j.reader.head(ctx, p.name)
+		// direct get, with the epoch last seen, read after the topic's
+		// subscription was in place (a read shared with other fresh joins
+		// will do). Should the stream have been made again unnoticed, the
+		// position handed out names the old epoch, and a rejoin from it is
+		// told to resync.
+		head, err := p.sharedHead(ctx, up, func(ctx context.Context) (uint64, error) {
+			if err := j.takeRead(ctx); err != nil {
+				return 0, err
+			}
+			defer j.doneRead()
+			return j.reader.head(ctx, p.name)
+		})
 		if err == nil {
 			return Recovery{Head: Position{Epoch: p.currentEpoch(), Seq: head}}
 		}
@@ -105,6 +112,10 @@ func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery
 			return j.unavailable(topic, since, err)
 		}
 	}
+	if err := j.takeRead(ctx); err != nil {
+		return j.unavailable(topic, since, err)
+	}
+	defer j.doneRead()
 	info, err := p.s.Info(ctx)
 	if err != nil {
 		return j.unavailable(topic, since, err)
