@@ -103,14 +103,22 @@ func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery
 				return 0, err
 			}
 			defer j.doneRead()
-			return j.reader.head(ctx, p.name)
+			seq, err := j.reader.head(ctx, p.name)
+			if !errors.Is(err, errNoHead) {
+				return seq, err
+			}
+			// An empty stream: its last sequence and epoch from its info.
+			info, err := p.s.Info(ctx)
+			if err != nil {
+				return 0, err
+			}
+			p.setEpoch(info)
+			return info.State.LastSeq, nil
 		})
-		if err == nil {
-			return Recovery{Head: Position{Epoch: p.currentEpoch(), Seq: head}}
-		}
-		if !errors.Is(err, errNoHead) {
+		if err != nil {
 			return j.unavailable(topic, since, err)
 		}
+		return Recovery{Head: Position{Epoch: p.currentEpoch(), Seq: head}}
 	}
 	if err := j.takeRead(ctx); err != nil {
 		return j.unavailable(topic, since, err)
@@ -121,11 +129,7 @@ func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery
 		return j.unavailable(topic, since, err)
 	}
 	epoch, head := p.setEpoch(info), info.State.LastSeq
-	rec := Recovery{Head: Position{Epoch: epoch, Seq: head}}
-	if since == nil {
-		return rec
-	}
-	rec.Since = *since
+	rec := Recovery{Head: Position{Epoch: epoch, Seq: head}, Since: *since}
 	switch {
 	case since.Epoch != epoch:
 		rec.Outcome = OtherEpoch
