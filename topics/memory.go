@@ -203,14 +203,16 @@ func (s *MemoryHistory) lockRing(topic string, r Retention) *ring {
 		sh.mu.Lock()
 		rg := sh.rings[topic]
 		made := rg == nil
+		var cost int64 // a new ring's cost, read before others can lock it
 		if made {
 			rg = newRing(topic, r)
+			cost = rg.cost
 			sh.rings[topic] = rg
 		}
 		sh.mu.Unlock()
 		if made {
 			s.topics.Add(1)
-			s.cost.Add(rg.cost)
+			s.cost.Add(cost)
 			s.d.Keep(topic)
 			s.arm()
 		}
@@ -253,7 +255,7 @@ func (s *MemoryHistory) Append(from *Subscription, b Broadcast, r Retention, ori
 	delta := rg.cost - before
 	rg.mu.Unlock()
 	if s.cost.Add(delta) > s.o.budget {
-		s.evict(now)
+		s.evict()
 	}
 	return err
 }
@@ -381,19 +383,33 @@ const (
 // of a sample of rings loses its oldest broadcasts, and is dropped whole
 // once empty if its topic has no subscriber. A writer that finds another
 // eviction running goes on.
-func (s *MemoryHistory) evict(now time.Time) {
-	if !s.evicting.TryLock() {
-		return
+func (s *MemoryHistory) evict() {
+	// The evictor looks at the cost again after letting go, so that what a
+	// writer added while it held the lock (and went on) is not left over.
+	for s.cost.Load() > s.o.budget {
+		if !s.evicting.TryLock() {
+			return
+		}
+		progress := s.evictLocked()
+		s.evicting.Unlock()
+		if !progress {
+			return
+		}
 	}
-	defer s.evicting.Unlock()
+}
+
+// evictLocked is evict's work, under evicting; it reports whether it
+// freed anything.
+func (s *MemoryHistory) evictLocked() bool {
+	start := s.cost.Load()
 	target := s.o.budget - s.o.budget/16
 	for range evictTries {
 		if s.cost.Load() <= target {
-			return
+			break
 		}
 		rg := s.victim()
 		if rg == nil {
-			return
+			break
 		}
 		rg.mu.Lock()
 		if rg.dead {
@@ -413,6 +429,7 @@ func (s *MemoryHistory) evict(now time.Time) {
 			s.drop(rg, used, EvictBudget)
 		}
 	}
+	return s.cost.Load() < start
 }
 
 // victim returns the least recently used of a sample of rings: a few
