@@ -179,8 +179,9 @@ func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
 	if !s.fp.take() {
 		return false
 	}
-	if !e.enter() {
-		// The channel has stopped and its credits were taken back (rule
+	if e.handle.Closed() || !e.enter() {
+		// The channel is stopping (it may have told its client so
+		// already), or has stopped and its credits were taken back (rule
 		// 5): the Socket actor answers for it, with the credit just taken.
 		s.fp.hold()
 		s.h.system.Root.Send(s.self, &inbound{msg: msg})

@@ -50,7 +50,11 @@ import (
 //     in-flight count for gone and gives back that many credits
 //     (reclaim). A reader's later enter then sees a negative count: the
 //     channel is gone, so the reader sends the message, with its credit,
-//     to the Socket actor, which answers for it.
+//     to the Socket actor, which answers for it. A channel that has begun
+//     to stop (channel.Handle.Closed, set before it tells its client) is
+//     treated the same way by the reader and by the Socket actor, though
+//     its entry is still in the table: a push the client sends on reading
+//     phx_close is answered, never handed to the stopping actor.
 //
 //  6. Closing. done is closed once, by the Socket actor, when the socket
 //     starts closing; a reader waiting for a credit wakes and stops.

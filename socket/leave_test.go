@@ -131,3 +131,43 @@ func isDiff(f testutil.Frame, side, key string) bool {
 	_, ok := m[key]
 	return ok
 }
+
+// slowStop stops on "stop" and takes its time in Terminate, until release
+// is closed (or a few seconds pass).
+type slowStop struct{ release chan struct{} }
+
+func (slowStop) Join(*actors.Context, string, actors.Payload) (any, error) { return nil, nil }
+
+func (slowStop) HandleIn(_ *actors.Context, event string, _ actors.Payload) actors.Result {
+	if event == "stop" {
+		return actors.StopWithReply(nil, "ok", nil)
+	}
+	return actors.Ok(nil)
+}
+
+func (s slowStop) Terminate(*actors.Context, error) {
+	select {
+	case <-s.release:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// A push that reaches a channel once it has begun to stop is answered as
+// for a topic with no channel, never dropped: the client may send it as
+// soon as it reads phx_close, while the Socket actor still lists the
+// channel.
+func TestPushToAStoppingChannelIsAnswered(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	_, srv := startServer(t, func() actors.Channel { return slowStop{release: release} }, 10*time.Second)
+	c := testutil.Dial(t, testutil.WSURL(srv.URL, "/socket/websocket")+"?token=good&user=ann", "2.0.0")
+	c.Join("echo:1", nil)
+	stop := c.Push("echo:1", "stop", map[string]any{})
+	c.ReadUntil("the stop's reply", func(f testutil.Frame) bool { return f.Event == "phx_reply" && f.Ref == stop })
+	// Terminate is running: the channel is stopping.
+	ping := c.Push("echo:1", "ping", map[string]any{})
+	f := c.ReadUntil("the ping's reply", func(f testutil.Frame) bool { return f.Event == "phx_reply" && f.Ref == ping })
+	if want := `[null,"` + ping + `","echo:1","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]`; f.Text != want {
+		t.Fatalf("a push to a stopping channel got %s, want %s", f.Text, want)
+	}
+}

@@ -143,7 +143,9 @@ func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 		return
 	}
 	e := s.fp.routes().get(msg.Topic)
-	joined := e != nil
+	// A stopping channel is still in the table until its end is seen here,
+	// but its topic is answered as one with no channel.
+	joined := e != nil && (msg.Event == protocol.EventJoin || !e.handle.Closed())
 	switch {
 	case msg.Event == protocol.EventJoin:
 		s.release()

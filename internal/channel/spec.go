@@ -96,7 +96,21 @@ type Handle struct {
 	// Joined message (protoactor's system messages come first), so the
 	// outcome travels here rather than in Joined.
 	crashedJoin atomic.Bool
+	// closed is set by the channel actor when it starts to stop, before
+	// it tells its client (phx_close, phx_error); any goroutine reads it.
+	// The Socket actor may still have the channel in its table until it
+	// sees the actor end, so a push the client sends on seeing phx_close
+	// must not be handed to the stopping actor: the reader and the Socket
+	// actor answer it as for a topic with no channel.
+	closed atomic.Bool
 }
+
+// MarkClosed records that the channel is stopping; the channel actor
+// calls it, once it will handle no more pushes.
+func (h *Handle) MarkClosed() { h.closed.Store(true) }
+
+// Closed reports whether the channel is stopping or stopped (MarkClosed).
+func (h *Handle) Closed() bool { return h.closed.Load() }
 
 // mailboxCounter is the part of a protoactor mailbox MailboxDepth reads:
 // its count of waiting user messages, an atomic in the mailbox.

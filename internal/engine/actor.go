@@ -452,6 +452,7 @@ func (a *channelActor) writeReply(joinRef, ref protocol.Ref, status string, p pr
 // frame the client expects.
 func (a *channelActor) stop(ctx actor.Context) {
 	h := a.spec.Handle
+	h.MarkClosed() // from now on the socket answers this topic's pushes
 	defer func() {
 		h.Sub.Unsubscribe()
 		h.Sub = nil
