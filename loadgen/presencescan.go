@@ -9,37 +9,7 @@ package loadgen
 // scanState calls fn for every (key, ref) of a state object at b[i:] and
 // returns the index after it.
 func scanState(b []byte, i int, fn func(key, ref []byte)) (int, bool) {
-	i = skipSpace(b, i)
-	if i >= len(b) || b[i] != '{' {
-		return i, false
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
-	for {
-		key, j, ok := scanString(b, i)
-		if !ok {
-			return j, false
-		}
-		if i, ok = expect(b, j, ':'); !ok {
-			return i, false
-		}
-		if i, ok = scanEntry(b, i, key, fn); !ok {
-			return i, false
-		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, false
-		}
-		if b[i] == '}' {
-			return i + 1, true
-		}
-		if b[i] != ',' {
-			return i, false
-		}
-		i = skipSpace(b, i+1)
-	}
+	return scanObject(b, i, func(key []byte, j int) (int, bool) { return scanEntry(b, j, key, fn) })
 }
 
 // scanEntry reads {"metas": [...], other fields} for key.
