@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/internal/testutil"
@@ -475,10 +477,19 @@ func TestLongPollDisconnect(t *testing.T) {
 
 func TestLongPollMaxSessions(t *testing.T) {
 	s := newLPServer(t, socket.WithLongPollMaxSessions(2))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.h.Collector())
 	openSession(t, s.url, "token=good&vsn=2.0.0")
 	openSession(t, s.url, "token=good&vsn=2.0.0")
 	if r := lpDo(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0", ""), nil, ""); r.Status != http.StatusInternalServerError {
 		t.Fatalf("third session: %+v, want 500", r)
+	}
+	got := series(t, reg)
+	if n := got["pyre_connects_refused_total{cause=longpoll_sessions}"]; n != 1 {
+		t.Errorf(`pyre_connects_refused_total{cause="longpoll_sessions"} = %v, want 1`, n)
+	}
+	if n := got["pyre_connects_refused_total{cause=longpoll_per_id}"]; n != 0 {
+		t.Errorf(`pyre_connects_refused_total{cause="longpoll_per_id"} = %v, want 0`, n)
 	}
 }
 
@@ -691,10 +702,15 @@ func TestLongPollCORS(t *testing.T) {
 // place.
 func TestLongPollMaxSessionsPerID(t *testing.T) {
 	s := newLPServer(t, socket.WithLongPollMaxSessionsPerID(2))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.h.Collector())
 	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
 	openSession(t, s.url, "token=good&vsn=2.0.0&user=alice")
 	if code, r := lpTry(t, http.MethodGet, pollURL(s.url, "token=good&vsn=2.0.0&user=alice", ""), nil, ""); code != http.StatusTooManyRequests || r.Status != http.StatusInternalServerError {
 		t.Fatalf("alice's third session: HTTP %d %+v, want 429 with status 500", code, r)
+	}
+	if n := series(t, reg)["pyre_connects_refused_total{cause=longpoll_per_id}"]; n != 1 {
+		t.Errorf(`pyre_connects_refused_total{cause="longpoll_per_id"} = %v, want 1`, n)
 	}
 	openSession(t, s.url, "token=good&vsn=2.0.0&user=bob")
 	for range 3 {

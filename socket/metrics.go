@@ -62,7 +62,7 @@ var (
 	descConnections = desc("pyre_connections", "Sockets open now, by transport.", "transport")
 	descConnects    = desc("pyre_connects_total", "Sockets opened, by transport.", "transport")
 	descDisconnects = desc("pyre_disconnects_total", "Sockets closed, by transport and reason.", "transport", "reason")
-	descRefused     = desc("pyre_connects_refused_total", "New connections refused before they opened, WebSocket and long-poll together, by cause: admission (admission control, HTTP 503), per_address (too many sockets from one IP, HTTP 429), per_id (too many sockets with one socket id, HTTP 429).", "cause")
+	descRefused     = desc("pyre_connects_refused_total", "New connections refused before they opened, WebSocket and long-poll together, by cause: admission (admission control, HTTP 503), per_address (too many sockets from one IP, HTTP 429), per_id (too many sockets with one socket id, HTTP 429), longpoll_sessions (the node's long-poll session limit), longpoll_per_id (too many long-poll sessions with one socket id).", "cause")
 	descJoined      = desc("pyre_channels_joined", "Channels joined now, by route pattern.", "route")
 	descJoins       = desc("pyre_channel_joins_total", "Joins by route pattern and outcome (unmatched: no route).", "route", "outcome")
 	descReplies     = desc("pyre_channel_replies_total", "Replies channels sent to client events, by route pattern and status.", "route", "status")
@@ -131,6 +131,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRefused, h.RefusedConnects(), causeAdmission)
 	for c := range numCaps {
 		counter(descRefused, st.capped[c].Load(), capNames[c])
+	}
+	if h.longPoll != nil {
+		full, perID := h.longPoll.Refused()
+		counter(descRefused, full, "longpoll_sessions")
+		counter(descRefused, perID, "longpoll_per_id")
 	}
 	counter(descJoins, st.unmatched.Load(), "", "unmatched")
 	for _, p := range h.patterns {

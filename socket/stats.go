@@ -74,7 +74,9 @@ const (
 
 // The values of pyre_connects_refused_total's cause label: one per cap,
 // and admission control's, which counts its own refusals
-// (RefusedConnects).
+// (RefusedConnects); the long-poll transport counts the refusals of its
+// own session limits (longpoll.Transport.Refused: causes
+// longpoll_sessions and longpoll_per_id).
 var capNames = [numCaps]string{"per_address", "per_id"}
 
 const causeAdmission = "admission"

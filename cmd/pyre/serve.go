@@ -83,7 +83,7 @@ func (c *serverConfig) register(fs *flagSet, adminUse string) {
 		"(0: no limit; behind a proxy every client has the proxy's address)")
 	fs.in(groupLongPoll)
 	fs.int(&c.LongPollSessions, "longpoll-sessions", 10000, "long-poll sessions the server holds at most")
-	fs.int(&c.LongPollSessionsPerUser, "longpoll-sessions-per-user", 8, "long-poll sessions one user holds at most (a tab each)")
+	fs.int(&c.LongPollSessionsPerUser, "longpoll-sessions-per-user", defaultMaxSocketsPerUser, "long-poll sessions one user holds at most (a tab each)")
 	fs.in(groupCluster)
 	fs.str(&c.Node, "node", "", "node name, unique in a cluster (default: host name and a random suffix)")
 	fs.in(groupLogging)

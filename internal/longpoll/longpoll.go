@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -38,6 +39,16 @@ type Transport struct {
 	sessions map[string]*session // live sessions by id; guarded by mu
 	opening  int                 // sessions between reserve and admit; guarded by mu
 	perID    map[string]int      // live sessions by socket id (named sockets only); guarded by mu
+
+	refusedFull  atomic.Uint64 // opening polls refused by Config.MaxSessions
+	refusedPerID atomic.Uint64 // opening polls refused by Config.MaxSessionsPerID
+}
+
+// Refused returns how many opening polls the transport's own caps have
+// refused: the node's session limit (Config.MaxSessions) and one socket
+// id's (Config.MaxSessionsPerID). The endpoint's caps count their own.
+func (lp *Transport) Refused() (full, perID uint64) {
+	return lp.refusedFull.Load(), lp.refusedPerID.Load()
 }
 
 // New returns the long-poll transport of ep.
@@ -188,6 +199,7 @@ func (lp *Transport) open(r *http.Request) (int, []byte) {
 		return http.StatusOK, statusBody(http.StatusInternalServerError)
 	}
 	if !lp.reserve() {
+		lp.refusedFull.Add(1)
 		lp.log.Warn().Int("limit", lp.cfg.MaxSessions).Msg("long-poll session limit reached")
 		return http.StatusOK, statusBody(http.StatusInternalServerError)
 	}
@@ -220,6 +232,7 @@ func (lp *Transport) open(r *http.Request) (int, []byte) {
 	case admitClosed:
 		return http.StatusOK, statusBody(http.StatusInternalServerError) // closed at once (a drain began)
 	case admitTooMany:
+		lp.refusedPerID.Add(1)
 		s.log.Warn().Str("socket_id", conn.ID()).Int("limit", lp.cfg.MaxSessionsPerID).
 			Msg("long-poll session limit of one socket id reached")
 		conn.Closed(actors.ErrClosed)
