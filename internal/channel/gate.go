@@ -68,9 +68,16 @@ func (g *Gate) pass(f protocol.Frame, seq uint64) bool {
 // NewGate returns a gate in front of sink; overflow is called when it
 // holds too much. A gate made open passes frames straight through.
 func NewGate(sink topics.Sink, overflow func(), open bool) *Gate {
-	g := &Gate{Sink: sink, overflow: overflow}
-	g.open.Store(open)
+	g := &Gate{}
+	g.Init(sink, overflow, open)
 	return g
+}
+
+// Init sets up g, a Gate held by value inside a larger struct, as NewGate
+// would; call it before g is subscribed anywhere, and once.
+func (g *Gate) Init(sink topics.Sink, overflow func(), open bool) {
+	g.Sink, g.overflow = sink, overflow
+	g.open.Store(open)
 }
 
 // Release sends what was held, except broadcasts at or below position

@@ -16,18 +16,20 @@ import (
 
 // State is one channel instance: what its Context reads and changes
 // during a callback, set up by the engine when the instance starts and
-// torn down when it ends. A restart makes a fresh State from the same
-// Spec. All of it belongs to the channel actor's goroutine, except what
-// Reply touches (immutable fields and the sink).
+// torn down when it ends. It is held by value in the channel actor, and a
+// restart starts a fresh instance in the same State (Start), so it costs
+// no allocation of its own. All of it belongs to the channel actor's
+// goroutine, except what Reply touches (immutable fields and the sink).
 type State struct {
 	Spec    *Spec        // immutable
 	PushRef protocol.Ref // immutable: the ref pushes and replies carry
-	Owner   string       // immutable once joined: presence owner id
-	Log     *lazylog.Logger
+	Owner   string       // immutable: presence owner id (the actor's id)
+	Log     lazylog.Logger
 
 	// Behaviours is the behaviour stack (actors.Channel values); the top
-	// one runs the callbacks.
+	// one runs the callbacks. It starts in one, a stack of one.
 	Behaviours []any
+	one        [1]any
 	Joined     bool
 	// Actor and Ref are those of the callback running now: the protoactor
 	// context and the ref of the push being handled (null outside
@@ -42,7 +44,7 @@ type State struct {
 	ownsAssign bool
 	extra      map[string]*topics.Subscription // made on first use
 	timers     map[*Timer]struct{}             // made on first use
-	context    any                             // the actors.Context handed to callbacks
+	context    any                             // the actors.Context handed to callbacks, made once
 }
 
 // contextMaker makes the actors.Context of a State. Package actors sets it
@@ -53,30 +55,32 @@ var contextMaker func(*State) any
 // SetContextMaker is called once by package actors' init.
 func SetContextMaker(f func(*State) any) { contextMaker = f }
 
-// NewState sets up a fresh instance for spec.
-func NewState(spec *Spec) *State {
-	jr := spec.PushRef()
-	st := &State{
-		Spec:    spec,
-		PushRef: jr,
-		Log:     logger(&spec.Runtime.Logger, spec.Topic, jr, spec.SocketID),
-		assigns: spec.Assigns,
+// Start sets st up for a fresh instance of spec's channel, running
+// behaviour, in place: the first instance and every restart use the same
+// State. owner is the presence owner id, the channel actor's id. What a
+// previous instance held must have been let go (Release).
+func (st *State) Start(spec *Spec, owner string, behaviour any) {
+	if st.Spec == nil { // the first instance
+		st.Spec, st.PushRef, st.Owner = spec, spec.PushRef(), owner
+		st.Log.Init(&spec.Runtime.Logger, st.logFields)
+		st.context = contextMaker(st)
 	}
-	st.context = contextMaker(st)
-	return st
+	st.one[0] = behaviour
+	st.Behaviours = st.one[:1:1]
+	st.Joined, st.Actor, st.Ref = false, nil, nil
+	st.Recovery = topics.Recovery{}
+	st.assigns, st.ownsAssign = spec.Assigns, false
 }
 
-// logger is a channel's logger, built only if it logs something. It keeps
-// the three fields, not the spec, for the channel's lifetime.
-func logger(base *zerolog.Logger, topic string, jr protocol.Ref, socketID string) *lazylog.Logger {
-	return lazylog.New(base, func(c zerolog.Context) zerolog.Context {
-		return c.Str("topic", topic).Str("join_ref", jr.String()).Str("socket_id", socketID)
-	})
+// logFields adds a channel's fields to its logger, built only if it logs
+// something.
+func (st *State) logFields(c zerolog.Context) zerolog.Context {
+	return c.Str("topic", st.Spec.Topic).Str("join_ref", st.PushRef.String()).Str("socket_id", st.Spec.SocketID)
 }
 
 // Context returns the actors.Context for a callback about to run in actx,
 // handling the push with ref (nil when none). Callbacks never nest and may
-// not keep their Context, so one per instance serves them all, with no
+// not keep their Context, so one per channel serves them all, with no
 // allocation per message.
 func (st *State) Context(actx actor.Context, ref protocol.Ref) any {
 	st.Actor, st.Ref = actx, ref
@@ -162,9 +166,9 @@ type Timer struct {
 	cancelled atomic.Bool
 }
 
-// Live reports whether the timer has not been cancelled; the engine calls
+// Due reports whether the timer has not been cancelled; the engine calls
 // it when the timer's message arrives, and forgets the timer.
-func (st *State) Live(t *Timer) bool {
+func (st *State) Due(t *Timer) bool {
 	delete(st.timers, t)
 	return !t.cancelled.Load()
 }
