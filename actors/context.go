@@ -47,7 +47,7 @@ func (c *Context) Node() string { return c.s.Spec.Runtime.Node }
 // "_recovered": false either way). Outcome is topics.Fresh when the client
 // sent no position, and after a restart. Missed, the broadcasts about to be
 // replayed, is only set during Join.
-func (c *Context) Recovery() topics.Recovery { return c.s.Recovery }
+func (c *Context) Recovery() topics.Recovery { return c.s.Recovery() }
 
 // Assigns returns the channel's assigns; changes stay with this channel.
 func (c *Context) Assigns() Assigns { return c.s.OwnAssigns() }

@@ -228,7 +228,7 @@ func (s *socketActor) inspect() *SocketInfo {
 			Mailbox: e.handle.MailboxDepth(), InFlight: max(int(e.inflight.Load()), 0),
 			Crashes: int(e.handle.Crashes.Load()),
 			// The Supervisor keeps Restarts on this goroutine.
-			Restarts: e.handle.Restarts.Len(),
+			Restarts: e.handle.RestartCount(),
 		})
 	}
 	return info

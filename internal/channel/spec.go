@@ -94,8 +94,8 @@ type Handle struct {
 	// the channel actor.
 	Incarnation int
 	// Restarts is the channel's restart history, kept by the engine's
-	// Supervisor on the Socket actor's goroutine.
-	Restarts supervisor.Restarts
+	// Supervisor on the Socket actor's goroutine; made at the first crash.
+	Restarts *supervisor.Restarts
 	// Crashes counts the channel's crashes, all instances together; any
 	// goroutine.
 	Crashes atomic.Int32
@@ -117,6 +117,15 @@ type Handle struct {
 	// must not be handed to the stopping actor: the reader and the Socket
 	// actor answer it as for a topic with no channel.
 	closed atomic.Bool
+}
+
+// RestartCount returns the restarts in the channel's history, 0 before its
+// first crash; on the Socket actor's goroutine, which keeps the history.
+func (h *Handle) RestartCount() int {
+	if h.Restarts == nil {
+		return 0
+	}
+	return h.Restarts.Len()
 }
 
 // MarkClosed records that the channel is stopping; the channel actor

@@ -36,9 +36,10 @@ type State struct {
 	// HandleIn).
 	Actor actor.Context
 	Ref   protocol.Ref
-	// Recovery is how the join's recovery went (see topics.Recover); the
-	// zero value (topics.Fresh) when the join asked for none.
-	Recovery topics.Recovery
+	// recovery is how the join's recovery went (see topics.Recover), set
+	// only for a join that asked for one or on a topic that keeps a
+	// history; nil reads as the zero value (topics.Fresh).
+	recovery *topics.Recovery
 
 	assigns    map[string]any // the socket's map until OwnAssigns copies it
 	ownsAssign bool
@@ -68,8 +69,28 @@ func (st *State) Start(spec *Spec, owner string, behaviour any) {
 	st.one[0] = behaviour
 	st.Behaviours = st.one[:1:1]
 	st.Joined, st.Actor, st.Ref = false, nil, nil
-	st.Recovery = topics.Recovery{}
+	st.recovery = nil
 	st.assigns, st.ownsAssign = spec.Assigns, false
+}
+
+// Recovery returns how the join's recovery went; the zero value
+// (topics.Fresh) when the join asked for none.
+func (st *State) Recovery() topics.Recovery {
+	if st.recovery == nil {
+		return topics.Recovery{}
+	}
+	return *st.recovery
+}
+
+// SetRecovery records how the join's recovery went.
+func (st *State) SetRecovery(r topics.Recovery) { st.recovery = &r }
+
+// DropMissed lets go of the recovered broadcasts once they are replayed:
+// the history they come from is shared.
+func (st *State) DropMissed() {
+	if st.recovery != nil {
+		st.recovery.Missed = nil
+	}
 }
 
 // logFields adds a channel's fields to its logger, built only if it logs

@@ -197,7 +197,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	}
 	p, merr := protocol.Marshal(reply)
 	if merr == nil && a.asked != channel.NotAsked {
-		p, merr = channel.RecoveryReply(p, a.st.Recovery, g != nil)
+		p, merr = channel.RecoveryReply(p, a.st.Recovery(), g != nil)
 	}
 	if merr != nil {
 		a.st.Log.Error().Err(merr).Msg("join reply cannot be encoded")
@@ -217,11 +217,12 @@ func (a *channelActor) join(ctx actor.Context) {
 	a.st.Joined = true
 	h.Counted = true
 	a.route.stats.AddJoined(1)
-	ce = a.replay(ctx)
-	h.Floor = a.st.Recovery.Head.Seq
+	rec := a.st.Recovery()
+	ce = a.replay(ctx, rec)
+	h.Floor = rec.Head.Seq
 	g.Release(h.Floor)
 	ctx.Send(a.spec.Socket, &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: h, OK: true})
-	a.st.Log.Debug().Str("recovery", a.st.Recovery.Outcome.String()).Msg("channel joined")
+	a.st.Log.Debug().Str("recovery", rec.Outcome.String()).Msg("channel joined")
 	if ce != nil {
 		a.fail(ctx, ce)
 	}
@@ -241,7 +242,7 @@ func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
 	since, a.asked = channel.Since(a.spec.Payload)
 	if !ps.Keeps(a.spec.Topic) {
 		if a.asked != channel.NotAsked {
-			a.st.Recovery = topics.Recovery{Outcome: topics.NoHistory}
+			a.st.SetRecovery(topics.Recovery{Outcome: topics.NoHistory})
 		}
 		return nil
 	}
@@ -253,10 +254,11 @@ func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
 	if a.asked == channel.AskedSince {
 		from = &since
 	}
-	a.st.Recovery, _ = ps.Recover(a.spec.Topic, from)
+	rec, _ := ps.Recover(a.spec.Topic, from)
 	if a.asked == channel.AskedBadly {
-		a.st.Recovery.Outcome = topics.BadPosition
+		rec.Outcome = topics.BadPosition
 	}
+	a.st.SetRecovery(rec)
 	return g
 }
 
@@ -267,8 +269,7 @@ var betweenSubscribeAndRead func()
 // replay sends the broadcasts the join recovered, in order, right after
 // the join reply: intercepted events through HandleOut, the others as
 // they were broadcast. It stops at a crash in HandleOut and returns it.
-func (a *channelActor) replay(ctx actor.Context) *actors.CrashError {
-	rec := &a.st.Recovery
+func (a *channelActor) replay(ctx actor.Context, rec topics.Recovery) *actors.CrashError {
 	if !rec.Recovered() {
 		return nil
 	}
@@ -290,7 +291,7 @@ func (a *channelActor) replay(ctx actor.Context) *actors.CrashError {
 		}
 		a.apply(ctx, nil, res)
 	}
-	rec.Missed = nil // the history is shared; let it go
+	a.st.DropMissed()
 	return nil
 }
 

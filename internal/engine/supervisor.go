@@ -54,7 +54,10 @@ type Crash struct {
 // reported and recorded but the channel is not restarted.
 func (s *Supervisor) Crashed(ctx actor.Context, c *Crash, stop bool) {
 	decision, counted := "stop", channel.DecisionStop
-	d := c.policy.Decide(&c.handle.Restarts, true, time.Now())
+	if c.handle.Restarts == nil {
+		c.handle.Restarts = &supervisor.Restarts{}
+	}
+	d := c.policy.Decide(c.handle.Restarts, true, time.Now())
 	delay := d.Delay
 	switch {
 	case stop:
