@@ -200,7 +200,7 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	}
 	pid, handle, err := er.Spawn(ctx.ActorSystem().Root, channel.Spec{
 		Runtime: s.h.rt, Socket: ctx.Self(), Topic: msg.Topic, JoinRef: msg.JoinRef, Ref: msg.Ref,
-		Payload: msg.Payload, Assigns: s.assigns, SocketID: s.id, Sink: s.w, Overflow: s.w.Overflow,
+		Payload: msg.Payload, Assigns: s.assigns, SocketID: s.id, Sink: s.w,
 		Stats: stats,
 	})
 	if err != nil {

@@ -44,15 +44,20 @@ type Spec struct {
 	Payload  protocol.Payload
 	Assigns  map[string]any // the socket's assigns; the channel copies them on first write
 	SocketID string
-	Sink     topics.Sink
+	Sink     Sink
 	// Handle is the part of the channel its Socket actor shares; the
 	// engine points it into the channel actor's own allocation.
 	Handle *Handle
-	// Overflow is called (from any goroutine) when the channel cannot keep
-	// up with intercepted broadcasts; the transport closes the connection.
-	Overflow func()
 	// Stats counts for the channel's route (nil: not counted).
 	Stats *RouteStats
+}
+
+// Sink is the connection a channel writes to: a topics.Sink that can also
+// be told the channel cannot keep up (Overflow, from any goroutine), upon
+// which the transport closes the connection as a slow consumer.
+type Sink interface {
+	topics.Sink
+	Overflow()
 }
 
 // PushRef is the ref the channel's pushes and replies carry: the join_ref

@@ -21,10 +21,9 @@ import (
 // no allocation of its own. All of it belongs to the channel actor's
 // goroutine, except what Reply touches (immutable fields and the sink).
 type State struct {
-	Spec    *Spec        // immutable
-	PushRef protocol.Ref // immutable: the ref pushes and replies carry
-	Owner   string       // immutable: presence owner id (the actor's id)
-	Log     lazylog.Logger
+	Spec  *Spec  // immutable
+	Owner string // immutable: presence owner id (the actor's id)
+	Log   lazylog.Logger
 
 	// Behaviours is the behaviour stack (actors.Channel values); the top
 	// one runs the callbacks. It starts in one, a stack of one.
@@ -62,7 +61,7 @@ func SetContextMaker(f func(*State) any) { contextMaker = f }
 // previous instance held must have been let go (Release).
 func (st *State) Start(spec *Spec, owner string, behaviour any) {
 	if st.Spec == nil { // the first instance
-		st.Spec, st.PushRef, st.Owner = spec, spec.PushRef(), owner
+		st.Spec, st.Owner = spec, owner
 		st.Log.Init(&spec.Runtime.Logger, st.logFields)
 		st.context = contextMaker(st)
 	}
@@ -72,6 +71,10 @@ func (st *State) Start(spec *Spec, owner string, behaviour any) {
 	st.recovery = nil
 	st.assigns, st.ownsAssign = spec.Assigns, false
 }
+
+// PushRef is the ref the channel's pushes and replies carry (see
+// Spec.PushRef).
+func (st *State) PushRef() protocol.Ref { return st.Spec.PushRef() }
 
 // Recovery returns how the join's recovery went; the zero value
 // (topics.Fresh) when the join asked for none.
@@ -96,7 +99,7 @@ func (st *State) DropMissed() {
 // logFields adds a channel's fields to its logger, built only if it logs
 // something.
 func (st *State) logFields(c zerolog.Context) zerolog.Context {
-	return c.Str("topic", st.Spec.Topic).Str("join_ref", st.PushRef.String()).Str("socket_id", st.Spec.SocketID)
+	return c.Str("topic", st.Spec.Topic).Str("join_ref", st.PushRef().String()).Str("socket_id", st.Spec.SocketID)
 }
 
 // Context returns the actors.Context for a callback about to run in actx,
@@ -149,7 +152,7 @@ func (st *State) Reply(ref protocol.Ref, status string, payload any) error {
 		return err
 	}
 	err = st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
-		return s.Reply(st.PushRef, ref, st.Spec.Topic, status, p)
+		return s.Reply(st.PushRef(), ref, st.Spec.Topic, status, p)
 	})
 	if err == nil {
 		st.Spec.Stats.Reply(status)

@@ -42,22 +42,20 @@ type channelActor struct {
 	route *Route
 	st    channel.State // this instance; set up afresh by join
 
-	reason  error              // set by the channel itself (leave, stop result)
-	crash   *actors.CrashError // set when a callback panicked, until a restart
-	ended   bool               // Terminate has run for this instance
-	stopped bool               // Stopping has run: the actor is going away
-	// intercept is the events the subscription made at this instance's
-	// join intercepts (nil after a restart, which keeps the subscription).
-	intercept []string
-	// asked is what the join payload asked of recovery; the reply has the
-	// recovery members only when it asked.
-	asked channel.Asked
+	reason error              // set by the channel itself (leave, stop result)
+	crash  *actors.CrashError // set when a callback panicked, until a restart
 	// self is the actor's PID, set before the channel subscribes (deliver
 	// reads it from any goroutine after that).
 	self *actor.PID
 	// gate is the channel's join gate, in use once gated is set.
-	gate  channel.Gate
-	gated bool
+	gate channel.Gate
+
+	ended   bool // Terminate has run for this instance
+	stopped bool // Stopping has run: the actor is going away
+	gated   bool
+	// asked is what the join payload asked of recovery; the reply has the
+	// recovery members only when it asked.
+	asked channel.Asked
 }
 
 // live reports whether the channel is joined and its instance not
@@ -109,7 +107,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 func (a *channelActor) contain(ctx actor.Context) {
 	if r := recover(); r != nil {
 		a.fail(ctx, &actors.CrashError{Value: r, Stack: debug.Stack(), Callback: "engine",
-			Topic: a.spec.Topic, JoinRef: a.st.PushRef.String(), SocketID: a.spec.SocketID})
+			Topic: a.spec.Topic, JoinRef: a.st.PushRef().String(), SocketID: a.spec.SocketID})
 	}
 }
 
@@ -128,7 +126,7 @@ func (a *channelActor) guard(callback, event string, f func()) (ce *actors.Crash
 		if r := recover(); r != nil {
 			ce = &actors.CrashError{
 				Value: r, Stack: debug.Stack(), Callback: callback, Event: event,
-				Topic: a.spec.Topic, JoinRef: a.st.PushRef.String(), SocketID: a.spec.SocketID,
+				Topic: a.spec.Topic, JoinRef: a.st.PushRef().String(), SocketID: a.spec.SocketID,
 			}
 		}
 	}()
@@ -165,9 +163,10 @@ func (a *channelActor) join(ctx actor.Context) {
 	restarted := h.Incarnation > 1
 	a.st.Start(&a.spec, ctx.Self().Id, a.route.factory())
 	c := a.context(ctx, nil)
-	var g *channel.Gate // set when the topic keeps a history
+	var g *channel.Gate    // set when the topic keeps a history
+	var intercept []string // the events g's subscription intercepts
 	if !restarted {
-		g = a.recover(ctx)
+		g, intercept = a.recover(ctx)
 	}
 	var reply any
 	var err error
@@ -211,14 +210,14 @@ func (a *channelActor) join(ctx actor.Context) {
 	// replays goes right after the reply, and the gate drops what the
 	// replay already sent.
 	if g == nil {
-		g = a.subscribe(ctx, false)
+		g, intercept = a.subscribe(ctx, false)
 	}
 	a.writeReply(a.spec.JoinRef, a.spec.Ref, "ok", p)
 	a.st.Joined = true
 	h.Counted = true
 	a.route.stats.AddJoined(1)
 	rec := a.st.Recovery()
-	ce = a.replay(ctx, rec)
+	ce = a.replay(ctx, rec, intercept)
 	h.Floor = rec.Head.Seq
 	g.Release(h.Floor)
 	ctx.Send(a.spec.Socket, &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: h, OK: true})
@@ -236,7 +235,7 @@ func (a *channelActor) join(ctx actor.Context) {
 // position sent for a topic that keeps no history is answered "not
 // recovered" (topics.NoHistory). The reply gains the recovery members only
 // when the payload has "_since" (null for a first join).
-func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
+func (a *channelActor) recover(ctx actor.Context) (*channel.Gate, []string) {
 	ps := a.spec.Runtime.PubSub
 	var since topics.Position
 	since, a.asked = channel.Since(a.spec.Payload)
@@ -244,9 +243,9 @@ func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
 		if a.asked != channel.NotAsked {
 			a.st.SetRecovery(topics.Recovery{Outcome: topics.NoHistory})
 		}
-		return nil
+		return nil, nil
 	}
-	g := a.subscribe(ctx, false)
+	g, intercept := a.subscribe(ctx, false)
 	if betweenSubscribeAndRead != nil {
 		betweenSubscribeAndRead()
 	}
@@ -259,7 +258,7 @@ func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
 		rec.Outcome = topics.BadPosition
 	}
 	a.st.SetRecovery(rec)
-	return g
+	return g, intercept
 }
 
 // betweenSubscribeAndRead is nil except in a test that widens the window
@@ -269,7 +268,7 @@ var betweenSubscribeAndRead func()
 // replay sends the broadcasts the join recovered, in order, right after
 // the join reply: intercepted events through HandleOut, the others as
 // they were broadcast. It stops at a crash in HandleOut and returns it.
-func (a *channelActor) replay(ctx actor.Context, rec topics.Recovery) *actors.CrashError {
+func (a *channelActor) replay(ctx actor.Context, rec topics.Recovery, intercept []string) *actors.CrashError {
 	if !rec.Recovered() {
 		return nil
 	}
@@ -278,7 +277,7 @@ func (a *channelActor) replay(ctx actor.Context, rec topics.Recovery) *actors.Cr
 			break // HandleOut stopped the channel
 		}
 		oh, ok := a.current().(actors.OutHandler)
-		if !ok || !slices.Contains(a.intercept, b.Event) {
+		if !ok || !slices.Contains(intercept, b.Event) {
 			_ = a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
 				return s.Broadcast(b.Topic, b.Event, b.Payload)
 			})
@@ -337,12 +336,11 @@ func (a *channelActor) refuse(ctx actor.Context, payload any, crashed bool) {
 
 // subscribe registers the channel on its topic through a gate, open or
 // held closed until its release.
-func (a *channelActor) subscribe(ctx actor.Context, open bool) *channel.Gate {
+func (a *channelActor) subscribe(ctx actor.Context, open bool) (*channel.Gate, []string) {
 	var intercept []string
 	if oh, ok := a.current().(actors.OutHandler); ok {
 		intercept = slices.Clone(oh.Intercept())
 	}
-	a.intercept = intercept
 	a.self = ctx.Self()
 	// The channel's first gate is part of its allocation; a second
 	// subscription (after a restart whose Join refused the first) gets
@@ -352,7 +350,7 @@ func (a *channelActor) subscribe(ctx actor.Context, open bool) *channel.Gate {
 		g = &channel.Gate{}
 	}
 	a.gated = true
-	g.Init(a.spec.Sink, a.spec.Overflow, open)
+	g.Init(a.spec.Sink, open)
 	var sink topics.Sink
 	if a.spec.Sink != nil {
 		sink = g
@@ -362,7 +360,7 @@ func (a *channelActor) subscribe(ctx actor.Context, open bool) *channel.Gate {
 		Intercept: intercept,
 		Deliver:   a.deliver,
 	})
-	return g
+	return g, intercept
 }
 
 // deliver posts an intercepted broadcast to the channel's mailbox; any
@@ -375,8 +373,8 @@ func (a *channelActor) deliver(b topics.Broadcast) {
 	}
 	if a.PendingOut.Add(1) > limit {
 		a.PendingOut.Add(-1)
-		if a.spec.Overflow != nil {
-			a.spec.Overflow()
+		if a.spec.Sink != nil {
+			a.spec.Sink.Overflow()
 		}
 		return
 	}
@@ -443,7 +441,7 @@ func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
 	if !ok {
 		// The behaviour changed and no longer intercepts: pass it through.
 		_ = a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
-			return s.Push(a.st.PushRef, b.Topic, b.Event, b.Payload)
+			return s.Push(a.st.PushRef(), b.Topic, b.Event, b.Payload)
 		})
 		return
 	}
@@ -493,7 +491,7 @@ func (a *channelActor) apply(ctx actor.Context, ref protocol.Ref, res actors.Res
 		}
 		if restart {
 			a.fail(ctx, &actors.CrashError{Value: reason, Callback: "stop", Topic: a.spec.Topic,
-				JoinRef: a.st.PushRef.String(), SocketID: a.spec.SocketID})
+				JoinRef: a.st.PushRef().String(), SocketID: a.spec.SocketID})
 			return
 		}
 		if reason == nil {
