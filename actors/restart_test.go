@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
 	"github.com/pyrehq/pyre/internal/testutil"
@@ -296,4 +298,47 @@ func TestCrashWhileSocketCloses(t *testing.T) {
 	if n := len(f.joins); n != 0 {
 		t.Fatalf("%d joins after the socket closed; want none", n)
 	}
+}
+
+// spawner spawns a child actor at each Join, which reports its stop.
+type spawner struct {
+	joins   chan<- struct{}
+	stopped chan<- struct{}
+}
+
+func (s spawner) Join(c *actors.Context, _ string, _ actors.Payload) (any, error) {
+	stopped := s.stopped
+	c.Actor().Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if _, ok := ctx.Message().(*actor.Stopped); ok {
+			stopped <- struct{}{}
+		}
+	}))
+	s.joins <- struct{}{}
+	return nil, nil
+}
+
+func (spawner) HandleIn(*actors.Context, string, actors.Payload) actors.Result { panic("boom") }
+
+// A restart stops the actors the crashed instance spawned, as protoactor's
+// restart of a child did; the channel's children go with it when it stops.
+func TestRestartStopsTheChannelsChildren(t *testing.T) {
+	policy := fast
+	policy.Restart = supervisor.Permanent
+	joins, stopped := make(chan struct{}, 8), make(chan struct{}, 8)
+	r := actors.NewRouter()
+	r.MustHandle("kid:*", func() actors.Channel { return spawner{joins: joins, stopped: stopped} }, actors.WithRestart(policy))
+	srv := channeltest.NewServer(t, r)
+	testutil.CheckActors(t, srv.Handler().ActorCount)
+	c, _ := srv.Connect(url.Values{})
+	if rep, err := c.Join("kid:1", nil); err != nil || rep.Status != "ok" {
+		t.Fatalf("join: %+v %v", rep, err)
+	}
+	testutil.Receive(t, joins, 5*time.Second, "first join")
+	if _, err := c.Push("kid:1", "crash", nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Receive(t, joins, 5*time.Second, "the restarted instance never joined")
+	testutil.Receive(t, stopped, 5*time.Second, "the crashed instance's child was not stopped")
+	c.Close()
+	testutil.Receive(t, stopped, 5*time.Second, "the restarted instance's child was not stopped with the channel")
 }

@@ -147,10 +147,14 @@ func (a *channelActor) fail(ctx actor.Context, ce *actors.CrashError) {
 	ctx.Send(a.spec.Socket, &Crash{CrashError: ce, PID: self, policy: a.route.policy, handle: &a.Handle, stats: a.route.stats})
 }
 
-// restart ends the crashed instance (Terminate with the crash) and starts
-// a fresh one, which rejoins in place.
+// restart ends the crashed instance (Terminate with the crash), stops the
+// actors it spawned (as protoactor's own restart does) and starts a fresh
+// instance, which rejoins in place.
 func (a *channelActor) restart(ctx actor.Context) {
 	a.teardown(ctx, a.crash)
+	for _, child := range ctx.Children() {
+		ctx.Stop(child)
+	}
 	a.join(ctx)
 }
 
