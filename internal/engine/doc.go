@@ -22,9 +22,10 @@
 // its mailbox and sends its Socket actor a *Crash, which the Socket actor
 // hands to the Supervisor: it applies the route's supervisor.Policy and
 // stops the channel (phx_error; the client rejoins) or, after a backoff,
-// restarts it in place (a Started, then the mailbox resumed: a fresh
-// behaviour re-runs Join; the subscription and the mailbox stay, and the
-// messages that waited go to the new instance). A Socket actor stops its
+// restarts it in place (a Started, then the mailbox resumed: the actors
+// the crashed instance spawned are stopped, a fresh behaviour re-runs
+// Join; the subscription and the mailbox stay, and the messages that
+// waited go to the new instance). A Socket actor stops its
 // channels when it closes and stops itself once each has ended.
 //
 // # Concurrency
