@@ -33,7 +33,7 @@ func init() {
 func (c *Context) Topic() string { return c.s.Spec.Topic }
 
 // JoinRef is the join reference of this channel instance.
-func (c *Context) JoinRef() string { return c.s.PushRef.String() }
+func (c *Context) JoinRef() string { return c.s.PushRef().String() }
 
 // SocketID is the socket's id ("" for anonymous sockets).
 func (c *Context) SocketID() string { return c.s.Spec.SocketID }
@@ -47,7 +47,7 @@ func (c *Context) Node() string { return c.s.Spec.Runtime.Node }
 // "_recovered": false either way). Outcome is topics.Fresh when the client
 // sent no position, and after a restart. Missed, the broadcasts about to be
 // replayed, is only set during Join.
-func (c *Context) Recovery() topics.Recovery { return c.s.Recovery }
+func (c *Context) Recovery() topics.Recovery { return c.s.Recovery() }
 
 // Assigns returns the channel's assigns; changes stay with this channel.
 func (c *Context) Assigns() Assigns { return c.s.OwnAssigns() }
@@ -78,7 +78,7 @@ func (c *Context) Push(event string, payload any) error {
 		return err
 	}
 	return c.s.Write(func(s protocol.Serializer) (protocol.Frame, error) {
-		return s.Push(c.s.PushRef, c.s.Spec.Topic, event, p)
+		return s.Push(c.s.PushRef(), c.s.Spec.Topic, event, p)
 	})
 }
 

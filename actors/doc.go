@@ -5,8 +5,9 @@
 // with, and Subscribe, which lets any actor listen to a topic. The engine
 // that runs channels is not here (it is internal to pyre).
 //
-// Each joined channel is a protoactor actor, a child of its connection's
-// Socket actor, with a mailbox of its own. The behaviour is a plain Go value
+// Each joined channel is a protoactor actor with a mailbox of its own,
+// supervised by its connection's Socket actor (which stops it when the
+// connection closes). The behaviour is a plain Go value
 // whose callbacks the actor calls one at a time, so channel state needs no
 // locks. Only Join is required:
 //

@@ -1,15 +1,19 @@
 package actors_test
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/actors/channeltest"
 	"github.com/pyrehq/pyre/internal/testutil"
+	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/supervisor"
 )
 
@@ -21,6 +25,8 @@ type phoenixCh struct {
 	refuseFrom *atomic.Int64 // refuse joins from this incarnation on (0: never)
 	count      *atomic.Int64
 	state      string
+	entered    chan<- struct{} // "crash_held" says it began here...
+	release    <-chan struct{} // ...and panics once this is closed
 }
 
 func (p *phoenixCh) Join(c *actors.Context, _ string, _ actors.Payload) (any, error) {
@@ -42,6 +48,10 @@ func (p *phoenixCh) HandleIn(c *actors.Context, event string, _ actors.Payload) 
 		return actors.Ok(map[string]any{"state": p.state, "incarnation": p.n})
 	case "crash":
 		panic("boom")
+	case "crash_held":
+		p.entered <- struct{}{}
+		<-p.release
+		panic("held boom")
 	case "stop_error":
 		return actors.Stop(errors.New("bad state"))
 	}
@@ -55,15 +65,19 @@ type restartFixture struct {
 	joins      chan int64
 	terminated chan error
 	refuseFrom atomic.Int64
+	entered    chan struct{}
+	release    chan struct{}
 }
 
 func newRestartFixture(t *testing.T, policy supervisor.Policy) *restartFixture {
 	t.Helper()
-	f := &restartFixture{joins: make(chan int64, 64), terminated: make(chan error, 64)}
+	f := &restartFixture{joins: make(chan int64, 64), terminated: make(chan error, 64),
+		entered: make(chan struct{}, 1), release: make(chan struct{})}
 	var count atomic.Int64
 	r := actors.NewRouter()
 	r.MustHandle("bird:*", func() actors.Channel {
-		return &phoenixCh{joins: f.joins, terminated: f.terminated, refuseFrom: &f.refuseFrom, count: &count}
+		return &phoenixCh{joins: f.joins, terminated: f.terminated, refuseFrom: &f.refuseFrom, count: &count,
+			entered: f.entered, release: f.release}
 	}, actors.WithRestart(policy))
 	f.srv = channeltest.NewServer(t, r)
 	return f
@@ -207,4 +221,124 @@ func TestRestartedJoinRefused(t *testing.T) {
 	if r, err := c.Join("bird:r", nil); err != nil || r.Status != "error" {
 		t.Fatalf("join after refusal: %+v %v", r, err)
 	}
+}
+
+// lastDecision waits for the handler's crash log to hold n crashes and
+// returns what was decided for the newest.
+func (f *restartFixture) lastDecision(t *testing.T, n uint64) string {
+	t.Helper()
+	var last []socket.Crash
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		var total uint64
+		last, total = f.srv.Handler().Crashes()
+		return total == n
+	}, "the crash log never held %d crashes", n)
+	return last[0].Decision
+}
+
+// A socket that closes while its channel waits out a restart backoff
+// takes the channel with it: Terminate runs once, with the crash, the
+// restart never comes, and no actor is left.
+func TestSocketClosesDuringRestartBackoff(t *testing.T) {
+	policy := supervisor.Policy{Restart: supervisor.Transient, Intensity: 3, Period: time.Minute,
+		Backoff: supervisor.Backoff{Initial: time.Hour, Max: time.Hour}}
+	f := newRestartFixture(t, policy)
+	testutil.CheckActors(t, f.srv.Handler().ActorCount)
+	c := f.joinFirst(t, "bird:b")
+	if _, err := c.Push("bird:b", "crash", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.lastDecision(t, 1); got != "restart" {
+		t.Fatalf("decision %q, want restart", got)
+	}
+	c.Close()
+	var crash *actors.CrashError
+	if err := f.awaitTerminate(t); !errors.As(err, &crash) {
+		t.Fatalf("Terminate(%v); want the CrashError", err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return f.srv.Handler().Len() == 0 }, "the socket never stopped")
+	if n := len(f.joins); n != 0 {
+		t.Fatalf("%d joins after the socket closed; want none", n)
+	}
+	if n := len(f.terminated); n != 0 {
+		t.Fatalf("%d more Terminates; want one in all", n)
+	}
+}
+
+// A channel that crashes after its socket began to close is stopped, not
+// restarted, even under a policy that would restart it at once; its crash
+// is still recorded, and no actor is left.
+func TestCrashWhileSocketCloses(t *testing.T) {
+	policy := fast
+	policy.Restart = supervisor.Permanent
+	f := newRestartFixture(t, policy)
+	testutil.CheckActors(t, f.srv.Handler().ActorCount)
+	c := f.joinFirst(t, "bird:c")
+	if _, err := c.Push("bird:c", "crash_held", nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Receive(t, f.entered, 5*time.Second, "HandleIn never ran")
+	c.Close()
+	// The Socket actor answers in order: once it has described itself, it
+	// has taken the close and stopped its channel (which is busy).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := f.srv.Handler().Sockets(ctx, socket.SocketQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	close(f.release)
+	var crash *actors.CrashError
+	if err := f.awaitTerminate(t); !errors.As(err, &crash) || crash.Event != "crash_held" {
+		t.Fatalf("Terminate(%v); want the CrashError of crash_held", err)
+	}
+	if got := f.lastDecision(t, 1); got != "stop" {
+		t.Fatalf("decision %q, want stop", got)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return f.srv.Handler().Len() == 0 }, "the socket never stopped")
+	if n := len(f.joins); n != 0 {
+		t.Fatalf("%d joins after the socket closed; want none", n)
+	}
+}
+
+// spawner spawns a child actor at each Join, which reports its stop.
+type spawner struct {
+	joins   chan<- struct{}
+	stopped chan<- struct{}
+}
+
+func (s spawner) Join(c *actors.Context, _ string, _ actors.Payload) (any, error) {
+	stopped := s.stopped
+	c.Actor().Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if _, ok := ctx.Message().(*actor.Stopped); ok {
+			stopped <- struct{}{}
+		}
+	}))
+	s.joins <- struct{}{}
+	return nil, nil
+}
+
+func (spawner) HandleIn(*actors.Context, string, actors.Payload) actors.Result { panic("boom") }
+
+// A restart stops the actors the crashed instance spawned, as protoactor's
+// restart of a child did; the channel's children go with it when it stops.
+func TestRestartStopsTheChannelsChildren(t *testing.T) {
+	policy := fast
+	policy.Restart = supervisor.Permanent
+	joins, stopped := make(chan struct{}, 8), make(chan struct{}, 8)
+	r := actors.NewRouter()
+	r.MustHandle("kid:*", func() actors.Channel { return spawner{joins: joins, stopped: stopped} }, actors.WithRestart(policy))
+	srv := channeltest.NewServer(t, r)
+	testutil.CheckActors(t, srv.Handler().ActorCount)
+	c, _ := srv.Connect(url.Values{})
+	if rep, err := c.Join("kid:1", nil); err != nil || rep.Status != "ok" {
+		t.Fatalf("join: %+v %v", rep, err)
+	}
+	testutil.Receive(t, joins, 5*time.Second, "first join")
+	if _, err := c.Push("kid:1", "crash", nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Receive(t, joins, 5*time.Second, "the restarted instance never joined")
+	testutil.Receive(t, stopped, 5*time.Second, "the crashed instance's child was not stopped")
+	c.Close()
+	testutil.Receive(t, stopped, 5*time.Second, "the restarted instance's child was not stopped with the channel")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/pyrehq/pyre/internal/engine"
 	"github.com/pyrehq/pyre/internal/longpoll"
 	"github.com/pyrehq/pyre/internal/transport"
+	"github.com/pyrehq/pyre/supervisor"
 	"github.com/pyrehq/pyre/topics"
 )
 
@@ -40,17 +41,17 @@ var (
 // PATH is wherever it is mounted (mount it with a trailing-slash pattern,
 // e.g. "/socket/").
 type Handler struct {
-	router    *actors.Router
-	opt       options
-	rt        *channel.Runtime
-	system    *actor.ActorSystem
-	ownsSys   bool   // system was made by New, and Shutdown stops it
-	prefix    string // of the PID ids of this handler's sockets, unique in system
-	strategy  actor.SupervisorStrategy
-	props     *actor.Props // of every Socket actor (see socketShell)
-	upgrader  websocket.Upgrader
-	longPoll  *longpoll.Transport // nil with WithoutLongPoll
-	admission *admission          // new connections' token bucket (WithAdmission)
+	router     *actors.Router
+	opt        options
+	rt         *channel.Runtime
+	system     *actor.ActorSystem
+	ownsSys    bool               // system was made by New, and Shutdown stops it
+	prefix     string             // of the PID ids of this handler's sockets, unique in system
+	supervisor *engine.Supervisor // decides what a channel's crash does
+	props      *actor.Props       // of every Socket actor (see socketShell)
+	upgrader   websocket.Upgrader
+	longPoll   *longpoll.Transport // nil with WithoutLongPoll
+	admission  *admission          // new connections' token bucket (WithAdmission)
 
 	// Counters (see stats.go), read by the Collector. routes holds one
 	// entry per pattern of the router, made by New and never changed.
@@ -58,6 +59,11 @@ type Handler struct {
 	metrics  *metrics
 	patterns []string
 	routes   map[string]*channel.RouteStats
+
+	// chanRoutes holds what the channels of each reachable pattern share
+	// (factory, resolved restart policy, counters, protoactor props);
+	// made by New and never changed.
+	chanRoutes map[string]*engine.Route
 
 	draining atomic.Bool
 	channels atomic.Int64   // joined channels in the sockets' tables; changed by Socket actors
@@ -109,19 +115,20 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 			System: system, PubSub: o.pubsub, Presence: o.presence, Logger: log, Node: o.node,
 			Crashes: crashes,
 		},
-		strategy:  engine.NewCrashStrategy(log, o.node, crashes),
-		sockets:   map[string]*registered{},
-		perAddr:   map[string]int{},
-		perID:     map[string]int{},
-		admission: newAdmission(o.admitRate, o.admitBurst),
+		supervisor: engine.NewSupervisor(log, o.node, crashes),
+		sockets:    map[string]*registered{},
+		perAddr:    map[string]int{},
+		perID:      map[string]int{},
+		admission:  newAdmission(o.admitRate, o.admitBurst),
 	}
 	h.opt.log = log
 	h.metrics = newMetrics()
 	h.patterns = router.Patterns()
 	h.routes = routeStats(h.patterns, h.metrics)
+	h.chanRoutes = chanRoutes(router, h.patterns, h.routes, o.restart)
 	h.flushes.wg, h.flushes.delay, h.flushes.max = &h.wg, o.writeDelay, runtime.GOMAXPROCS(0)
 	h.props = actor.PropsFromProducer(func() actor.Actor { return &socketShell{h: h} },
-		actor.WithSupervisor(h.strategy), actor.WithMailbox(engine.Mailbox()))
+		actor.WithMailbox(engine.Mailbox()))
 	if !o.noLongPoll {
 		h.longPoll = longpoll.New(endpoint{h}, o.longPoll)
 	}
@@ -371,6 +378,23 @@ func hostOf(addr string) string {
 		return host
 	}
 	return addr
+}
+
+// chanRoutes makes the shared part of every route's channels, once. A
+// pattern is reachable only if it matches itself first: Match on a
+// pattern returns another route only when that route matches every topic
+// of the pattern, so a pattern that is shadowed so gets nothing.
+func chanRoutes(router *actors.Router, patterns []string, stats map[string]*channel.RouteStats,
+	def supervisor.Policy) map[string]*engine.Route {
+	out := make(map[string]*engine.Route, len(patterns))
+	for _, p := range patterns {
+		rt, ok := router.Match(p)
+		if !ok || rt.Pattern != p || out[p] != nil {
+			continue
+		}
+		out[p] = engine.NewRoute(rt.Factory, rt.PolicyOr(def), stats[p])
+	}
+	return out
 }
 
 // socketShell is what protoactor runs for a Socket actor. protoactor keeps

@@ -227,8 +227,8 @@ func (s *socketActor) inspect() *SocketInfo {
 			Topic: e.topic, Pattern: e.pattern, JoinRef: e.joinRef.String(), Joined: e.since,
 			Mailbox: e.handle.MailboxDepth(), InFlight: max(int(e.inflight.Load()), 0),
 			Crashes: int(e.handle.Crashes.Load()),
-			// The crash strategy keeps Restarts on this goroutine.
-			Restarts: e.handle.Restarts.Len(),
+			// The Supervisor keeps Restarts on this goroutine.
+			Restarts: e.handle.RestartCount(),
 		})
 	}
 	return info

@@ -34,7 +34,7 @@ func (s *syncBuffer) String() string {
 }
 
 // The handler adds the node to the logger it is given, once: the crash
-// report, written by the crash strategy, does not add it again.
+// report, written by the engine's Supervisor, does not add it again.
 func TestCrashReportNamesTheNodeOnce(t *testing.T) {
 	var logs syncBuffer
 	_, srv := startServer(t, func() actors.Channel { return stormy{} }, 0,

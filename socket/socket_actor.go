@@ -43,6 +43,13 @@ type pendingJoin struct {
 // time: while a join runs, later frames wait in pending, so a client sees
 // the same order Phoenix gives it.
 //
+// It supervises its channels, which are root-level actors rather than
+// protoactor children (see engine.Route.Spawn): a channel tells it of its
+// join (channel.Joined), of a crash (*engine.Crash, decided by the
+// handler's engine.Supervisor here) and of its end (channel.Ended). When
+// the socket closes it stops them all and stops itself once the last has
+// ended, so that a socket gone from the handler has no channel left.
+//
 // What the reader shares with it is in fp (see fastPath); everything else
 // is either set before the actor is spawned and never changed, or owned by
 // Receive.
@@ -63,7 +70,7 @@ type socketActor struct {
 	idSub   *topics.Subscription
 
 	// Owned by Receive.
-	retired []*entry // channels replaced by a second join, until they stop
+	retired []*entry // channels stopping out of the table (replaced, refused, timed out), until they end
 	joining *pendingJoin
 	pending []protocol.Message
 	closing bool
@@ -88,16 +95,20 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			s.replyTo(s.joining.joinRef, s.joining.joinRef, s.joining.topic, "error", joinTimedOut)
 			s.joining.handle.SetReason(actors.ErrShutdown)
 			ctx.Stop(s.joining.pid)
+			s.retired = append(s.retired, s.joining.entry)
 			s.endJoin(ctx)
 		}
-	case *actor.Terminated:
-		s.childGone(ctx, m.Who)
+	case *engine.Crash:
+		s.h.supervisor.Crashed(ctx, m, s.closing)
+	case *channel.Ended:
+		s.channelEnded(ctx, m.PID)
+		s.stopIfDone(ctx)
 	case *closeSocket:
 		s.close(ctx, m)
 	case *inspectSocket:
 		ctx.Respond(s.inspect())
 	case *actor.Stopping:
-		s.stopping()
+		s.stopping(ctx)
 	case *actor.Stopped:
 		why := s.why
 		if overflowed(s.w) {
@@ -180,19 +191,18 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		s.replyTo(nil, msg.Ref, msg.Topic, "error", unmatchedTopic)
 		return
 	}
-	stats := s.h.routes[route.Pattern]
+	er := s.h.chanRoutes[route.Pattern]
+	stats := er.Stats()
 	if s.fp.routes().len() >= s.h.opt.maxChannels {
 		stats.Join(channel.JoinLimit)
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", tooManyJoined)
 		return
 	}
-	handle := &channel.Handle{}
-	spec := &channel.Spec{
-		Runtime: s.h.rt, Topic: msg.Topic, JoinRef: msg.JoinRef, Ref: msg.Ref, Payload: msg.Payload,
-		Assigns: s.assigns, SocketID: s.id, Sink: s.w, Handle: handle, Overflow: s.w.Overflow,
-		Policy: route.PolicyOr(s.h.opt.restart), Stats: stats,
-	}
-	pid, err := engine.Spawn(ctx, spec, route.Factory)
+	pid, handle, err := er.Spawn(ctx.ActorSystem().Root, channel.Spec{
+		Runtime: s.h.rt, Socket: ctx.Self(), Topic: msg.Topic, JoinRef: msg.JoinRef, Ref: msg.Ref,
+		Payload: msg.Payload, Assigns: s.assigns, SocketID: s.id, Sink: s.w,
+		Stats: stats,
+	})
 	if err != nil {
 		s.log.Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
 		stats.Join(channel.JoinError)
@@ -221,6 +231,8 @@ func (s *socketActor) joined(ctx actor.Context, m *channel.Joined) {
 	if m.OK && !s.closing {
 		s.fp.publish(s.fp.routes().with(s.joining.entry))
 		s.h.channels.Add(1)
+	} else {
+		s.retired = append(s.retired, s.joining.entry) // stopping: refused, or stopped by close
 	}
 	s.endJoin(ctx)
 }
@@ -242,7 +254,9 @@ func (s *socketActor) endJoin(ctx actor.Context) {
 	}
 }
 
-func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
+// channelEnded forgets a channel that has stopped and reclaims its
+// credits.
+func (s *socketActor) channelEnded(ctx actor.Context, who *actor.PID) {
 	if s.joining != nil && s.joining.pid.Equal(who) {
 		// It stopped before its Joined came: refused or crashed.
 		s.joining.stats.Join(s.joining.handle.JoinRefusal())
@@ -264,6 +278,8 @@ func (s *socketActor) childGone(ctx actor.Context, who *actor.PID) {
 	}
 }
 
+// close closes the connection and stops the channels; the socket stops
+// itself once they have all ended (stopIfDone).
 func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
 	if s.closing {
 		return
@@ -272,29 +288,53 @@ func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
 	s.reason, s.why = m.reason, m.why
 	s.fp.close()
 	s.w.Close(m.code, m.text)
-	ctx.Stop(ctx.Self())
+	s.stopChannels(ctx)
+	s.stopIfDone(ctx)
 }
 
-// stopping runs before protoactor stops the children: it tells each channel
-// why, so that its Terminate gets the socket's reason.
-func (s *socketActor) stopping() {
-	s.idSub.Unsubscribe()
+// stopChannels stops every channel of the socket, telling each why first
+// so that its Terminate gets the socket's reason. Their ends come back as
+// channel.Ended. Stopping twice is harmless.
+func (s *socketActor) stopChannels(ctx actor.Context) {
 	reason := s.reason
 	if reason == nil {
 		reason = actors.ErrShutdown
 	}
 	for _, e := range s.fp.routes().list {
 		e.handle.SetReason(reason)
+		ctx.Stop(e.pid)
 	}
 	if s.joining != nil {
 		s.joining.handle.SetReason(reason)
 		s.joining.timer.Stop()
+		ctx.Stop(s.joining.pid)
 	}
+	for _, e := range s.retired {
+		ctx.Stop(e.pid)
+	}
+}
+
+// stopIfDone stops a closing socket once none of its channels is left.
+func (s *socketActor) stopIfDone(ctx actor.Context) {
+	if s.closing && s.joining == nil && s.fp.routes().len() == 0 && len(s.retired) == 0 {
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// stopping runs when the actor stops. A socket stopped by close has no
+// channel left; one stopped from outside (protoactor's Stop) closes its
+// connection and stops its channels here, without waiting for them.
+func (s *socketActor) stopping(ctx actor.Context) {
+	s.idSub.Unsubscribe()
 	if !s.closing {
 		s.closing = true
 		s.why = closedByServer
 		s.fp.close()
 		s.w.Close(CloseGoingAway, "socket stopped")
+		s.stopChannels(ctx)
+	}
+	if s.joining != nil {
+		s.joining.timer.Stop()
 	}
 	for range s.pending {
 		s.release()

@@ -8,8 +8,11 @@
 //   - Handle: the few fields a channel actor and its Socket actor share;
 //   - State: one channel instance's state, which actors.Context reads and
 //     changes during a callback and the engine sets up and tears down;
-//   - Inbound and Joined: the messages between a Socket actor and its
-//     channels;
+//   - Inbound, Joined and Ended: the messages between a Socket actor and
+//     its channels;
+//
+// Spec, Handle and State are not allocated apiece: the engine's channel
+// actor holds all three by value, one allocation per joined channel.
 //   - the join gate, which holds broadcasts until the join reply is queued.
 //
 // Nothing here is for users: actors re-exports what a channel author needs.

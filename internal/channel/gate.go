@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 
 	"github.com/pyrehq/pyre/protocol"
-	"github.com/pyrehq/pyre/topics"
 )
 
 // maxHeld bounds the broadcasts a gate holds while a join reply is written.
@@ -22,12 +21,11 @@ const maxHeld = 1024
 // releases the gate with it as the floor, and every frame at or below the
 // floor, held or late, is dropped, since the client already has it.
 type Gate struct {
-	topics.Sink
-	overflow func()
-	open     atomic.Bool
-	floor    atomic.Uint64 // set once, by Release, before open
-	mu       sync.Mutex    // guards held and orders release against Send
-	held     []heldFrame   // guarded by mu
+	Sink
+	open  atomic.Bool
+	floor atomic.Uint64 // set once, by Release, before open
+	mu    sync.Mutex    // guards held and orders release against Send
+	held  []heldFrame   // guarded by mu
 }
 
 type heldFrame struct {
@@ -49,9 +47,7 @@ func (g *Gate) SendSeq(f protocol.Frame, seq uint64) bool {
 		return g.pass(f, seq)
 	}
 	if len(g.held) >= maxHeld {
-		if g.overflow != nil {
-			g.overflow()
-		}
+		g.Sink.Overflow()
 		return false
 	}
 	g.held = append(g.held, heldFrame{f, seq})
@@ -65,12 +61,20 @@ func (g *Gate) pass(f protocol.Frame, seq uint64) bool {
 	return g.Sink.Send(f)
 }
 
-// NewGate returns a gate in front of sink; overflow is called when it
-// holds too much. A gate made open passes frames straight through.
-func NewGate(sink topics.Sink, overflow func(), open bool) *Gate {
-	g := &Gate{Sink: sink, overflow: overflow}
-	g.open.Store(open)
+// NewGate returns a gate in front of sink, whose Overflow is called when
+// the gate holds too much. A gate made open passes frames straight
+// through.
+func NewGate(sink Sink, open bool) *Gate {
+	g := &Gate{}
+	g.Init(sink, open)
 	return g
+}
+
+// Init sets up g, a Gate held by value inside a larger struct, as NewGate
+// would; call it before g is subscribed anywhere, and once.
+func (g *Gate) Init(sink Sink, open bool) {
+	g.Sink = sink
+	g.open.Store(open)
 }
 
 // Release sends what was held, except broadcasts at or below position

@@ -13,7 +13,7 @@ func frameOf(s string) protocol.Frame { return protocol.Frame{Data: []byte(s)} }
 // or arriving late, and passes the rest and frames with no position.
 func TestGateReleaseDropsAtOrBelowFloor(t *testing.T) {
 	sink := &sinkRecorder{}
-	g := NewGate(sink, nil, false)
+	g := NewGate(sink, false)
 	g.SendSeq(frameOf("4"), 4)
 	g.Send(frameOf("plain"))
 	g.SendSeq(frameOf("5"), 5)

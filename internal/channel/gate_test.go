@@ -9,8 +9,15 @@ import (
 
 // sinkRecorder is a topics.Sink that keeps what it is sent.
 type sinkRecorder struct {
-	mu  sync.Mutex
-	got []string
+	mu         sync.Mutex
+	got        []string
+	overflowed int // guarded by mu
+}
+
+func (s *sinkRecorder) Overflow() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.overflowed++
 }
 
 func (s *sinkRecorder) Serializer() protocol.Serializer { return protocol.V2() }
@@ -41,7 +48,7 @@ func frame(t *testing.T, event string) protocol.Frame {
 // later frame, and then lets frames straight through.
 func TestGateHoldsUntilRelease(t *testing.T) {
 	sink := &sinkRecorder{}
-	g := NewGate(sink, nil, false)
+	g := NewGate(sink, false)
 	for _, ev := range []string{"a", "b"} {
 		if !g.Send(frame(t, ev)) {
 			t.Fatalf("held Send(%s) = false", ev)
@@ -68,14 +75,14 @@ func TestGateHoldsUntilRelease(t *testing.T) {
 
 // A gate that holds too much reports an overflow and refuses the frame.
 func TestGateOverflow(t *testing.T) {
-	overflowed := 0
-	g := NewGate(&sinkRecorder{}, func() { overflowed++ }, false)
+	sink := &sinkRecorder{}
+	g := NewGate(sink, false)
 	for range maxHeld {
 		if !g.Send(frame(t, "x")) {
 			t.Fatal("refused below the limit")
 		}
 	}
-	if g.Send(frame(t, "x")) || overflowed != 1 {
-		t.Fatalf("past the limit: accepted or overflow called %d times, want refused and 1", overflowed)
+	if g.Send(frame(t, "x")) || sink.overflowed != 1 {
+		t.Fatalf("past the limit: accepted or overflow called %d times, want refused and 1", sink.overflowed)
 	}
 }

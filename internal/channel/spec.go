@@ -20,7 +20,7 @@ type Runtime struct {
 	Logger   zerolog.Logger
 	Node     string
 	// Crashes keeps the endpoint's last channel crashes (nil: none kept);
-	// the crash strategy and the join path add to it.
+	// the engine's Supervisor and the join path add to it.
 	Crashes *CrashLog
 	// MaxIntercepted bounds the intercepted broadcasts waiting in one
 	// channel's mailbox; past it the connection is treated as a slow
@@ -29,26 +29,35 @@ type Runtime struct {
 }
 
 // Spec is what a transport's Socket actor hands the engine to start one
-// channel; the child answers with a *Joined message to its parent. It is
-// immutable once the channel starts, and shared by every instance a
-// restart makes.
+// channel; the channel answers with a *Joined message to Socket, and with
+// an *Ended once it has stopped. The engine keeps it inside the channel
+// actor; it is immutable once the channel starts, and shared by every
+// instance a restart makes.
 type Spec struct {
-	Runtime  *Runtime
+	Runtime *Runtime
+	// Socket is the Socket actor that started the channel and supervises
+	// it: it gets the channel's Joined, its crash reports and its Ended.
+	Socket   *actor.PID
 	Topic    string
 	JoinRef  protocol.Ref // as the client sent it (may be null)
 	Ref      protocol.Ref // the join message's ref
 	Payload  protocol.Payload
 	Assigns  map[string]any // the socket's assigns; the channel copies them on first write
 	SocketID string
-	Sink     topics.Sink
-	Handle   *Handle
-	// Policy is the restart policy resolved for the channel's route.
-	Policy supervisor.Policy
-	// Overflow is called (from any goroutine) when the channel cannot keep
-	// up with intercepted broadcasts; the transport closes the connection.
-	Overflow func()
+	Sink     Sink
+	// Handle is the part of the channel its Socket actor shares; the
+	// engine points it into the channel actor's own allocation.
+	Handle *Handle
 	// Stats counts for the channel's route (nil: not counted).
 	Stats *RouteStats
+}
+
+// Sink is the connection a channel writes to: a topics.Sink that can also
+// be told the channel cannot keep up (Overflow, from any goroutine), upon
+// which the transport closes the connection as a slow consumer.
+type Sink interface {
+	topics.Sink
+	Overflow()
 }
 
 // PushRef is the ref the channel's pushes and replies carry: the join_ref
@@ -62,7 +71,17 @@ func (s *Spec) PushRef() protocol.Ref {
 
 // Handle is shared by a channel actor and its Socket actor: the socket
 // sets the stop reason before it stops the channel from outside; the
-// engine keeps what must outlive a restart.
+// engine keeps what must outlive a restart. It lives inside the channel
+// actor's allocation (internal/engine), so it costs no object of its own.
+// Each field says who writes it:
+//
+//   - the channel actor, on its goroutine: Sub, Floor, Incarnation,
+//     Counted, closed (atomic, read by any goroutine), crashedJoin
+//     (atomic);
+//   - the Socket actor, on its goroutine: Restarts (through the engine's
+//     Supervisor, which it calls), the stop reason (atomic, first wins);
+//   - set once before the actor runs, then read-only: mailbox;
+//   - any goroutine: PendingOut, Crashes (atomics).
 type Handle struct {
 	reason atomic.Pointer[error] // any goroutine
 	// PendingOut counts intercepted broadcasts in the mailbox; any
@@ -79,22 +98,22 @@ type Handle struct {
 	// Incarnation counts behaviour instances (1 for the first); owned by
 	// the channel actor.
 	Incarnation int
-	// Restarts is the channel's restart history, kept by the crash
-	// strategy on the Socket actor's goroutine.
-	Restarts supervisor.Restarts
+	// Restarts is the channel's restart history, kept by the engine's
+	// Supervisor on the Socket actor's goroutine; made at the first crash.
+	Restarts *supervisor.Restarts
 	// Crashes counts the channel's crashes, all instances together; any
 	// goroutine.
 	Crashes atomic.Int32
-	// mailbox is the channel actor's mailbox, set when it is made, for
-	// MailboxDepth.
-	mailbox atomic.Pointer[mailboxCounter]
+	// mailbox is the channel actor's mailbox, set by the engine while it
+	// spawns the actor (before the Socket actor has the Handle), for
+	// MailboxDepth; read-only after.
+	mailbox interface{ UserMessageCount() int }
 	// Counted is set while the channel is counted in its route's joined
 	// gauge; owned by the channel actor.
 	Counted bool
 	// crashedJoin is set before a channel whose Join panicked stops; any
-	// goroutine. The Socket actor may see the channel's end before its
-	// Joined message (protoactor's system messages come first), so the
-	// outcome travels here rather than in Joined.
+	// goroutine. The Socket actor reads it when the join ends, whether it
+	// sees the channel's Joined or (stopped from outside first) its end.
 	crashedJoin atomic.Bool
 	// closed is set by the channel actor when it starts to stop, before
 	// it tells its client (phx_close, phx_error); any goroutine reads it.
@@ -105,6 +124,15 @@ type Handle struct {
 	closed atomic.Bool
 }
 
+// RestartCount returns the restarts in the channel's history, 0 before its
+// first crash; on the Socket actor's goroutine, which keeps the history.
+func (h *Handle) RestartCount() int {
+	if h.Restarts == nil {
+		return 0
+	}
+	return h.Restarts.Len()
+}
+
 // MarkClosed records that the channel is stopping; the channel actor
 // calls it, once it will handle no more pushes.
 func (h *Handle) MarkClosed() { h.closed.Store(true) }
@@ -112,24 +140,18 @@ func (h *Handle) MarkClosed() { h.closed.Store(true) }
 // Closed reports whether the channel is stopping or stopped (MarkClosed).
 func (h *Handle) Closed() bool { return h.closed.Load() }
 
-// mailboxCounter is the part of a protoactor mailbox MailboxDepth reads:
-// its count of waiting user messages, an atomic in the mailbox.
-type mailboxCounter struct {
-	m interface{ UserMessageCount() int }
-}
-
 // SetMailbox records the channel actor's mailbox; the engine calls it
-// when protoactor makes the mailbox, before the actor runs.
-func (h *Handle) SetMailbox(m interface{ UserMessageCount() int }) {
-	h.mailbox.Store(&mailboxCounter{m: m})
-}
+// when protoactor makes the mailbox, before the actor runs and before the
+// Socket actor has the Handle.
+func (h *Handle) SetMailbox(m interface{ UserMessageCount() int }) { h.mailbox = m }
 
 // MailboxDepth returns the number of messages waiting in the channel
-// actor's mailbox (0 before it has one). Safe from any goroutine: it reads
-// the mailbox's own atomic counter, nothing of the actor.
+// actor's mailbox (0 before it has one). Safe wherever the Handle was
+// handed over after the spawn: it reads the mailbox's own atomic counter,
+// nothing of the actor.
 func (h *Handle) MailboxDepth() int {
-	if c := h.mailbox.Load(); c != nil {
-		return c.m.UserMessageCount()
+	if h.mailbox != nil {
+		return h.mailbox.UserMessageCount()
 	}
 	return 0
 }
@@ -172,4 +194,12 @@ type Joined struct {
 	PID    *actor.PID
 	Handle *Handle
 	OK     bool
+}
+
+// Ended tells the Socket actor that one of its channels has stopped (its
+// Terminate has run and it has left the protoactor registry). Channel
+// actors are not protoactor children of their Socket actor, so this
+// message, not protoactor's Terminated, is how the socket learns of it.
+type Ended struct {
+	PID *actor.PID
 }

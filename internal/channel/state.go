@@ -16,33 +16,35 @@ import (
 
 // State is one channel instance: what its Context reads and changes
 // during a callback, set up by the engine when the instance starts and
-// torn down when it ends. A restart makes a fresh State from the same
-// Spec. All of it belongs to the channel actor's goroutine, except what
-// Reply touches (immutable fields and the sink).
+// torn down when it ends. It is held by value in the channel actor, and a
+// restart starts a fresh instance in the same State (Start), so it costs
+// no allocation of its own. All of it belongs to the channel actor's
+// goroutine, except what Reply touches (immutable fields and the sink).
 type State struct {
-	Spec    *Spec        // immutable
-	PushRef protocol.Ref // immutable: the ref pushes and replies carry
-	Owner   string       // immutable once joined: presence owner id
-	Log     *lazylog.Logger
+	Spec  *Spec  // immutable
+	Owner string // immutable: presence owner id (the actor's id)
+	Log   lazylog.Logger
 
 	// Behaviours is the behaviour stack (actors.Channel values); the top
-	// one runs the callbacks.
+	// one runs the callbacks. It starts in one, a stack of one.
 	Behaviours []any
+	one        [1]any
 	Joined     bool
 	// Actor and Ref are those of the callback running now: the protoactor
 	// context and the ref of the push being handled (null outside
 	// HandleIn).
 	Actor actor.Context
 	Ref   protocol.Ref
-	// Recovery is how the join's recovery went (see topics.Recover); the
-	// zero value (topics.Fresh) when the join asked for none.
-	Recovery topics.Recovery
+	// recovery is how the join's recovery went (see topics.Recover), set
+	// only for a join that asked for one or on a topic that keeps a
+	// history; nil reads as the zero value (topics.Fresh).
+	recovery *topics.Recovery
 
 	assigns    map[string]any // the socket's map until OwnAssigns copies it
 	ownsAssign bool
 	extra      map[string]*topics.Subscription // made on first use
 	timers     map[*Timer]struct{}             // made on first use
-	context    any                             // the actors.Context handed to callbacks
+	context    any                             // the actors.Context handed to callbacks, made once
 }
 
 // contextMaker makes the actors.Context of a State. Package actors sets it
@@ -53,30 +55,56 @@ var contextMaker func(*State) any
 // SetContextMaker is called once by package actors' init.
 func SetContextMaker(f func(*State) any) { contextMaker = f }
 
-// NewState sets up a fresh instance for spec.
-func NewState(spec *Spec) *State {
-	jr := spec.PushRef()
-	st := &State{
-		Spec:    spec,
-		PushRef: jr,
-		Log:     logger(&spec.Runtime.Logger, spec.Topic, jr, spec.SocketID),
-		assigns: spec.Assigns,
+// Start sets st up for a fresh instance of spec's channel, running
+// behaviour, in place: the first instance and every restart use the same
+// State. owner is the presence owner id, the channel actor's id. What a
+// previous instance held must have been let go (Release).
+func (st *State) Start(spec *Spec, owner string, behaviour any) {
+	if st.Spec == nil { // the first instance
+		st.Spec, st.Owner = spec, owner
+		st.Log.Init(&spec.Runtime.Logger, st.logFields)
+		st.context = contextMaker(st)
 	}
-	st.context = contextMaker(st)
-	return st
+	st.one[0] = behaviour
+	st.Behaviours = st.one[:1:1]
+	st.Joined, st.Actor, st.Ref = false, nil, nil
+	st.recovery = nil
+	st.assigns, st.ownsAssign = spec.Assigns, false
 }
 
-// logger is a channel's logger, built only if it logs something. It keeps
-// the three fields, not the spec, for the channel's lifetime.
-func logger(base *zerolog.Logger, topic string, jr protocol.Ref, socketID string) *lazylog.Logger {
-	return lazylog.New(base, func(c zerolog.Context) zerolog.Context {
-		return c.Str("topic", topic).Str("join_ref", jr.String()).Str("socket_id", socketID)
-	})
+// PushRef is the ref the channel's pushes and replies carry (see
+// Spec.PushRef).
+func (st *State) PushRef() protocol.Ref { return st.Spec.PushRef() }
+
+// Recovery returns how the join's recovery went; the zero value
+// (topics.Fresh) when the join asked for none.
+func (st *State) Recovery() topics.Recovery {
+	if st.recovery == nil {
+		return topics.Recovery{}
+	}
+	return *st.recovery
+}
+
+// SetRecovery records how the join's recovery went.
+func (st *State) SetRecovery(r topics.Recovery) { st.recovery = &r }
+
+// DropMissed lets go of the recovered broadcasts once they are replayed:
+// the history they come from is shared.
+func (st *State) DropMissed() {
+	if st.recovery != nil {
+		st.recovery.Missed = nil
+	}
+}
+
+// logFields adds a channel's fields to its logger, built only if it logs
+// something.
+func (st *State) logFields(c zerolog.Context) zerolog.Context {
+	return c.Str("topic", st.Spec.Topic).Str("join_ref", st.PushRef().String()).Str("socket_id", st.Spec.SocketID)
 }
 
 // Context returns the actors.Context for a callback about to run in actx,
 // handling the push with ref (nil when none). Callbacks never nest and may
-// not keep their Context, so one per instance serves them all, with no
+// not keep their Context, so one per channel serves them all, with no
 // allocation per message.
 func (st *State) Context(actx actor.Context, ref protocol.Ref) any {
 	st.Actor, st.Ref = actx, ref
@@ -124,7 +152,7 @@ func (st *State) Reply(ref protocol.Ref, status string, payload any) error {
 		return err
 	}
 	err = st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
-		return s.Reply(st.PushRef, ref, st.Spec.Topic, status, p)
+		return s.Reply(st.PushRef(), ref, st.Spec.Topic, status, p)
 	})
 	if err == nil {
 		st.Spec.Stats.Reply(status)
@@ -162,9 +190,9 @@ type Timer struct {
 	cancelled atomic.Bool
 }
 
-// Live reports whether the timer has not been cancelled; the engine calls
+// Due reports whether the timer has not been cancelled; the engine calls
 // it when the timer's message arrives, and forgets the timer.
-func (st *State) Live(t *Timer) bool {
+func (st *State) Due(t *Timer) bool {
 	delete(st.timers, t)
 	return !t.cancelled.Load()
 }

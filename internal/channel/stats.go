@@ -57,7 +57,7 @@ var replyStatusNames = [NumReplyStatuses]string{"ok", "error", "other"}
 
 func (s ReplyStatus) String() string { return replyStatusNames[s] }
 
-// Decision is what the crash strategy decided for a crashed channel.
+// Decision is what the engine's Supervisor decided for a crashed channel.
 type Decision uint8
 
 // Crash decisions.

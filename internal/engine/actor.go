@@ -23,52 +23,91 @@ var (
 	emptyObject    = protocol.RawJSON([]byte(`{}`))
 )
 
-// channelActor runs one joined channel. A restart makes a fresh value from
-// the same producer (see Spawn), hence the same spec and factory.
+// channelActor is one joined channel, all of it in one allocation made by
+// Route.Spawn: what its Socket actor shares (the embedded Handle), the
+// spec it was started from, and its behaviour instance (st), which a
+// restart starts afresh in place. Who writes what:
+//
+//   - Handle: each field says (mostly the channel actor; the Socket actor
+//     keeps the restart history and sets the stop reason);
+//   - spec, route: set by Spawn before the actor runs, then read-only;
+//   - everything else: the channel actor, in Receive and the callbacks it
+//     runs.
+//
+// The channel is alive for its client (live) from its accepted join until
+// Terminate runs.
 type channelActor struct {
-	spec    *channel.Spec      // immutable, shared by every instance
-	factory actors.Factory     // immutable
-	st      *channel.State     // this instance; made at Started
-	reason  error              // set by the channel itself (leave, stop result)
-	crash   *actors.CrashError // set when a callback panicked
-	ended   bool               // Terminate has run
-	// intercept is the events the subscription made at this instance's
-	// join intercepts (nil after a restart, which keeps the subscription).
-	intercept []string
+	channel.Handle
+	spec  channel.Spec
+	route *Route
+	st    channel.State // this instance; set up afresh by join
+
+	reason error              // set by the channel itself (leave, stop result)
+	crash  *actors.CrashError // set when a callback panicked, until a restart
+	// self is the actor's PID, set before the channel subscribes (deliver
+	// reads it from any goroutine after that).
+	self *actor.PID
+	// gate is the channel's join gate, in use once gated is set.
+	gate channel.Gate
+
+	ended   bool // Terminate has run for this instance
+	stopped bool // Stopping has run: the actor is going away
+	gated   bool
 	// asked is what the join payload asked of recovery; the reply has the
 	// recovery members only when it asked.
 	asked channel.Asked
 }
 
-// crash is the failure a channel escalates to its Socket actor's
-// crash strategy: the user-facing report and what the strategy decides by.
-type crash struct {
-	*actors.CrashError
-	policy   supervisor.Policy
-	restarts *supervisor.Restarts
-	handle   *channel.Handle
-	stats    *channel.RouteStats
-}
+// live reports whether the channel is joined and its instance not
+// terminated: the one test every handler makes before it runs a callback.
+func (a *channelActor) live() bool { return a.st.Joined && !a.ended }
 
+// Receive runs on the channel's goroutine. A crashed channel's mailbox is
+// suspended until its Socket actor decides: a stop arrives as protoactor's
+// Stop; a restart as a Started (a system message, so it comes before the
+// messages that waited) followed by the mailbox's resumption.
 func (a *channelActor) Receive(ctx actor.Context) {
+	if a.route == nil {
+		// Made by protoactor outside Spawn (a restart after a panic that
+		// escaped Receive, which contain prevents): nothing to run.
+		ctx.Stop(ctx.Self())
+		return
+	}
+	defer a.contain(ctx)
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		a.join(ctx)
+		switch {
+		case a.stopped:
+		case a.Incarnation == 0:
+			a.join(ctx)
+		case a.crash != nil:
+			a.restart(ctx)
+		}
 	case *channel.Inbound:
 		a.handleIn(ctx, m)
 	case topics.Broadcast:
 		a.handleBroadcast(ctx, m)
 	case *channel.Timer:
-		if a.st.Live(m) {
+		if a.st.Due(m) {
 			a.handleInfo(ctx, m.Msg)
 		}
 	case *actor.Stopping:
 		a.stop(ctx)
-	case *actor.Restarting:
-		a.teardown(ctx, a.crash)
-	case *actor.Stopped, *actor.Terminated:
+	case *actor.Stopped:
+		ctx.Send(a.spec.Socket, &channel.Ended{PID: ctx.Self()})
+	case *actor.Terminated, *actor.Restarting:
 	default:
 		a.handleInfo(ctx, m)
+	}
+}
+
+// contain turns a panic that escaped the engine itself (callbacks run
+// under guard) into a crash of the channel, so that protoactor never
+// restarts the actor behind its Socket actor's back.
+func (a *channelActor) contain(ctx actor.Context) {
+	if r := recover(); r != nil {
+		a.fail(ctx, &actors.CrashError{Value: r, Stack: debug.Stack(), Callback: "engine",
+			Topic: a.spec.Topic, JoinRef: a.st.PushRef().String(), SocketID: a.spec.SocketID})
 	}
 }
 
@@ -87,7 +126,7 @@ func (a *channelActor) guard(callback, event string, f func()) (ce *actors.Crash
 		if r := recover(); r != nil {
 			ce = &actors.CrashError{
 				Value: r, Stack: debug.Stack(), Callback: callback, Event: event,
-				Topic: a.spec.Topic, JoinRef: a.st.PushRef.String(), SocketID: a.spec.SocketID,
+				Topic: a.spec.Topic, JoinRef: a.st.PushRef().String(), SocketID: a.spec.SocketID,
 			}
 		}
 	}()
@@ -95,34 +134,43 @@ func (a *channelActor) guard(callback, event string, f func()) (ce *actors.Crash
 	return nil
 }
 
-// fail hands a crash to the Socket actor's crash strategy, which decides
-// what happens next, and suspends the channel's mailbox until it has: the
-// crash was recovered in guard, so it is escalated as a failure directly,
-// not raised again. The caller returns at once.
+// fail reports a crash to the Socket actor, whose Supervisor decides what
+// happens next, and suspends the channel's mailbox until it has: the
+// messages that come meanwhile wait for the restarted instance (or go
+// with the channel). The caller returns at once.
 func (a *channelActor) fail(ctx actor.Context, ce *actors.CrashError) {
 	a.crash = ce
-	report := &crash{CrashError: ce, policy: a.spec.Policy, restarts: &a.spec.Handle.Restarts, handle: a.spec.Handle, stats: a.spec.Stats}
-	sup, ok := ctx.(actor.Supervisor)
-	if !ok {
-		// Only a decorated context lacks it, and channel props have none;
-		// protoactor's own recover would escalate the panic the same way.
-		panic(report)
+	self := ctx.Self()
+	if proc, ok := ctx.ActorSystem().ProcessRegistry.Get(self); ok {
+		proc.SendSystemMessage(self, suspendMsg)
 	}
-	sup.EscalateFailure(report, ctx.Message())
+	ctx.Send(a.spec.Socket, &Crash{CrashError: ce, PID: self, policy: a.route.policy, handle: &a.Handle, stats: a.route.stats})
 }
 
+// restart ends the crashed instance (Terminate with the crash), stops the
+// actors it spawned (as protoactor's own restart does) and starts a fresh
+// instance, which rejoins in place.
+func (a *channelActor) restart(ctx actor.Context) {
+	a.teardown(ctx, a.crash)
+	for _, child := range ctx.Children() {
+		ctx.Stop(child)
+	}
+	a.join(ctx)
+}
+
+// join starts an instance: the first runs the whole join, a restarted one
+// rejoins (see rejoin).
 func (a *channelActor) join(ctx actor.Context) {
-	a.st = channel.NewState(a.spec)
 	a.reason, a.crash, a.ended = nil, nil, false
-	h := a.spec.Handle
+	h := &a.Handle
 	h.Incarnation++
 	restarted := h.Incarnation > 1
-	a.st.Owner = ctx.Self().String()
-	a.st.Behaviours = []any{a.factory()}
+	a.st.Start(&a.spec, ctx.Self().Id, a.route.factory())
 	c := a.context(ctx, nil)
-	var g *channel.Gate // set when the topic keeps a history
+	var g *channel.Gate    // set when the topic keeps a history
+	var intercept []string // the events g's subscription intercepts
 	if !restarted {
-		g = a.recover(ctx)
+		g, intercept = a.recover(ctx)
 	}
 	var reply any
 	var err error
@@ -152,7 +200,7 @@ func (a *channelActor) join(ctx actor.Context) {
 	}
 	p, merr := protocol.Marshal(reply)
 	if merr == nil && a.asked != channel.NotAsked {
-		p, merr = channel.RecoveryReply(p, a.st.Recovery, g != nil)
+		p, merr = channel.RecoveryReply(p, a.st.Recovery(), g != nil)
 	}
 	if merr != nil {
 		a.st.Log.Error().Err(merr).Msg("join reply cannot be encoded")
@@ -166,17 +214,18 @@ func (a *channelActor) join(ctx actor.Context) {
 	// replays goes right after the reply, and the gate drops what the
 	// replay already sent.
 	if g == nil {
-		g = a.subscribe(ctx, false)
+		g, intercept = a.subscribe(ctx, false)
 	}
 	a.writeReply(a.spec.JoinRef, a.spec.Ref, "ok", p)
 	a.st.Joined = true
 	h.Counted = true
-	a.spec.Stats.AddJoined(1)
-	ce = a.replay(ctx)
-	h.Floor = a.st.Recovery.Head.Seq
+	a.route.stats.AddJoined(1)
+	rec := a.st.Recovery()
+	ce = a.replay(ctx, rec, intercept)
+	h.Floor = rec.Head.Seq
 	g.Release(h.Floor)
-	ctx.Send(ctx.Parent(), &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: h, OK: true})
-	a.st.Log.Debug().Str("recovery", a.st.Recovery.Outcome.String()).Msg("channel joined")
+	ctx.Send(a.spec.Socket, &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: h, OK: true})
+	a.st.Log.Debug().Str("recovery", rec.Outcome.String()).Msg("channel joined")
 	if ce != nil {
 		a.fail(ctx, ce)
 	}
@@ -190,17 +239,17 @@ func (a *channelActor) join(ctx actor.Context) {
 // position sent for a topic that keeps no history is answered "not
 // recovered" (topics.NoHistory). The reply gains the recovery members only
 // when the payload has "_since" (null for a first join).
-func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
+func (a *channelActor) recover(ctx actor.Context) (*channel.Gate, []string) {
 	ps := a.spec.Runtime.PubSub
 	var since topics.Position
 	since, a.asked = channel.Since(a.spec.Payload)
 	if !ps.Keeps(a.spec.Topic) {
 		if a.asked != channel.NotAsked {
-			a.st.Recovery = topics.Recovery{Outcome: topics.NoHistory}
+			a.st.SetRecovery(topics.Recovery{Outcome: topics.NoHistory})
 		}
-		return nil
+		return nil, nil
 	}
-	g := a.subscribe(ctx, false)
+	g, intercept := a.subscribe(ctx, false)
 	if betweenSubscribeAndRead != nil {
 		betweenSubscribeAndRead()
 	}
@@ -208,11 +257,12 @@ func (a *channelActor) recover(ctx actor.Context) *channel.Gate {
 	if a.asked == channel.AskedSince {
 		from = &since
 	}
-	a.st.Recovery, _ = ps.Recover(a.spec.Topic, from)
+	rec, _ := ps.Recover(a.spec.Topic, from)
 	if a.asked == channel.AskedBadly {
-		a.st.Recovery.Outcome = topics.BadPosition
+		rec.Outcome = topics.BadPosition
 	}
-	return g
+	a.st.SetRecovery(rec)
+	return g, intercept
 }
 
 // betweenSubscribeAndRead is nil except in a test that widens the window
@@ -222,8 +272,7 @@ var betweenSubscribeAndRead func()
 // replay sends the broadcasts the join recovered, in order, right after
 // the join reply: intercepted events through HandleOut, the others as
 // they were broadcast. It stops at a crash in HandleOut and returns it.
-func (a *channelActor) replay(ctx actor.Context) *actors.CrashError {
-	rec := &a.st.Recovery
+func (a *channelActor) replay(ctx actor.Context, rec topics.Recovery, intercept []string) *actors.CrashError {
 	if !rec.Recovered() {
 		return nil
 	}
@@ -232,7 +281,7 @@ func (a *channelActor) replay(ctx actor.Context) *actors.CrashError {
 			break // HandleOut stopped the channel
 		}
 		oh, ok := a.current().(actors.OutHandler)
-		if !ok || !slices.Contains(a.intercept, b.Event) {
+		if !ok || !slices.Contains(intercept, b.Event) {
 			_ = a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
 				return s.Broadcast(b.Topic, b.Event, b.Payload)
 			})
@@ -245,7 +294,7 @@ func (a *channelActor) replay(ctx actor.Context) *actors.CrashError {
 		}
 		a.apply(ctx, nil, res)
 	}
-	rec.Missed = nil // the history is shared; let it go
+	a.st.DropMissed()
 	return nil
 }
 
@@ -266,74 +315,86 @@ func (a *channelActor) rejoin(ctx actor.Context, ce *actors.CrashError, err erro
 		return
 	}
 	a.st.Joined = true
-	if a.spec.Handle.Sub == nil {
+	if a.Sub == nil {
 		a.subscribe(ctx, true)
 	}
-	a.st.Log.Info().Int("incarnation", a.spec.Handle.Incarnation).Msg("channel restarted")
+	a.st.Log.Info().Int("incarnation", a.Incarnation).Msg("channel restarted")
 }
 
 func (a *channelActor) refuse(ctx actor.Context, payload any, crashed bool) {
 	// A recovering join subscribed before Join: undo it now, before the
 	// closed gate fills up.
-	a.spec.Handle.Sub.Unsubscribe()
-	a.spec.Handle.Sub = nil
+	a.Sub.Unsubscribe()
+	a.Sub = nil
 	p, err := protocol.Marshal(payload)
 	if err != nil {
 		p = protocol.RawJSON([]byte(`{"reason":"join refused"}`))
 	}
 	a.writeReply(a.spec.JoinRef, a.spec.Ref, "error", p)
 	if crashed {
-		a.spec.Handle.SetJoinCrashed()
+		a.SetJoinCrashed()
 	}
-	ctx.Send(ctx.Parent(), &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: a.spec.Handle})
+	ctx.Send(a.spec.Socket, &channel.Joined{Topic: a.spec.Topic, PID: ctx.Self(), Handle: &a.Handle})
 	ctx.Stop(ctx.Self())
 }
 
 // subscribe registers the channel on its topic through a gate, open or
 // held closed until its release.
-func (a *channelActor) subscribe(ctx actor.Context, open bool) *channel.Gate {
+func (a *channelActor) subscribe(ctx actor.Context, open bool) (*channel.Gate, []string) {
 	var intercept []string
 	if oh, ok := a.current().(actors.OutHandler); ok {
 		intercept = slices.Clone(oh.Intercept())
 	}
-	a.intercept = intercept
-	self, root := ctx.Self(), ctx.ActorSystem().Root
+	a.self = ctx.Self()
+	// The channel's first gate is part of its allocation; a second
+	// subscription (after a restart whose Join refused the first) gets
+	// its own, since the first may still be in a late fan-out.
+	g := &a.gate
+	if a.gated {
+		g = &channel.Gate{}
+	}
+	a.gated = true
+	g.Init(a.spec.Sink, open)
+	var sink topics.Sink
+	if a.spec.Sink != nil {
+		sink = g
+	}
+	a.Sub = a.spec.Runtime.PubSub.Subscribe(a.spec.Topic, topics.Subscriber{
+		Sink:      sink,
+		Intercept: intercept,
+		Deliver:   a.deliver,
+	})
+	return g, intercept
+}
+
+// deliver posts an intercepted broadcast to the channel's mailbox; any
+// goroutine (the topic's fan-out) calls it. Past the runtime's bound on
+// waiting broadcasts the connection is a slow consumer.
+func (a *channelActor) deliver(b topics.Broadcast) {
 	limit := a.spec.Runtime.MaxIntercepted
 	if limit <= 0 {
 		limit = 1024
 	}
-	h, overflow := a.spec.Handle, a.spec.Overflow
-	var sink topics.Sink
-	g := channel.NewGate(a.spec.Sink, overflow, open)
-	if a.spec.Sink != nil {
-		sink = g
+	if a.PendingOut.Add(1) > limit {
+		a.PendingOut.Add(-1)
+		if a.spec.Sink != nil {
+			a.spec.Sink.Overflow()
+		}
+		return
 	}
-	h.Sub = a.spec.Runtime.PubSub.Subscribe(a.spec.Topic, topics.Subscriber{
-		Sink:      sink,
-		Intercept: intercept,
-		Deliver: func(b topics.Broadcast) {
-			if h.PendingOut.Add(1) > limit {
-				h.PendingOut.Add(-1)
-				if overflow != nil {
-					overflow()
-				}
-				return
-			}
-			root.Send(self, b)
-		},
-	})
-	return g
+	a.spec.Runtime.System.Root.Send(a.self, b)
 }
 
 func (a *channelActor) handleIn(ctx actor.Context, in *channel.Inbound) {
 	if in.Done != nil {
 		defer in.Done()
 	}
-	if !a.st.Joined || a.ended {
+	if !a.live() {
 		return
 	}
 	msg := in.Msg
 	if msg.Event == protocol.EventLeave {
+		a.MarkClosed() // before the reply, as for a stop result
 		_ = a.st.Reply(msg.Ref, "ok", nil)
 		a.reason = actors.ErrLeft
 		ctx.Stop(ctx.Self())
@@ -344,17 +405,17 @@ func (a *channelActor) handleIn(ctx actor.Context, in *channel.Inbound) {
 	h, ok := a.current().(actors.InHandler)
 	if !ok {
 		_ = a.st.Reply(msg.Ref, "error", unmatchedEvent)
-		a.spec.Stats.Handled(channel.EventUnhandled, time.Since(start).Seconds())
+		a.route.stats.Handled(channel.EventUnhandled, time.Since(start).Seconds())
 		return
 	}
 	var res actors.Result
 	if ce := a.guard("handle_in", msg.Event, func() { res = h.HandleIn(c, msg.Event, msg.Payload) }); ce != nil {
-		a.spec.Stats.Handled(channel.EventCrash, time.Since(start).Seconds())
+		a.route.stats.Handled(channel.EventCrash, time.Since(start).Seconds())
 		a.fail(ctx, ce)
 		return
 	}
 	a.apply(ctx, msg.Ref, res)
-	a.spec.Stats.Handled(eventOutcome(res), time.Since(start).Seconds())
+	a.route.stats.Handled(eventOutcome(res), time.Since(start).Seconds())
 }
 
 // eventOutcome is how a HandleIn that returned res ended.
@@ -372,19 +433,19 @@ func eventOutcome(res actors.Result) channel.EventOutcome {
 }
 
 func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
-	if b.Topic != a.spec.Topic || a.spec.Handle.Sub == nil {
+	if b.Topic != a.spec.Topic || a.Sub == nil {
 		a.handleInfo(ctx, b)
 		return
 	}
-	a.spec.Handle.PendingOut.Add(-1)
-	if !a.st.Joined || a.ended || b.Seq != 0 && b.Seq <= a.spec.Handle.Floor {
+	a.PendingOut.Add(-1)
+	if !a.live() || b.Seq != 0 && b.Seq <= a.Floor {
 		return // the join's recovery sent it already
 	}
 	h, ok := a.current().(actors.OutHandler)
 	if !ok {
 		// The behaviour changed and no longer intercepts: pass it through.
 		_ = a.st.Write(func(s protocol.Serializer) (protocol.Frame, error) {
-			return s.Push(a.st.PushRef, b.Topic, b.Event, b.Payload)
+			return s.Push(a.st.PushRef(), b.Topic, b.Event, b.Payload)
 		})
 		return
 	}
@@ -398,7 +459,7 @@ func (a *channelActor) handleBroadcast(ctx actor.Context, b topics.Broadcast) {
 }
 
 func (a *channelActor) handleInfo(ctx actor.Context, msg any) {
-	if a.st == nil || !a.st.Joined || a.ended {
+	if !a.live() {
 		return
 	}
 	h, ok := a.current().(actors.InfoHandler)
@@ -422,13 +483,19 @@ func (a *channelActor) apply(ctx actor.Context, ref protocol.Ref, res actors.Res
 			_ = a.st.Reply(ref, res.Status(), res.Payload())
 		}
 	case actors.StopResult:
+		reason := res.Reason()
+		restart := !actors.IsClean(reason) && a.route.policy.Restart == supervisor.Permanent
+		if !restart {
+			// Closed before the reply: a push the client sends on seeing
+			// it must not be handed to a channel that will not run it.
+			a.MarkClosed()
+		}
 		if res.Replies() && !ref.IsNull() {
 			_ = a.st.Reply(ref, res.Status(), res.Payload())
 		}
-		reason := res.Reason()
-		if !actors.IsClean(reason) && a.spec.Policy.Restart == supervisor.Permanent {
+		if restart {
 			a.fail(ctx, &actors.CrashError{Value: reason, Callback: "stop", Topic: a.spec.Topic,
-				JoinRef: a.st.PushRef.String(), SocketID: a.spec.SocketID})
+				JoinRef: a.st.PushRef().String(), SocketID: a.spec.SocketID})
 			return
 		}
 		if reason == nil {
@@ -451,17 +518,18 @@ func (a *channelActor) writeReply(joinRef, ref protocol.Ref, status string, p pr
 // stop runs once when the actor stops: Terminate, clean-up, and the closing
 // frame the client expects.
 func (a *channelActor) stop(ctx actor.Context) {
-	h := a.spec.Handle
+	a.stopped = true
+	h := &a.Handle
 	h.MarkClosed() // from now on the socket answers this topic's pushes
 	defer func() {
 		h.Sub.Unsubscribe()
 		h.Sub = nil
 		if h.Counted {
 			h.Counted = false
-			a.spec.Stats.AddJoined(-1)
+			a.route.stats.AddJoined(-1)
 		}
 	}()
-	if a.st == nil || !a.st.Joined || a.ended {
+	if !a.live() {
 		return
 	}
 	fromSocket := false
@@ -502,7 +570,7 @@ func (a *channelActor) stop(ctx actor.Context) {
 // timers, extra subscriptions and presences go. The fast-lane subscription
 // is left to stop, since a restart keeps it.
 func (a *channelActor) teardown(ctx actor.Context, reason error) {
-	if a.st == nil || !a.st.Joined || a.ended {
+	if !a.live() {
 		return
 	}
 	a.ended = true

@@ -25,6 +25,12 @@ func New(base *zerolog.Logger, fields func(zerolog.Context) zerolog.Context) *Lo
 	return &Logger{base: base, fields: fields}
 }
 
+// Init sets up l, a Logger held by value inside a larger struct, as New
+// would; call it before l is used, and once.
+func (l *Logger) Init(base *zerolog.Logger, fields func(zerolog.Context) zerolog.Context) {
+	l.base, l.fields = base, fields
+}
+
 // Get returns the logger with its fields, building it once.
 func (l *Logger) Get() *zerolog.Logger {
 	if p := l.built.Load(); p != nil {
