@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -187,6 +188,11 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 	// The reader is counted while the socket is still registered: Shutdown
 	// waits for every socket to go before it waits for the goroutines, so
 	// an Add after the socket's end could race its Wait.
+	r := &wsReader{w: w, ws: ws, log: log, idle: h.opt.idleTimeout, epfd: -1}
+	if br != nil && bc.rc != nil {
+		r.br = br
+	}
+	bc.reader = r // before anything can close the connection
 	h.wg.Add(1)
 	c, err := h.start(s, w)
 	if err != nil {
@@ -195,10 +201,7 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 	}
 	c.direct = true
 	ws.SetReadLimit(h.opt.maxFrame)
-	r := &wsReader{c: c, w: w, ws: ws, log: log, idle: h.opt.idleTimeout}
-	if br != nil {
-		r.br, r.waiter = br, newReadWaiter(bc.Conn)
-	}
+	r.c = c
 	idle := r.idle
 	ws.SetPingHandler(func(data string) error {
 		_ = ws.SetReadDeadline(time.Now().Add(idle))
@@ -218,8 +221,8 @@ type wsReader struct {
 	w      *writer // the connection's writer
 	ws     *websocket.Conn
 	log    *lazylog.Logger
-	br     *bufio.Reader // gorilla's read buffer, or nil
-	waiter *readWaiter   // nil where unsupported
+	br     *bufio.Reader // gorilla's read buffer; nil: the reader never moves
+	waiter *readWaiter   // made on first use, where the idle poller is not
 	idle   time.Duration
 	// The idle deadline moves at most every quarter of the idle timeout (a
 	// second at most): every move is a timer update, and a busy connection
@@ -229,6 +232,16 @@ type wsReader struct {
 	now         time.Time // when the last message was read
 	grown       bool      // this goroutine has read a message
 	renewed     time.Time // when the reader last moved to a fresh goroutine
+
+	// Parking with the idle poller (idlepoll_linux.go). parked is set by
+	// the reader as it parks and cleared by whoever resumes it; the rest
+	// belong to the reader.
+	parked atomic.Bool
+	epfd   int    // the epoll instance the reader is registered with; -1: none
+	slot   uint32 // the reader's slot in the poller
+	gen    uint32 // the slot's generation when the reader took it
+	added  bool   // the connection is in the epoll set
+	timer  *time.Timer
 }
 
 // renewEvery bounds how often a busy reader moves to a fresh goroutine.
@@ -237,22 +250,78 @@ const renewEvery = time.Second
 // loop reads until the connection ends. Reading a message takes the
 // goroutine's stack to twice the minimum, and the runtime shrinks a stack
 // only while less than a quarter of it is in use, which a parked reader
-// never is. So a reader with nothing buffered moves to a fresh goroutine
-// (at most once a second) that parks on a minimal stack until the socket
-// is readable: every idle connection holds half the stack it otherwise
-// would, and a busy one pays a goroutine start a second.
+// never is. So a reader with nothing buffered (checked at most once a
+// second) parks the connection with the idle poller and ends: an idle
+// connection holds no goroutine, and a new one starts, on a minimal stack,
+// once the socket is readable. Where the poller cannot be used, the reader
+// moves to a fresh goroutine that waits on a minimal stack instead.
 func (r *wsReader) loop() {
 	for {
-		if r.grown && r.waiter != nil && r.br.Buffered() == 0 && r.now.Sub(r.renewed) >= renewEvery {
+		if r.grown && r.br != nil && r.br.Buffered() == 0 && r.now.Sub(r.renewed) >= renewEvery {
 			r.grown, r.renewed = false, r.now
-			go r.fresh() // the handler's wait group count passes on
-			return
+			switch r.park() {
+			case parkedAway:
+				return // the handler's wait group count passes on
+			case parkUnsupported:
+				if r.waiter == nil {
+					r.waiter = newReadWaiter(r.w.bc.Conn)
+				}
+				if r.waiter != nil {
+					go r.fresh()
+					return
+				}
+			}
 		}
 		if !r.next() {
+			r.unregister()
+			if r.timer != nil {
+				r.timer.Stop()
+			}
 			r.c.s.h.wg.Done()
 			return
 		}
 		r.grown = true
+	}
+}
+
+// What came of a park.
+const (
+	parkedAway      = iota // someone else resumes the reader
+	parkResume             // the socket was readable already: read on here
+	parkUnsupported        // no idle poller here
+)
+
+// park parks the connection with the idle poller. The reader is armed
+// first and marked parked second, then the socket is looked at once more:
+// bytes that came before the mark, whose event found the reader not yet
+// parked, are not left waiting.
+func (r *wsReader) park() int {
+	deadline := r.deadlineSet.Add(r.idle)
+	d := time.Until(deadline)
+	if d <= 0 {
+		return parkResume // the read times out at once
+	}
+	if !r.arm() {
+		return parkUnsupported
+	}
+	r.armTimer(d)
+	r.parked.Store(true)
+	// From here the reader may be running on another goroutine: only
+	// parked is touched.
+	if !r.readable() && time.Now().Before(deadline) {
+		return parkedAway
+	}
+	if r.parked.CompareAndSwap(true, false) {
+		return parkResume
+	}
+	return parkedAway
+}
+
+// wake resumes a parked reader on a new goroutine; a no-op if it is not
+// parked. Safe from any goroutine.
+func (r *wsReader) wake() {
+	if r.parked.CompareAndSwap(true, false) {
+		go r.loop()
 	}
 }
 

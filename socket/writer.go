@@ -363,6 +363,19 @@ type batchConn struct {
 	// deadlineSet is when writeFrames last set the write deadline (zero
 	// once anyone else has set one); guarded by mu.
 	deadlineSet time.Time
+	// reader is the connection's reader, which Close resumes if it is
+	// parked with the idle poller; set before the connection is shared.
+	reader *wsReader
+}
+
+// Close closes the connection and resumes its reader if it is parked:
+// a closed descriptor leaves the idle poller's set without an event.
+func (b *batchConn) Close() error {
+	err := b.Conn.Close()
+	if b.reader != nil {
+		b.reader.wake()
+	}
+	return err
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
