@@ -179,20 +179,15 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 // br is gorilla's read buffer (nil if unknown).
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
-	log := s.log
-	w := &writer{ws: ws, bc: bc, ser: s.ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
-		timeout: h.opt.writeTimeout, log: log, wg: &h.wg, flushed: h.metrics.queueWS}
-	if bc.rc != nil {
-		w.pool = &h.flushes
-	}
-	// The reader is counted while the socket is still registered: Shutdown
-	// waits for every socket to go before it waits for the goroutines, so
-	// an Add after the socket's end could race its Wait.
-	r := &wsReader{w: w, ws: ws, log: log, idle: h.opt.idleTimeout, epfd: -1}
+	w := &writer{ws: ws, bc: bc, ser: s.ser, h: h, pooled: bc.rc != nil, log: s.log}
+	r := &wsReader{w: w, epfd: -1}
 	if br != nil && bc.rc != nil {
 		r.br = br
 	}
 	bc.reader = r // before anything can close the connection
+	// The reader is counted while the socket is still registered: Shutdown
+	// waits for every socket to go before it waits for the goroutines, so
+	// an Add after the socket's end could race its Wait.
 	h.wg.Add(1)
 	c, err := h.start(s, w)
 	if err != nil {
@@ -202,15 +197,10 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 	c.direct = true
 	ws.SetReadLimit(h.opt.maxFrame)
 	r.c = c
-	idle := r.idle
-	ws.SetPingHandler(func(data string) error {
-		_ = ws.SetReadDeadline(time.Now().Add(idle))
-		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-	})
-	r.refresh = min(time.Second, idle/4)
+	ws.SetPingHandler(r.ping)
 	r.now = time.Now()
 	r.deadlineSet = r.now
-	_ = ws.SetReadDeadline(r.now.Add(idle))
+	_ = ws.SetReadDeadline(r.now.Add(h.opt.idleTimeout))
 	go r.loop()
 }
 
@@ -218,16 +208,12 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 // hands them to the socket. One goroutine at a time runs it.
 type wsReader struct {
 	c      *Conn
-	w      *writer // the connection's writer
-	ws     *websocket.Conn
-	log    *lazylog.Logger
+	w      *writer       // the connection's writer, and its gorilla connection and logger
 	br     *bufio.Reader // gorilla's read buffer; nil: the reader never moves
 	waiter *readWaiter   // made on first use, where the idle poller is not
-	idle   time.Duration
 	// The idle deadline moves at most every quarter of the idle timeout (a
-	// second at most): every move is a timer update, and a busy connection
-	// reads thousands of frames a second.
-	refresh     time.Duration
+	// second at most, refreshEvery): every move is a timer update, and a
+	// busy connection reads thousands of frames a second.
 	deadlineSet time.Time
 	now         time.Time // when the last message was read
 	grown       bool      // this goroutine has read a message
@@ -242,6 +228,17 @@ type wsReader struct {
 	gen    uint32 // the slot's generation when the reader took it
 	added  bool   // the connection is in the epoll set
 	timer  *time.Timer
+}
+
+// refreshEvery is how often a reader moves the read deadline of a
+// connection with the given idle timeout.
+func refreshEvery(idle time.Duration) time.Duration { return min(time.Second, idle/4) }
+
+// ping answers a client's ping, which counts as traffic.
+func (r *wsReader) ping(data string) error {
+	ws := r.w.ws
+	_ = ws.SetReadDeadline(time.Now().Add(r.c.s.h.opt.idleTimeout))
+	return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 }
 
 // renewEvery bounds how often a busy reader moves to a fresh goroutine.
@@ -296,7 +293,7 @@ const (
 // bytes that came before the mark, whose event found the reader not yet
 // parked, are not left waiting.
 func (r *wsReader) park() int {
-	deadline := r.deadlineSet.Add(r.idle)
+	deadline := r.deadlineSet.Add(r.c.s.h.opt.idleTimeout)
 	d := time.Until(deadline)
 	if d <= 0 {
 		return parkResume // the read times out at once
@@ -341,20 +338,20 @@ func (r *wsReader) next() bool {
 			// The rest of the frame is still coming.
 			r.w.lingerOnClose()
 		}
-		code, text, why := readError(err, r.log, h.opt.maxFrame)
+		code, text, why := readError(err, r.w.log, h.opt.maxFrame)
 		c.closeFor(why, actors.ErrClosed, code, text)
 		return false
 	}
 	r.now = time.Now()
-	if r.now.Sub(r.deadlineSet) >= r.refresh {
+	if idle := h.opt.idleTimeout; r.now.Sub(r.deadlineSet) >= refreshEvery(idle) {
 		r.deadlineSet = r.now
-		_ = r.ws.SetReadDeadline(r.now.Add(r.idle))
+		_ = r.w.ws.SetReadDeadline(r.now.Add(idle))
 	}
 	msg, err := c.s.ser.Decode(data.Bytes(), mt == websocket.BinaryMessage)
 	n := data.Len()
 	putReadBuffer(data) // Decode keeps no reference to it
 	if err != nil {
-		r.log.Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
+		r.w.log.Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
 		return true
 	}
 	return c.Handle(msg)
@@ -363,7 +360,7 @@ func (r *wsReader) next() bool {
 // read reads one whole message into a pooled buffer: the reader holds no
 // buffer between messages, and a busy one allocates none per message.
 func (r *wsReader) read() (int, *bytes.Buffer, error) {
-	mt, rd, err := r.ws.NextReader()
+	mt, rd, err := r.w.ws.NextReader()
 	if err != nil {
 		return 0, nil, err
 	}

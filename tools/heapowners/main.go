@@ -133,6 +133,10 @@ func isPlumbing(frame string) bool {
 
 // classify names the owner of one stack, allocating frame first.
 func classify(frames []string) key {
+	if strings.HasPrefix(frames[0], "time.goFunc") {
+		// a timer's goroutine: newproc inlined into the timer's function
+		return key{"goroutine descriptors", "time.goFunc"}
+	}
 	for _, f := range frames {
 		if strings.HasPrefix(f, "runtime.malg") {
 			return key{"goroutine descriptors", "runtime.malg"}
