@@ -156,7 +156,8 @@ type hijacker struct {
 }
 
 // readBufferSize is the read buffer of every WebSocket connection, held
-// for its whole life, idle or not. Client frames are mostly a few hundred
+// while it has traffic (a parked connection gives it back to a pool, see
+// detachBuffer). Client frames are mostly a few hundred
 // bytes at most (heartbeats, pushes); a larger one is read straight into
 // its message, so a small buffer costs no extra system calls. gorilla
 // adopts a hijacked buffer only above 256 bytes.
@@ -302,6 +303,7 @@ func (r *wsReader) park() int {
 		return parkUnsupported
 	}
 	r.armTimer(d)
+	detachBuffer(r.br)
 	r.parked.Store(true)
 	// From here the reader may be running on another goroutine: only
 	// parked is touched.
@@ -309,6 +311,7 @@ func (r *wsReader) park() int {
 		return parkedAway
 	}
 	if r.parked.CompareAndSwap(true, false) {
+		attachBuffer(r.br, r.w.bc)
 		return parkResume
 	}
 	return parkedAway
@@ -318,8 +321,48 @@ func (r *wsReader) park() int {
 // parked. Safe from any goroutine.
 func (r *wsReader) wake() {
 	if r.parked.CompareAndSwap(true, false) {
-		go r.loop()
+		go r.resume()
 	}
+}
+
+// resume reads on after a park, with a read buffer again.
+func (r *wsReader) resume() {
+	attachBuffer(r.br, r.w.bc)
+	r.loop()
+}
+
+// A parked connection's read buffer goes back to a pool, and the next
+// reader takes one from there: gorilla keeps its *bufio.Reader for the
+// connection's life, but between messages it holds nothing read from it,
+// so the reader can move the Reader's contents, its buffer with them, out
+// of that struct and back. bufReaders holds Readers with a buffer,
+// bufHolders empty ones to move a buffer into; neither allocates once warm.
+var bufReaders, bufHolders sync.Pool // of *bufio.Reader
+
+// detachBuffer moves br's buffer, which holds no unread byte, to the pool
+// and leaves br empty.
+func detachBuffer(br *bufio.Reader) {
+	h, _ := bufHolders.Get().(*bufio.Reader)
+	if h == nil {
+		h = new(bufio.Reader)
+	}
+	*h = *br
+	*br = bufio.Reader{}
+	bufReaders.Put(h)
+}
+
+// attachBuffer gives the empty br a buffer, from the pool if it has one,
+// reading from bc.
+func attachBuffer(br *bufio.Reader, bc *batchConn) {
+	h, _ := bufReaders.Get().(*bufio.Reader)
+	if h == nil || h.Size() != readBufferSize {
+		*br = *bufio.NewReaderSize(bc, readBufferSize)
+		return
+	}
+	*br = *h
+	*h = bufio.Reader{}
+	bufHolders.Put(h)
+	br.Reset(bc)
 }
 
 // fresh waits for the socket to become readable, then reads on.
