@@ -154,7 +154,7 @@ func TestIdleReadersHoldNoGoroutine(t *testing.T) {
 }
 
 // A parked connection with no traffic is closed at its idle timeout, by
-// the reader's idle timer.
+// the poller's sweep of read deadlines.
 func TestParkedReaderTimesOut(t *testing.T) {
 	s := startIdleServer(t, WithIdleTimeout(600*time.Millisecond))
 	t.Cleanup(func() { _ = s.h.Shutdown(context.Background()) })

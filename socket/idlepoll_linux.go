@@ -16,8 +16,13 @@ import (
 // becomes readable. Three things can resume a parked reader, and the first
 // one to claim it (wsReader.parked, a compare-and-swap) does:
 //   - the poller: the socket has bytes, end of stream or an error;
-//   - the reader's idle timer, at its read deadline: the read that follows
-//     times out, and the connection closes as idle;
+//   - the poller's sweep, once the reader's read deadline has passed: the
+//     read that follows times out, and the connection closes as idle. The
+//     sweep runs every refresh period (refreshEvery of the shortest idle
+//     timeout among the registered readers) while readers are registered,
+//     and looks at each slot's deadline: a few bytes per connection
+//     instead of a timer each, and at most a period late, the slack the
+//     read deadline itself has;
 //   - the connection's Close (batchConn.Close): closing a descriptor takes
 //     it out of every epoll set without an event, so the closer resumes
 //     the reader itself, whose read then fails.
@@ -42,8 +47,13 @@ type idlePoller struct {
 	epfd  int      // file's descriptor (file.Fd would make it blocking)
 	slots []*wsReader
 	gens  []uint32 // each slot's generation, bumped when it is freed
-	free  []uint32 // free slots
-	n     int      // registered readers
+	// each slot's read deadline while its reader is parked (monoNow), 0
+	// once the sweep has resumed it or it is free
+	deadlines []int64
+	free      []uint32 // free slots
+	n         int      // registered readers
+	sweep     *time.Timer
+	period    time.Duration // between sweeps
 }
 
 // The readiness a parked reader waits for: one event, then none until the
@@ -51,8 +61,9 @@ type idlePoller struct {
 const parkEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
 // register gives r a slot, and the epoll instance it parks in; false if
-// no epoll instance can be made.
-func (p *idlePoller) register(r *wsReader) bool {
+// no epoll instance can be made. period is how late r's idle deadline
+// may be noticed.
+func (p *idlePoller) register(r *wsReader, period time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.file == nil {
@@ -73,12 +84,44 @@ func (p *idlePoller) register(r *wsReader) bool {
 		slot, p.free = p.free[k-1], p.free[:k-1]
 	} else {
 		slot = uint32(len(p.slots))
-		p.slots, p.gens = append(p.slots, nil), append(p.gens, 0)
+		p.slots, p.gens, p.deadlines = append(p.slots, nil), append(p.gens, 0), append(p.deadlines, 0)
 	}
 	p.slots[slot] = r
 	r.slot, r.gen, r.epfd = slot, p.gens[slot], p.epfd
 	p.n++
+	switch {
+	case p.sweep == nil:
+		p.period = period
+		p.sweep = time.AfterFunc(period, p.sweepDue)
+	case period < p.period:
+		p.period = period
+		p.sweep.Reset(period)
+	}
 	return true
+}
+
+// parkUntil records when the parked reader r's read deadline passes.
+func (p *idlePoller) parkUntil(r *wsReader, at int64) {
+	p.mu.Lock()
+	p.deadlines[r.slot] = at
+	p.mu.Unlock()
+}
+
+// sweepDue resumes the parked readers whose read deadline has passed.
+func (p *idlePoller) sweepDue() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == 0 {
+		return
+	}
+	now := monoNow()
+	for i, at := range p.deadlines {
+		if at != 0 && at <= now {
+			p.deadlines[i] = 0
+			p.slots[i].wake()
+		}
+	}
+	p.sweep.Reset(p.period)
 }
 
 // newEpollFile makes a non-blocking epoll instance, which the runtime's
@@ -102,12 +145,14 @@ func (p *idlePoller) release(r *wsReader) {
 	defer p.mu.Unlock()
 	p.slots[r.slot] = nil
 	p.gens[r.slot]++
+	p.deadlines[r.slot] = 0
 	p.free = append(p.free, r.slot)
 	p.n--
 	if p.n == 0 {
 		p.file.Close() // ends run
-		p.file = nil
-		p.slots, p.gens, p.free = nil, nil, nil
+		p.sweep.Stop()
+		p.file, p.sweep = nil, nil
+		p.slots, p.gens, p.deadlines, p.free = nil, nil, nil, nil
 	}
 }
 
@@ -148,7 +193,7 @@ func (p *idlePoller) fire(slot, gen uint32) {
 // arm registers r's connection for one readiness event. The caller then
 // marks r parked and checks once more for bytes (see wsReader.park).
 func (r *wsReader) arm() bool {
-	if r.epfd < 0 && !idle.register(r) {
+	if r.epfd < 0 && !idle.register(r, refreshEvery(r.c.s.h.opt.idleTimeout)) {
 		return false
 	}
 	ev := syscall.EpollEvent{Events: parkEvents, Fd: int32(r.slot), Pad: int32(r.gen)}
@@ -194,12 +239,8 @@ func (r *wsReader) readable() bool {
 	return ready
 }
 
-// armTimer makes the reader's idle timer fire at its read deadline, d
-// from now, while it is parked.
-func (r *wsReader) armTimer(d time.Duration) {
-	if r.timer == nil {
-		r.timer = time.AfterFunc(d, r.wake)
-		return
-	}
-	r.timer.Reset(d)
+// parkUntil records when the read deadline of the reader, about to
+// park, passes: d from now.
+func (r *wsReader) parkUntil(d time.Duration) {
+	idle.parkUntil(r, monoNow()+int64(d))
 }

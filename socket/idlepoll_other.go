@@ -13,4 +13,4 @@ func (r *wsReader) unregister() {}
 
 func (r *wsReader) readable() bool { return true }
 
-func (r *wsReader) armTimer(time.Duration) {}
+func (r *wsReader) parkUntil(time.Duration) {}

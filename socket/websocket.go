@@ -221,14 +221,14 @@ type wsReader struct {
 	renewed     time.Time // when the reader last moved to a fresh goroutine
 
 	// Parking with the idle poller (idlepoll_linux.go). parked is set by
-	// the reader as it parks and cleared by whoever resumes it; the rest
-	// belong to the reader.
+	// the reader as it parks and cleared by whoever resumes it (the
+	// poller, its sweep, the connection's Close); the rest belong to the
+	// reader.
 	parked atomic.Bool
 	epfd   int    // the epoll instance the reader is registered with; -1: none
 	slot   uint32 // the reader's slot in the poller
 	gen    uint32 // the slot's generation when the reader took it
 	added  bool   // the connection is in the epoll set
-	timer  *time.Timer
 }
 
 // refreshEvery is how often a reader moves the read deadline of a
@@ -272,9 +272,6 @@ func (r *wsReader) loop() {
 		}
 		if !r.next() {
 			r.unregister()
-			if r.timer != nil {
-				r.timer.Stop()
-			}
 			r.c.s.h.wg.Done()
 			return
 		}
@@ -302,7 +299,7 @@ func (r *wsReader) park() int {
 	if !r.arm() {
 		return parkUnsupported
 	}
-	r.armTimer(d)
+	r.parkUntil(d)
 	detachBuffer(r.br)
 	r.parked.Store(true)
 	// From here the reader may be running on another goroutine: only

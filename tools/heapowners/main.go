@@ -120,7 +120,8 @@ func parseSize(s string) (float64, error) {
 // plumbing are packages whose allocations belong to their caller.
 var plumbing = []string{"runtime.", "sync.", "maps.", "slices.", "strings.", "strconv.", "bytes.", "fmt.",
 	"reflect.", "internal/", "time.", "unique.", "encoding/", "sort.", "errors.", "context.", "math/",
-	"container/", "iter.", "weak.", "bufio.", "golang.org/x/time/rate.", "github.com/rs/zerolog."}
+	"container/", "iter.", "weak.", "bufio.", "golang.org/x/time/rate.", "github.com/rs/zerolog.",
+	"google.golang.org/protobuf/"}
 
 func isPlumbing(frame string) bool {
 	for _, p := range plumbing {
