@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,8 +40,40 @@ type Conn struct {
 	direct bool
 	// limiter and strikes belong to whoever feeds the socket (its reader;
 	// long-poll posts); both are safe for concurrent use.
-	limiter *rate.Limiter
+	limiter eventBucket
 	strikes atomic.Int64
+}
+
+// eventBucket is a socket's inbound event limit: a token bucket of the
+// handler's rate and burst, full at first, kept in the Conn itself (a
+// rate.Limiter of its own per socket was one more allocation, of 80 bytes,
+// that every connection made). Safe for concurrent use.
+type eventBucket struct {
+	mu      sync.Mutex
+	started bool
+	tokens  float64 // at last
+	last    int64   // monoNow of the last call
+}
+
+// allow takes a token if there is one, as rate.Limiter.Allow does.
+func (b *eventBucket) allow(r rate.Limit, burst int) bool {
+	if r == rate.Inf {
+		return true
+	}
+	now := monoNow()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.started {
+		b.started, b.tokens = true, float64(burst)
+	} else if elapsed := now - b.last; elapsed > 0 {
+		b.tokens = min(float64(burst), b.tokens+float64(elapsed)/float64(time.Second)*float64(r))
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // Open authenticates a socket with the Connect callback, which gets ctx,
@@ -126,7 +159,7 @@ func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
 	h.stats.connected(s.kind)
 	h.spawned(s.self)
 	s.log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
-	return &Conn{s: s, limiter: rate.NewLimiter(h.opt.eventRate, h.opt.eventBurst)}, nil
+	return &Conn{s: s}, nil
 }
 
 // Handle passes one decoded client message to the socket. Heartbeats are
@@ -135,7 +168,7 @@ func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
 // closing.
 func (c *Conn) Handle(msg protocol.Message) bool {
 	s := c.s
-	if !c.limiter.Allow() {
+	if !c.limiter.allow(s.h.opt.eventRate, s.h.opt.eventBurst) {
 		if c.strikes.Add(1) > int64(s.h.opt.maxStrikes) {
 			s.log.Warn().Int("strikes", s.h.opt.maxStrikes).Msg("rate limit exceeded again and again; closing socket")
 			c.closeFor(closedRateLimit, ErrRateLimited, ClosePolicy, "rate limit exceeded")
@@ -244,7 +277,7 @@ func (c *Conn) closeFor(why closeReason, reason error, code int, text string) {
 }
 
 // Done is closed once the socket has started closing.
-func (c *Conn) Done() <-chan struct{} { return c.s.fp.done }
+func (c *Conn) Done() <-chan struct{} { return c.s.fp.doneChan() }
 
 // ID returns the socket's id (WithID); "" for an anonymous socket.
 func (c *Conn) ID() string { return c.s.id }

@@ -78,8 +78,11 @@
 // # Concurrency
 //
 // Handler methods are safe from any goroutine. Per connection there is one
-// reader goroutine (between messages it parks on a minimal stack) and at
-// most one writer goroutine, which exists only while the socket cannot take
+// reader goroutine while it has traffic and none while it is idle (on
+// Linux, for connections without TLS, an idle poller, one epoll instance
+// for the process, starts a reader when the socket becomes readable, its
+// idle deadline passes or it is closed; elsewhere the reader waits on a
+// minimal stack), and at most one writer goroutine, which exists only while the socket cannot take
 // queued frames at once or the connection closes; otherwise a few
 // handler-wide flush workers, which exist only while some connection has
 // frames to write, write for every connection with non-blocking writes.

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,18 +57,25 @@ import (
 //     its entry is still in the table: a push the client sends on reading
 //     phx_close is answered, never handed to the stopping actor.
 //
-//  6. Closing. done is closed once, by the Socket actor, when the socket
-//     starts closing; a reader waiting for a credit wakes and stops.
+//  6. Closing. closed is set once, by the Socket actor, when the socket
+//     starts closing (and Done, if anyone asked for it, is closed); a
+//     reader waiting for a credit wakes and stops.
 type fastPath struct {
-	table   atomic.Pointer[routes]
-	held    atomic.Int64
-	credits chan struct{} // a sent value is a credit in use
-	done    chan struct{}
-	closed  bool // done is closed; Socket actor only
+	table atomic.Pointer[routes]
+	held  atomic.Int64
+	// The credits in use, at most max. A reader that finds none left
+	// waits on wake, made then (most connections never wait), which give
+	// and close signal.
+	inflight atomic.Int32
+	max      int32
+	wake     atomic.Pointer[chan struct{}] // capacity 1
+	closed   atomic.Bool                   // set once, by the Socket actor (rule 6)
+	mu       sync.Mutex
+	done     chan struct{} // made on first use (Conn.Done); closed with closed; guarded by mu
 }
 
 func newFastPath(maxInflight int) *fastPath {
-	fp := &fastPath{credits: make(chan struct{}, maxInflight), done: make(chan struct{})}
+	fp := &fastPath{max: int32(min(maxInflight, math.MaxInt32))}
 	fp.table.Store(noRoutes)
 	return fp
 }
@@ -82,22 +90,57 @@ func (fp *fastPath) bypass(msg *protocol.Message) *entry {
 }
 
 // take waits for a credit; false once the socket is closing (rules 4, 6).
+// The reader's alone.
 func (fp *fastPath) take() bool {
-	select {
-	case fp.credits <- struct{}{}:
-		return true
-	case <-fp.done:
-		return false
+	for {
+		if fp.closed.Load() {
+			return false
+		}
+		n := fp.inflight.Load()
+		if n < fp.max {
+			if fp.inflight.CompareAndSwap(n, n+1) {
+				return true
+			}
+			continue
+		}
+		w := fp.wake.Load()
+		if w == nil {
+			c := make(chan struct{}, 1)
+			fp.wake.Store(&c)
+			// A give or close before the store did not signal: look
+			// again before waiting.
+			continue
+		}
+		<-*w
 	}
 }
 
-// give returns one credit; it never blocks.
+// give returns one credit, if one is out; it never blocks.
 func (fp *fastPath) give() {
-	select {
-	case <-fp.credits:
-	default:
+	for {
+		n := fp.inflight.Load()
+		if n <= 0 {
+			return
+		}
+		if fp.inflight.CompareAndSwap(n, n-1) {
+			break
+		}
+	}
+	fp.signal()
+}
+
+// signal wakes a reader waiting in take, if one may be.
+func (fp *fastPath) signal() {
+	if w := fp.wake.Load(); w != nil {
+		select {
+		case *w <- struct{}{}:
+		default:
+		}
 	}
 }
+
+// credits is how many credits are out.
+func (fp *fastPath) credits() int { return int(fp.inflight.Load()) }
 
 // hold counts a message the Socket actor is given (the reader, before it
 // sends one) or a join that starts running (rule 2).
@@ -132,13 +175,31 @@ func (fp *fastPath) reclaim(e *entry) {
 	}
 }
 
-// close wakes a reader waiting for a credit (rule 6); Socket actor only,
-// idempotent.
+// close wakes a reader waiting for a credit (rule 6) and closes Done;
+// Socket actor only, idempotent.
 func (fp *fastPath) close() {
-	if !fp.closed {
-		fp.closed = true
+	if fp.closed.Swap(true) {
+		return
+	}
+	fp.signal()
+	fp.mu.Lock()
+	if fp.done != nil {
 		close(fp.done)
 	}
+	fp.mu.Unlock()
+}
+
+// doneChan is closed once the socket starts closing; made on first use.
+func (fp *fastPath) doneChan() <-chan struct{} {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if fp.done == nil {
+		fp.done = make(chan struct{})
+		if fp.closed.Load() {
+			close(fp.done)
+		}
+	}
+	return fp.done
 }
 
 // entry is one joined channel of a socket. Only inflight changes once it

@@ -83,8 +83,8 @@ func TestFastPathCreditsBoundAndReturn(t *testing.T) {
 			t.Fatal("take failed with credits left")
 		}
 	}
-	if len(fp.credits) != cap(fp.credits) {
-		t.Fatalf("%d of %d credits out, want all: a fifth take would not wait", len(fp.credits), cap(fp.credits))
+	if fp.credits() != 4 {
+		t.Fatalf("%d of 4 credits out, want all: a fifth take would not wait", fp.credits())
 	}
 	taken := make(chan bool)
 	go func() { taken <- fp.take() }()
@@ -99,8 +99,8 @@ func TestFastPathCreditsBoundAndReturn(t *testing.T) {
 		t.Fatalf("in flight after done: %d, want 0", n)
 	}
 	fp.give() // the Socket actor answered one
-	if len(fp.credits) != 3 {
-		t.Fatalf("credits out: %d, want 3", len(fp.credits))
+	if fp.credits() != 3 {
+		t.Fatalf("credits out: %d, want 3", fp.credits())
 	}
 }
 
@@ -113,8 +113,8 @@ func TestFastPathReclaimMarksGone(t *testing.T) {
 		e.enter()
 	}
 	fp.reclaim(e)
-	if len(fp.credits) != 0 {
-		t.Fatalf("credits out after reclaim: %d, want 0", len(fp.credits))
+	if fp.credits() != 0 {
+		t.Fatalf("credits out after reclaim: %d, want 0", fp.credits())
 	}
 	if e.enter() {
 		t.Fatal("enter succeeded on a channel whose credits were reclaimed")
@@ -131,9 +131,39 @@ func TestFastPathCloseWakesReader(t *testing.T) {
 	fp.take()
 	taken := make(chan bool)
 	go func() { taken <- fp.take() }()
+	early := fp.doneChan() // asked for before the close
 	fp.close()
 	fp.close() // idempotent
 	if <-taken {
 		t.Fatal("take succeeded after close")
+	}
+	for i, done := range []<-chan struct{}{early, fp.doneChan()} {
+		select {
+		case <-done:
+		default:
+			t.Errorf("Done channel %d not closed after close", i)
+		}
+	}
+}
+
+// Done is made on first use: one asked for after the close is closed too,
+// and one asked for before is closed by it.
+func TestFastPathDoneMadeOnFirstUse(t *testing.T) {
+	fp := newFastPath(1)
+	done := fp.doneChan()
+	select {
+	case <-done:
+		t.Fatal("Done closed before the close")
+	default:
+	}
+	if fp.doneChan() != done {
+		t.Fatal("Done made twice")
+	}
+	late := newFastPath(1)
+	late.close()
+	select {
+	case <-late.doneChan():
+	default:
+		t.Fatal("Done made after the close is open")
 	}
 }

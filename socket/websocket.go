@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -155,7 +156,8 @@ type hijacker struct {
 }
 
 // readBufferSize is the read buffer of every WebSocket connection, held
-// for its whole life, idle or not. Client frames are mostly a few hundred
+// while it has traffic (a parked connection gives it back to a pool, see
+// detachBuffer). Client frames are mostly a few hundred
 // bytes at most (heartbeats, pushes); a larger one is read straight into
 // its message, so a small buffer costs no extra system calls. gorilla
 // adopts a hijacked buffer only above 256 bytes.
@@ -178,12 +180,12 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 // br is gorilla's read buffer (nil if unknown).
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
-	log := s.log
-	w := &writer{ws: ws, bc: bc, ser: s.ser, maxBytes: h.opt.maxQueue, maxFrame: h.opt.maxFrame,
-		timeout: h.opt.writeTimeout, log: log, wg: &h.wg, flushed: h.metrics.queueWS}
-	if bc.rc != nil {
-		w.pool = &h.flushes
+	w := &writer{ws: ws, bc: bc, ser: s.ser, h: h, pooled: bc.rc != nil, log: s.log}
+	r := &wsReader{w: w, epfd: -1}
+	if br != nil && bc.rc != nil {
+		r.br = br
 	}
+	bc.reader = r // before anything can close the connection
 	// The reader is counted while the socket is still registered: Shutdown
 	// waits for every socket to go before it waits for the goroutines, so
 	// an Add after the socket's end could race its Wait.
@@ -195,19 +197,11 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 	}
 	c.direct = true
 	ws.SetReadLimit(h.opt.maxFrame)
-	r := &wsReader{c: c, w: w, ws: ws, log: log, idle: h.opt.idleTimeout}
-	if br != nil {
-		r.br, r.waiter = br, newReadWaiter(bc.Conn)
-	}
-	idle := r.idle
-	ws.SetPingHandler(func(data string) error {
-		_ = ws.SetReadDeadline(time.Now().Add(idle))
-		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-	})
-	r.refresh = min(time.Second, idle/4)
+	r.c = c
+	ws.SetPingHandler(r.ping)
 	r.now = time.Now()
 	r.deadlineSet = r.now
-	_ = ws.SetReadDeadline(r.now.Add(idle))
+	_ = ws.SetReadDeadline(r.now.Add(h.opt.idleTimeout))
 	go r.loop()
 }
 
@@ -215,20 +209,37 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 // hands them to the socket. One goroutine at a time runs it.
 type wsReader struct {
 	c      *Conn
-	w      *writer // the connection's writer
-	ws     *websocket.Conn
-	log    *lazylog.Logger
-	br     *bufio.Reader // gorilla's read buffer, or nil
-	waiter *readWaiter   // nil where unsupported
-	idle   time.Duration
+	w      *writer       // the connection's writer, and its gorilla connection and logger
+	br     *bufio.Reader // gorilla's read buffer; nil: the reader never moves
+	waiter *readWaiter   // made on first use, where the idle poller is not
 	// The idle deadline moves at most every quarter of the idle timeout (a
-	// second at most): every move is a timer update, and a busy connection
-	// reads thousands of frames a second.
-	refresh     time.Duration
+	// second at most, refreshEvery): every move is a timer update, and a
+	// busy connection reads thousands of frames a second.
 	deadlineSet time.Time
 	now         time.Time // when the last message was read
 	grown       bool      // this goroutine has read a message
 	renewed     time.Time // when the reader last moved to a fresh goroutine
+
+	// Parking with the idle poller (idlepoll_linux.go). parked is set by
+	// the reader as it parks and cleared by whoever resumes it (the
+	// poller, its sweep, the connection's Close); the rest belong to the
+	// reader.
+	parked atomic.Bool
+	epfd   int    // the epoll instance the reader is registered with; -1: none
+	slot   uint32 // the reader's slot in the poller
+	gen    uint32 // the slot's generation when the reader took it
+	added  bool   // the connection is in the epoll set
+}
+
+// refreshEvery is how often a reader moves the read deadline of a
+// connection with the given idle timeout.
+func refreshEvery(idle time.Duration) time.Duration { return min(time.Second, idle/4) }
+
+// ping answers a client's ping, which counts as traffic.
+func (r *wsReader) ping(data string) error {
+	ws := r.w.ws
+	_ = ws.SetReadDeadline(time.Now().Add(r.c.s.h.opt.idleTimeout))
+	return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 }
 
 // renewEvery bounds how often a busy reader moves to a fresh goroutine.
@@ -237,23 +248,118 @@ const renewEvery = time.Second
 // loop reads until the connection ends. Reading a message takes the
 // goroutine's stack to twice the minimum, and the runtime shrinks a stack
 // only while less than a quarter of it is in use, which a parked reader
-// never is. So a reader with nothing buffered moves to a fresh goroutine
-// (at most once a second) that parks on a minimal stack until the socket
-// is readable: every idle connection holds half the stack it otherwise
-// would, and a busy one pays a goroutine start a second.
+// never is. So a reader with nothing buffered (checked at most once a
+// second) parks the connection with the idle poller and ends: an idle
+// connection holds no goroutine, and a new one starts, on a minimal stack,
+// once the socket is readable. Where the poller cannot be used, the reader
+// moves to a fresh goroutine that waits on a minimal stack instead.
 func (r *wsReader) loop() {
 	for {
-		if r.grown && r.waiter != nil && r.br.Buffered() == 0 && r.now.Sub(r.renewed) >= renewEvery {
+		if r.grown && r.br != nil && r.br.Buffered() == 0 && r.now.Sub(r.renewed) >= renewEvery {
 			r.grown, r.renewed = false, r.now
-			go r.fresh() // the handler's wait group count passes on
-			return
+			switch r.park() {
+			case parkedAway:
+				return // the handler's wait group count passes on
+			case parkUnsupported:
+				if r.waiter == nil {
+					r.waiter = newReadWaiter(r.w.bc.Conn)
+				}
+				if r.waiter != nil {
+					go r.fresh()
+					return
+				}
+			}
 		}
 		if !r.next() {
+			r.unregister()
 			r.c.s.h.wg.Done()
 			return
 		}
 		r.grown = true
 	}
+}
+
+// What came of a park.
+const (
+	parkedAway      = iota // someone else resumes the reader
+	parkResume             // the socket was readable already: read on here
+	parkUnsupported        // no idle poller here
+)
+
+// park parks the connection with the idle poller. The reader is armed
+// first and marked parked second, then the socket is looked at once more:
+// bytes that came before the mark, whose event found the reader not yet
+// parked, are not left waiting.
+func (r *wsReader) park() int {
+	deadline := r.deadlineSet.Add(r.c.s.h.opt.idleTimeout)
+	d := time.Until(deadline)
+	if d <= 0 {
+		return parkResume // the read times out at once
+	}
+	if !r.arm() {
+		return parkUnsupported
+	}
+	r.parkUntil(d)
+	detachBuffer(r.br)
+	r.parked.Store(true)
+	// From here the reader may be running on another goroutine: only
+	// parked is touched.
+	if !r.readable() && time.Now().Before(deadline) {
+		return parkedAway
+	}
+	if r.parked.CompareAndSwap(true, false) {
+		attachBuffer(r.br, r.w.bc)
+		return parkResume
+	}
+	return parkedAway
+}
+
+// wake resumes a parked reader on a new goroutine; a no-op if it is not
+// parked. Safe from any goroutine.
+func (r *wsReader) wake() {
+	if r.parked.CompareAndSwap(true, false) {
+		go r.resume()
+	}
+}
+
+// resume reads on after a park, with a read buffer again.
+func (r *wsReader) resume() {
+	attachBuffer(r.br, r.w.bc)
+	r.loop()
+}
+
+// A parked connection's read buffer goes back to a pool, and the next
+// reader takes one from there: gorilla keeps its *bufio.Reader for the
+// connection's life, but between messages it holds nothing read from it,
+// so the reader can move the Reader's contents, its buffer with them, out
+// of that struct and back. bufReaders holds Readers with a buffer,
+// bufHolders empty ones to move a buffer into; neither allocates once warm.
+var bufReaders, bufHolders sync.Pool // of *bufio.Reader
+
+// detachBuffer moves br's buffer, which holds no unread byte, to the pool
+// and leaves br empty.
+func detachBuffer(br *bufio.Reader) {
+	h, _ := bufHolders.Get().(*bufio.Reader)
+	if h == nil {
+		h = new(bufio.Reader)
+	}
+	*h = *br
+	*br = bufio.Reader{}
+	bufReaders.Put(h)
+}
+
+// attachBuffer gives the empty br a buffer, from the pool if it has one,
+// reading from bc.
+func attachBuffer(br *bufio.Reader, bc *batchConn) {
+	h, _ := bufReaders.Get().(*bufio.Reader)
+	if h == nil || h.Size() != readBufferSize {
+		*br = *bufio.NewReaderSize(bc, readBufferSize)
+		return
+	}
+	*br = *h
+	*h = bufio.Reader{}
+	bufHolders.Put(h)
+	br.Reset(bc)
 }
 
 // fresh waits for the socket to become readable, then reads on.
@@ -272,20 +378,20 @@ func (r *wsReader) next() bool {
 			// The rest of the frame is still coming.
 			r.w.lingerOnClose()
 		}
-		code, text, why := readError(err, r.log, h.opt.maxFrame)
+		code, text, why := readError(err, r.w.log, h.opt.maxFrame)
 		c.closeFor(why, actors.ErrClosed, code, text)
 		return false
 	}
 	r.now = time.Now()
-	if r.now.Sub(r.deadlineSet) >= r.refresh {
+	if idle := h.opt.idleTimeout; r.now.Sub(r.deadlineSet) >= refreshEvery(idle) {
 		r.deadlineSet = r.now
-		_ = r.ws.SetReadDeadline(r.now.Add(r.idle))
+		_ = r.w.ws.SetReadDeadline(r.now.Add(idle))
 	}
 	msg, err := c.s.ser.Decode(data.Bytes(), mt == websocket.BinaryMessage)
 	n := data.Len()
 	putReadBuffer(data) // Decode keeps no reference to it
 	if err != nil {
-		r.log.Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
+		r.w.log.Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
 		return true
 	}
 	return c.Handle(msg)
@@ -294,7 +400,7 @@ func (r *wsReader) next() bool {
 // read reads one whole message into a pooled buffer: the reader holds no
 // buffer between messages, and a busy one allocates none per message.
 func (r *wsReader) read() (int, *bytes.Buffer, error) {
-	mt, rd, err := r.ws.NextReader()
+	mt, rd, err := r.w.ws.NextReader()
 	if err != nil {
 		return 0, nil, err
 	}

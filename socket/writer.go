@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
@@ -18,19 +17,16 @@ import (
 // so an idle connection holds no writer goroutine. Each drain writes every
 // queued frame and hands them to the kernel in one write.
 type writer struct {
-	ws       *websocket.Conn
-	bc       *batchConn
-	ser      protocol.Serializer
-	maxBytes int
-	maxFrame int64 // the reader's frame limit
-	timeout  time.Duration
-	log      *lazylog.Logger
-	wg       *sync.WaitGroup     // the handler's goroutine group
-	flushed  prometheus.Observer // takes the bytes of each flush
-	// pool writes for the writer while it has no flusher of its own (nil:
-	// every flush is a goroutine of the writer's own; so too where
-	// non-blocking writes are unsupported).
-	pool *flushPool
+	ws  *websocket.Conn
+	bc  *batchConn
+	ser protocol.Serializer
+	// h gives the limits (the queue's bytes, the reader's frame, the write
+	// timeout), the goroutine group flushers join, the flush histogram and
+	// the flush pool, which writes for the writer while it has no flusher
+	// of its own, if the connection takes non-blocking writes (pooled).
+	h      *Handler
+	pooled bool
+	log    *lazylog.Logger
 	// nextReady links the pool's waiting list; guarded by the pool's mu.
 	nextReady *writer
 	// readyAt is when the pool may write, with a write delay (monoNow);
@@ -76,7 +72,7 @@ func (w *writer) Send(f protocol.Frame) bool {
 		w.mu.Unlock()
 		return false
 	}
-	if w.queued+f.Len() > w.maxBytes {
+	if w.queued+f.Len() > w.h.opt.maxQueue {
 		w.log.Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "write queue overflow", false)
@@ -145,11 +141,11 @@ func (w *writer) closeLocked(code int, text string, flush bool) {
 func (w *writer) startLocked() {
 	if !w.running {
 		w.running = true
-		if w.pool != nil && !w.closing {
-			w.pool.add(w)
+		if w.pooled && !w.closing {
+			w.h.flushes.add(w)
 			return
 		}
-		w.wg.Add(1)
+		w.h.wg.Add(1)
 		go w.flush()
 	}
 }
@@ -159,8 +155,8 @@ func (w *writer) startLocked() {
 // fresh queue from the pool, so an idle connection holds none.
 func (w *writer) takeLocked() *frames {
 	batch := w.queue
-	if w.flushed != nil {
-		w.flushed.Observe(float64(w.queued))
+	if o := w.h.metrics.queueWS; o != nil {
+		o.Observe(float64(w.queued))
 	}
 	w.queue, w.queued = nil, 0
 	return batch
@@ -169,7 +165,7 @@ func (w *writer) takeLocked() *frames {
 // handOffLocked moves the flushing role the pool held to a flusher
 // goroutine of the writer's own.
 func (w *writer) handOffLocked() {
-	w.wg.Add(1)
+	w.h.wg.Add(1)
 	go w.flush()
 }
 
@@ -210,14 +206,14 @@ func (w *writer) poolFlush(a *nowWrite) {
 	case w.closing:
 		w.handOffLocked()
 	case w.queue != nil && len(w.queue.f) > 0:
-		w.pool.add(w)
+		w.h.flushes.add(w)
 	default:
 		w.running = false
 	}
 }
 
 func (w *writer) flush() {
-	defer w.wg.Done()
+	defer w.h.wg.Done()
 	for {
 		w.mu.Lock()
 		if w.rest != nil {
@@ -226,7 +222,7 @@ func (w *writer) flush() {
 			rest := w.rest
 			w.rest = nil
 			w.mu.Unlock()
-			err := w.bc.writeRaw(rest, w.timeout)
+			err := w.bc.writeRaw(rest, w.h.opt.writeTimeout)
 			w.mu.Lock()
 			if err != nil && !w.closing {
 				w.closeLocked(0, "", false)
@@ -265,7 +261,7 @@ func (w *writer) flush() {
 // (ping replies, close) still go through gorilla, which writes them
 // through the same batchConn, whole.
 func (w *writer) writeBatch(batch []protocol.Frame) error {
-	return w.bc.writeFrames(batch, w.timeout)
+	return w.bc.writeFrames(batch, w.h.opt.writeTimeout)
 }
 
 func (w *writer) finish(code int, text string, linger bool) {
@@ -274,7 +270,7 @@ func (w *writer) finish(code int, text string, linger bool) {
 		_ = w.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	}
 	if linger {
-		w.bc.lingerClose(lingerTime, lingerBytes(w.maxFrame))
+		w.bc.lingerClose(lingerTime, lingerBytes(w.h.opt.maxFrame))
 	}
 	// Closing the connection ends the reader, which tells the socket.
 	_ = w.ws.Close()
@@ -363,6 +359,19 @@ type batchConn struct {
 	// deadlineSet is when writeFrames last set the write deadline (zero
 	// once anyone else has set one); guarded by mu.
 	deadlineSet time.Time
+	// reader is the connection's reader, which Close resumes if it is
+	// parked with the idle poller; set before the connection is shared.
+	reader *wsReader
+}
+
+// Close closes the connection and resumes its reader if it is parked:
+// a closed descriptor leaves the idle poller's set without an event.
+func (b *batchConn) Close() error {
+	err := b.Conn.Close()
+	if b.reader != nil {
+		b.reader.wake()
+	}
+	return err
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {

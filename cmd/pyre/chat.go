@@ -92,6 +92,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 		return err
 	}
 
+	cfg.MemoryLimit.apply(log)
 	if cfg.Pprof != "" {
 		startPprof(log, cfg.Pprof)
 	}

@@ -40,6 +40,8 @@ func sample(t *testing.T, f *flag.Flag) (a, b string) {
 		return "128MiB", "3GiB"
 	case time.Duration:
 		return "7s", "9m0s"
+	case memoryLimit:
+		return "off", "3GiB"
 	case bool:
 		return "true", "false"
 	}

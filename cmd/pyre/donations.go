@@ -55,6 +55,7 @@ func runDonations(ctx context.Context, args []string, errOut io.Writer) error {
 		return err
 	}
 
+	cfg.MemoryLimit.apply(log)
 	node := cfg.Node
 	if node == "" {
 		node = cluster.NodeName()

@@ -39,6 +39,8 @@ type serverConfig struct {
 	// every client shares one address.
 	MaxSocketsPerUser int
 	MaxConnsPerAddr   int
+	// MemoryLimit is the Go runtime's soft memory limit (memlimit.go).
+	MemoryLimit memoryLimit
 
 	flags *flagSet // what set the fields above, for the logged configuration
 }
@@ -81,6 +83,11 @@ func (c *serverConfig) register(fs *flagSet, adminUse string) {
 		"(0: no limit; a load test logging in fewer users than it opens sockets needs 0)")
 	fs.int(&c.MaxConnsPerAddr, "max-conns-per-addr", 0, "live sockets one IP address holds at most; one more gets HTTP 429 "+
 		"(0: no limit; behind a proxy every client has the proxy's address)")
+	c.MemoryLimit = memoryLimit{mode: "auto"}
+	fs.Var(&c.MemoryLimit, "memory-limit", "the Go runtime's soft memory limit, a `size` in bytes or with KiB, MiB or GiB: near it the "+
+		"garbage collector runs more often instead of letting the heap grow to twice what is live; "+
+		"auto: GOMEMLIMIT if set, else 90% of the cgroup's memory limit, else 75% of the machine's memory; off: none")
+	fs.add("memory-limit")
 	fs.in(groupLongPoll)
 	fs.int(&c.LongPollSessions, "longpoll-sessions", 10000, "long-poll sessions the server holds at most")
 	fs.int(&c.LongPollSessionsPerUser, "longpoll-sessions-per-user", defaultMaxSocketsPerUser, "long-poll sessions one user holds at most (a tab each)")
