@@ -194,8 +194,9 @@ func (c *Context) PresenceList() (presence.State, error) {
 // PushPresenceState sends this channel's client the topic's presence list
 // as presence_state. The list is encoded once per version of the topic's
 // list and shared by every joiner until the next presence_diff (V1 and V2
-// carry the same JSON; each joiner's frame copies it behind its own
-// join_ref, as Phoenix pushes it), and the
+// carry the same JSON; each joiner's frame points at it behind a head of its
+// own, with its join_ref, as Phoenix pushes it: the list is not copied per
+// joiner), and the
 // client gets every diff after it (the channel is subscribed before it
 // asks), so phoenix.js's Presence ends up with the tracker's state. Call it
 // after the join, in HandleInfo (see Join's doc for sending yourself a
@@ -210,7 +211,7 @@ func (c *Context) PushPresenceState() error {
 	if err != nil {
 		return err
 	}
-	return c.Push(presence.EventState, protocol.RawJSON(l.JSON))
+	return c.Push(presence.EventState, protocol.SharedJSON(l.JSON))
 }
 
 // TrackAndPushPresence is Track followed by PushPresenceState, in the
@@ -233,7 +234,7 @@ func (c *Context) TrackAndPushPresence(key string, meta presence.Meta) (string, 
 			pushErr = err
 			return
 		}
-		pushErr = c.Push(presence.EventState, protocol.RawJSON(l.JSON))
+		pushErr = c.Push(presence.EventState, protocol.SharedJSON(l.JSON))
 	})
 	if err != nil {
 		return "", err
@@ -255,7 +256,7 @@ func (c *Context) PushPresencePage(n int) (presence.Listing, error) {
 	if err != nil {
 		return presence.Listing{}, err
 	}
-	return l, c.Push(presence.EventState, protocol.RawJSON(l.JSON))
+	return l, c.Push(presence.EventState, protocol.SharedJSON(l.JSON))
 }
 
 // PresenceCount returns how many keys and metas the channel's topic has,

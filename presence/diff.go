@@ -99,7 +99,20 @@ func (t *Tracker) openWindowLocked(topic string) {
 		return
 	}
 	t.wg.Add(1)
-	t.windows[topic] = time.AfterFunc(t.opts.coalesce, func() { t.windowEnd(topic) })
+	t.windows[topic] = time.AfterFunc(t.windowLocked(topic), func() { t.windowEnd(topic) })
+}
+
+// windowLocked is how long topic's window gathers: the coalescing period,
+// or longer for a big topic with WithCoalesceGrowth, up to its maximum;
+// t.mu must be held.
+func (t *Tracker) windowLocked(topic string) time.Duration {
+	d := t.opts.coalesce
+	if t.opts.coalescePerKey > 0 {
+		if ts := t.topics[topic]; ts != nil {
+			d = max(d, min(time.Duration(ts.len())*t.opts.coalescePerKey, t.opts.coalesceMax))
+		}
+	}
+	return d
 }
 
 // windowEnd broadcasts what topic gathered during its window. A window that
@@ -125,7 +138,13 @@ func (t *Tracker) windowEnd(topic string) {
 // before the pending diff so that two flushes cannot swap the order of one
 // topic's diffs, and the view moves before the diff leaves: whoever reads
 // the view before the move is subscribed already and gets the diff.
-func (t *Tracker) flushTopic(topic string) bool { return t.flushTopicListing(topic, nil) }
+// It reports whether there was a diff to broadcast.
+func (t *Tracker) flushTopic(topic string) bool {
+	t.emitMu.Lock()
+	defer t.emitMu.Unlock()
+	sent, _ := t.flushTopicLocked(topic, nil)
+	return sent
+}
 
 // flushTopicListing is flushTopic that, when there is a diff, hands list
 // the topic's listing after the list moved and before the diff leaves. A
@@ -135,6 +154,13 @@ func (t *Tracker) flushTopic(topic string) bool { return t.flushTopicListing(top
 func (t *Tracker) flushTopicListing(topic string, list func(Listing, error)) bool {
 	t.emitMu.Lock()
 	defer t.emitMu.Unlock()
+	_, listed := t.flushTopicLocked(topic, list)
+	return listed
+}
+
+// flushTopicLocked is flushTopicListing with emitMu held; sent reports
+// whether there was a pending diff.
+func (t *Tracker) flushTopicLocked(topic string, list func(Listing, error)) (sent, listed bool) {
 	t.mu.Lock()
 	p := t.pending[topic]
 	delete(t.pending, topic)
@@ -148,7 +174,7 @@ func (t *Tracker) flushTopicListing(topic string, list func(Listing, error)) boo
 	}
 	t.mu.Unlock()
 	if p == nil {
-		return false
+		return false, false
 	}
 	if v != nil && !fresh && v.apply(p) == 0 {
 		t.mu.Lock()
@@ -161,7 +187,7 @@ func (t *Tracker) flushTopicListing(topic string, list func(Listing, error)) boo
 		list(v.listing(-1, t.fetchFor(topic), &t.encodes))
 	}
 	t.emit(topic, p)
-	return list != nil
+	return true, list != nil
 }
 
 // emit broadcasts one pending diff; emitMu must be held.

@@ -59,6 +59,12 @@
 // listings only once the window's diff is out; until then a joiner learns
 // of them, itself included, from that diff.
 //
+// Each window's diff reaches every subscriber, one write each, so with
+// WithCoalesceGrowth(perKey, max) a big topic's windows are longer: a
+// window opening on k keys lasts k×perKey when that is more than d, at
+// most max, which keeps a storm's writes a second about level as rooms
+// grow; a quiet topic's first change still leaves at once.
+//
 // # Enrichment
 //
 // WithFetch installs a function that sees every State before it leaves the

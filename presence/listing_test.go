@@ -409,3 +409,90 @@ func TestTrackAndListListsOnce(t *testing.T) {
 		t.Fatalf("listed %d times, want once", n)
 	}
 }
+
+// With WithCoalesceGrowth a big room's window is longer, in proportion
+// to its keys and never past the maximum, while a small room keeps the
+// base period and a quiet room's first change still leaves at once.
+func TestCoalesceGrowthWidensBigRooms(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		const base, perKey, most = 100 * time.Millisecond, time.Millisecond, 400 * time.Millisecond
+		tr, err := New(rec, WithNode("n"), WithCoalesce(base), WithCoalesceGrowth(perKey, most))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		count := func(topic string) int {
+			n := 0
+			for _, d := range rec.all() {
+				if d.topic == topic {
+					n++
+				}
+			}
+			return n
+		}
+		// gathers checks that a change made as topic's window opens
+		// leaves with the window's diff, want later, not a moment sooner.
+		gathers := func(topic, owner string, want time.Duration) {
+			t.Helper()
+			before := count(topic)
+			tr.Track(owner, topic, owner, nil)
+			time.Sleep(want - time.Millisecond)
+			synctest.Wait()
+			if count(topic) != before {
+				t.Fatalf("%s: the change left before %v", topic, want)
+			}
+			time.Sleep(time.Millisecond)
+			synctest.Wait()
+			if count(topic) != before+1 {
+				t.Fatalf("%s: the change had not left after %v", topic, want)
+			}
+		}
+		for _, c := range []struct {
+			topic string
+			keys  int
+			want  time.Duration
+		}{
+			{"small", 20, base}, // 20 ms by the keys: the base period
+			{"mid", 250, 250 * time.Millisecond},
+			{"big", 2000, most}, // 2 s by the keys: the maximum
+		} {
+			for i := range c.keys {
+				tr.Track(fmt.Sprint(i), c.topic, fmt.Sprint(i), nil)
+			}
+			if got := count(c.topic); got != 1 {
+				t.Fatalf("%s: %d diffs while its first window is open, want the first change's alone", c.topic, got)
+			}
+			// The first window opened with one key: the base period.
+			time.Sleep(base)
+			synctest.Wait()
+			if got := count(c.topic); got != 2 {
+				t.Fatalf("%s: %d diffs after the first window, want 2", c.topic, got)
+			}
+			// The window that sent them stays open, with every key
+			// in: it gathers for the grown period.
+			gathers(c.topic, "late", c.want)
+			// Quiet for a whole window: the room's next change goes out at once.
+			time.Sleep(2 * most)
+			synctest.Wait()
+			before := count(c.topic)
+			tr.Track("lone", c.topic, "lone", nil)
+			if count(c.topic) != before+1 {
+				t.Fatalf("%s: the first change in the quiet room waited", c.topic)
+			}
+		}
+	})
+}
+
+func TestCoalesceGrowthValidates(t *testing.T) {
+	for _, opts := range [][]Option{
+		{WithCoalesceGrowth(time.Millisecond, time.Second)}, // no base window
+		{WithCoalesce(200 * time.Millisecond), WithCoalesceGrowth(time.Millisecond, 100*time.Millisecond)},
+		{WithCoalesce(100 * time.Millisecond), WithCoalesceGrowth(time.Millisecond, 2*MaxCoalesce)},
+		{WithCoalesce(100 * time.Millisecond), WithCoalesceGrowth(-time.Millisecond, time.Second)},
+	} {
+		if _, err := New(newRecorder(), append(opts, WithNode("n"))...); err == nil {
+			t.Errorf("options %d accepted", len(opts))
+		}
+	}
+}

@@ -67,6 +67,9 @@ func New(b Broadcaster, opts ...Option) (*Tracker, error) {
 			return nil, err
 		}
 	}
+	if o.coalescePerKey > 0 && (o.coalesce == 0 || o.coalesceMax < o.coalesce) {
+		return nil, errors.New("presence: WithCoalesceGrowth needs WithCoalesce, and a maximum no shorter than its period")
+	}
 	if o.node == "" {
 		if o.nc != nil {
 			return nil, errors.New("presence: WithNATS needs a unique WithNode name")

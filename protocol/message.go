@@ -71,6 +71,7 @@ func (r Ref) appendJSON(dst []byte) []byte {
 type Payload struct {
 	data   []byte
 	binary bool
+	shared bool // SharedJSON: frames point at data instead of copying it
 }
 
 // EmptyObject returns the JSON payload {}.
@@ -80,6 +81,13 @@ var emptyObject = []byte("{}") // never written to
 
 // RawJSON wraps bytes that already hold one JSON value.
 func RawJSON(b []byte) Payload { return Payload{data: b} }
+
+// SharedJSON is RawJSON for bytes that many frames carry and nobody
+// modifies again, such as a room's presence list sent to every joiner: a
+// push or broadcast of it points at b behind its own head (join_ref, ref,
+// topic, event) instead of copying it, so a thousand joiners' frames hold
+// one copy of the list between them. Replies and closes copy it as usual.
+func SharedJSON(b []byte) Payload { return Payload{data: b, shared: true} }
 
 // Binary wraps opaque bytes sent in a V2 binary frame.
 func Binary(b []byte) Payload { return Payload{data: b, binary: true} }
@@ -184,14 +192,60 @@ type Message struct {
 	Payload Payload
 }
 
-// Frame is one encoded WebSocket message ready for the writer.
+// Frame is one encoded WebSocket message ready for the writer. Most frames
+// are Data alone; a frame of a SharedJSON payload is Data (its head), then
+// the shared payload, then its tail (Parts), and the shared payload is never
+// copied into it. Transports that need the message in one piece use Bytes
+// or AppendTo.
 type Frame struct {
 	Data   []byte
 	Binary bool
+	// Prompt marks a frame meant for its client alone (a reply, a
+	// channel's push), not one copy of a broadcast: the socket writes a
+	// connection that has one before connections that only have
+	// broadcasts waiting, never out of order within the connection.
+	Prompt bool
+	shared *sharedPart // nil: the frame is Data alone
 }
 
+// sharedPart is what follows a segmented frame's head.
+type sharedPart struct{ body, tail []byte }
+
 // Len is the frame's size in bytes.
-func (f Frame) Len() int { return len(f.Data) }
+func (f Frame) Len() int {
+	if f.shared == nil {
+		return len(f.Data)
+	}
+	return len(f.Data) + len(f.shared.body) + len(f.shared.tail)
+}
+
+// Parts returns the frame's bytes in order: head, then the shared body
+// and the tail, which are nil for a frame that is Data alone. Nobody may
+// modify them.
+func (f Frame) Parts() (head, body, tail []byte) {
+	if f.shared == nil {
+		return f.Data, nil, nil
+	}
+	return f.Data, f.shared.body, f.shared.tail
+}
+
+// AppendTo appends the frame's bytes to dst.
+func (f Frame) AppendTo(dst []byte) []byte {
+	dst = append(dst, f.Data...)
+	if f.shared != nil {
+		dst = append(append(dst, f.shared.body...), f.shared.tail...)
+	}
+	return dst
+}
+
+// Bytes returns the frame's bytes in one slice: Data itself for a frame
+// that is Data alone, a new copy for a segmented one.
+func (f Frame) Bytes() []byte {
+	if f.shared == nil {
+		return f.Data
+	}
+	return f.AppendTo(make([]byte, 0, f.Len()))
+}
 
 // ErrNotObject is returned by WithMember for a payload that is not a JSON
 // object.

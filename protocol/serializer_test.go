@@ -822,3 +822,46 @@ func TestSerializersConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A push or broadcast of a SharedJSON payload is the same message as one
+// of RawJSON, byte for byte, in both formats; its frame points at the
+// payload instead of holding a copy, and its Len counts every part.
+func TestSharedJSONFrames(t *testing.T) {
+	list := []byte(`{"alice":{"metas":[{"phx_ref":"F1"}]},"bob":{"metas":[{"phx_ref":"F2","name":"B\u00f6b"}]}}`)
+	for _, s := range []protocol.Serializer{protocol.V1(), protocol.V2()} {
+		encs := map[string]func(protocol.Payload) (protocol.Frame, error){
+			"push": func(p protocol.Payload) (protocol.Frame, error) {
+				return s.Push(protocol.Ref(`"7"`), "room:a", "presence_state", p)
+			},
+			"broadcast": func(p protocol.Payload) (protocol.Frame, error) {
+				return s.Broadcast("room:a", "presence_state", p)
+			},
+		}
+		for name, enc := range encs {
+			want, err := enc(protocol.RawJSON(list))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := enc(protocol.SharedJSON(list))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Data) || !bytes.Equal(got.AppendTo([]byte("x")), append([]byte("x"), want.Data...)) {
+				t.Errorf("%s %s: shared frame %s, want %s", s.Version(), name, got.Bytes(), want.Data)
+			}
+			if got.Len() != len(want.Data) {
+				t.Errorf("%s %s: Len %d, want %d", s.Version(), name, got.Len(), len(want.Data))
+			}
+			head, body, tail := got.Parts()
+			if &body[0] != &list[0] || len(body) != len(list) {
+				t.Errorf("%s %s: the frame's body is not the shared payload itself", s.Version(), name)
+			}
+			if len(head)+len(tail) >= len(want.Data)-len(list)+1 {
+				t.Errorf("%s %s: head %q and tail %q hold more than the frame around the payload", s.Version(), name, head, tail)
+			}
+			if h, b, tl := want.Parts(); !bytes.Equal(h, want.Data) || b != nil || tl != nil {
+				t.Errorf("%s %s: a whole frame's parts are %q %q %q", s.Version(), name, h, b, tl)
+			}
+		}
+	}
+}

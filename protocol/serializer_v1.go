@@ -75,8 +75,25 @@ func (s v1) Push(_ Ref, topic, event string, p Payload) (Frame, error) {
 	if p.binary {
 		return Frame{}, ErrBinaryV1
 	}
+	if p.shared {
+		return s.encodeShared(topic, event, p.Bytes()), nil
+	}
 	return s.encode(topic, event, nil, p.Bytes()), nil
 }
+
+// encodeShared is encode for a push of a SharedJSON payload: the frame
+// points at payload between its head and its tail.
+func (v1) encodeShared(topic, event string, payload []byte) Frame {
+	b := make([]byte, 0, 48+len(topic)+len(event))
+	b = append(b, `{"topic":`...)
+	b = appendString(b, topic)
+	b = append(b, `,"event":`...)
+	b = appendString(b, event)
+	b = append(b, `,"payload":`...)
+	return Frame{Data: b, shared: &sharedPart{body: payload, tail: v1NullRefTail}}
+}
+
+var v1NullRefTail = []byte(`,"ref":null}`) // never written to
 
 func (s v1) Reply(_, ref Ref, topic, status string, p Payload) (Frame, error) {
 	if p.binary {

@@ -114,8 +114,21 @@ func (s v2) Push(joinRef Ref, topic, event string, p Payload) (Frame, error) {
 	if p.binary {
 		return encodeBinary(kindPush, []string{joinRef.String(), topic, event}, p.data)
 	}
+	if p.shared {
+		return encodeShared(joinRef, topic, event, p.Bytes()), nil
+	}
 	return s.encode(joinRef, nil, topic, event, p.Bytes()), nil
 }
+
+// encodeShared is encode for a push or broadcast of a SharedJSON payload
+// (ref null): the frame points at payload between its head and its tail.
+func encodeShared(joinRef Ref, topic, event string, payload []byte) Frame {
+	b := make([]byte, 0, 24+len(joinRef)+len(topic)+len(event))
+	b = appendHead(b, joinRef, nil, topic, event)
+	return Frame{Data: b, shared: &sharedPart{body: payload, tail: v2Tail}}
+}
+
+var v2Tail = []byte("]") // never written to
 
 func (s v2) Reply(joinRef, ref Ref, topic, status string, p Payload) (Frame, error) {
 	if p.binary {
@@ -132,6 +145,9 @@ func (s v2) Reply(joinRef, ref Ref, topic, status string, p Payload) (Frame, err
 func (s v2) Broadcast(topic, event string, p Payload) (Frame, error) {
 	if p.binary {
 		return encodeBinary(kindBroadcast, []string{topic, event}, p.data)
+	}
+	if p.shared {
+		return encodeShared(nil, topic, event, p.Bytes()), nil
 	}
 	return s.encode(nil, nil, topic, event, p.Bytes()), nil
 }

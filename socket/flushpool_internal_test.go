@@ -191,3 +191,164 @@ func TestWriteDelayValidates(t *testing.T) {
 		}
 	}
 }
+
+// The pool writes connections with a prompt frame (a reply, a push to one
+// client) before those that only wait for broadcasts, each list in its
+// own order; after maxPromptRun prompt writers in a row one fan-out writer
+// goes. The worker is not started (one counts as running), so the test
+// reads the order the workers would follow.
+func TestPoolServesPromptWritersFirst(t *testing.T) {
+	p := &flushPool{wg: new(sync.WaitGroup), max: 1, workers: 1}
+	names := map[*writer]string{}
+	add := func(name string, prompt bool) {
+		w := &writer{prompt: prompt}
+		names[w] = name
+		p.add(w)
+	}
+	order := func() []string {
+		var got []string
+		for {
+			w, wait, ok := p.next()
+			if !ok {
+				return got
+			}
+			if w == nil {
+				t.Fatalf("asked to wait %v without a delay", wait)
+			}
+			got = append(got, names[w])
+		}
+	}
+	for i := range 3 {
+		add(fmt.Sprintf("b%d", i), false)
+	}
+	add("p0", true)
+	add("b3", false)
+	add("p1", true)
+	if got, want := strings.Join(order(), " "), "p0 p1 b0 b1 b2 b3"; got != want {
+		t.Errorf("written in the order %s, want %s", got, want)
+	}
+
+	p.workers = 1 // the last next ended the pretended worker
+	add("b0", false)
+	add("b1", false)
+	for i := range maxPromptRun + 2 {
+		add(fmt.Sprintf("p%d", i), true)
+	}
+	got := order()
+	want := []string{}
+	for i := range maxPromptRun {
+		want = append(want, fmt.Sprintf("p%d", i))
+	}
+	want = append(want, "b0", fmt.Sprintf("p%d", maxPromptRun), fmt.Sprintf("p%d", maxPromptRun+1), "b1")
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("written in the order\n%v, want\n%v", got, want)
+	}
+}
+
+// fanner broadcasts and pushes in turn on "mix", so that one connection's
+// queue holds broadcasts and prompt frames interleaved while the pool has
+// every subscriber's writer waiting for the broadcasts.
+type fanner struct{}
+
+func (fanner) Join(*actors.Context, string, actors.Payload) (any, error) { return nil, nil }
+
+func (fanner) HandleIn(c *actors.Context, event string, p actors.Payload) actors.Result {
+	var req struct{ Count int }
+	if err := p.Decode(&req); err != nil {
+		return actors.Error(err.Error())
+	}
+	for i := range req.Count {
+		if err := c.Broadcast("b", map[string]int{"n": i}); err != nil {
+			return actors.Error(err.Error())
+		}
+		if err := c.Push("p", map[string]int{"n": i}); err != nil {
+			return actors.Error(err.Error())
+		}
+	}
+	return actors.Ok(nil)
+}
+
+// TestPromptFramesKeepTheConnectionsOrder: the pool's preference for
+// prompt frames reorders connections, never frames of one connection. A
+// channel that broadcasts to a room of many connections and pushes to its
+// own client in turn gets, on its own connection, the join reply first,
+// then each broadcast before the push that followed it, then its reply;
+// every other connection gets every broadcast, in order.
+func TestPromptFramesKeepTheConnectionsOrder(t *testing.T) {
+	r := actors.NewRouter()
+	r.MustHandle("mix:*", func() actors.Channel { return fanner{} })
+	h, err := New(r, WithoutOriginCheck(),
+		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		_ = h.Shutdown(context.Background())
+		srv.Close()
+	})
+	u := "ws" + strings.TrimPrefix(srv.URL, "http") + "/websocket?vsn=2.0.0"
+	type client struct {
+		ws   *websocket.Conn
+		read func() []any
+	}
+	dial := func() client {
+		t.Helper()
+		ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		read := func() []any {
+			t.Helper()
+			_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var msg []any
+			if err := json.Unmarshal(data, &msg); err != nil || len(msg) != 5 {
+				t.Fatalf("frame %q: %v", data, err)
+			}
+			return msg
+		}
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(`["1","1","mix:a","phx_join",{}]`)); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(); got[3] != "phx_reply" || got[1] != "1" {
+			t.Fatalf("the first frame is %v, not the join reply", got[:4])
+		}
+		return client{ws, read}
+	}
+	const others, count = 50, 200
+	room := make([]client, others)
+	for i := range room {
+		room[i] = dial()
+	}
+	me := dial()
+	if err := me.ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`["1","m","mix:a","mix",{"count":%d}]`, count))); err != nil {
+		t.Fatal(err)
+	}
+	n := func(msg []any) float64 {
+		p, _ := msg[4].(map[string]any)
+		v, _ := p["n"].(float64)
+		return v
+	}
+	for i := range count {
+		for _, event := range []string{"b", "p"} {
+			if got := me.read(); got[3] != event || n(got) != float64(i) {
+				t.Fatalf("frame %d on the pushing connection: %v %v, want %s %d", 2*i, got[3], got[4], event, i)
+			}
+		}
+	}
+	if got := me.read(); got[3] != "phx_reply" || got[1] != "m" {
+		t.Fatalf("after the frames came %v, want the reply", got[:4])
+	}
+	for j, c := range room {
+		for i := range count {
+			if got := c.read(); got[3] != "b" || n(got) != float64(i) {
+				t.Fatalf("connection %d, broadcast %d: %v %v", j, i, got[3], got[4])
+			}
+		}
+	}
+}

@@ -38,9 +38,12 @@ type writer struct {
 	queue   *frames // taken from the pool by Send, nil while empty; guarded by mu
 	queued  int     // bytes in queue; guarded by mu
 	running bool    // a flusher is active, or the pool has the writer; guarded by mu
-	// rest is the unwritten end of a frame the pool wrote in part; the
-	// flusher writes it before anything else. Guarded by mu.
-	rest      []byte
+	// prompt: the queue holds a Prompt frame (see flushPool); guarded by
+	// mu, and read by the pool's add under it.
+	prompt bool
+	// rest is the unwritten end of a batch the pool wrote in part, in
+	// segments; the flusher writes it before anything else. Guarded by mu.
+	rest      [][]byte
 	closing   bool   // no more frames are accepted; guarded by mu
 	closeCode int    // close frame to send (0: none); guarded by mu
 	closeText string // guarded by mu
@@ -84,6 +87,7 @@ func (w *writer) Send(f protocol.Frame) bool {
 	}
 	w.queue.f = append(w.queue.f, f)
 	w.queued += f.Len()
+	w.prompt = w.prompt || f.Prompt
 	w.startLocked()
 	w.mu.Unlock()
 	return true
@@ -158,7 +162,7 @@ func (w *writer) takeLocked() *frames {
 	if o := w.h.metrics.queueWS; o != nil {
 		o.Observe(float64(w.queued))
 	}
-	w.queue, w.queued = nil, 0
+	w.queue, w.queued, w.prompt = nil, 0, false
 	return batch
 }
 
@@ -399,8 +403,8 @@ const (
 )
 
 // appendFrame appends one unmasked, final data frame.
-func appendFrame(dst []byte, binary bool, payload []byte) []byte {
-	return append(appendHeader(dst, binary, len(payload)), payload...)
+func appendFrame(dst []byte, f protocol.Frame) []byte {
+	return f.AppendTo(appendHeader(dst, f.Binary, f.Len()))
 }
 
 // appendHeader appends the header of a data frame of n bytes.
@@ -428,65 +432,99 @@ func binary64(dst []byte, v uint64) []byte {
 // writeFramesNow frames batch into a pooled buffer and makes one
 // non-blocking write of it. rest is what the socket did not take (nil when
 // it took everything), to be written by a goroutine that may wait.
-func (b *batchConn) writeFramesNow(a *nowWrite, batch []protocol.Frame) (rest []byte, err error) {
-	for _, f := range batch {
-		if len(f.Data) > maxKeptBuffer {
-			return b.writeSegmentsNow(a, batch)
-		}
+func (b *batchConn) writeFramesNow(a *nowWrite, batch []protocol.Frame) (rest [][]byte, err error) {
+	if hasBigPart(batch) {
+		return b.writeSegmentsNow(a, batch)
 	}
 	p, buf := framed(batch)
 	b.mu.Lock()
 	n, err := a.write(b.rc, buf)
 	b.mu.Unlock()
 	if err == nil && n < len(buf) {
-		rest = append([]byte(nil), buf[n:]...)
+		rest = [][]byte{append([]byte(nil), buf[n:]...)}
 	}
 	release(p, buf)
 	return rest, err
 }
 
-// writeSegmentsNow is writeFramesNow for a batch holding a frame too big
-// for the pooled buffers (a big room's presence_state): the small frames
-// and every header are framed into a pooled buffer, and a big frame's data
-// is written from the frame itself, so it is neither copied nor given a
-// buffer of its own. The segments go out in order, one non-blocking write
-// each, until one is not taken whole; what is left is copied into rest.
-func (b *batchConn) writeSegmentsNow(a *nowWrite, batch []protocol.Frame) (rest []byte, err error) {
-	p, ok := bufferPool.Get().(*[]byte)
-	if !ok {
-		p = new([]byte)
+// hasBigPart reports whether a frame of batch has a part too big for the
+// pooled buffers: a big room's presence_state, alone (a frame that is
+// Data alone) or shared by every joiner's frame (protocol.SharedJSON).
+func hasBigPart(batch []protocol.Frame) bool {
+	for _, f := range batch {
+		head, body, tail := f.Parts()
+		if len(head) > maxKeptBuffer || len(body) > maxKeptBuffer || len(tail) > maxKeptBuffer {
+			return true
+		}
 	}
-	buf := (*p)[:0]
-	segs := make([][]byte, 0, 4)
+	return false
+}
+
+// segment is a piece of a segmented batch: a piece of the pooled buffer,
+// or a big part of a frame, written from the frame itself.
+type segment struct {
+	b     []byte
+	frame bool // b is a frame's part, which nobody modifies; else the buffer's
+}
+
+// segmented frames batch as framed does, except that a frame's part too
+// big for the pooled buffers is not copied: it becomes a segment of its
+// own between the pieces of the buffer, which hold every header and the
+// small parts. Release the buffer with release(p, buf).
+func segmented(batch []protocol.Frame) (p *[]byte, buf []byte, segs []segment) {
+	p = getBuffer()
+	buf = (*p)[:0]
+	segs = make([]segment, 0, 4)
 	start := 0
 	for _, f := range batch {
-		if len(f.Data) <= maxKeptBuffer {
-			buf = appendFrame(buf, f.Binary, f.Data)
-			continue
+		buf = appendHeader(buf, f.Binary, f.Len())
+		head, body, tail := f.Parts()
+		for _, part := range [...][]byte{head, body, tail} {
+			if len(part) <= maxKeptBuffer {
+				buf = append(buf, part...)
+				continue
+			}
+			// A segment keeps pointing at the array it was cut from
+			// even if buf grows into a new one later.
+			if start < len(buf) {
+				segs = append(segs, segment{b: buf[start:len(buf):len(buf)]})
+			}
+			segs = append(segs, segment{b: part, frame: true})
+			start = len(buf)
 		}
-		buf = appendHeader(buf, f.Binary, len(f.Data))
-		// A segment keeps pointing at the array it was cut from even if
-		// buf grows into a new one later.
-		segs = append(segs, buf[start:len(buf):len(buf)], f.Data)
-		start = len(buf)
 	}
 	if start < len(buf) {
-		segs = append(segs, buf[start:])
+		segs = append(segs, segment{b: buf[start:]})
 	}
+	return p, buf, segs
+}
+
+// writeSegmentsNow is writeFramesNow for a batch holding a part too big
+// for the pooled buffers (a big room's presence_state): see segmented.
+// The segments go out in order, one non-blocking write each, until one is
+// not taken whole. What is left becomes rest: the pieces of the buffer
+// copied, the frames' big parts as they are (nobody modifies them), so
+// that a joiner's shared list is not copied even when the socket cannot
+// take it at once.
+func (b *batchConn) writeSegmentsNow(a *nowWrite, batch []protocol.Frame) (rest [][]byte, err error) {
+	p, buf, segs := segmented(batch)
 	b.mu.Lock()
 	for i, seg := range segs {
 		var n int
-		if n, err = a.write(b.rc, seg); err != nil {
+		if n, err = a.write(b.rc, seg.b); err != nil {
 			break
 		}
-		if n < len(seg) {
-			size := len(seg) - n
-			for _, more := range segs[i+1:] {
-				size += len(more)
-			}
-			rest = append(make([]byte, 0, size), seg[n:]...)
-			for _, more := range segs[i+1:] {
-				rest = append(rest, more...)
+		if n < len(seg.b) {
+			rest = make([][]byte, 0, len(segs)-i)
+			for j, more := range segs[i:] {
+				part := more.b
+				if j == 0 {
+					part = part[n:]
+				}
+				if !more.frame {
+					part = append([]byte(nil), part...)
+				}
+				rest = append(rest, part)
 			}
 			break
 		}
@@ -496,24 +534,28 @@ func (b *batchConn) writeSegmentsNow(a *nowWrite, batch []protocol.Frame) (rest 
 	return rest, err
 }
 
+func getBuffer() *[]byte {
+	if p, ok := bufferPool.Get().(*[]byte); ok {
+		return p
+	}
+	return new([]byte)
+}
+
 // framed frames batch into a buffer from the pool; release gives it back.
 func framed(batch []protocol.Frame) (*[]byte, []byte) {
-	p, ok := bufferPool.Get().(*[]byte)
-	if !ok {
-		p = new([]byte)
-	}
+	p := getBuffer()
 	buf := (*p)[:0]
 	size := 0
 	for _, f := range batch {
-		size += len(f.Data) + 10 // the longest header of a server frame
+		size += f.Len() + 10 // the longest header of a server frame
 	}
 	if size > cap(buf) {
-		// A batch with a big frame (a room's presence_state) gets its
-		// buffer in one allocation, not by doubling through append.
+		// A batch with a big frame gets its buffer in one allocation,
+		// not by doubling through append.
 		buf = make([]byte, 0, size)
 	}
 	for _, f := range batch {
-		buf = appendFrame(buf, f.Binary, f.Data)
+		buf = appendFrame(buf, f)
 	}
 	return p, buf
 }
@@ -526,29 +568,51 @@ func release(p *[]byte, buf []byte) {
 	}
 }
 
-// writeRaw writes p, already framed, within timeout.
-func (b *batchConn) writeRaw(p []byte, timeout time.Duration) error {
+// writeRaw writes rest, already framed, within timeout.
+func (b *batchConn) writeRaw(rest [][]byte, timeout time.Duration) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
 	b.deadlineSet = now
 	_ = b.Conn.SetWriteDeadline(now.Add(timeout))
-	_, err := b.Conn.Write(p)
+	bufs := net.Buffers(rest)
+	_, err := bufs.WriteTo(b.Conn)
 	return err
 }
 
 // writeFrames frames batch into a pooled buffer and writes it with one
 // system call, which must end within timeout. Setting a deadline is a
 // timer update, so it moves only every quarter of timeout: a write gets
-// between three quarters of timeout and all of it.
+// between three quarters of timeout and all of it. A batch with a part
+// too big for the pooled buffers goes out in segments (see segmented),
+// in one vectored write.
 func (b *batchConn) writeFrames(batch []protocol.Frame, timeout time.Duration) error {
-	p, buf := framed(batch)
+	var (
+		p    *[]byte
+		buf  []byte
+		bufs net.Buffers
+	)
+	if hasBigPart(batch) {
+		var segs []segment
+		p, buf, segs = segmented(batch)
+		bufs = make(net.Buffers, len(segs))
+		for i, seg := range segs {
+			bufs[i] = seg.b
+		}
+	} else {
+		p, buf = framed(batch)
+	}
 	b.mu.Lock()
 	if now := time.Now(); now.Sub(b.deadlineSet) >= timeout/4 {
 		b.deadlineSet = now
 		_ = b.Conn.SetWriteDeadline(now.Add(timeout))
 	}
-	_, err := b.Conn.Write(buf)
+	var err error
+	if bufs != nil {
+		_, err = bufs.WriteTo(b.Conn)
+	} else {
+		_, err = b.Conn.Write(buf)
+	}
 	b.mu.Unlock()
 	release(p, buf)
 	return err

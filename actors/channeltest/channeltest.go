@@ -257,13 +257,14 @@ func (c *Client) Received() []Message {
 }
 
 func decode(f protocol.Frame) (Message, error) {
+	data := f.Bytes()
 	if f.Binary {
-		return decodeBinary(f.Data)
+		return decodeBinary(data)
 	}
 	var parts [5]json.RawMessage
 	arr := parts[:0]
-	if err := json.Unmarshal(f.Data, &arr); err != nil || len(arr) != 5 {
-		return Message{}, fmt.Errorf("channeltest: bad frame %s", f.Data)
+	if err := json.Unmarshal(data, &arr); err != nil || len(arr) != 5 {
+		return Message{}, fmt.Errorf("channeltest: bad frame %s", data)
 	}
 	m := Message{Payload: arr[4]}
 	_ = json.Unmarshal(arr[0], &m.JoinRef)

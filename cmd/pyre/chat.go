@@ -11,6 +11,7 @@ import (
 
 	"github.com/pyrehq/pyre/cluster"
 	"github.com/pyrehq/pyre/examples/chat"
+	"github.com/pyrehq/pyre/presence"
 	"github.com/pyrehq/pyre/socket"
 	"github.com/pyrehq/pyre/topics"
 )
@@ -31,6 +32,9 @@ type chatConfig struct {
 	// PresenceWindow is how long a busy room's presence changes gather
 	// before they leave as one diff (0: every change at once).
 	PresenceWindow time.Duration
+	// PresenceWindowMax is how long a big room's window may grow (0: it
+	// does not grow).
+	PresenceWindowMax time.Duration
 }
 
 func (c chatConfig) validate() error {
@@ -42,6 +46,9 @@ func (c chatConfig) validate() error {
 	}
 	if c.PresenceWindow < 0 {
 		return errors.New("-presence-window must not be negative")
+	}
+	if c.PresenceWindowMax < 0 || c.PresenceWindowMax > presence.MaxCoalesce {
+		return fmt.Errorf("-presence-window-max must be between 0 and %v", presence.MaxCoalesce)
 	}
 	if c.Cluster.NATS != "" && c.Secret == "" {
 		// A secret drawn per process makes every node refuse the tokens
@@ -67,6 +74,8 @@ func chatFlags(cfg *chatConfig) *flagSet {
 		"(0: write at once); fewer system calls per delivery under heavy fan-out, every frame up to this much later")
 	fs.duration(&cfg.PresenceWindow, "presence-window", chat.PresenceWindow, "a busy room's presence changes gather this long and leave as one presence_diff; "+
 		"a quiet room's first change goes out at once (0: every change at once)")
+	fs.duration(&cfg.PresenceWindowMax, "presence-window-max", chat.PresenceWindowMax, "a big room's window grows with its users ("+
+		chat.PresenceWindowPerKey.String()+" each) up to this, so that a join storm's diffs cost about as many writes a second however big the room (0: no growth)")
 	fs.in(groupLogging)
 	fs.str(&cfg.Pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	return fs
@@ -109,7 +118,7 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	log = log.With().Str("node", node.Name()).Logger()
 	app, err := chat.New(chat.Config{
 		AdminKey: cfg.AdminKey, Secret: []byte(cfg.Secret), AssetsDir: cfg.Assets, Logger: appLog, Cluster: node,
-		PresenceWindow: presenceWindow(cfg.PresenceWindow),
+		PresenceWindow: presenceWindow(cfg.PresenceWindow), PresenceWindowMax: presenceWindow(cfg.PresenceWindowMax),
 		SocketOptions: append(cfg.socketOptions(),
 			socket.WithRateLimit(cfg.RateLimit, max(int(cfg.RateLimit), chatMinBurst), 1000),
 			socket.WithMaxQueueBytes(cfg.MaxQueue),
@@ -123,8 +132,9 @@ func runChat(ctx context.Context, args []string, errOut io.Writer) error {
 	return serve(ctx, log, "chat", cfg.Addr, cfg.DrainTime, withMetrics(app))
 }
 
-// presenceWindow maps -presence-window onto chat.Config, where zero means
-// the default and a negative window means none.
+// presenceWindow maps -presence-window (or -presence-window-max) onto
+// chat.Config, where zero means the default and a negative window means
+// none.
 func presenceWindow(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1

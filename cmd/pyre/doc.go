@@ -51,8 +51,10 @@
 // if JetStream is off there. chat also takes a per-socket -rate-limit (10
 // events a second by default), the -max-queue and
 // -write-timeout that close slow clients, -presence-window (100 ms: how
-// long a busy room's presence changes gather into one diff), and -pprof
-// ADDR to serve net/http/pprof on a listener of its own.
+// long a busy room's presence changes gather into one diff),
+// -presence-window-max (400 ms: how long that window may grow in a big
+// room, 50 µs a user), and -pprof ADDR to serve net/http/pprof on a
+// listener of its own.
 //
 // # Load testing
 //

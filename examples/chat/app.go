@@ -42,6 +42,18 @@ var RoomHistory = topics.Retention{Count: 1000, Age: time.Hour, Bytes: 1 << 20, 
 // window. A quiet room's first change goes out at once.
 const PresenceWindow = 100 * time.Millisecond
 
+// PresenceWindowMax is how long a big room's window may grow: a room of
+// k users gathers for k×PresenceWindowPerKey when that is longer than the
+// window (presence.WithCoalesceGrowth). Each window's diff is one write to
+// every user in the room, so a window that grows with the room keeps a
+// storm's writes a second level (a room of 8 000 gathers for 400 ms, not
+// 100); the bound keeps what a user sees at most that late. A quiet
+// room's first change still goes out at once.
+const (
+	PresenceWindowMax    = 400 * time.Millisecond
+	PresenceWindowPerKey = 50 * time.Microsecond
+)
+
 // Config configures the chat app.
 type Config struct {
 	// AdminKey guards /api/broadcast and /api/disconnect; empty disables them.
@@ -63,6 +75,9 @@ type Config struct {
 	// PresenceWindow replaces the package's PresenceWindow when positive;
 	// negative broadcasts every presence change at once.
 	PresenceWindow time.Duration
+	// PresenceWindowMax replaces the package's PresenceWindowMax when
+	// positive; negative keeps every room's window at PresenceWindow.
+	PresenceWindowMax time.Duration
 }
 
 // App is the running chat server.
@@ -98,6 +113,13 @@ func New(cfg Config) (*App, error) {
 		window = max(cfg.PresenceWindow, 0)
 	}
 	popts := []presence.Option{presence.WithLogger(cfg.Logger), presence.WithCoalesce(window)}
+	most := PresenceWindowMax
+	if cfg.PresenceWindowMax != 0 {
+		most = max(cfg.PresenceWindowMax, 0)
+	}
+	if window > 0 && most > window {
+		popts = append(popts, presence.WithCoalesceGrowth(PresenceWindowPerKey, most))
+	}
 	if cfg.Node != "" {
 		popts = append(popts, presence.WithNode(cfg.Node))
 	}

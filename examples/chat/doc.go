@@ -35,7 +35,8 @@
 // "room:private-<u>" admits only user u. After the join reply the room
 // tracks the user's presence (with online_at and typing) and pushes
 // presence_state; presence_diff follows as people come and go. Presence
-// changes gather in windows of PresenceWindow while a room is busy, and
+// changes gather in windows of PresenceWindow while a room is busy (longer
+// in a big room: PresenceWindowPerKey a user, at most PresenceWindowMax), and
 // every joiner of one window gets the same encoded list (see
 // Context.PushPresenceState); a quiet room's first change goes out at
 // once. The client events are:

@@ -142,7 +142,8 @@ func build(cfg Config, newSocket socketMaker) (*App, error) {
 		return nil, err
 	}
 	ps := topics.New()
-	popts := []presence.Option{presence.WithLogger(cfg.Logger), presence.WithCoalesce(PresenceWindow)}
+	popts := []presence.Option{presence.WithLogger(cfg.Logger), presence.WithCoalesce(PresenceWindow),
+		presence.WithCoalesceGrowth(PresenceWindowPerKey, PresenceWindowMax)}
 	if cfg.Node != "" {
 		popts = append(popts, presence.WithNode(cfg.Node))
 	}

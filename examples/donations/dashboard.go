@@ -46,6 +46,15 @@ func (d *dashboardChannel) HandleInfo(c *actors.Context, msg any) actors.Result 
 // quiet topic's first change goes out at once.
 const PresenceWindow = 100 * time.Millisecond
 
+// PresenceWindowMax and PresenceWindowPerKey grow a big topic's window as
+// the chat's do (presence.WithCoalesceGrowth): 100 ms up to 2 000 donors
+// online, 400 ms from 8 000, so that a storm on donors:live costs about
+// as many writes a second however many watch.
+const (
+	PresenceWindowMax    = 400 * time.Millisecond
+	PresenceWindowPerKey = 50 * time.Microsecond
+)
+
 // trackAndList tracks user on the channel's topic and pushes who is on it
 // (presence_state, shared by the joiners of one presence window); without a
 // tracker the channel stops.

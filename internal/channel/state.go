@@ -128,13 +128,15 @@ func (st *State) OwnAssigns() map[string]any {
 	return st.assigns
 }
 
-// Write encodes with the connection's serializer and queues the frame.
-// Safe from any goroutine (the sink is).
+// Write encodes with the connection's serializer and queues the frame,
+// marked Prompt: whatever a channel writes this way is for its client
+// alone. Safe from any goroutine (the sink is).
 func (st *State) Write(encode func(protocol.Serializer) (protocol.Frame, error)) error {
 	f, err := encode(st.Spec.Sink.Serializer())
 	if err != nil {
 		return err
 	}
+	f.Prompt = true // for this client alone: see protocol.Frame
 	if !st.Spec.Sink.Send(f) {
 		return ErrWriteClosed
 	}

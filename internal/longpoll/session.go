@@ -88,6 +88,11 @@ func (s *session) Send(f protocol.Frame) bool {
 		s.ended(conn)
 		return false
 	}
+	if _, body, _ := f.Parts(); body != nil {
+		// A poll quotes each frame's text whole: a frame that points at
+		// a shared payload (protocol.SharedJSON) is joined here, once.
+		f = protocol.Frame{Data: f.Bytes()}
+	}
 	s.queue = append(s.queue, f)
 	s.queued += f.Len()
 	if s.waiter != nil {
