@@ -36,6 +36,25 @@ func (burster) HandleIn(c *actors.Context, event string, p actors.Payload) actor
 	return actors.Ok(map[string]int{"pushed": req.Count})
 }
 
+// poolServer serves one route of factory at pattern, with every socket
+// accepted, on a test server; both are shut when the test ends.
+func poolServer(t *testing.T, pattern string, factory actors.Factory, opts ...Option) *httptest.Server {
+	t.Helper()
+	r := actors.NewRouter()
+	r.MustHandle(pattern, factory)
+	h, err := New(r, append([]Option{WithoutOriginCheck(),
+		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil })}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		_ = h.Shutdown(context.Background())
+		srv.Close()
+	})
+	return srv
+}
+
 // TestPoolShortWriteKeepsFramesWhole: when a connection's socket cannot
 // take a pool worker's whole write, the rest of the frame goes first
 // through the connection's own flusher and every frame reaches the client
@@ -47,18 +66,7 @@ func TestPoolShortWriteKeepsFramesWhole(t *testing.T) {
 	poolWriteShort = func() { once.Do(func() { close(short) }) }
 	t.Cleanup(func() { poolWriteShort = nil })
 
-	r := actors.NewRouter()
-	r.MustHandle("burst:*", func() actors.Channel { return burster{} })
-	h, err := New(r, WithoutOriginCheck(), WithMaxQueueBytes(64<<20),
-		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		_ = h.Shutdown(context.Background())
-		srv.Close()
-	})
+	srv := poolServer(t, "burst:*", func() actors.Channel { return burster{} }, WithMaxQueueBytes(64<<20))
 
 	// A small receive buffer on the client, so that the server's socket
 	// fills after a few frames while the client does not read.
@@ -128,18 +136,7 @@ func TestPoolShortWriteKeepsFramesWhole(t *testing.T) {
 // them.
 func TestWriteDelayGathersFrames(t *testing.T) {
 	const delay = 400 * time.Millisecond
-	r := actors.NewRouter()
-	r.MustHandle("burst:*", func() actors.Channel { return burster{} })
-	h, err := New(r, WithoutOriginCheck(), WithWriteDelay(delay),
-		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		_ = h.Shutdown(context.Background())
-		srv.Close()
-	})
+	srv := poolServer(t, "burst:*", func() actors.Channel { return burster{} }, WithWriteDelay(delay))
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/websocket?vsn=2.0.0", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -275,18 +272,7 @@ func (fanner) HandleIn(c *actors.Context, event string, p actors.Payload) actors
 // then each broadcast before the push that followed it, then its reply;
 // every other connection gets every broadcast, in order.
 func TestPromptFramesKeepTheConnectionsOrder(t *testing.T) {
-	r := actors.NewRouter()
-	r.MustHandle("mix:*", func() actors.Channel { return fanner{} })
-	h, err := New(r, WithoutOriginCheck(),
-		WithConnect(func(context.Context, url.Values, ConnInfo) (actors.Assigns, error) { return actors.Assigns{}, nil }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		_ = h.Shutdown(context.Background())
-		srv.Close()
-	})
+	srv := poolServer(t, "mix:*", func() actors.Channel { return fanner{} })
 	u := "ws" + strings.TrimPrefix(srv.URL, "http") + "/websocket?vsn=2.0.0"
 	type client struct {
 		ws   *websocket.Conn
