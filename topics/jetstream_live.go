@@ -38,7 +38,7 @@ type watch struct {
 	token string // SubjectToken(topic)
 	r     Retention
 	lane  int
-	ready chan struct{} // closed after the first attempt to begin
+	ready chan struct{} // closed after the first attempt to begin (begun, the shared closed channel)
 
 	stopped atomic.Bool // set when the topic loses its subscribers
 
@@ -46,9 +46,8 @@ type watch struct {
 	part   *part // set when the watch began (written before it is in part.watches)
 	queued bool  // in pending or retry
 
-	mu   sync.Mutex // guards err and upAt
-	err  error      // of the last attempt to begin
-	upAt time.Time  // when the watch began: every message stored from then on reaches it
+	mu  sync.Mutex // guards err
+	err error      // of the last attempt to begin
 
 	// Written when the watch begins, before the stream's subscription can
 	// see it; then owned by the topic's lane.
@@ -69,12 +68,8 @@ func (w *watch) state() error {
 	return w.err
 }
 
-// since returns when w began to receive its topic's messages.
-func (w *watch) since() time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.upAt
-}
+// begun is the ready channel of the watches that began at once.
+var begun = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Watch begins or ends topic's live delivery as it gains its first local
 // subscriber or loses its last (HistoryStore). It does not block: when
@@ -100,13 +95,15 @@ func (j *JetStream) Watch(topic string, r Retention, on bool) {
 	if w != nil {
 		return
 	}
-	w = &watch{topic: topic, token: SubjectToken(topic), r: r, ready: make(chan struct{}),
+	w = &watch{topic: topic, token: SubjectToken(topic), r: r,
 		lane: int(maphash.String(j.laneSeed, topic) % uint64(len(j.lanes)))}
 	j.watches[topic] = w
 	if c := j.readyClass(r); c != nil {
+		w.ready = begun
 		j.beginLocked(w, c.parts[partitionOf(topic, len(c.parts))])
 		return
 	}
+	w.ready = make(chan struct{})
 	j.queueLocked(w)
 }
 
@@ -150,10 +147,18 @@ func (p *part) watch(w *watch) {
 	p.lmu.Lock()
 	defer p.lmu.Unlock()
 	w.last, w.lastAt = p.seen, p.seenAt
-	w.mu.Lock()
-	w.upAt = time.Now()
-	w.mu.Unlock()
 	p.watches[w.token] = w
+}
+
+// head returns the last sequence p's subscription received: a fresh
+// join's head for a topic whose watch began before it is read. Every
+// later message of the topic reaches the watch (or is read back when the
+// next one shows it missing), and an earlier one that reaches it after
+// is dropped by the joiner's floor.
+func (p *part) head() uint64 {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	return p.seen
 }
 
 func (p *part) unwatch(w *watch) {
