@@ -97,8 +97,6 @@ func (p *part) sharedHead(ctx context.Context, after time.Time, read func(contex
 
 func (p *part) subject(topic string) string { return p.base + SubjectToken(topic) }
 
-func (p *part) liveSubject(topic string) string { return p.live + SubjectToken(topic) }
-
 func (p *part) currentEpoch() string { return *p.epoch.Load() }
 
 // setEpoch records the creation time read in info, which changes when the
