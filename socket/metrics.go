@@ -93,6 +93,8 @@ var (
 	descJSPending   = desc("pyre_history_jetstream_pending", "JetStream publishes not yet acknowledged.")
 	descJSFilled    = desc("pyre_history_jetstream_filled_total", "Broadcasts this node's live delivery missed and read back from the stream, in order.")
 	descJSLost      = desc("pyre_history_jetstream_lost_total", "Broadcasts this node's live delivery missed and found gone from the stream.")
+	descJSIgnored   = desc("pyre_history_jetstream_ignored_total", "Messages of the history streams this node received for topics without local subscribers, dropped on arrival.")
+	descJSWatched   = desc("pyre_history_jetstream_watched_topics", "Recoverable topics this node delivers live from JetStream now (those with local subscribers).")
 )
 
 var allDescs = []*prometheus.Desc{
@@ -100,7 +102,7 @@ var allDescs = []*prometheus.Desc{
 	descBroadcasts, descDeliveries, descPresences, descPresSent, descPresRecv,
 	descNATSUp, descNATSReconn, descNATSPub, descNATSFailed, descNATSRecv, descNATSDropped, descLongPoll,
 	descHistTopics, descHistBytes, descHistBudget, descHistEvicted, descHistDropped,
-	descJSPublished, descJSFailed, descJSPending, descJSFilled, descJSLost,
+	descJSPublished, descJSFailed, descJSPending, descJSFilled, descJSLost, descJSIgnored, descJSWatched,
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -185,6 +187,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descJSPending, float64(s.Pending))
 		counter(descJSFilled, s.Filled)
 		counter(descJSLost, s.Lost)
+		counter(descJSIgnored, s.Ignored)
+		gauge(descJSWatched, float64(s.Watched))
 	}
 	if m, ok := h.opt.pubsub.HistoryStore().(*topics.MemoryHistory); ok {
 		s := m.Stats()

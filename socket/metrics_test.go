@@ -512,10 +512,14 @@ func TestMetricsOfJetStreamHistories(t *testing.T) {
 		"pyre_history_jetstream_published_total{}":      3,
 		"pyre_history_jetstream_publish_errors_total{}": 0,
 		"pyre_history_jetstream_lost_total{}":           0,
+		"pyre_history_jetstream_watched_topics{}":       0,
 	} {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
+	}
+	if _, ok := got["pyre_history_jetstream_ignored_total{}"]; !ok {
+		t.Error("no count of the messages dropped for want of a subscriber")
 	}
 	if _, ok := got["pyre_history_bytes{}"]; ok {
 		t.Error("a node whose histories are in JetStream reports a memory store")

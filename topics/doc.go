@@ -39,8 +39,11 @@
 //     each; positions are stream sequences, the epoch is the stream's
 //     creation time, and every node delivers a recorded broadcast as the
 //     stream republishes it, in stream order, on one of the store's lanes,
-//     reading back from the stream any it missed. Recoveries read the
-//     stream with direct gets, no consumer.
+//     reading back from the stream any it missed. A node holds one NATS
+//     subscription per stream, not per topic: it receives every recorded
+//     broadcast of its streams and drops, on arrival, those of topics it
+//     has no subscriber for. Recoveries read the stream with direct gets,
+//     no consumer.
 //
 // Whatever the store, what it evicted is gone honestly: Recover answers
 // TooOld or OtherEpoch, never a part of what was missed.

@@ -41,11 +41,14 @@ import (
 //
 // A recorded broadcast is published to the stream only; the stream
 // republishes every message it stores on PREFIX.hr.<class>.<partition>.
-// <token>, and each node holds a plain NATS subscription there for every
-// topic with local subscribers. The republished message carries its
-// sequence and the sequence of the topic's previous message, so a node
-// that missed one (a dropped message, a reconnect) sees the gap at the
-// next and reads what it missed from the stream before delivering on. A
+// <token>, and each node holds one plain NATS subscription per stream on
+// PREFIX.hr.<class>.<partition>.*, whatever the number of topics: a node
+// receives every message of the streams it uses and drops, after a map
+// miss, those of topics without local subscribers. The republished
+// message carries its sequence and the sequence of the topic's previous
+// message, so a node that missed one (a dropped message, a reconnect)
+// sees the gap at the next and reads what it missed from the stream
+// before delivering on. A
 // recovery reads the stream with batched direct gets, no consumer: the
 // streams allow direct access, and a read of more than one message needs
 // nats-server 2.11 or newer. The answers of every read come in on one
@@ -76,18 +79,19 @@ type JetStream struct {
 	cmu     sync.Mutex        // guards classes
 	classes map[string]*class // class token → its streams
 
-	mu      sync.Mutex        // guards watches, pending, retry and closed
-	watches map[string]*watch // topic → its live subscription, while it has local subscribers
-	pending []*watch          // subscriptions to start, in the order asked
-	retry   []*watch          // subscriptions whose start failed, tried again every second
+	mu      sync.Mutex                   // guards watches, subs, pending, retry and closed
+	watches map[string]*watch            // topic → its watch, while it has local subscribers
+	subs    map[*part]*nats.Subscription // each stream's live subscription (see subscribeLive)
+	pending []*watch                     // watches to begin once their streams are made, in the order asked
+	retry   []*watch                     // watches that could not begin, tried again every second
 	closed  bool
 	wake    chan struct{} // capacity 1: pending has work
 	done    chan struct{} // closed by Close
-	lanes   []chan *nats.Msg
+	lanes   []chan liveMsg
 	reads   chan struct{} // a slot per read in flight (see takeRead)
 	wg      sync.WaitGroup
 
-	published, failed, filled, lost atomic.Uint64
+	published, failed, filled, lost, ignored atomic.Uint64
 }
 
 // JetStreamOption configures NewJetStream.
@@ -224,14 +228,17 @@ func NewJetStream(ps *PubSub, nc *nats.Conn, opts ...JetStreamOption) (*JetStrea
 	return j, nil
 }
 
-// Number of goroutines that start live subscriptions, of lanes that
-// deliver what they receive, with each lane's buffer, and of reads in
-// flight.
+// Number of goroutines that make streams for watches waiting on them, of
+// lanes that deliver what the live subscriptions receive, with each
+// lane's buffer, of reads in flight, and what each live subscription may
+// hold unread (messages, bytes).
 const (
-	jsStarters   = 4
-	jsLanes      = 4
-	jsLaneBuffer = 8192
-	jsReads      = 32
+	jsStarters         = 2
+	jsLanes            = 4
+	jsLaneBuffer       = 8192
+	jsReads            = 32
+	jsLivePending      = 1 << 16
+	jsLivePendingBytes = 64 << 20
 )
 
 func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
@@ -252,6 +259,7 @@ func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
 		laneSeed: maphash.MakeSeed(),
 		classes:  map[string]*class{},
 		watches:  map[string]*watch{},
+		subs:     map[*part]*nats.Subscription{},
 		wake:     make(chan struct{}, 1),
 		reads:    make(chan struct{}, jsReads),
 		done:     make(chan struct{}),
@@ -278,9 +286,9 @@ func newJetStream(nc *nats.Conn, opts ...JetStreamOption) (*JetStream, error) {
 	if j.reader, err = newDirectReader(nc); err != nil {
 		return nil, err
 	}
-	j.lanes = make([]chan *nats.Msg, jsLanes)
+	j.lanes = make([]chan liveMsg, jsLanes)
 	for i := range j.lanes {
-		j.lanes[i] = make(chan *nats.Msg, jsLaneBuffer)
+		j.lanes[i] = make(chan liveMsg, jsLaneBuffer)
 		lane := j.lanes[i]
 		j.wg.Go(func() { j.runLane(lane) })
 	}
@@ -318,7 +326,11 @@ func (j *JetStream) Close() error {
 	close(j.done)
 	for topic, w := range j.watches {
 		delete(j.watches, topic)
-		w.stopLocked()
+		w.stopped.Store(true)
+	}
+	for p, sub := range j.subs {
+		delete(j.subs, p)
+		_ = sub.Unsubscribe() // fails only on a closed connection, which holds no subscription
 	}
 	j.mu.Unlock()
 	j.wg.Wait()
@@ -341,14 +353,23 @@ type HistoryStats struct {
 	// and read back from the stream; Lost those it missed and found gone.
 	Filled uint64 `json:"filled"`
 	Lost   uint64 `json:"lost"`
+	// Ignored counts the messages the live subscriptions received for
+	// topics without local subscribers (dropped on arrival); Watched is
+	// the topics this node delivers live now.
+	Ignored uint64 `json:"ignored"`
+	Watched int    `json:"watched"`
 	// Pending is the publishes not yet acknowledged.
 	Pending int `json:"pending"`
 }
 
 // Stats returns the counters.
 func (j *JetStream) Stats() HistoryStats {
+	j.mu.Lock()
+	watched := len(j.watches)
+	j.mu.Unlock()
 	return HistoryStats{Published: j.published.Load(), Failed: j.failed.Load(),
-		Filled: j.filled.Load(), Lost: j.lost.Load(), Pending: j.js.PublishAsyncPending()}
+		Filled: j.filled.Load(), Lost: j.lost.Load(), Ignored: j.ignored.Load(), Watched: watched,
+		Pending: j.js.PublishAsyncPending()}
 }
 
 // NATS headers of a recorded broadcast.

@@ -83,13 +83,6 @@ type directRequest struct {
 	Batch   int    `json:"batch"`
 }
 
-// lastRequest is the body of a direct get of the last message of each of
-// several subjects.
-type lastRequest struct {
-	MultiLast []string `json:"multi_last"`
-	Batch     int      `json:"batch"`
-}
-
 // headRequest is the body of a direct get of a stream's last message (a
 // single get: the server refuses a batch of the last message).
 type headRequest struct {
@@ -128,23 +121,6 @@ func (r *directReader) get(ctx context.Context, stream, subject string, from uin
 		err = nil // no message on subject from there
 	}
 	return n, pending, err
-}
-
-// lastOf returns the sequence of the last message of each of subjects in
-// stream (the server answers at most 1 024 subjects at a time); a subject
-// without one is left out.
-func (r *directReader) lastOf(ctx context.Context, stream string, subjects []string) (map[string]uint64, error) {
-	out := make(map[string]uint64, len(subjects))
-	_, _, err := r.request(ctx, stream, lastRequest{MultiLast: subjects, Batch: len(subjects)}, false,
-		func(m *jetstream.RawStreamMsg, _ uint64) bool {
-			out[m.Subject] = m.Sequence
-			return true
-		})
-	var nf notFound
-	if errors.As(err, &nf) && nf.description == "No Results" {
-		err = nil // none of the subjects has a message
-	}
-	return out, err
 }
 
 // firstRequest is the body of a direct get of a subject's first message.

@@ -44,6 +44,12 @@ type part struct {
 
 	hmu   sync.Mutex // guards heads
 	heads *headRead  // the newest read of the stream's last sequence, in flight or done
+
+	// The stream's live subscription on this node (see jetstream_live.go).
+	lmu     sync.Mutex        // guards the three below
+	seen    uint64            // the last sequence the subscription received, or the stream's last once it ran
+	seenAt  string            // its time stamp as the server wrote it ("" when read from the stream)
+	watches map[string]*watch // subject token → the watch of a topic with local subscribers
 }
 
 // headRead is one read of a stream's last sequence, shared by the fresh
@@ -90,8 +96,6 @@ func (p *part) sharedHead(ctx context.Context, after time.Time, read func(contex
 }
 
 func (p *part) subject(topic string) string { return p.base + SubjectToken(topic) }
-
-func (p *part) liveSubject(topic string) string { return p.live + SubjectToken(topic) }
 
 func (p *part) currentEpoch() string { return *p.epoch.Load() }
 
@@ -230,16 +234,36 @@ func (j *JetStream) markStale(subject string) {
 // loudly instead of splitting a topic over two streams.
 const metaPartitions = "pyre_partitions"
 
-// makeClass makes (or finds) the streams of c.
-func (j *JetStream) makeClass(ctx context.Context, c *class, r Retention) error {
+// makeClass makes (or finds) the streams of c, each with this node's
+// subscription to what it republishes, made first: once the subscription
+// is flushed, the stream's last sequence read after is a baseline every
+// later message passes (see part.setSeen).
+func (j *JetStream) makeClass(ctx context.Context, c *class, r Retention) (err error) {
 	parts := make([]*part, j.partitions)
 	for i := range parts {
 		is := strconv.Itoa(i)
-		p := &part{
+		parts[i] = &part{
 			name: strings.ToUpper(j.prefix) + "_HIST_" + strings.ToUpper(c.token) + "_" + is,
 			base: j.prefix + ".h." + c.token + "." + is + ".",
 			live: j.prefix + ".hr." + c.token + "." + is + ".",
 		}
+	}
+	defer func() {
+		if err != nil {
+			for _, p := range parts {
+				j.unsubscribeLive(p)
+			}
+		}
+	}()
+	for _, p := range parts {
+		if err := j.subscribeLive(p); err != nil {
+			return fmt.Errorf("topics: history stream %s: %w", p.name, err)
+		}
+	}
+	if err := j.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("topics: history streams of class %s: %w", c.token, err)
+	}
+	for i, p := range parts {
 		s, err := j.ensureStream(ctx, c, p, i, r)
 		if err != nil {
 			return err
@@ -247,7 +271,7 @@ func (j *JetStream) makeClass(ctx context.Context, c *class, r Retention) error 
 		p.s = s
 		p.maxPer = s.CachedInfo().Config.MaxMsgsPerSubject
 		p.setEpoch(s.CachedInfo())
-		parts[i] = p
+		p.setSeen(s.CachedInfo())
 	}
 	c.parts = parts
 	return nil

@@ -6,43 +6,60 @@ import (
 	"hash/maphash"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Live delivery of the JetStream store: while a topic has local
-// subscribers this node holds a plain NATS subscription on the subject its
-// stream republishes the topic's messages on. A starter goroutine makes
-// it, flushes it to the server and reads the topic's last sequence (the
-// baseline: every later message reaches the subscription), for as many
-// topics at once as are waiting, with one flush and one read per stream;
-// the messages go to one of a few lanes by topic, which deliver them in
-// order and fill gaps from the stream.
+// Live delivery of the JetStream store: each node holds one NATS
+// subscription per stream, on the subjects the stream republishes its
+// messages on (PREFIX.hr.<class>.<partition>.*), made with the stream. A
+// message of a topic with local subscribers goes to one of a few lanes by
+// topic, which deliver in order and fill gaps from the stream; a message
+// of any other topic is dropped after a map miss. A topic costs this node
+// something only while it has local subscribers: its watch, which holds
+// what gap detection needs (the last position delivered).
+//
+// A watch's baseline is the sequence of the last message the stream's
+// subscription received before the watch began, taken under the lock the
+// subscription looks watches up under. The subscription receives the
+// stream's messages in the order they were stored, so every message of
+// the topic stored after the watch began has a later sequence and reaches
+// the watch (or is found missing by the next one and read back); a fresh
+// join reads the stream's head after the watch began, so it needs none of
+// the earlier ones.
 
-// watch is the live subscription of one topic on this node.
+// watch is the live delivery of one topic on this node, while the topic
+// has local subscribers.
 type watch struct {
 	topic string
+	token string // SubjectToken(topic)
 	r     Retention
-	ready chan struct{} // closed after the first start attempt
+	lane  int
+	ready chan struct{} // closed after the first attempt to begin (begun, the shared closed channel)
+
+	stopped atomic.Bool // set when the topic loses its subscribers
 
 	// Guarded by the store's mu.
-	part    *part // written before sub
-	sub     *nats.Subscription
-	stopped bool
-	queued  bool // in pending or retry
+	part   *part // set when the watch began (written before it is in part.watches)
+	queued bool  // in pending or retry
 
-	mu        sync.Mutex // guards the five below
-	err       error      // of the last start attempt
-	upAt      time.Time  // when the last start that succeeded had the subscription in place
-	base      uint64     // the topic's last sequence once the subscription ran
-	baseKnown bool
-	began     bool // the lane has taken the baseline
+	mu  sync.Mutex // guards err
+	err error      // of the last attempt to begin
 
-	// Owned by the topic's lane.
-	last   uint64 // the last sequence delivered
+	// Written when the watch begins, before the stream's subscription can
+	// see it; then owned by the topic's lane.
+	last   uint64 // the last sequence delivered (at first, the baseline)
 	lastAt string // its time stamp as the server wrote it
+}
+
+// liveMsg is a republished message of a watched topic, on its way to the
+// topic's lane.
+type liveMsg struct {
+	w *watch
+	m *nats.Msg
 }
 
 func (w *watch) state() error {
@@ -51,25 +68,13 @@ func (w *watch) state() error {
 	return w.err
 }
 
-// since returns when w's subscription was last known to be in place at
-// the server.
-func (w *watch) since() time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.upAt
-}
+// begun is the ready channel of the watches that began at once.
+var begun = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// stopLocked ends w's subscription; the store's mu is held.
-func (w *watch) stopLocked() {
-	w.stopped = true
-	if w.sub != nil {
-		_ = w.sub.Unsubscribe() // fails only on a closed connection, which holds no subscription
-	}
-}
-
-// Watch starts or stops topic's live subscription as it gains its first
-// local subscriber or loses its last (HistoryStore). It does not block:
-// a starter goroutine subscribes.
+// Watch begins or ends topic's live delivery as it gains its first local
+// subscriber or loses its last (HistoryStore). It does not block: when
+// the topic's streams are not made yet, a starter goroutine makes them
+// and begins the watch.
 func (j *JetStream) Watch(topic string, r Retention, on bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -80,16 +85,88 @@ func (j *JetStream) Watch(topic string, r Retention, on bool) {
 	if !on {
 		if w != nil {
 			delete(j.watches, topic)
-			w.stopLocked()
+			w.stopped.Store(true)
+			if p := w.part; p != nil {
+				p.unwatch(w)
+			}
 		}
 		return
 	}
 	if w != nil {
 		return
 	}
-	w = &watch{topic: topic, r: r, ready: make(chan struct{})}
+	w = &watch{topic: topic, token: SubjectToken(topic), r: r,
+		lane: int(maphash.String(j.laneSeed, topic) % uint64(len(j.lanes)))}
 	j.watches[topic] = w
+	if c := j.readyClass(r); c != nil {
+		w.ready = begun
+		j.beginLocked(w, c.parts[partitionOf(topic, len(c.parts))])
+		return
+	}
+	w.ready = make(chan struct{})
 	j.queueLocked(w)
+}
+
+// readyClass returns r's class when its streams are made, else nil.
+func (j *JetStream) readyClass(r Retention) *class {
+	j.cmu.Lock()
+	c := j.classes[classToken(r)]
+	j.cmu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.ready:
+		if c.err != nil || c.stale.Load() {
+			return nil
+		}
+		return c
+	default:
+		return nil
+	}
+}
+
+// beginLocked makes w receive its topic's messages from p's subscription;
+// the store's mu is held.
+func (j *JetStream) beginLocked(w *watch, p *part) {
+	w.part = p
+	p.watch(w)
+	w.mu.Lock()
+	w.err = nil
+	w.mu.Unlock()
+	select {
+	case <-w.ready:
+	default:
+		close(w.ready)
+	}
+}
+
+// watch adds w to the topics p delivers, with the last sequence p's
+// subscription received as its baseline.
+func (p *part) watch(w *watch) {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	w.last, w.lastAt = p.seen, p.seenAt
+	p.watches[w.token] = w
+}
+
+// head returns the last sequence p's subscription received: a fresh
+// join's head for a topic whose watch began before it is read. Every
+// later message of the topic reaches the watch (or is read back when the
+// next one shows it missing), and an earlier one that reaches it after
+// is dropped by the joiner's floor.
+func (p *part) head() uint64 {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	return p.seen
+}
+
+func (p *part) unwatch(w *watch) {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	if p.watches[w.token] == w {
+		delete(p.watches, w.token)
+	}
 }
 
 func (j *JetStream) queueLocked(w *watch) {
@@ -101,38 +178,26 @@ func (j *JetStream) queueLocked(w *watch) {
 	}
 }
 
-// watching returns topic's live subscription, nil when it has none.
+// watching returns topic's watch, nil when it has none.
 func (j *JetStream) watching(topic string) *watch {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.watches[topic]
 }
 
-// startBatch is the most subscriptions a starter starts together, with
-// one flush and one read of their baselines per stream (at most 1 024,
-// what the server answers in one read).
-const startBatch = 256
-
-// runStarter starts the subscriptions queued by Watch.
+// runStarter begins the watches queued by Watch, making their streams.
 func (j *JetStream) runStarter() {
 	for {
 		j.mu.Lock()
-		batch := make([]*watch, min(len(j.pending), startBatch))
-		copy(batch, j.pending)
-		clear(j.pending[:len(batch)])
-		j.pending = j.pending[len(batch):]
-		for _, w := range batch {
+		var w *watch
+		if len(j.pending) > 0 {
+			w = j.pending[0]
+			j.pending[0] = nil
+			j.pending = j.pending[1:]
 			w.queued = false
 		}
-		more := len(j.pending) > 0
 		j.mu.Unlock()
-		if more {
-			select { // let another starter take the next ones
-			case j.wake <- struct{}{}:
-			default:
-			}
-		}
-		if len(batch) == 0 {
+		if w == nil {
 			select {
 			case <-j.done:
 				return
@@ -140,12 +205,11 @@ func (j *JetStream) runStarter() {
 			}
 			continue
 		}
-		j.start(batch)
+		j.start(w)
 	}
 }
 
-// runRetry queues again, every second, the subscriptions whose start
-// failed.
+// runRetry queues again, every second, the watches that could not begin.
 func (j *JetStream) runRetry() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -157,7 +221,7 @@ func (j *JetStream) runRetry() {
 		}
 		j.mu.Lock()
 		for _, w := range j.retry {
-			if !w.stopped && !w.queued {
+			if !w.stopped.Load() && !w.queued {
 				j.queueLocked(w)
 			}
 		}
@@ -166,131 +230,113 @@ func (j *JetStream) runRetry() {
 	}
 }
 
-// start subscribes ws, flushes once, and reads their baselines, once per
-// stream.
-func (j *JetStream) start(ws []*watch) {
+// start finds (or makes) w's stream and begins w.
+func (j *JetStream) start(w *watch) {
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
-	errs := make([]error, len(ws))
-	subscribed := false
-	for i, w := range ws {
-		errs[i] = j.subscribe(ctx, w)
-		subscribed = subscribed || errs[i] == nil
-	}
-	if subscribed {
-		// Once flushed, every message the streams store reaches the
-		// subscriptions.
-		if err := j.nc.FlushWithContext(ctx); err != nil {
-			for i := range errs {
-				if errs[i] == nil {
-					errs[i] = err
-				}
-			}
+	p, err := j.partition(ctx, w.topic, w.r)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch {
+	case w.stopped.Load() || j.closed:
+		return
+	case err == nil:
+		if w.part == nil {
+			j.beginLocked(w, p)
 		}
+		return
 	}
-	byPart := map[*part][]int{}
-	for i, w := range ws {
-		if errs[i] == nil {
-			byPart[w.part] = append(byPart[w.part], i) // w.part was written by this goroutine
-		}
-	}
-	bases := make([]uint64, len(ws))
-	for p, idx := range byPart {
-		subjects := make([]string, len(idx))
-		for k, i := range idx {
-			subjects[k] = p.subject(ws[i].topic)
-		}
-		last, err := j.reader.lastOf(ctx, p.name, subjects)
-		for k, i := range idx {
-			if err != nil {
-				errs[i] = err
-			} else {
-				bases[i] = last[subjects[k]] // 0 when the topic has no message
-			}
-		}
-	}
-	for i, w := range ws {
-		j.started(w, bases[i], errs[i])
-	}
-}
-
-// started records the outcome of w's start: its baseline, or the error
-// that has it tried again.
-func (j *JetStream) started(w *watch, base uint64, err error) {
 	w.mu.Lock()
 	w.err = err
-	if err == nil {
-		w.upAt = time.Now() // after the flush: the server has the subscription
-	}
-	if err == nil && !w.began {
-		w.base, w.baseKnown = base, true
-	}
 	w.mu.Unlock()
 	select {
 	case <-w.ready:
 	default:
 		close(w.ready)
 	}
-	if err != nil && !errors.Is(err, errWatchStopped) {
-		j.log.Warn().Err(err).Str("topic", w.topic).Msg("history subscription cannot start; retrying")
-		j.mu.Lock()
-		if !w.stopped && !j.closed {
-			j.retry = append(j.retry, w)
-		}
-		j.mu.Unlock()
-	}
+	j.log.Warn().Err(err).Str("topic", w.topic).Msg("history delivery cannot begin; retrying")
+	j.retry = append(j.retry, w)
 }
 
-// subscribe makes w's NATS subscription, once.
-func (j *JetStream) subscribe(ctx context.Context, w *watch) error {
-	p, err := j.partition(ctx, w.topic, w.r)
+// subscribeLive makes p's subscription to what its stream republishes.
+// It is made before the stream is made or found, and flushed before the
+// stream's last sequence is read (see part.setSeen).
+func (j *JetStream) subscribeLive(p *part) error {
+	p.watches = map[string]*watch{}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return errClosed
+	}
+	sub, err := j.nc.Subscribe(p.live+"*", func(m *nats.Msg) { j.route(p, m) })
 	if err != nil {
 		return err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if w.stopped {
-		return errWatchStopped
-	}
-	if w.sub == nil {
-		w.part = p
-		lane := j.lanes[maphash.String(j.laneSeed, w.topic)%uint64(len(j.lanes))]
-		sub, err := j.nc.ChanSubscribe(p.liveSubject(w.topic), lane)
-		if err != nil {
-			return err
-		}
-		w.sub = sub
-	}
+	// What a node may hold unread: past it nats.go drops, and the topics
+	// concerned fill the gap from the stream at their next message.
+	_ = sub.SetPendingLimits(jsLivePending, jsLivePendingBytes) // fails only on a closed subscription
+	j.subs[p] = sub
 	return nil
 }
 
-var errWatchStopped = errors.New("topics: the topic lost its subscribers")
+// unsubscribeLive ends p's subscription (its class could not be made).
+func (j *JetStream) unsubscribeLive(p *part) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if sub := j.subs[p]; sub != nil {
+		delete(j.subs, p)
+		_ = sub.Unsubscribe()
+	}
+}
+
+var errClosed = errors.New("topics: the history store is closed")
+
+// setSeen records the stream's last sequence, read once p's subscription
+// was in place, unless the subscription received a later one already.
+func (p *part) setSeen(info *jetstream.StreamInfo) {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	if info.State.LastSeq > p.seen {
+		p.seen = info.State.LastSeq
+		p.seenAt = ""
+	}
+}
+
+// route takes m, a message p's stream republished, on p's subscription's
+// goroutine: it hands m to the lane of its topic if the topic is watched
+// here, and drops it otherwise.
+func (j *JetStream) route(p *part, m *nats.Msg) {
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil || seq == 0 {
+		j.log.Warn().Str("subject", m.Subject).Msg("history message without a sequence dropped")
+		return
+	}
+	token := lastToken(m.Subject)
+	p.lmu.Lock()
+	p.seen, p.seenAt = seq, m.Header.Get(jetstream.TimeStampHeaer)
+	w := p.watches[token]
+	p.lmu.Unlock()
+	if w == nil {
+		j.ignored.Add(1)
+		return
+	}
+	select {
+	case j.lanes[w.lane] <- liveMsg{w, m}:
+	case <-j.done:
+	}
+}
 
 // runLane delivers the messages of the topics that hash to lane.
-func (j *JetStream) runLane(lane chan *nats.Msg) {
+func (j *JetStream) runLane(lane chan liveMsg) {
 	for {
 		select {
 		case <-j.done:
 			return
-		case m := <-lane:
-			j.mu.Lock()
-			var w *watch
-			if m.Sub != nil {
-				topic, err := TopicOf(lastToken(m.Subject))
-				if cur := j.watches[topic]; err == nil && cur != nil && cur.sub == m.Sub {
-					w = cur
-				}
-			}
-			j.mu.Unlock()
-			if w == nil {
+		case lm := <-lane:
+			if lm.w.stopped.Load() {
 				continue // the topic lost its subscribers meanwhile
 			}
-			select {
-			case <-w.ready:
-			case <-j.done:
-				return
-			}
-			j.live(w, m)
+			j.live(lm.w, lm.m)
 		}
 	}
 }
@@ -307,26 +353,12 @@ func lastToken(subject string) string {
 // live delivers m, a message the stream republished for w's topic, after
 // the topic's messages this node missed before it.
 func (j *JetStream) live(w *watch, m *nats.Msg) {
-	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-	if err != nil || seq == 0 {
-		j.log.Warn().Str("topic", w.topic).Msg("history message without a sequence dropped")
-		return
-	}
+	seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64) // checked by route
 	prev, _ := strconv.ParseUint(m.Header.Get(jetstream.LastSequenceHeader), 10, 64)
-	w.mu.Lock()
-	if !w.began {
-		w.began = true
-		if w.baseKnown {
-			w.last = w.base
-		} else {
-			w.last = prev // no baseline: trust what came first
-		}
-	}
-	w.mu.Unlock()
 	p := w.part
 	if seq <= w.last {
 		if !j.remade(w, p, m.Header) {
-			return // delivered already, by a gap fill
+			return // delivered already, by a gap fill, or before the watch began
 		}
 		w.last = prev // the stream was made again: go on from here
 	}

@@ -58,8 +58,10 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 
 // Recover reads topic's history after since (HistoryStore).
 //
-// Head is the stream's last sequence, read after this node's live
-// subscription of the topic (if it has local subscribers) runs, so that
+// A fresh join's Head, when the topic has local subscribers, is the last
+// sequence this node's subscription of the topic's stream received (see
+// part.head): no request to NATS. Otherwise, and for a rejoin, Head is
+// the stream's last sequence, read after the topic's watch began, so that
 // every later message of the topic reaches it. The broadcasts after since
 // are the topic's messages with sequences in (since, Head]. The answer is
 // exact when none of them has left the stream, which the store knows
@@ -75,8 +77,9 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery {
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
-	up := time.Now() // without a subscription, only a read begun from now on will do
-	if w := j.watching(topic); w != nil {
+	up := time.Now() // only a read begun from now on will do
+	var w *watch
+	if w = j.watching(topic); w != nil {
 		select {
 		case <-w.ready:
 		case <-ctx.Done():
@@ -85,17 +88,19 @@ func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery
 		if err := w.state(); err != nil {
 			return j.unavailable(topic, since, err)
 		}
-		up = w.since()
 	}
 	p, err := j.partition(ctx, topic, r)
 	if err != nil {
 		return j.unavailable(topic, since, err)
 	}
+	if since == nil && w != nil && j.nc.IsConnected() {
+		return Recovery{Head: Position{Epoch: p.currentEpoch(), Seq: p.head()}}
+	}
 	if since == nil {
-		// A fresh join needs only the head: the stream's last message, by
-		// direct get, with the epoch last seen, read after the topic's
-		// subscription was in place (a read shared with other fresh joins
-		// will do). Should the stream have been made again unnoticed, the
+		// Without a watch (no local subscriber), or with NATS away: the
+		// stream's last message, by direct get, with the epoch last seen,
+		// read from now on (a read shared with other fresh joins will
+		// do). Should the stream have been made again unnoticed, the
 		// position handed out names the old epoch, and a rejoin from it is
 		// told to resync.
 		head, err := p.sharedHead(ctx, up, func(ctx context.Context) (uint64, error) {
