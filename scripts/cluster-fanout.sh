@@ -60,41 +60,9 @@ if [ "$PIN" = 1 ]; then
 	srv_pin=(taskset -c 0) bench_pin=(taskset -c 1)
 fi
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A port below the ephemeral range, so that no client connection holds it,
-# and not one handed out already.
-eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-taken=" "
-# free_port VAR sets VAR to a free port.
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((10000 + RANDOM % (eph_lo > 11000 ? eph_lo - 10000 : 20000)))
-		[[ $taken == *" $p "* ]] && continue
-		listening "$p" && continue
-		taken+="$p "
-		printf -v "$1" %s "$p"
-		return
-	done
-	echo "cluster-fanout: no free port found" >&2
-	exit 1
-}
-
-pids=()
-stop_servers() {
-	local pid i
-	# The last started first: node b leaves NATS before node a stops it.
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		kill "${pids[i]}" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-		wait "$pid" 2>/dev/null || true
-	done
-	pids=()
-}
+NAME=cluster-fanout
+# shellcheck source=scripts/lib/servers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/servers.sh"
 trap stop_servers EXIT
 trap 'exit 130' INT TERM
 
@@ -103,22 +71,7 @@ trap 'exit 130' INT TERM
 start_node() {
 	local port=$1
 	shift
-	echo "--- $(date -u +%FT%TZ) pyre chat -addr 127.0.0.1:$port $*" >>"$LOG"
-	"${srv_pin[@]}" "$PYRE" chat -addr "127.0.0.1:$port" -rate-limit 100000 -max-sockets-per-user 0 -log-level warn -admin-key k "$@" >>"$LOG" 2>&1 &
-	pids+=($!)
-}
-
-# healthy PORT PID waits (at most 30 s) until GET /healthz says "ok": a
-# node whose NATS is out of reach answers "degraded".
-healthy() {
-	local end=$((SECONDS + 30))
-	while [ "$SECONDS" -lt "$end" ]; do
-		curl -fsS -m 2 "http://127.0.0.1:$1/healthz" 2>/dev/null | jq -e '.status == "ok"' >/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "cluster-fanout: the node on port $1 did not become healthy; see $LOG" >&2
-	return 1
+	start_bg "${srv_pin[@]}" "$PYRE" chat -addr "127.0.0.1:$port" -rate-limit 100000 -max-sockets-per-user 0 -log-level warn -admin-key k "$@"
 }
 
 flow=(-window "$WINDOW")

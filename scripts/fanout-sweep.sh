@@ -41,44 +41,26 @@ if [ "$PIN" = 1 ]; then
 	srv_pin=(taskset -c 0) bench_pin=(taskset -c 1)
 fi
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pid=
-stop_server() {
-	[ -n "$pid" ] || return 0
-	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-	wait "$pid" 2>/dev/null || true
-	pid=
-}
-trap stop_server EXIT
-
-# A port below the ephemeral range, so that no client connection holds it.
-eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((10000 + RANDOM % (eph_lo > 11000 ? eph_lo - 10000 : 20000)))
-		listening "$p" || { echo "$p"; return; }
-	done
-	echo "fanout-sweep: no free port found" >&2
-	exit 1
-}
+NAME=fanout-sweep
+# shellcheck source=scripts/lib/servers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/servers.sh"
+trap stop_servers EXIT
+trap 'exit 130' INT TERM
 
 # start_server starts the command on a free port and waits (at most 30 s)
-# until it listens; it tries three ports before giving up.
+# until it listens; it tries three ports before giving up. It sets port
+# and pid.
 start_server() {
 	for _ in 1 2 3; do
-		port=$(free_port)
-		"${srv_pin[@]}" bash -c "exec ${cmd//\{ADDR\}/127.0.0.1:$port}" >>"$LOG" 2>&1 &
-		pid=$!
+		free_port port
+		start_bg "${srv_pin[@]}" bash -c "exec ${cmd//\{ADDR\}/127.0.0.1:$port}"
+		pid=${pids[-1]}
 		for _ in $(seq 300); do
 			listening "$port" && return 0
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		stop_server
+		stop_servers
 	done
 	echo "fanout-sweep: the server did not start; see $LOG" >&2
 	exit 1
@@ -93,6 +75,6 @@ for subs in $SUBS; do
 		"${bench_pin[@]}" "$PYRE" bench fanout -json -target "http://127.0.0.1:$port" -pid "$pid" -label "$label" \
 			-subs "$subs" -duration "$DURATION" -count "$COUNT" "${flow[@]}" $BENCH_ARGS ||
 			echo "fanout-sweep: $subs subscribers: pyre bench failed" >&2
-		stop_server
+		stop_servers
 	done
 done

@@ -23,24 +23,23 @@ LOG=${LOG:-/tmp/idle-rooms-heap.log}
 cd "$(dirname "$0")/.."
 [ -x "$PYRE" ] || { echo "idle-rooms-heap: $PYRE is missing; run make build" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d /tmp/idle-rooms-heap.XXXXXX)}
+mkdir -p "$OUT"
 store=$(mktemp -d /tmp/idle-rooms-heap-js.XXXXXX)
 SECRET=idle-rooms-heap-bench-secret
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$store"' EXIT
+NAME=idle-rooms-heap
+# shellcheck source=scripts/lib/servers.sh
+. scripts/lib/servers.sh
+trap 'stop_servers; [ -z "${bench:-}" ] || kill "$bench" 2>/dev/null || true; rm -rf "$store"' EXIT
+trap 'exit 130' INT TERM
 
-port() { echo $((20000 + RANDOM % 20000)); }
-pa=$(port) pb=$(port) pn=$(port) qa=$(port) qb=$(port)
+for v in pa pb pn qa qb; do free_port $v; done
 ja=() jb=() topic=bench:idle-
 if [ "$HIST" = 1 ]; then ja=(-jetstream "$store") jb=(-jetstream on) topic=bench-history:idle-; fi
-node() {
-	"$PYRE" chat -secret "$SECRET" -rate-limit 100000 -log-level warn -admin-key k "$@" >>"$LOG" 2>&1 &
-	pids+=($!)
-}
-healthy() { for _ in $(seq 300); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null && return; sleep 0.1; done; exit 1; }
+node() { start_bg "$PYRE" chat -secret "$SECRET" -rate-limit 100000 -log-level warn -admin-key k "$@"; }
 node -addr 127.0.0.1:$pa -node a -nats embedded -nats-listen 127.0.0.1:$pn "${ja[@]}" -pprof 127.0.0.1:$qa
-healthy $pa
+healthy $pa "${pids[0]}"
 node -addr 127.0.0.1:$pb -node b -nats nats://127.0.0.1:$pn "${jb[@]}" -pprof 127.0.0.1:$qb
-healthy $pb
+healthy $pb "${pids[1]}"
 "$PYRE" bench topics -json -targets http://127.0.0.1:$pa,http://127.0.0.1:$pb -pid "${pids[0]},${pids[1]}" \
 	-conns 1000 -per-conn 100 -limit 5m -topic $topic -label "history=$HIST" >"$OUT/bench.json" &
 bench=$!

@@ -54,51 +54,17 @@ for c in curl jq go; do command -v $c >/dev/null || { echo "jetstream-rooms: nee
 cd "$(dirname "$0")/.."
 store=$(mktemp -d /tmp/jetstream-rooms.XXXXXX)
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((10000 + RANDOM % 20000))
-		listening "$p" && continue
-		printf -v "$1" %s "$p"
-		return
-	done
-	echo "jetstream-rooms: no free port found" >&2
-	exit 1
-}
-
-pids=()
-stop_nodes() {
-	local i pid
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-		wait "$pid" 2>/dev/null || true
-	done
-	pids=()
-}
-trap 'stop_nodes; rm -rf "$store"' EXIT
+NAME=jetstream-rooms
+# shellcheck source=scripts/lib/servers.sh
+. scripts/lib/servers.sh
+trap 'stop_servers; rm -rf "$store"' EXIT
 trap 'exit 130' INT TERM
 
 start_node() {
 	local port=$1
 	shift
-	echo "--- $(date -u +%FT%TZ) pyre chat -addr 127.0.0.1:$port $*" >>"$LOG"
 	# shellcheck disable=SC2086 # NODE_ARGS is a list of flags
-	"$PYRE" chat -addr "127.0.0.1:$port" -secret "$SECRET" -rate-limit 100000 -log-level warn -admin-key k "$@" $NODE_ARGS >>"$LOG" 2>&1 &
-	pids+=($!)
-}
-
-healthy() {
-	local end=$((SECONDS + 30))
-	while [ "$SECONDS" -lt "$end" ]; do
-		curl -fsS -m 2 "http://127.0.0.1:$1/healthz" 2>/dev/null | jq -e '.status == "ok"' >/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "jetstream-rooms: the node on port $1 did not become healthy; see $LOG" >&2
-	return 1
+	start_bg "$PYRE" chat -addr "127.0.0.1:$port" -secret "$SECRET" -rate-limit 100000 -log-level warn -admin-key k "$@" $NODE_ARGS
 }
 
 # start_pair HISTORY starts node a (embedded NATS, JetStream in $store when
@@ -135,7 +101,7 @@ idle=$(topics -topic bench-history:idle- -label pyre-jetstream)
 echo "$idle"
 info2=$(go run ./tools/jsinfo -nats "$NATS" -json)
 echo "$info2"
-stop_nodes
+stop_servers
 
 plain= idle_plain=
 if [ "$PLAIN" = 1 ]; then

@@ -43,67 +43,33 @@ if [ "$PIN" = 1 ]; then
 	srv_pin=(taskset -c 0) bench_pin=(taskset -c 1)
 fi
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-# free_port prints a free port below the ephemeral range.
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((10000 + RANDOM % (eph_lo > 11000 ? eph_lo - 10000 : 20000)))
-		listening "$p" || { echo "$p"; return; }
-	done
-	echo "presence-bench: no free port found" >&2
-	exit 1
-}
-
-pids=()
-stop_servers() {
-	local pid i
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-		wait "$pid" 2>/dev/null || true
-	done
-	pids=()
-}
+NAME=presence-bench
+# shellcheck source=scripts/lib/servers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/servers.sh"
 trap stop_servers EXIT
 trap 'exit 130' INT TERM
 
 start_node() {
 	local port=$1
 	shift
-	echo "--- $(date -u +%FT%TZ) $SERVER chat -addr 127.0.0.1:$port $*" >>"$LOG"
 	# shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
-	"${srv_pin[@]}" "$SERVER" chat -addr "127.0.0.1:$port" -rate-limit 100000 -log-level warn -admin-key k \
-		-secret presence-bench-secret "$@" $SERVER_ARGS >>"$LOG" 2>&1 &
-	pids+=($!)
-}
-
-# healthy PORT waits (at most 30 s) until GET /healthz answers 200.
-healthy() {
-	local end=$((SECONDS + 30))
-	while [ "$SECONDS" -lt "$end" ]; do
-		curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "presence-bench: the node on port $1 did not answer; see $LOG" >&2
-	return 1
+	start_bg "${srv_pin[@]}" "$SERVER" chat -addr "127.0.0.1:$port" -rate-limit 100000 -log-level warn -admin-key k \
+		-secret presence-bench-secret "$@" $SERVER_ARGS
 }
 
 for run in $(seq "$RUNS"); do
-	a=$(free_port)
+	free_port a
 	if [ "$NODES" = 1 ]; then
 		start_node "$a"
-		healthy "$a"
+		healthy "$a" "${pids[0]}"
 		where=(-target "http://127.0.0.1:$a" -pid "${pids[0]}")
 	else
-		nats=$(free_port)
-		b=$(free_port)
+		free_port nats
+		free_port b
 		start_node "$a" -node a -nats embedded -nats-listen "127.0.0.1:$nats"
-		healthy "$a"
+		healthy "$a" "${pids[0]}"
 		start_node "$b" -node b -nats "nats://127.0.0.1:$nats"
-		healthy "$b"
+		healthy "$b" "${pids[1]}"
 		where=(-targets "http://127.0.0.1:$a,http://127.0.0.1:$b" -pid "${pids[0]},${pids[1]}")
 	fi
 	# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
