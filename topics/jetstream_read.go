@@ -56,6 +56,33 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 	return requests, nil
 }
 
+// freshHead is Recover's answer to a fresh join (no position) when all it
+// needs is in place and nothing has to be waited for: the topic's watch
+// has begun without error, its class's streams are made and current, and
+// NATS is connected. It is the answer the long way gives in that case,
+// without the context and timer a read would need; ok is false whenever
+// any of it is not so, and Recover takes the long way.
+func (j *JetStream) freshHead(topic string, r Retention) (rec Recovery, ok bool) {
+	w := j.watching(topic)
+	if w == nil {
+		return rec, false
+	}
+	select {
+	case <-w.ready:
+	default:
+		return rec, false
+	}
+	if w.state() != nil || !j.nc.IsConnected() {
+		return rec, false
+	}
+	c := j.readyClass(r)
+	if c == nil {
+		return rec, false
+	}
+	p := c.parts[partitionOf(topic, len(c.parts))]
+	return Recovery{Head: Position{Epoch: p.currentEpoch(), Seq: p.head()}}, true
+}
+
 // Recover reads topic's history after since (HistoryStore).
 //
 // A fresh join's Head, when the topic has local subscribers, is the last
@@ -75,6 +102,11 @@ func (j *JetStream) readSubjectBatch(ctx context.Context, p *part, subject strin
 // vouched for this way).
 // The rest is TooOld: never a part of what was missed.
 func (j *JetStream) Recover(topic string, r Retention, since *Position) Recovery {
+	if since == nil {
+		if rec, ok := j.freshHead(topic, r); ok {
+			return rec
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
 	up := time.Now() // only a read begun from now on will do
