@@ -168,7 +168,7 @@ func (t *Tracker) flushTopicLocked(topic string, list func(Listing, error)) (sen
 	fresh := false
 	if p != nil && v == nil && list != nil {
 		v, fresh = newPublished(t.topics[topic]), true
-		if len(v.keys) > 0 {
+		if v.keys.len() > 0 {
 			t.published[topic] = v
 		}
 	}
