@@ -88,8 +88,8 @@ func TestLongPollSessionCaps(t *testing.T) {
 		args []string
 		max  int
 	}{
-		{"chat", nil, 8},
-		{"donations", nil, 8},
+		{"chat", nil, defaultMaxSocketsPerUser},
+		{"donations", nil, defaultMaxSocketsPerUser},
 		{"chat", []string{"-longpoll-sessions-per-user", "2"}, 2},
 		{"donations", []string{"-longpoll-sessions", "3"}, 3},
 	} {
