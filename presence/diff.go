@@ -8,8 +8,8 @@ import (
 
 // pendingDiff gathers a topic's changes until they are broadcast.
 type pendingDiff struct {
-	seq           uint64 // order of the topic's first change, for Close
-	joins, leaves map[string][]Meta
+	seq           uint64            // order of the topic's first change, for Close
+	joins, leaves map[string][]Meta // each made on its first write (most diffs have only joins or only leaves)
 }
 
 // noteLocked records a join (of joined) and/or a leave (of left) of key on
@@ -19,7 +19,7 @@ func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
 	p := t.pending[topic]
 	if p == nil {
 		t.pendingSeq++
-		p = &pendingDiff{seq: t.pendingSeq, joins: map[string][]Meta{}, leaves: map[string][]Meta{}}
+		p = &pendingDiff{seq: t.pendingSeq}
 		t.pending[topic] = p
 		if _, open := t.windows[topic]; !open {
 			t.due = append(t.due, topic)
@@ -34,6 +34,9 @@ func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
 				delete(p.leaves, key)
 			}
 		} else {
+			if p.joins == nil {
+				p.joins = map[string][]Meta{}
+			}
 			p.joins[key] = append(p.joins[key], joined)
 		}
 	}
@@ -48,6 +51,9 @@ func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
 			delete(p.joins, key)
 		}
 		return
+	}
+	if p.leaves == nil {
+		p.leaves = map[string][]Meta{}
 	}
 	p.leaves[key] = append(p.leaves[key], left)
 }
@@ -168,7 +174,7 @@ func (t *Tracker) flushTopicLocked(topic string, list func(Listing, error)) (sen
 	fresh := false
 	if p != nil && v == nil && list != nil {
 		v, fresh = newPublished(t.topics[topic]), true
-		if len(v.keys) > 0 {
+		if v.keys.len() > 0 {
 			t.published[topic] = v
 		}
 	}

@@ -33,7 +33,7 @@ type Listing struct {
 type published struct {
 	mu      sync.Mutex // guards the fields below; taken after emitMu, never before
 	version uint64
-	keys    map[string]*publishedKey
+	keys    publishedKeys
 	metas   int
 	order   []string // keys, sorted; nil after a key came or went
 	full    []byte   // the list at version; nil when stale
@@ -42,23 +42,96 @@ type published struct {
 }
 
 type publishedKey struct {
+	key   string
 	metas []Meta
-	frag  []byte // `"key":{"metas":[...]}`; nil when stale
+	frag  []byte // `"key":{"metas":[...]}`; nil when stale, never kept in a small list
+}
+
+// publishedKeys are a published list's keys: a slice while there are at
+// most smallKeys (most rooms: one user, a few), a map past that, as in
+// topicState.
+type publishedKeys struct {
+	small []*publishedKey
+	big   map[string]*publishedKey // nil while the slice is in use
+}
+
+func (pk *publishedKeys) get(key string) *publishedKey {
+	if pk.big != nil {
+		return pk.big[key]
+	}
+	for _, vk := range pk.small {
+		if vk.key == key {
+			return vk
+		}
+	}
+	return nil
+}
+
+// add stores vk, whose key is not in the list yet.
+func (pk *publishedKeys) add(vk *publishedKey) {
+	if pk.big == nil && len(pk.small) < smallKeys {
+		pk.small = append(pk.small, vk)
+		return
+	}
+	if pk.big == nil {
+		pk.big = make(map[string]*publishedKey, 2*smallKeys)
+		for _, o := range pk.small {
+			pk.big[o.key] = o
+		}
+		pk.small = nil
+	}
+	pk.big[vk.key] = vk
+}
+
+func (pk *publishedKeys) del(key string) {
+	if pk.big != nil {
+		delete(pk.big, key)
+		return
+	}
+	for i, vk := range pk.small {
+		if vk.key == key {
+			last := len(pk.small) - 1
+			pk.small[i] = pk.small[last]
+			pk.small[last] = nil
+			pk.small = pk.small[:last]
+			return
+		}
+	}
+}
+
+func (pk *publishedKeys) len() int {
+	if pk.big != nil {
+		return len(pk.big)
+	}
+	return len(pk.small)
+}
+
+// sorted returns the keys in sort order.
+func (pk *publishedKeys) sorted() []string {
+	if pk.big != nil {
+		return slices.Sorted(maps.Keys(pk.big))
+	}
+	out := make([]string, len(pk.small))
+	for i, vk := range pk.small {
+		out[i] = vk.key
+	}
+	slices.Sort(out)
+	return out
 }
 
 // newPublished starts a topic's published list from the tracker's state of
 // a topic that has no pending changes; t.mu must be held by the caller.
 func newPublished(ts *topicState) *published {
-	v := &published{keys: map[string]*publishedKey{}}
+	v := &published{}
 	if ts == nil {
 		return v
 	}
 	for k, entries := range ts.all() {
-		vk := &publishedKey{metas: make([]Meta, len(entries))}
+		vk := &publishedKey{key: k, metas: make([]Meta, len(entries))}
 		for i, e := range entries {
 			vk.metas[i] = e.meta
 		}
-		v.keys[k] = vk
+		v.keys.add(vk)
 		v.metas += len(entries)
 	}
 	return v
@@ -70,10 +143,10 @@ func (v *published) apply(p *pendingDiff) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for k, joined := range p.joins {
-		vk := v.keys[k]
+		vk := v.keys.get(k)
 		if vk == nil {
-			vk = &publishedKey{}
-			v.keys[k] = vk
+			vk = &publishedKey{key: k}
+			v.keys.add(vk)
 			v.order = nil
 		}
 		for _, m := range joined {
@@ -87,7 +160,7 @@ func (v *published) apply(p *pendingDiff) int {
 		vk.frag = nil
 	}
 	for k, left := range p.leaves {
-		vk := v.keys[k]
+		vk := v.keys.get(k)
 		if vk == nil {
 			continue
 		}
@@ -99,13 +172,13 @@ func (v *published) apply(p *pendingDiff) int {
 		}
 		vk.frag = nil
 		if len(vk.metas) == 0 {
-			delete(v.keys, k)
+			v.keys.del(k)
 			v.order = nil
 		}
 	}
 	v.version++
 	v.full, v.page = nil, nil
-	return len(v.keys)
+	return v.keys.len()
 }
 
 // listing encodes the first n keys (all of them when n < 0) of the view's
@@ -116,12 +189,12 @@ func (v *published) apply(p *pendingDiff) int {
 func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint64) (Listing, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := Listing{Keys: len(v.keys), Metas: v.metas}
-	if n < 0 || n > len(v.keys) {
-		n = len(v.keys)
+	out := Listing{Keys: v.keys.len(), Metas: v.metas}
+	if n < 0 || n > out.Keys {
+		n = out.Keys
 	}
 	out.Listed = n
-	all := n == len(v.keys)
+	all := n == out.Keys
 	switch {
 	case all && v.full != nil:
 		out.JSON = v.full
@@ -131,7 +204,7 @@ func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint
 		return out, nil
 	}
 	if v.order == nil {
-		v.order = slices.Sorted(maps.Keys(v.keys))
+		v.order = v.keys.sorted()
 	}
 	keys := v.order[:n]
 	var b []byte
@@ -139,7 +212,7 @@ func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint
 	if fetch != nil {
 		s := make(State, len(keys))
 		for _, k := range keys {
-			s[k] = Entry{Metas: slices.Clone(v.keys[k].metas)}
+			s[k] = Entry{Metas: slices.Clone(v.keys.get(k).metas)}
 		}
 		if b, err = fetch(s).AppendJSON(nil); err != nil {
 			return Listing{}, err
@@ -158,11 +231,26 @@ func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint
 }
 
 // appendKeys writes keys as a JSON object from their cached forms,
-// encoding those that changed since the last time.
+// encoding those that changed since the last time. A small list keeps no
+// forms: it is encoded whole, once per version, and its keys' forms would
+// only double what the encoded list holds.
 func (v *published) appendKeys(dst []byte, keys []string) ([]byte, error) {
 	dst = append(dst, '{')
+	small := v.keys.big == nil
 	for i, k := range keys {
-		vk := v.keys[k]
+		vk := v.keys.get(k)
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if small {
+			var err error
+			dst = protocol.AppendString(dst, k)
+			dst = append(dst, ':')
+			if dst, err = (Entry{Metas: vk.metas}).AppendJSON(dst); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if vk.frag == nil {
 			f := protocol.AppendString(nil, k)
 			f = append(f, ':')
@@ -172,9 +260,6 @@ func (v *published) appendKeys(dst []byte, keys []string) ([]byte, error) {
 			}
 			vk.frag = f
 		}
-		if i > 0 {
-			dst = append(dst, ',')
-		}
 		dst = append(dst, vk.frag...)
 	}
 	return append(dst, '}'), nil
@@ -183,8 +268,8 @@ func (v *published) appendKeys(dst []byte, keys []string) ([]byte, error) {
 // sizeHint guesses the size of an encoded list: a full one at about 96
 // bytes a key, which is what a chat room's presences take.
 func (v *published) sizeHint(all bool) int {
-	if all && len(v.keys) > 0 {
-		return 2 + 96*len(v.keys)
+	if n := v.keys.len(); all && n > 0 {
+		return 2 + 96*n
 	}
 	return 256
 }

@@ -496,3 +496,42 @@ func TestCoalesceGrowthValidates(t *testing.T) {
 		}
 	}
 }
+
+// A topic's published list keeps its keys in a slice up to smallKeys and
+// in a map past that; its listing is the tracker's state on both sides of
+// the switch, growing and shrinking, and a small list is encoded whole.
+func TestListingAcrossTheSmallListBound(t *testing.T) {
+	tr, _ := newTracker(t, WithCoalesce(0))
+	check := func(step string) {
+		t.Helper()
+		l, err := tr.Listing("room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := tr.List("room").AppendJSON(nil)
+		var got, exp State
+		if err := json.Unmarshal(l.JSON, &got); err != nil {
+			t.Fatalf("%s: listing %s: %v", step, l.JSON, err)
+		}
+		_ = json.Unmarshal(want, &exp)
+		if fmt.Sprint(got) != fmt.Sprint(exp) || l.Keys != len(exp) || l.Listed != len(exp) {
+			t.Fatalf("%s: listing %s (%d keys), want %s", step, l.JSON, l.Keys, want)
+		}
+	}
+	check("empty")
+	for i := range 2*smallKeys + 1 {
+		tr.Track(fmt.Sprint("o", i), "room", fmt.Sprint("k", i), Meta{"i": i})
+		check(fmt.Sprint("track ", i))
+		if i == 2 {
+			tr.Track("p2", "room", "k2", Meta{"second": true}) // a key with two metas
+			check("second meta")
+		}
+	}
+	for i := range 2*smallKeys + 1 {
+		tr.Untrack(fmt.Sprint("o", i), "room", fmt.Sprint("k", i))
+		check(fmt.Sprint("untrack ", i))
+	}
+	tr.Untrack("p2", "room", "k2")
+	tr.Track("o0", "room", "k0", Meta{"again": true})
+	check("again")
+}

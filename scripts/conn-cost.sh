@@ -25,7 +25,8 @@
 #   OUT/goroutines.txt GET /debug/pprof/goroutine?debug=1
 # Read the profiles with
 #   go tool pprof -sample_index=inuse_space -top -nodefraction=0 PYRE OUT/heap.pb.gz
-# or sum them by owner, per connection:
+# or sum them by owner, per connection (a second column: the part allocated
+# on a channel's join path, the channel side):
 #   for p in heap0 heap; do go tool pprof -sample_index=inuse_space -traces PYRE OUT/$p.pb.gz >OUT/$p.traces; done
 #   go run ./tools/heapowners -conns $CONNS -base OUT/heap0.traces OUT/heap.traces
 #

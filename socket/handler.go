@@ -102,6 +102,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 		system, owns = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return slog.New(zerolog.NewSlogHandler(log.Level(zerolog.WarnLevel)))
 		})), true
+		engine.CompactRegistry(system)
 	}
 	h := &Handler{
 		router:  router,

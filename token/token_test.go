@@ -368,3 +368,30 @@ func BenchmarkSign(b *testing.B) {
 		_ = s.Sign(data)
 	}
 }
+
+// The signer reuses its keyed HMACs: concurrent signs and verifies of
+// different data, valid and tampered, each get their own answer.
+func TestPooledMACsAreIndependent(t *testing.T) {
+	s := newTestSigner(t, []byte("0123456789abcdef0123456789abcdef"), "user socket", WithClock(fixedClock(t0)))
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				data := []byte(strings.Repeat("x", g*7+i))
+				tok := s.Sign(data)
+				got, err := s.Verify(tok)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Errorf("goroutine %d, token %d: Verify = %q, %v; want %q", g, i, got, err, data)
+					return
+				}
+				if _, err := s.Verify(flip(tok, len(tok)-10)); !errors.Is(err, ErrInvalid) {
+					t.Errorf("goroutine %d, token %d: a tampered token verified: %v", g, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +111,11 @@ type MemoryHistory struct {
 
 	shards [shardCount]memShard
 
+	// rets holds one copy of each Retention the rings were made with
+	// (retKey → *Retention): a route's rooms share theirs instead of
+	// each ring carrying 48 bytes of it.
+	rets sync.Map
+
 	cost    atomic.Int64 // bytes accounted to all rings (see ring.cost)
 	topics  atomic.Int64
 	evicted [numEvictCauses]atomic.Uint64 // broadcasts evicted, by cause
@@ -205,7 +212,7 @@ func (s *MemoryHistory) lockRing(topic string, r Retention) *ring {
 		made := rg == nil
 		var cost int64 // a new ring's cost, read before others can lock it
 		if made {
-			rg = newRing(topic, r)
+			rg = newRing(topic, s.retention(r))
 			cost = rg.cost
 			sh.rings[topic] = rg
 		}
@@ -461,9 +468,9 @@ func (s *MemoryHistory) victim() *ring {
 
 // ring is one topic's history in memory.
 type ring struct {
-	topic string    // immutable
-	epoch string    // immutable
-	ret   Retention // immutable
+	topic string     // immutable
+	epoch string     // immutable
+	ret   *Retention // immutable, shared with the rings of the same Retention
 	mu    sync.Mutex
 	// mu guards the rest, and is held while a broadcast is given its
 	// position and delivered, so positions follow delivery order.
@@ -497,7 +504,33 @@ var (
 	entryCost = int64(unsafe.Sizeof(entry{}))
 )
 
-func newRing(topic string, r Retention) *ring {
+// retKey is a Retention, comparable.
+type retKey struct {
+	count, bytes int
+	age          time.Duration
+	events       string // the events, each followed by a NUL
+}
+
+// retention returns the store's copy of r.
+func (s *MemoryHistory) retention(r Retention) *Retention {
+	k := retKey{count: r.Count, bytes: r.Bytes, age: r.Age}
+	if len(r.Events) > 0 {
+		var b strings.Builder
+		for _, e := range r.Events {
+			b.WriteString(e)
+			b.WriteByte(0)
+		}
+		k.events = b.String()
+	}
+	if v, ok := s.rets.Load(k); ok {
+		return v.(*Retention)
+	}
+	r.Events = slices.Clone(r.Events) // the caller's slice may change
+	v, _ := s.rets.LoadOrStore(k, &r)
+	return v.(*Retention)
+}
+
+func newRing(topic string, r *Retention) *ring {
 	rg := &ring{topic: topic, epoch: newEpoch(), ret: r}
 	rg.used.Store(time.Now().UnixNano())
 	rg.cost = ringCost + int64(2*len(topic)+len(rg.epoch))

@@ -13,7 +13,10 @@
 // An allocation belongs to the first frame, from the allocating one up,
 // outside the standard library's plumbing (runtime, sync, maps, fmt, …),
 // named by its package; goroutine descriptors (runtime.malg) and the
-// socket's hijacked read buffer are owners of their own.
+// socket's hijacked read buffer are owners of their own. A second column
+// gives the part of each owner allocated on a channel's join path (a
+// stack through internal/engine or the Socket actor's join): the channel
+// side of a connection's cost, against the connection side.
 package main
 
 import (
@@ -54,8 +57,12 @@ func main() {
 	report(os.Stdout, held, float64(*conns), *sites)
 }
 
-// key is an owner and one of its allocation sites.
-type key struct{ owner, site string }
+// key is an owner and one of its allocation sites; join tells whether the
+// allocation was made on a channel's join path.
+type key struct {
+	owner, site string
+	join        bool
+}
 
 func sumFile(path string) (map[key]float64, error) {
 	f, err := os.Open(path)
@@ -76,7 +83,9 @@ func sum(r io.Reader) (map[key]float64, error) {
 	var frames []string
 	flush := func() {
 		if len(frames) > 0 {
-			out[classify(frames)] += value
+			k := classify(frames)
+			k.join = onJoinPath(frames)
+			out[k] += value
 		}
 		value, frames = 0, frames[:0]
 	}
@@ -132,21 +141,32 @@ func isPlumbing(frame string) bool {
 	return false
 }
 
+// onJoinPath tells whether a stack went through a channel's join: the
+// channel actor's package or the Socket actor's join.
+func onJoinPath(frames []string) bool {
+	for _, f := range frames {
+		if strings.Contains(f, "pyre/internal/engine") || strings.Contains(f, "socketActor).join") {
+			return true
+		}
+	}
+	return false
+}
+
 // classify names the owner of one stack, allocating frame first.
 func classify(frames []string) key {
 	if strings.HasPrefix(frames[0], "time.goFunc") {
 		// a timer's goroutine: newproc inlined into the timer's function
-		return key{"goroutine descriptors", "time.goFunc"}
+		return key{owner: "goroutine descriptors", site: "time.goFunc"}
 	}
 	for _, f := range frames {
 		if strings.HasPrefix(f, "runtime.malg") {
-			return key{"goroutine descriptors", "runtime.malg"}
+			return key{owner: "goroutine descriptors", site: "runtime.malg"}
 		}
 	}
 	if strings.HasPrefix(frames[0], "bufio.NewReader") && len(frames) > 1 {
 		for _, f := range frames[1:] {
 			if strings.Contains(f, "pyre/socket.(*hijacker).Hijack") {
-				return key{"read buffer (bufio.Reader)", "socket.(*hijacker).Hijack"}
+				return key{owner: "read buffer (bufio.Reader)", site: "socket.(*hijacker).Hijack"}
 			}
 		}
 	}
@@ -157,26 +177,26 @@ func classify(frames []string) key {
 		site := strings.TrimSuffix(f, " (inline)")
 		switch {
 		case strings.Contains(f, "UnboundedLockfree") || strings.Contains(f, "protoactor-go/internal/queue"):
-			return key{"protoactor", site}
+			return key{owner: "protoactor", site: site}
 		case strings.Contains(f, "protoactor-go") || strings.Contains(f, "orcaman/concurrent-map"):
-			return key{"protoactor", site}
+			return key{owner: "protoactor", site: site}
 		case strings.HasPrefix(f, "github.com/gorilla/websocket"):
-			return key{"gorilla/websocket", site}
+			return key{owner: "gorilla/websocket", site: site}
 		case strings.HasPrefix(f, "net.") || strings.HasPrefix(f, "syscall.") || strings.HasPrefix(f, "os."):
-			return key{"net", site}
+			return key{owner: "net", site: site}
 		case strings.HasPrefix(f, "net/http."):
-			return key{"net/http", site}
+			return key{owner: "net/http", site: site}
 		case strings.HasPrefix(f, "github.com/pyrehq/pyre/"):
 			rest := strings.TrimPrefix(f, "github.com/pyrehq/pyre/")
 			pkg := rest
 			if i := strings.Index(rest, "."); i >= 0 {
 				pkg = rest[:i]
 			}
-			return key{"pyre " + pkg, strings.TrimPrefix(site, "github.com/pyrehq/pyre/")}
+			return key{owner: "pyre " + pkg, site: strings.TrimPrefix(site, "github.com/pyrehq/pyre/")}
 		}
-		return key{module(f), site}
+		return key{owner: module(f), site: site}
 	}
-	return key{"runtime and std (other)", frames[0]}
+	return key{owner: "runtime and std (other)", site: frames[0]}
 }
 
 // module is a frame's package path, cut to three elements.
@@ -196,39 +216,63 @@ func module(frame string) string {
 const other = 16 // bytes
 
 // report prints each owner's KiB per connection, largest first, with its
-// largest sites.
+// largest sites, and the part of each allocated on a join path.
 func report(w io.Writer, sums map[key]float64, conns float64, sites int) {
-	owners := map[string]float64{}
-	bySite := map[string][]key{}
-	total := 0.0
+	type site struct {
+		name      string
+		all, join float64
+	}
 	perOwner := map[string]float64{}
 	for k, v := range sums {
 		perOwner[k.owner] += v
 	}
+	owners := map[string]*site{}
+	bySite := map[string]map[string]*site{}
+	var total, totalJoin float64
 	for k, v := range sums {
 		if perOwner[k.owner] < other*conns {
-			k = key{"other (each under 16 B)", k.owner}
+			k.owner, k.site = "other (each under 16 B)", k.owner
 		}
-		owners[k.owner] += v
-		bySite[k.owner] = append(bySite[k.owner], k)
+		o := owners[k.owner]
+		if o == nil {
+			o = &site{name: k.owner}
+			owners[k.owner] = o
+			bySite[k.owner] = map[string]*site{}
+		}
+		s := bySite[k.owner][k.site]
+		if s == nil {
+			s = &site{name: k.site}
+			bySite[k.owner][k.site] = s
+		}
+		o.all += v
+		s.all += v
 		total += v
+		if k.join {
+			o.join += v
+			s.join += v
+			totalJoin += v
+		}
 	}
-	names := make([]string, 0, len(owners))
-	for o := range owners {
+	names := make([]*site, 0, len(owners))
+	for _, o := range owners {
 		names = append(names, o)
 	}
-	sort.Slice(names, func(i, j int) bool { return owners[names[i]] > owners[names[j]] })
-	fmt.Fprintf(w, "%-40s %8s\n", "owner / allocation site", "KiB/conn")
+	sort.Slice(names, func(i, j int) bool { return names[i].all > names[j].all })
+	kib := func(v float64) float64 { return v / conns / 1024 }
+	fmt.Fprintf(w, "%-68s %8s %8s\n", "owner / allocation site", "KiB/conn", "joinpath")
 	for _, o := range names {
-		fmt.Fprintf(w, "%-40s %8.3f\n", o, owners[o]/conns/1024)
-		ks := bySite[o]
-		sort.Slice(ks, func(i, j int) bool { return sums[ks[i]] > sums[ks[j]] })
-		for i, k := range ks {
-			if i == sites || sums[k]/conns < 8 {
+		fmt.Fprintf(w, "%-68s %8.3f %8.3f\n", o.name, kib(o.all), kib(o.join))
+		ss := make([]*site, 0, len(bySite[o.name]))
+		for _, s := range bySite[o.name] {
+			ss = append(ss, s)
+		}
+		sort.Slice(ss, func(i, j int) bool { return ss[i].all > ss[j].all })
+		for i, s := range ss {
+			if i == sites || s.all/conns < 8 {
 				break
 			}
-			fmt.Fprintf(w, "    %-64s %8.3f\n", k.site, sums[k]/conns/1024)
+			fmt.Fprintf(w, "    %-64s %8.3f %8.3f\n", s.name, kib(s.all), kib(s.join))
 		}
 	}
-	fmt.Fprintf(w, "%-40s %8.3f\n", "total live heap", total/conns/1024)
+	fmt.Fprintf(w, "%-68s %8.3f %8.3f\n", "total live heap", kib(total), kib(totalJoin))
 }
