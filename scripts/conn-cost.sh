@@ -51,31 +51,11 @@ LOG=${LOG:-/tmp/conn-cost.log}
 for c in curl jq; do command -v $c >/dev/null || { echo "conn-cost: needs $c" >&2; exit 2; }; done
 mkdir -p "$OUT"
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((10000 + RANDOM % (eph_lo > 11000 ? eph_lo - 10000 : 20000)))
-		listening "$p" && continue
-		printf -v "$1" %s "$p"
-		return
-	done
-	echo "conn-cost: no free port found" >&2
-	exit 1
-}
-
-pid= storm=
-stop() {
-	[ -z "$storm" ] || kill "$storm" 2>/dev/null || true
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-		wait "$pid" 2>/dev/null || true
-	fi
-}
-trap stop EXIT
+NAME=conn-cost
+# shellcheck source=scripts/lib/servers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/servers.sh"
+storm=
+trap 'stop_servers; [ -z "$storm" ] || kill "$storm" 2>/dev/null || true' EXIT
 trap 'exit 130' INT TERM
 
 free_port port
@@ -84,20 +64,14 @@ env=() prof=()
 [ -z "$SERVER_ENV" ] || env=($SERVER_ENV)
 if [ "$PROFILE" = 1 ]; then
 	free_port pport
-	[ "$pport" != "$port" ] || free_port pport
 	env+=(GODEBUG=memprofilerate=1)
 	prof=(-pprof "127.0.0.1:$pport")
 fi
-echo "--- $(date -u +%FT%TZ) ${env[*]} pyre chat -addr 127.0.0.1:$port ${prof[*]} $SERVER_ARGS" >>"$LOG"
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
-env "${env[@]}" "$PYRE" chat -addr "127.0.0.1:$port" -rate-limit 100000 -max-sockets-per-user 0 \
-	-log-level warn -admin-key k "${prof[@]}" $SERVER_ARGS >>"$LOG" 2>&1 &
-pid=$!
-end=$((SECONDS + 30))
-until curl -fsS -m 2 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
-	kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$end" ] || { echo "conn-cost: the server did not start; see $LOG" >&2; exit 1; }
-	sleep 0.1
-done
+start_bg env "${env[@]}" "$PYRE" chat -addr "127.0.0.1:$port" -rate-limit 100000 -max-sockets-per-user 0 \
+	-log-level warn -admin-key k "${prof[@]}" $SERVER_ARGS
+pid=${pids[0]}
+healthy "$port" "$pid"
 
 fds() { find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
