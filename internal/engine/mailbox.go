@@ -16,7 +16,7 @@ import (
 // It exists for its size at rest. protoactor's lock-free mailbox is a
 // 96-byte struct plus two linked queues, each a header and a node kept
 // after the last message (about 190 bytes per actor, twice per
-// connection); this one is a single 112-byte object that holds nothing
+// connection); this one is a single 96-byte object that holds nothing
 // else while it is empty. A message costs about what it costs there:
 // one slot of a slice that is let go when the queue drains, where the
 // linked queue allocates a node per message.
@@ -42,24 +42,22 @@ const (
 	mbSysOne    uint32 = 1 << 2 // one queued system message
 )
 
-// queue is a FIFO of messages: buf[head:] are waiting.
-type queue struct {
-	buf  []any
-	head int
-}
+// queue is a FIFO of messages. Popping moves the slice's start; the
+// slots before it are given up with the slice, when it drains or when an
+// append reallocates.
+type queue []any
 
-func (q *queue) push(m any) { q.buf = append(q.buf, m) }
+func (q *queue) push(m any) { *q = append(*q, m) }
 
 func (q *queue) pop() any {
-	if q.head == len(q.buf) {
+	if len(*q) == 0 {
 		return nil
 	}
-	m := q.buf[q.head]
-	q.buf[q.head] = nil
-	q.head++
-	if q.head == len(q.buf) {
-		// Drained: let the slice go, so an idle actor holds none.
-		q.buf, q.head = nil, 0
+	m := (*q)[0]
+	(*q)[0] = nil
+	*q = (*q)[1:]
+	if len(*q) == 0 {
+		*q = nil // drained: an idle actor holds no slice
 	}
 	return m
 }

@@ -125,7 +125,7 @@ func TestMailboxSystemFirstAndSuspension(t *testing.T) {
 		t.Fatalf("UserMessageCount after = %d, want 0", n)
 	}
 	mb := m.(*mailbox)
-	if mb.user.buf != nil || mb.sys.buf != nil {
+	if mb.user != nil || mb.sys != nil {
 		t.Fatal("a drained mailbox still holds its queues' slices")
 	}
 	if mb.state.Load()&mbRunning != 0 {
