@@ -553,8 +553,11 @@ func (a *channelActor) stop(ctx actor.Context) {
 	// reply the client gets phx_close and nothing else. (h.Sub stays set
 	// until the deferred clean-up, so a broadcast from Terminate still
 	// names this subscription as its sender.)
+	// The client's phx_close (or phx_error) is queued after Terminate,
+	// whose pushes come first, and before the instance's presences go:
+	// whoever sees its presence leave sees it after the client was told.
 	h.Sub.Unsubscribe()
-	a.teardown(ctx, reason)
+	a.terminate(ctx, reason)
 	if !fromSocket {
 		event, payload := protocol.EventClose, protocol.Payload(emptyObject)
 		if !actors.IsClean(reason) {
@@ -564,14 +567,23 @@ func (a *channelActor) stop(ctx actor.Context) {
 			return s.Close(a.spec.JoinRef, a.spec.Topic, event, payload)
 		})
 	}
+	a.release(reason)
 }
 
 // teardown ends this behaviour instance: Terminate with reason, then its
 // timers, extra subscriptions and presences go. The fast-lane subscription
 // is left to stop, since a restart keeps it.
 func (a *channelActor) teardown(ctx actor.Context, reason error) {
+	if a.terminate(ctx, reason) {
+		a.release(reason)
+	}
+}
+
+// terminate runs Terminate once per instance, and reports whether it ran
+// (the instance was live).
+func (a *channelActor) terminate(ctx actor.Context, reason error) bool {
 	if !a.live() {
-		return
+		return false
 	}
 	a.ended = true
 	if reason == nil {
@@ -583,6 +595,15 @@ func (a *channelActor) teardown(ctx actor.Context, reason error) {
 			a.st.Log.Error().Interface("panic", ce.Value).Bytes("stack", ce.Stack).Msg("channel terminate crashed")
 		}
 	}
+	return true
+}
+
+// release lets go of what the terminated instance held (its timers,
+// extra subscriptions and presences).
+func (a *channelActor) release(reason error) {
 	a.st.Release()
+	if reason == nil {
+		reason = actors.ErrShutdown
+	}
 	a.st.Log.Debug().Str("reason", reason.Error()).Msg("channel terminated")
 }

@@ -12,13 +12,10 @@ import (
 	"github.com/pyrehq/pyre/supervisor"
 )
 
-// Mailbox makes the mailboxes of channel and Socket actors: protoactor's
-// lock-free queue, which costs a few dozen bytes while empty where the
-// default ring costs a few hundred. That matters with an actor or two per
+// Mailbox makes the mailboxes of channel and Socket actors (see mailbox):
+// one small object each, which matters with an actor or two per
 // connection and connections by the hundred thousand.
-func Mailbox() actor.MailboxProducer { return lockfreeMailbox }
-
-var lockfreeMailbox = actor.UnboundedLockfree()
+func Mailbox() actor.MailboxProducer { return newMailbox }
 
 // Route is what every channel of one route shares: its behaviour factory,
 // its resolved restart policy, its counters and the protoactor props its
@@ -65,7 +62,7 @@ func (r *Route) produce() actor.Actor {
 // mailbox makes the channel's mailbox and records it in the Handle, for
 // the admin view's mailbox depth.
 func (r *Route) mailbox() actor.Mailbox {
-	m := lockfreeMailbox()
+	m := newMailbox()
 	if a := r.next.Load(); a != nil {
 		a.Handle.SetMailbox(m)
 	}

@@ -176,7 +176,10 @@ func classify(frames []string) key {
 		}
 		site := strings.TrimSuffix(f, " (inline)")
 		switch {
-		case strings.Contains(f, "UnboundedLockfree") || strings.Contains(f, "protoactor-go/internal/queue"):
+		case strings.Contains(f, "UnboundedLockfree") || strings.Contains(f, "protoactor-go/internal/queue") ||
+			strings.Contains(f, "pyre/internal/engine.newMailbox") || strings.Contains(f, "pyre/internal/engine.(*queue)"):
+			// Mailboxes, protoactor's or the engine's own, count with the
+			// rest of what an actor costs.
 			return key{owner: "protoactor", site: site}
 		case strings.Contains(f, "protoactor-go") || strings.Contains(f, "orcaman/concurrent-map"):
 			return key{owner: "protoactor", site: site}
