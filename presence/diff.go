@@ -127,7 +127,9 @@ func (t *Tracker) windowLocked(topic string) time.Duration {
 // once.
 func (t *Tracker) windowEnd(topic string) {
 	defer t.wg.Done()
-	sent := t.flushTopic(topic)
+	t.emitMu.Lock()
+	defer t.emitMu.Unlock()
+	sent, _ := t.flushTopicLocked(topic, nil)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -136,7 +138,9 @@ func (t *Tracker) windowEnd(topic string) {
 	delete(t.windows, topic)
 	if sent || t.pending[topic] != nil {
 		t.openWindowLocked(topic)
+		return
 	}
+	t.releaseQuietLocked(topic)
 }
 
 // flushTopic broadcasts topic's pending diff, if any, and moves its
@@ -193,7 +197,31 @@ func (t *Tracker) flushTopicLocked(topic string, list func(Listing, error)) (sen
 		list(v.listing(-1, t.fetchFor(topic), &t.encodes))
 	}
 	t.emit(topic, p)
+	t.mu.Lock()
+	t.releaseQuietLocked(topic)
+	t.mu.Unlock()
 	return true, list != nil
+}
+
+// releaseQuietLocked forgets the published list of a small topic that is
+// quiet (nothing pending, no window open) when it holds what its next
+// listing would be built from anyway, the live state in the same order:
+// most rooms have a user or a few and are quiet most of the time, and
+// keeping their list and its encoding would cost each room more than
+// encoding it again for the next joiner. A big topic keeps its list, whose
+// encoded keys a new version reuses. emitMu and t.mu must be held: the
+// list's keys only change under emitMu.
+func (t *Tracker) releaseQuietLocked(topic string) {
+	v := t.published[topic]
+	if v == nil || t.pending[topic] != nil {
+		return
+	}
+	if _, open := t.windows[topic]; open {
+		return
+	}
+	if v.mirrors(t.topics[topic]) {
+		delete(t.published, topic)
+	}
 }
 
 // emit broadcasts one pending diff; emitMu must be held.

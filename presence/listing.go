@@ -137,6 +137,28 @@ func newPublished(ts *topicState) *published {
 	return v
 }
 
+// mirrors reports whether the view is a small list holding what
+// newPublished would make of ts: the same keys, each with the same metas in
+// the same order. Its keys are read without v.mu: the caller holds emitMu,
+// under which alone they change.
+func (v *published) mirrors(ts *topicState) bool {
+	if ts == nil || v.keys.big != nil || ts.big != nil || ts.len() != v.keys.len() || ts.metas != v.metas {
+		return false
+	}
+	for _, vk := range v.keys.small {
+		entries := ts.get(vk.key)
+		if len(entries) != len(vk.metas) {
+			return false
+		}
+		for i, e := range entries {
+			if e.meta.Ref() != vk.metas[i].Ref() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // apply moves the view past one diff, as phoenix.js applies it (joins,
 // then leaves, by phx_ref), and returns how many keys are left.
 func (v *published) apply(p *pendingDiff) int {
@@ -276,7 +298,8 @@ func (v *published) sizeHint(all bool) int {
 
 // Listing returns topic's presence list encoded as the payload of
 // presence_state. It is encoded once per version of the topic's list (once
-// per diff broadcast), however many ask; a caller subscribed to the topic
+// per diff broadcast), however many ask (a small topic's list is encoded
+// again after the topic has been quiet: see the package doc); a caller subscribed to the topic
 // before the call receives every diff after it. Presences tracked in an
 // open coalescing window are not in it yet: they come with the window's
 // diff.
