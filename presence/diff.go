@@ -9,13 +9,13 @@ import (
 // pendingDiff gathers a topic's changes until they are broadcast.
 type pendingDiff struct {
 	seq           uint64            // order of the topic's first change, for Close
-	joins, leaves map[string][]Meta // each made on its first write (most diffs have only joins or only leaves)
+	joins, leaves map[string][]meta // each made on its first write (most diffs have only joins or only leaves)
 }
 
 // noteLocked records a join (of joined) and/or a leave (of left) of key on
 // topic for the next broadcast; t.mu must be held. A topic that had nothing
 // pending and no open window becomes due: afterChange broadcasts it at once.
-func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
+func (t *Tracker) noteLocked(topic, key string, joined, left *meta) {
 	p := t.pending[topic]
 	if p == nil {
 		t.pendingSeq++
@@ -35,9 +35,9 @@ func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
 			}
 		} else {
 			if p.joins == nil {
-				p.joins = map[string][]Meta{}
+				p.joins = map[string][]meta{}
 			}
-			p.joins[key] = append(p.joins[key], joined)
+			p.joins[key] = append(p.joins[key], *joined)
 		}
 	}
 	if left == nil {
@@ -53,12 +53,12 @@ func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
 		return
 	}
 	if p.leaves == nil {
-		p.leaves = map[string][]Meta{}
+		p.leaves = map[string][]meta{}
 	}
-	p.leaves[key] = append(p.leaves[key], left)
+	p.leaves[key] = append(p.leaves[key], *left)
 }
 
-func refIndex(metas []Meta, ref string) int {
+func refIndex(metas []meta, ref string) int {
 	for i, m := range metas {
 		if m.Ref() == ref {
 			return i
@@ -255,10 +255,10 @@ func (t *Tracker) flushAll() {
 	}
 }
 
-func stateOf(m map[string][]Meta) State {
+func stateOf(m map[string][]meta) State {
 	s := make(State, len(m))
 	for k, metas := range m {
-		s[k] = Entry{Metas: metas}
+		s[k] = Entry{Metas: metasOf(metas)}
 	}
 	return s
 }

@@ -43,7 +43,7 @@ type published struct {
 
 type publishedKey struct {
 	key   string
-	metas []Meta
+	metas []meta
 	frag  []byte // `"key":{"metas":[...]}`; nil when stale, never kept in a small list
 }
 
@@ -127,7 +127,7 @@ func newPublished(ts *topicState) *published {
 		return v
 	}
 	for k, entries := range ts.all() {
-		vk := &publishedKey{key: k, metas: make([]Meta, len(entries))}
+		vk := &publishedKey{key: k, metas: make([]meta, len(entries))}
 		for i, e := range entries {
 			vk.metas[i] = e.meta
 		}
@@ -234,7 +234,7 @@ func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint
 	if fetch != nil {
 		s := make(State, len(keys))
 		for _, k := range keys {
-			s[k] = Entry{Metas: slices.Clone(v.keys.get(k).metas)}
+			s[k] = Entry{Metas: metasOf(v.keys.get(k).metas)}
 		}
 		if b, err = fetch(s).AppendJSON(nil); err != nil {
 			return Listing{}, err
@@ -268,7 +268,7 @@ func (v *published) appendKeys(dst []byte, keys []string) ([]byte, error) {
 			var err error
 			dst = protocol.AppendString(dst, k)
 			dst = append(dst, ':')
-			if dst, err = (Entry{Metas: vk.metas}).AppendJSON(dst); err != nil {
+			if dst, err = appendEntry(dst, vk.metas); err != nil {
 				return nil, err
 			}
 			continue
@@ -276,7 +276,7 @@ func (v *published) appendKeys(dst []byte, keys []string) ([]byte, error) {
 		if vk.frag == nil {
 			f := protocol.AppendString(nil, k)
 			f = append(f, ':')
-			f, err := Entry{Metas: vk.metas}.AppendJSON(f)
+			f, err := appendEntry(f, vk.metas)
 			if err != nil {
 				return nil, err
 			}

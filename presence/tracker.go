@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/fnv"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -56,7 +55,7 @@ type tk struct{ topic, key string }
 type entry struct {
 	replica string // owning node for a replicated entry; "" for this node's
 	owner   string
-	meta    Meta // includes phx_ref; never modified after it is stored
+	meta    meta // never modified after it is stored
 }
 
 // New returns a tracker that broadcasts diffs through b.
@@ -179,10 +178,10 @@ func (t *Tracker) track(owner, topic, key string, meta Meta, list func(Listing, 
 	}
 	ts.set(key, append(ts.get(key), entry{owner: owner, meta: m}))
 	t.entries++
-	t.recordLocked(topic, key, owner, m)
+	t.recordLocked(topic, key, owner, &m)
 	// Not tracked yet (checked above), so not in owners either.
 	t.owners[owner] = append(t.owners[owner], tk{topic, key})
-	t.noteLocked(topic, key, m, nil)
+	t.noteLocked(topic, key, &m, nil)
 	t.mu.Unlock()
 	if list == nil {
 		t.afterChange()
@@ -217,8 +216,8 @@ func (t *Tracker) Update(owner, topic, key string, meta Meta) (string, error) {
 		}
 		m := withRef(meta, ref, e.meta.Ref())
 		entries[i].meta = m
-		t.recordLocked(topic, key, owner, m)
-		t.noteLocked(topic, key, m, e.meta)
+		t.recordLocked(topic, key, owner, &m)
+		t.noteLocked(topic, key, &m, &e.meta)
 		t.mu.Unlock()
 		t.afterChange()
 		return ref, nil
@@ -269,16 +268,16 @@ func (t *Tracker) removeLocked(owner, topic, key string) bool {
 	} else {
 		delete(t.owners, owner)
 	}
-	t.noteLocked(topic, key, nil, old)
+	t.noteLocked(topic, key, nil, &old)
 	return true
 }
 
 // dropEntryLocked removes the entry of (replica, owner) under topic and key
 // from the visible state and returns its meta; t.mu must be held.
-func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (Meta, bool) {
+func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (meta, bool) {
 	ts := t.topics[topic]
 	if ts == nil {
-		return nil, false
+		return meta{}, false
 	}
 	entries := ts.get(key)
 	for i, e := range entries {
@@ -297,12 +296,12 @@ func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (Meta, bool
 		}
 		return e.meta, true
 	}
-	return nil, false
+	return meta{}, false
 }
 
 // putEntryLocked adds or replaces the entry of (replica, owner) under topic
-// and key and returns the meta it replaced; t.mu must be held.
-func (t *Tracker) putEntryLocked(replica, topic, key, owner string, meta Meta) (Meta, bool) {
+// and key; t.mu must be held.
+func (t *Tracker) putEntryLocked(replica, topic, key, owner string, m meta) {
 	ts := t.topics[topic]
 	if ts == nil {
 		ts = &topicState{}
@@ -311,13 +310,12 @@ func (t *Tracker) putEntryLocked(replica, topic, key, owner string, meta Meta) (
 	entries := ts.get(key)
 	for i, e := range entries {
 		if e.replica == replica && e.owner == owner {
-			entries[i].meta = meta
-			return e.meta, true
+			entries[i].meta = m
+			return
 		}
 	}
-	ts.set(key, append(entries, entry{replica: replica, owner: owner, meta: meta}))
+	ts.set(key, append(entries, entry{replica: replica, owner: owner, meta: m}))
 	t.entries++
-	return nil, false
 }
 
 // List returns the presences on topic (an empty State when there are none),
@@ -418,22 +416,10 @@ func (t *Tracker) Close() error {
 
 func presenceOf(entries []entry) Entry {
 	metas := make([]Meta, len(entries))
-	for i, e := range entries {
-		metas[i] = e.meta
+	for i := range entries {
+		metas[i] = entries[i].meta.Meta()
 	}
 	return Entry{Metas: metas}
-}
-
-// withRef copies meta and sets its refs.
-func withRef(meta Meta, ref, prev string) Meta {
-	m := make(Meta, len(meta)+2)
-	maps.Copy(m, meta)
-	delete(m, RefPrevKey)
-	m[RefKey] = ref
-	if prev != "" {
-		m[RefPrevKey] = prev
-	}
-	return m
 }
 
 func (t *Tracker) fetch(topic string, s State) State {
