@@ -26,7 +26,8 @@ type Tracker struct {
 
 	mu         sync.Mutex              // guards the fields below
 	topics     map[string]*topicState  // topic → its presences
-	owners     map[string][]tk         // owner → what it tracks (most own one or two)
+	owners     map[string]tk           // owner → the first thing it tracks (most track one)
+	ownersMore map[string][]tk         // owner → the rest, in track order, for an owner tracking more
 	pending    map[string]*pendingDiff // topic → changes not yet broadcast
 	pendingSeq uint64                  // pendingDiff.seq of the last topic added to pending
 	due        []string                // topics to broadcast at once (no window open)
@@ -79,18 +80,19 @@ func New(b Broadcaster, opts ...Option) (*Tracker, error) {
 	h.Write([]byte(o.node))
 	sum := h.Sum32()
 	t := &Tracker{
-		b:         b,
-		opts:      o,
-		log:       o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
-		nodeHash:  uint16(sum>>16) ^ uint16(sum),
-		topics:    map[string]*topicState{},
-		owners:    map[string][]tk{},
-		pending:   map[string]*pendingDiff{},
-		windows:   map[string]*time.Timer{},
-		published: map[string]*published{},
-		inc:       time.Now().UnixNano(),
-		replicas:  map[string]*replica{},
-		stop:      make(chan struct{}),
+		b:          b,
+		opts:       o,
+		log:        o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
+		nodeHash:   uint16(sum>>16) ^ uint16(sum),
+		topics:     map[string]*topicState{},
+		owners:     map[string]tk{},
+		ownersMore: map[string][]tk{},
+		pending:    map[string]*pendingDiff{},
+		windows:    map[string]*time.Timer{},
+		published:  map[string]*published{},
+		inc:        time.Now().UnixNano(),
+		replicas:   map[string]*replica{},
+		stop:       make(chan struct{}),
 	}
 	if o.nc != nil || o.transport != nil {
 		t.repl = &replication{
@@ -180,7 +182,7 @@ func (t *Tracker) track(owner, topic, key string, meta Meta, list func(Listing, 
 	t.entries++
 	t.recordLocked(topic, key, owner, &m)
 	// Not tracked yet (checked above), so not in owners either.
-	t.owners[owner] = append(t.owners[owner], tk{topic, key})
+	t.ownLocked(owner, tk{topic, key})
 	t.noteLocked(topic, key, &m, nil)
 	t.mu.Unlock()
 	if list == nil {
@@ -247,7 +249,7 @@ func (t *Tracker) UntrackAll(owner string) {
 		return
 	}
 	changed := false
-	for _, p := range slices.Clone(t.owners[owner]) {
+	for _, p := range t.ownedLocked(owner) {
 		changed = t.removeLocked(owner, p.topic, p.key) || changed
 	}
 	t.mu.Unlock()
@@ -263,13 +265,56 @@ func (t *Tracker) removeLocked(owner, topic, key string) bool {
 		return false
 	}
 	t.recordLocked(topic, key, owner, nil)
-	if own := slices.DeleteFunc(t.owners[owner], func(p tk) bool { return p == tk{topic, key} }); len(own) > 0 {
-		t.owners[owner] = own
-	} else {
-		delete(t.owners, owner)
-	}
+	t.disownLocked(owner, tk{topic, key})
 	t.noteLocked(topic, key, nil, &old)
 	return true
+}
+
+// The owners' index keeps an owner's first (topic, key) as a map value
+// and the rest, if any, in a second map: most owners (a channel) track one
+// presence, and a slice of one of its own would cost each of them more
+// than the map's wider slot. t.mu must be held by all three.
+
+// ownLocked adds p, which owner does not track yet, to owner's list.
+func (t *Tracker) ownLocked(owner string, p tk) {
+	if _, ok := t.owners[owner]; ok {
+		t.ownersMore[owner] = append(t.ownersMore[owner], p)
+		return
+	}
+	t.owners[owner] = p
+}
+
+// disownLocked removes p from owner's list, which keeps its order.
+func (t *Tracker) disownLocked(owner string, p tk) {
+	first, ok := t.owners[owner]
+	if !ok {
+		return
+	}
+	more := t.ownersMore[owner]
+	if first == p {
+		if len(more) == 0 {
+			delete(t.owners, owner)
+			return
+		}
+		t.owners[owner] = more[0]
+		more = slices.Delete(more, 0, 1)
+	} else {
+		more = slices.DeleteFunc(more, func(q tk) bool { return q == p })
+	}
+	if len(more) > 0 {
+		t.ownersMore[owner] = more
+	} else {
+		delete(t.ownersMore, owner)
+	}
+}
+
+// ownedLocked returns a copy of what owner tracks, in track order.
+func (t *Tracker) ownedLocked(owner string) []tk {
+	first, ok := t.owners[owner]
+	if !ok {
+		return nil
+	}
+	return append([]tk{first}, t.ownersMore[owner]...)
 }
 
 // dropEntryLocked removes the entry of (replica, owner) under topic and key
