@@ -72,6 +72,7 @@ type ekey struct{ topic, key, owner string }
 
 // replica is what this tracker knows of another node.
 type replica struct {
+	name     *string // the node's name, which its entries point at
 	inc      int64
 	version  uint64
 	entries  map[ekey]meta
@@ -160,7 +161,7 @@ func (t *Tracker) stateLocked() []*wireMsg {
 	for topic, ts := range t.topics {
 		for key, entries := range ts.all() {
 			for _, e := range entries {
-				if e.replica == "" {
+				if e.node == nil {
 					ops = append(ops, wireOp{Topic: topic, Key: key, Owner: e.owner, Meta: e.meta.Meta()})
 				}
 			}
@@ -249,7 +250,8 @@ func (t *Tracker) receive(m *wireMsg) {
 	}
 	now := t.repl.now()
 	if r == nil {
-		r = &replica{inc: m.Inc, entries: map[ekey]meta{}}
+		name := m.Node
+		r = &replica{name: &name, inc: m.Inc, entries: map[ekey]meta{}}
 		t.replicas[m.Node] = r
 		// Let the newcomer hear from us now rather than at our next beat.
 		broadcasts = append(broadcasts, &wireMsg{Kind: kindHeartbeat, Node: t.opts.node, Inc: t.inc, Version: t.version})
@@ -258,7 +260,7 @@ func (t *Tracker) receive(m *wireMsg) {
 	r.lastSeen = now
 	if r.down {
 		r.down = false
-		changed = t.showLocked(m.Node, r) || changed
+		changed = t.showLocked(r) || changed
 		t.log.Info().Str("peer", m.Node).Msg("presence peer back up")
 	}
 	needSync := false
@@ -366,7 +368,7 @@ func (t *Tracker) applyLocked(node string, r *replica, op wireOp) bool {
 	if r.down {
 		return false
 	}
-	t.putEntryLocked(node, op.Topic, op.Key, op.Owner, m)
+	t.putEntryLocked(r.name, op.Topic, op.Key, op.Owner, m)
 	if had {
 		t.noteLocked(op.Topic, op.Key, &m, &old)
 	} else {
@@ -387,10 +389,10 @@ func (t *Tracker) hideLocked(node string, r *replica) bool {
 	return len(r.entries) > 0
 }
 
-// showLocked puts node's entries back into the visible state with joins.
-func (t *Tracker) showLocked(node string, r *replica) bool {
+// showLocked puts r's entries back into the visible state with joins.
+func (t *Tracker) showLocked(r *replica) bool {
 	for k, m := range r.entries {
-		t.putEntryLocked(node, k.topic, k.key, k.owner, m)
+		t.putEntryLocked(r.name, k.topic, k.key, k.owner, m)
 		t.noteLocked(k.topic, k.key, &m, nil)
 	}
 	return len(r.entries) > 0

@@ -54,9 +54,18 @@ type Tracker struct {
 type tk struct{ topic, key string }
 
 type entry struct {
-	replica string // owning node for a replicated entry; "" for this node's
-	owner   string
-	meta    meta // never modified after it is stored
+	node  *string // owning node's name for a replicated entry (its replica's own); nil for this node's
+	owner string
+	meta  meta // never modified after it is stored
+}
+
+// replica is the name of the node that owns the entry, "" for this node.
+// A pointer to the name, not the name, keeps the entry at 64 bytes.
+func (e *entry) replica() string {
+	if e.node == nil {
+		return ""
+	}
+	return *e.node
 }
 
 // New returns a tracker that broadcasts diffs through b.
@@ -173,7 +182,7 @@ func (t *Tracker) track(owner, topic, key string, meta Meta, list func(Listing, 
 		t.topics[topic] = ts
 	}
 	for _, e := range ts.get(key) {
-		if e.replica == "" && e.owner == owner {
+		if e.node == nil && e.owner == owner {
 			t.mu.Unlock()
 			return "", ErrAlreadyTracked
 		}
@@ -213,7 +222,7 @@ func (t *Tracker) Update(owner, topic, key string, meta Meta) (string, error) {
 	}
 	entries := ts.get(key)
 	for i, e := range entries {
-		if e.replica != "" || e.owner != owner {
+		if e.node != nil || e.owner != owner {
 			continue
 		}
 		m := withRef(meta, ref, e.meta.Ref())
@@ -326,7 +335,7 @@ func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (meta, bool
 	}
 	entries := ts.get(key)
 	for i, e := range entries {
-		if e.replica != replica || e.owner != owner {
+		if e.replica() != replica || e.owner != owner {
 			continue
 		}
 		entries = append(entries[:i:i], entries[i+1:]...)
@@ -344,9 +353,9 @@ func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (meta, bool
 	return meta{}, false
 }
 
-// putEntryLocked adds or replaces the entry of (replica, owner) under topic
-// and key; t.mu must be held.
-func (t *Tracker) putEntryLocked(replica, topic, key, owner string, m meta) {
+// putEntryLocked adds or replaces the entry of (node, owner) under topic
+// and key, node being the owning replica's name; t.mu must be held.
+func (t *Tracker) putEntryLocked(node *string, topic, key, owner string, m meta) {
 	ts := t.topics[topic]
 	if ts == nil {
 		ts = &topicState{}
@@ -354,12 +363,12 @@ func (t *Tracker) putEntryLocked(replica, topic, key, owner string, m meta) {
 	}
 	entries := ts.get(key)
 	for i, e := range entries {
-		if e.replica == replica && e.owner == owner {
+		if e.replica() == *node && e.owner == owner {
 			entries[i].meta = m
 			return
 		}
 	}
-	ts.set(key, append(entries, entry{replica: replica, owner: owner, meta: m}))
+	ts.set(key, append(entries, entry{node: node, owner: owner, meta: m}))
 	t.entries++
 }
 
