@@ -299,10 +299,10 @@ func (v *published) sizeHint(all bool) int {
 // Listing returns topic's presence list encoded as the payload of
 // presence_state. It is encoded once per version of the topic's list (once
 // per diff broadcast), however many ask (a small topic's list is encoded
-// again after the topic has been quiet: see the package doc); a caller subscribed to the topic
-// before the call receives every diff after it. Presences tracked in an
-// open coalescing window are not in it yet: they come with the window's
-// diff.
+// again after the topic has been quiet: see the package doc); a caller
+// subscribed to the topic before the call receives every diff after it.
+// Presences tracked in an open coalescing window are not in it yet: they
+// come with the window's diff.
 func (t *Tracker) Listing(topic string) (Listing, error) { return t.listing(topic, -1) }
 
 // Page is Listing limited to the first n keys in sort order, for rooms too
