@@ -9,13 +9,13 @@ import (
 // pendingDiff gathers a topic's changes until they are broadcast.
 type pendingDiff struct {
 	seq           uint64            // order of the topic's first change, for Close
-	joins, leaves map[string][]Meta // each made on its first write (most diffs have only joins or only leaves)
+	joins, leaves map[string][]meta // each made on its first write (most diffs have only joins or only leaves)
 }
 
 // noteLocked records a join (of joined) and/or a leave (of left) of key on
 // topic for the next broadcast; t.mu must be held. A topic that had nothing
 // pending and no open window becomes due: afterChange broadcasts it at once.
-func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
+func (t *Tracker) noteLocked(topic, key string, joined, left *meta) {
 	p := t.pending[topic]
 	if p == nil {
 		t.pendingSeq++
@@ -35,9 +35,9 @@ func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
 			}
 		} else {
 			if p.joins == nil {
-				p.joins = map[string][]Meta{}
+				p.joins = map[string][]meta{}
 			}
-			p.joins[key] = append(p.joins[key], joined)
+			p.joins[key] = append(p.joins[key], *joined)
 		}
 	}
 	if left == nil {
@@ -53,12 +53,12 @@ func (t *Tracker) noteLocked(topic, key string, joined, left Meta) {
 		return
 	}
 	if p.leaves == nil {
-		p.leaves = map[string][]Meta{}
+		p.leaves = map[string][]meta{}
 	}
-	p.leaves[key] = append(p.leaves[key], left)
+	p.leaves[key] = append(p.leaves[key], *left)
 }
 
-func refIndex(metas []Meta, ref string) int {
+func refIndex(metas []meta, ref string) int {
 	for i, m := range metas {
 		if m.Ref() == ref {
 			return i
@@ -127,7 +127,9 @@ func (t *Tracker) windowLocked(topic string) time.Duration {
 // once.
 func (t *Tracker) windowEnd(topic string) {
 	defer t.wg.Done()
-	sent := t.flushTopic(topic)
+	t.emitMu.Lock()
+	defer t.emitMu.Unlock()
+	sent, _ := t.flushTopicLocked(topic, nil)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -136,7 +138,9 @@ func (t *Tracker) windowEnd(topic string) {
 	delete(t.windows, topic)
 	if sent || t.pending[topic] != nil {
 		t.openWindowLocked(topic)
+		return
 	}
+	t.releaseQuietLocked(topic)
 }
 
 // flushTopic broadcasts topic's pending diff, if any, and moves its
@@ -193,7 +197,31 @@ func (t *Tracker) flushTopicLocked(topic string, list func(Listing, error)) (sen
 		list(v.listing(-1, t.fetchFor(topic), &t.encodes))
 	}
 	t.emit(topic, p)
+	t.mu.Lock()
+	t.releaseQuietLocked(topic)
+	t.mu.Unlock()
 	return true, list != nil
+}
+
+// releaseQuietLocked forgets the published list of a small topic that is
+// quiet (nothing pending, no window open) when it holds what its next
+// listing would be built from anyway, the live state in the same order:
+// most rooms have a user or a few and are quiet most of the time, and
+// keeping their list and its encoding would cost each room more than
+// encoding it again for the next joiner. A big topic keeps its list, whose
+// encoded keys a new version reuses. emitMu and t.mu must be held: the
+// list's keys only change under emitMu.
+func (t *Tracker) releaseQuietLocked(topic string) {
+	v := t.published[topic]
+	if v == nil || t.pending[topic] != nil {
+		return
+	}
+	if _, open := t.windows[topic]; open {
+		return
+	}
+	if v.mirrors(t.topics[topic]) {
+		delete(t.published, topic)
+	}
 }
 
 // emit broadcasts one pending diff; emitMu must be held.
@@ -227,10 +255,10 @@ func (t *Tracker) flushAll() {
 	}
 }
 
-func stateOf(m map[string][]Meta) State {
+func stateOf(m map[string][]meta) State {
 	s := make(State, len(m))
 	for k, metas := range m {
-		s[k] = Entry{Metas: metas}
+		s[k] = Entry{Metas: metasOf(metas)}
 	}
 	return s
 }

@@ -34,7 +34,10 @@
 // diffs that came between its subscription and the listing are ones the
 // listing already holds, and phoenix.js applies them again without change
 // (a join replaces the meta with the same phx_ref; a leave of an absent
-// meta is nothing). List, by contrast, is the tracker's live state, built
+// meta is nothing). A topic of a few keys (up to eight) does not keep its
+// list while it is quiet, with nothing pending and no window open: it
+// costs less to encode it again for the next joiner than to hold it in
+// every quiet room. List, by contrast, is the tracker's live state, built
 // for each call.
 //
 // TrackAndList tracks a joiner and hands it the listing in one call: in a

@@ -43,7 +43,7 @@ type published struct {
 
 type publishedKey struct {
 	key   string
-	metas []Meta
+	metas []meta
 	frag  []byte // `"key":{"metas":[...]}`; nil when stale, never kept in a small list
 }
 
@@ -127,7 +127,7 @@ func newPublished(ts *topicState) *published {
 		return v
 	}
 	for k, entries := range ts.all() {
-		vk := &publishedKey{key: k, metas: make([]Meta, len(entries))}
+		vk := &publishedKey{key: k, metas: make([]meta, len(entries))}
 		for i, e := range entries {
 			vk.metas[i] = e.meta
 		}
@@ -135,6 +135,28 @@ func newPublished(ts *topicState) *published {
 		v.metas += len(entries)
 	}
 	return v
+}
+
+// mirrors reports whether the view is a small list holding what
+// newPublished would make of ts: the same keys, each with the same metas in
+// the same order. Its keys are read without v.mu: the caller holds emitMu,
+// under which alone they change.
+func (v *published) mirrors(ts *topicState) bool {
+	if ts == nil || v.keys.big != nil || ts.big != nil || ts.len() != v.keys.len() || ts.metas != v.metas {
+		return false
+	}
+	for _, vk := range v.keys.small {
+		entries := ts.get(vk.key)
+		if len(entries) != len(vk.metas) {
+			return false
+		}
+		for i, e := range entries {
+			if e.meta.Ref() != vk.metas[i].Ref() {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // apply moves the view past one diff, as phoenix.js applies it (joins,
@@ -212,7 +234,7 @@ func (v *published) listing(n int, fetch func(State) State, encodes *atomic.Uint
 	if fetch != nil {
 		s := make(State, len(keys))
 		for _, k := range keys {
-			s[k] = Entry{Metas: slices.Clone(v.keys.get(k).metas)}
+			s[k] = Entry{Metas: metasOf(v.keys.get(k).metas)}
 		}
 		if b, err = fetch(s).AppendJSON(nil); err != nil {
 			return Listing{}, err
@@ -246,7 +268,7 @@ func (v *published) appendKeys(dst []byte, keys []string) ([]byte, error) {
 			var err error
 			dst = protocol.AppendString(dst, k)
 			dst = append(dst, ':')
-			if dst, err = (Entry{Metas: vk.metas}).AppendJSON(dst); err != nil {
+			if dst, err = appendEntry(dst, vk.metas); err != nil {
 				return nil, err
 			}
 			continue
@@ -254,7 +276,7 @@ func (v *published) appendKeys(dst []byte, keys []string) ([]byte, error) {
 		if vk.frag == nil {
 			f := protocol.AppendString(nil, k)
 			f = append(f, ':')
-			f, err := Entry{Metas: vk.metas}.AppendJSON(f)
+			f, err := appendEntry(f, vk.metas)
 			if err != nil {
 				return nil, err
 			}
@@ -276,10 +298,11 @@ func (v *published) sizeHint(all bool) int {
 
 // Listing returns topic's presence list encoded as the payload of
 // presence_state. It is encoded once per version of the topic's list (once
-// per diff broadcast), however many ask; a caller subscribed to the topic
-// before the call receives every diff after it. Presences tracked in an
-// open coalescing window are not in it yet: they come with the window's
-// diff.
+// per diff broadcast), however many ask (a small topic's list is encoded
+// again after the topic has been quiet: see the package doc); a caller
+// subscribed to the topic before the call receives every diff after it.
+// Presences tracked in an open coalescing window are not in it yet: they
+// come with the window's diff.
 func (t *Tracker) Listing(topic string) (Listing, error) { return t.listing(topic, -1) }
 
 // Page is Listing limited to the first n keys in sort order, for rooms too

@@ -535,3 +535,91 @@ func TestListingAcrossTheSmallListBound(t *testing.T) {
 	tr.Track("o0", "room", "k0", Meta{"again": true})
 	check("again")
 }
+
+// A quiet small topic does not keep its published list: it is let go
+// once nothing is pending and no window is open, and the next listing,
+// built again from the live state, is the one the kept list would have
+// given. A list whose metas are in another order than the live state's
+// (after an update of one of a key's two metas), and a big one, are kept.
+func TestQuietSmallListIsReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr, err := New(newRecorder(), WithNode("n"), WithCoalesce(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		kept := func(topic string) bool {
+			tr.mu.Lock()
+			defer tr.mu.Unlock()
+			return tr.published[topic] != nil
+		}
+		var first []byte
+		tr.TrackAndList("a", "room", "ann", Meta{"n": 1}, func(l Listing, err error) { first = l.JSON })
+		if !kept("room") {
+			t.Fatal("the list was let go inside the window")
+		}
+		time.Sleep(100 * time.Millisecond) // the window gathered nothing and closes
+		synctest.Wait()
+		if kept("room") {
+			t.Fatal("a quiet one-key topic kept its list")
+		}
+		l, err := tr.Listing("room")
+		if err != nil || string(l.JSON) != string(first) || l.Keys != 1 || l.Metas != 1 {
+			t.Fatalf("listing after the release %s (%d keys, %d metas, %v), want %s", l.JSON, l.Keys, l.Metas, err, first)
+		}
+
+		// Two metas under one key, the first updated: the list has them
+		// in the order phoenix.js gives them, the live state in track
+		// order, so the list stays.
+		tr.Track("b", "room", "ann", Meta{"n": 2})
+		time.Sleep(300 * time.Millisecond)
+		synctest.Wait()
+		tr.Listing("room")
+		tr.Update("a", "room", "ann", Meta{"n": 3})
+		time.Sleep(300 * time.Millisecond)
+		synctest.Wait()
+		if !kept("room") {
+			t.Fatal("a list in another order than the live state was let go")
+		}
+		before, _ := tr.Listing("room")
+		if !strings.Contains(string(before.JSON), `{"n":2,`) || strings.Index(string(before.JSON), `"n":2`) > strings.Index(string(before.JSON), `"n":3`) {
+			t.Fatalf("listing %s: want the updated meta after the other", before.JSON)
+		}
+
+		// A big topic keeps its list when quiet.
+		for i := range smallKeys + 1 {
+			tr.Track(fmt.Sprint("o", i), "hall", fmt.Sprint("k", i), nil)
+		}
+		tr.Listing("hall")
+		time.Sleep(300 * time.Millisecond)
+		synctest.Wait()
+		if !kept("hall") {
+			t.Fatal("a quiet big topic let its list go")
+		}
+	})
+}
+
+// Without coalescing a small topic is quiet again as soon as its diff is
+// out: its list goes then, and a listing in between has the change.
+func TestSmallListIsReleasedAfterEachDiff(t *testing.T) {
+	tr, _ := newTracker(t)
+	tr.Track("a", "room", "ann", nil)
+	l1, _ := tr.Listing("room")
+	tr.mu.Lock()
+	held := tr.published["room"] != nil
+	tr.mu.Unlock()
+	if !held {
+		t.Fatal("the list asked for was not kept until the next diff")
+	}
+	tr.Track("b", "room", "bob", nil)
+	tr.mu.Lock()
+	held = tr.published["room"] != nil
+	tr.mu.Unlock()
+	if held {
+		t.Fatal("the list was kept after the diff")
+	}
+	l2, _ := tr.Listing("room")
+	if l2.Keys != 2 || string(l1.JSON) == string(l2.JSON) || !strings.Contains(string(l2.JSON), `"bob"`) {
+		t.Fatalf("listings %s then %s", l1.JSON, l2.JSON)
+	}
+}

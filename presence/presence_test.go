@@ -493,3 +493,40 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		t.Fatalf("diff round trip: %s → %+v %v", out, back, err)
 	}
 }
+
+// An owner's presences are indexed in track order, the first apart from
+// the rest: untracking the first or one in the middle keeps the order, and
+// UntrackAll removes what is left in it, leaving nothing of the owner.
+func TestOwnerIndexKeepsTrackOrder(t *testing.T) {
+	tr, rec := newTracker(t)
+	for i := 1; i <= 4; i++ {
+		if _, err := tr.Track("o", fmt.Sprint("t", i), fmt.Sprint("k", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.Track("other", "t1", "k9", nil)
+	tr.Untrack("o", "t1", "k1") // the first: t2 takes its place
+	tr.Untrack("o", "t3", "k3") // one of the rest
+	from := len(rec.all())
+	tr.UntrackAll("o")
+	var left []string
+	for _, d := range rec.all()[from:] {
+		for k := range d.diff.Leaves {
+			left = append(left, d.topic+"/"+k)
+		}
+	}
+	if want := []string{"t2/k2", "t4/k4"}; !slices.Equal(left, want) {
+		t.Fatalf("UntrackAll left %v, want %v", left, want)
+	}
+	tr.mu.Lock()
+	_, first := tr.owners["o"]
+	_, more := tr.ownersMore["o"]
+	_, other := tr.owners["other"]
+	tr.mu.Unlock()
+	if first || more || !other {
+		t.Fatalf("index after UntrackAll: o first %v, o more %v, other %v", first, more, other)
+	}
+	if _, err := tr.Track("o", "t1", "k1", nil); err != nil {
+		t.Fatalf("tracking again: %v", err)
+	}
+}

@@ -72,9 +72,10 @@ type ekey struct{ topic, key, owner string }
 
 // replica is what this tracker knows of another node.
 type replica struct {
+	name     *string // the node's name, which its entries point at
 	inc      int64
 	version  uint64
-	entries  map[ekey]Meta
+	entries  map[ekey]meta
 	lastSeen time.Time
 	down     bool
 	syncAt   time.Time // when a full state was last asked for
@@ -122,14 +123,18 @@ func (t *Tracker) run() {
 	}
 }
 
-// recordLocked queues one of this node's changes for the peers; meta nil is
+// recordLocked queues one of this node's changes for the peers; m nil is
 // a removal. t.mu must be held.
-func (t *Tracker) recordLocked(topic, key, owner string, meta Meta) {
+func (t *Tracker) recordLocked(topic, key, owner string, m *meta) {
 	if t.repl == nil {
 		return
 	}
 	t.version++
-	t.outbox = append(t.outbox, wireOp{Topic: topic, Key: key, Owner: owner, Meta: meta})
+	op := wireOp{Topic: topic, Key: key, Owner: owner}
+	if m != nil {
+		op.Meta = m.Meta()
+	}
+	t.outbox = append(t.outbox, op)
 }
 
 // outgoingLocked turns the outbox into deltas of at most chunkSize ops.
@@ -156,8 +161,8 @@ func (t *Tracker) stateLocked() []*wireMsg {
 	for topic, ts := range t.topics {
 		for key, entries := range ts.all() {
 			for _, e := range entries {
-				if e.replica == "" {
-					ops = append(ops, wireOp{Topic: topic, Key: key, Owner: e.owner, Meta: e.meta})
+				if e.node == nil {
+					ops = append(ops, wireOp{Topic: topic, Key: key, Owner: e.owner, Meta: e.meta.Meta()})
 				}
 			}
 		}
@@ -245,7 +250,8 @@ func (t *Tracker) receive(m *wireMsg) {
 	}
 	now := t.repl.now()
 	if r == nil {
-		r = &replica{inc: m.Inc, entries: map[ekey]Meta{}}
+		name := m.Node
+		r = &replica{name: &name, inc: m.Inc, entries: map[ekey]meta{}}
 		t.replicas[m.Node] = r
 		// Let the newcomer hear from us now rather than at our next beat.
 		broadcasts = append(broadcasts, &wireMsg{Kind: kindHeartbeat, Node: t.opts.node, Inc: t.inc, Version: t.version})
@@ -254,7 +260,7 @@ func (t *Tracker) receive(m *wireMsg) {
 	r.lastSeen = now
 	if r.down {
 		r.down = false
-		changed = t.showLocked(m.Node, r) || changed
+		changed = t.showLocked(r) || changed
 		t.log.Info().Str("peer", m.Node).Msg("presence peer back up")
 	}
 	needSync := false
@@ -351,21 +357,22 @@ func (t *Tracker) applyLocked(node string, r *replica, op wireOp) bool {
 			return false
 		}
 		t.dropEntryLocked(node, op.Topic, op.Key, op.Owner)
-		t.noteLocked(op.Topic, op.Key, nil, old)
+		t.noteLocked(op.Topic, op.Key, nil, &old)
 		return true
 	}
 	if had && old.Ref() == op.Meta.Ref() {
 		return false // the same meta again
 	}
-	r.entries[k] = op.Meta
+	m := compact(op.Meta)
+	r.entries[k] = m
 	if r.down {
 		return false
 	}
-	t.putEntryLocked(node, op.Topic, op.Key, op.Owner, op.Meta)
+	t.putEntryLocked(r.name, op.Topic, op.Key, op.Owner, m)
 	if had {
-		t.noteLocked(op.Topic, op.Key, op.Meta, old)
+		t.noteLocked(op.Topic, op.Key, &m, &old)
 	} else {
-		t.noteLocked(op.Topic, op.Key, op.Meta, nil)
+		t.noteLocked(op.Topic, op.Key, &m, nil)
 	}
 	return true
 }
@@ -375,18 +382,18 @@ func (t *Tracker) hideLocked(node string, r *replica) bool {
 	if r.down {
 		return false
 	}
-	for k, meta := range r.entries {
+	for k, m := range r.entries {
 		t.dropEntryLocked(node, k.topic, k.key, k.owner)
-		t.noteLocked(k.topic, k.key, nil, meta)
+		t.noteLocked(k.topic, k.key, nil, &m)
 	}
 	return len(r.entries) > 0
 }
 
-// showLocked puts node's entries back into the visible state with joins.
-func (t *Tracker) showLocked(node string, r *replica) bool {
-	for k, meta := range r.entries {
-		t.putEntryLocked(node, k.topic, k.key, k.owner, meta)
-		t.noteLocked(k.topic, k.key, meta, nil)
+// showLocked puts r's entries back into the visible state with joins.
+func (t *Tracker) showLocked(r *replica) bool {
+	for k, m := range r.entries {
+		t.putEntryLocked(r.name, k.topic, k.key, k.owner, m)
+		t.noteLocked(k.topic, k.key, &m, nil)
 	}
 	return len(r.entries) > 0
 }

@@ -124,7 +124,7 @@ func truth(h *hub) map[string][]string {
 		for topic, ts := range t.topics {
 			for key, entries := range ts.all() {
 				for _, e := range entries {
-					if e.replica == "" {
+					if e.node == nil {
 						out[topic+"|"+key] = append(out[topic+"|"+key], e.meta.Ref())
 					}
 				}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/fnv"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -27,7 +26,8 @@ type Tracker struct {
 
 	mu         sync.Mutex              // guards the fields below
 	topics     map[string]*topicState  // topic → its presences
-	owners     map[string][]tk         // owner → what it tracks (most own one or two)
+	owners     map[string]tk           // owner → the first thing it tracks (most track one)
+	ownersMore map[string][]tk         // owner → the rest, in track order, for an owner tracking more
 	pending    map[string]*pendingDiff // topic → changes not yet broadcast
 	pendingSeq uint64                  // pendingDiff.seq of the last topic added to pending
 	due        []string                // topics to broadcast at once (no window open)
@@ -54,9 +54,18 @@ type Tracker struct {
 type tk struct{ topic, key string }
 
 type entry struct {
-	replica string // owning node for a replicated entry; "" for this node's
-	owner   string
-	meta    Meta // includes phx_ref; never modified after it is stored
+	node  *string // owning node's name for a replicated entry (its replica's own); nil for this node's
+	owner string
+	meta  meta // never modified after it is stored
+}
+
+// replica is the name of the node that owns the entry, "" for this node.
+// A pointer to the name, not the name, keeps the entry at 64 bytes.
+func (e *entry) replica() string {
+	if e.node == nil {
+		return ""
+	}
+	return *e.node
 }
 
 // New returns a tracker that broadcasts diffs through b.
@@ -80,18 +89,19 @@ func New(b Broadcaster, opts ...Option) (*Tracker, error) {
 	h.Write([]byte(o.node))
 	sum := h.Sum32()
 	t := &Tracker{
-		b:         b,
-		opts:      o,
-		log:       o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
-		nodeHash:  uint16(sum>>16) ^ uint16(sum),
-		topics:    map[string]*topicState{},
-		owners:    map[string][]tk{},
-		pending:   map[string]*pendingDiff{},
-		windows:   map[string]*time.Timer{},
-		published: map[string]*published{},
-		inc:       time.Now().UnixNano(),
-		replicas:  map[string]*replica{},
-		stop:      make(chan struct{}),
+		b:          b,
+		opts:       o,
+		log:        o.logger.With().Str("component", "presence").Str("node", o.node).Logger(),
+		nodeHash:   uint16(sum>>16) ^ uint16(sum),
+		topics:     map[string]*topicState{},
+		owners:     map[string]tk{},
+		ownersMore: map[string][]tk{},
+		pending:    map[string]*pendingDiff{},
+		windows:    map[string]*time.Timer{},
+		published:  map[string]*published{},
+		inc:        time.Now().UnixNano(),
+		replicas:   map[string]*replica{},
+		stop:       make(chan struct{}),
 	}
 	if o.nc != nil || o.transport != nil {
 		t.repl = &replication{
@@ -172,17 +182,17 @@ func (t *Tracker) track(owner, topic, key string, meta Meta, list func(Listing, 
 		t.topics[topic] = ts
 	}
 	for _, e := range ts.get(key) {
-		if e.replica == "" && e.owner == owner {
+		if e.node == nil && e.owner == owner {
 			t.mu.Unlock()
 			return "", ErrAlreadyTracked
 		}
 	}
 	ts.set(key, append(ts.get(key), entry{owner: owner, meta: m}))
 	t.entries++
-	t.recordLocked(topic, key, owner, m)
+	t.recordLocked(topic, key, owner, &m)
 	// Not tracked yet (checked above), so not in owners either.
-	t.owners[owner] = append(t.owners[owner], tk{topic, key})
-	t.noteLocked(topic, key, m, nil)
+	t.ownLocked(owner, tk{topic, key})
+	t.noteLocked(topic, key, &m, nil)
 	t.mu.Unlock()
 	if list == nil {
 		t.afterChange()
@@ -212,13 +222,13 @@ func (t *Tracker) Update(owner, topic, key string, meta Meta) (string, error) {
 	}
 	entries := ts.get(key)
 	for i, e := range entries {
-		if e.replica != "" || e.owner != owner {
+		if e.node != nil || e.owner != owner {
 			continue
 		}
 		m := withRef(meta, ref, e.meta.Ref())
 		entries[i].meta = m
-		t.recordLocked(topic, key, owner, m)
-		t.noteLocked(topic, key, m, e.meta)
+		t.recordLocked(topic, key, owner, &m)
+		t.noteLocked(topic, key, &m, &e.meta)
 		t.mu.Unlock()
 		t.afterChange()
 		return ref, nil
@@ -248,7 +258,7 @@ func (t *Tracker) UntrackAll(owner string) {
 		return
 	}
 	changed := false
-	for _, p := range slices.Clone(t.owners[owner]) {
+	for _, p := range t.ownedLocked(owner) {
 		changed = t.removeLocked(owner, p.topic, p.key) || changed
 	}
 	t.mu.Unlock()
@@ -264,25 +274,68 @@ func (t *Tracker) removeLocked(owner, topic, key string) bool {
 		return false
 	}
 	t.recordLocked(topic, key, owner, nil)
-	if own := slices.DeleteFunc(t.owners[owner], func(p tk) bool { return p == tk{topic, key} }); len(own) > 0 {
-		t.owners[owner] = own
-	} else {
-		delete(t.owners, owner)
-	}
-	t.noteLocked(topic, key, nil, old)
+	t.disownLocked(owner, tk{topic, key})
+	t.noteLocked(topic, key, nil, &old)
 	return true
+}
+
+// The owners' index keeps an owner's first (topic, key) as a map value
+// and the rest, if any, in a second map: most owners (a channel) track one
+// presence, and a slice of one of its own would cost each of them more
+// than the map's wider slot. t.mu must be held by all three.
+
+// ownLocked adds p, which owner does not track yet, to owner's list.
+func (t *Tracker) ownLocked(owner string, p tk) {
+	if _, ok := t.owners[owner]; ok {
+		t.ownersMore[owner] = append(t.ownersMore[owner], p)
+		return
+	}
+	t.owners[owner] = p
+}
+
+// disownLocked removes p from owner's list, which keeps its order.
+func (t *Tracker) disownLocked(owner string, p tk) {
+	first, ok := t.owners[owner]
+	if !ok {
+		return
+	}
+	more := t.ownersMore[owner]
+	if first == p {
+		if len(more) == 0 {
+			delete(t.owners, owner)
+			return
+		}
+		t.owners[owner] = more[0]
+		more = slices.Delete(more, 0, 1)
+	} else {
+		more = slices.DeleteFunc(more, func(q tk) bool { return q == p })
+	}
+	if len(more) > 0 {
+		t.ownersMore[owner] = more
+	} else {
+		delete(t.ownersMore, owner)
+	}
+}
+
+// ownedLocked returns a copy of what owner tracks, in track order.
+func (t *Tracker) ownedLocked(owner string) []tk {
+	first, ok := t.owners[owner]
+	if !ok {
+		return nil
+	}
+	return append([]tk{first}, t.ownersMore[owner]...)
 }
 
 // dropEntryLocked removes the entry of (replica, owner) under topic and key
 // from the visible state and returns its meta; t.mu must be held.
-func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (Meta, bool) {
+func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (meta, bool) {
 	ts := t.topics[topic]
 	if ts == nil {
-		return nil, false
+		return meta{}, false
 	}
 	entries := ts.get(key)
 	for i, e := range entries {
-		if e.replica != replica || e.owner != owner {
+		if e.replica() != replica || e.owner != owner {
 			continue
 		}
 		entries = append(entries[:i:i], entries[i+1:]...)
@@ -297,12 +350,12 @@ func (t *Tracker) dropEntryLocked(replica, topic, key, owner string) (Meta, bool
 		}
 		return e.meta, true
 	}
-	return nil, false
+	return meta{}, false
 }
 
-// putEntryLocked adds or replaces the entry of (replica, owner) under topic
-// and key and returns the meta it replaced; t.mu must be held.
-func (t *Tracker) putEntryLocked(replica, topic, key, owner string, meta Meta) (Meta, bool) {
+// putEntryLocked adds or replaces the entry of (node, owner) under topic
+// and key, node being the owning replica's name; t.mu must be held.
+func (t *Tracker) putEntryLocked(node *string, topic, key, owner string, m meta) {
 	ts := t.topics[topic]
 	if ts == nil {
 		ts = &topicState{}
@@ -310,14 +363,13 @@ func (t *Tracker) putEntryLocked(replica, topic, key, owner string, meta Meta) (
 	}
 	entries := ts.get(key)
 	for i, e := range entries {
-		if e.replica == replica && e.owner == owner {
-			entries[i].meta = meta
-			return e.meta, true
+		if e.replica() == *node && e.owner == owner {
+			entries[i].meta = m
+			return
 		}
 	}
-	ts.set(key, append(entries, entry{replica: replica, owner: owner, meta: meta}))
+	ts.set(key, append(entries, entry{node: node, owner: owner, meta: m}))
 	t.entries++
-	return nil, false
 }
 
 // List returns the presences on topic (an empty State when there are none),
@@ -418,22 +470,10 @@ func (t *Tracker) Close() error {
 
 func presenceOf(entries []entry) Entry {
 	metas := make([]Meta, len(entries))
-	for i, e := range entries {
-		metas[i] = e.meta
+	for i := range entries {
+		metas[i] = entries[i].meta.Meta()
 	}
 	return Entry{Metas: metas}
-}
-
-// withRef copies meta and sets its refs.
-func withRef(meta Meta, ref, prev string) Meta {
-	m := make(Meta, len(meta)+2)
-	maps.Copy(m, meta)
-	delete(m, RefPrevKey)
-	m[RefKey] = ref
-	if prev != "" {
-		m[RefPrevKey] = prev
-	}
-	return m
 }
 
 func (t *Tracker) fetch(topic string, s State) State {
