@@ -47,17 +47,24 @@ type Subscriber struct {
 	Deliver func(Broadcast)
 }
 
-// Subscription is one registration of a Subscriber on a topic.
+// Subscription is one registration of a Subscriber on a topic. Every
+// joined channel holds at least two (its topic, its socket's id), so the
+// struct is kept within 96 bytes: a SeqSink is asked for when a broadcast
+// has a position, not kept as a second interface.
 type Subscription struct {
 	ps    *PubSub
 	topic string
 	sub   Subscriber
-	seq   SeqSink // sub.Sink when it is one, found once at Subscribe
-	id    uint64  // unique on this node; the sender in cluster envelopes
+	id    uint64 // unique on this node; the sender in cluster envelopes
 	// idx is the position in the topic's slice; guarded by the shard's mu.
-	idx int
+	idx int32
 	// gone is set once Unsubscribe ran; guarded by the shard's mu.
 	gone bool
+	// alone backs the topic's slice while this is its only subscriber
+	// (most topics: a room of one, a socket's id), saving an array of
+	// its own; the second subscriber's append moves the slice out.
+	// Guarded by the shard's mu.
+	alone [1]*Subscription
 }
 
 // subscriptionIDs numbers subscriptions for cluster envelopes.
@@ -139,14 +146,16 @@ func (ps *PubSub) shard(topic string) *shard {
 // Subscribe registers s on topic and returns its handle.
 func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
 	sub := &Subscription{ps: ps, topic: topic, sub: s, id: subscriptionIDs.Add(1)}
-	sub.seq, _ = s.Sink.(SeqSink)
 	sh := ps.shard(topic)
 	sh.mu.Lock()
 	list := sh.topics[topic]
-	sub.idx = len(list)
-	sh.topics[topic] = append(list, sub)
+	sub.idx = int32(len(list))
 	if len(list) == 0 {
+		sub.alone[0] = sub
+		sh.topics[topic] = sub.alone[:]
 		ps.watch(sh, topic, true)
+	} else {
+		sh.topics[topic] = append(list, sub)
 	}
 	sh.mu.Unlock()
 	return sub
@@ -337,9 +346,11 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin 
 			skipped++
 			continue
 		}
-		if b.Seq != 0 && sub.seq != nil {
-			sub.seq.SendSeq(f, b.Seq)
-			continue
+		if b.Seq != 0 {
+			if ss, ok := s.Sink.(SeqSink); ok {
+				ss.SendSeq(f, b.Seq)
+				continue
+			}
 		}
 		s.Sink.Send(f)
 	}
