@@ -9,12 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/channel"
-	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/protocol"
 )
@@ -98,11 +96,11 @@ func (h *Handler) openKind(ctx context.Context, t Transport, kind transportKind,
 		assigns = actors.Assigns{}
 	}
 	id := h.opt.id(assigns)
-	return h.open(t, kind, assigns, id, info.PeerAddr, connLogger(&h.opt.log, id, info.PeerAddr))
+	return h.open(t, kind, assigns, id, info.PeerAddr)
 }
 
-func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
-	s, err := h.reserve(t.Serializer(), kind, assigns, id, peer, log)
+func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, id, peer string) (*Conn, error) {
+	s, err := h.reserve(t.Serializer(), kind, assigns, id, peer)
 	if err != nil {
 		if _, capped := capOf(err); capped {
 			t.Close(ClosePolicy, "too many connections")
@@ -121,16 +119,16 @@ func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, 
 // (it waits in the registry until the actor is spawned). It fails with
 // ErrTooManyConns or ErrTooManySockets, which it logs and counts, or
 // ErrClosed. A reserved socket is then started or abandoned.
-func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*socketActor, error) {
-	s := &socketActor{
-		fp: newFastPath(h.opt.maxInflight),
-		h:  h, ser: ser, kind: kind, assigns: assigns, id: id, log: log, addr: hostOf(peer), since: time.Now(),
-	}
+func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns actors.Assigns, id, peer string) (*socketActor, error) {
+	s := &socketActor{h: h, ser: ser, kind: kind, assigns: assigns, id: id, peer: peer, since: time.Now()}
+	s.fp.init(h.opt.maxInflight)
+	// The logger is built only if the connection logs something.
+	s.log.Init(&h.opt.log, s.logFields)
 	s.self = h.system.NewLocalPID(h.prefix + h.system.ProcessRegistry.NextID())
 	if err := h.register(s); err != nil {
 		s.fp.close()
 		if c, capped := capOf(err); capped {
-			h.capRefused(c, log.Warn())
+			h.capRefused(c, s.log.Warn())
 		}
 		return nil, err
 	}
@@ -222,13 +220,6 @@ func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
 	}
 	s.h.system.Root.Send(e.pid, &channel.Inbound{Msg: msg, Done: e.done})
 	return true
-}
-
-// connLogger is a connection's logger, built only if it logs something.
-func connLogger(base *zerolog.Logger, id, peer string) *lazylog.Logger {
-	return lazylog.New(base, func(c zerolog.Context) zerolog.Context {
-		return c.Str("socket_id", id).Str("peer", peer)
-	})
 }
 
 // Error replies Handle gives without involving the socket actor.

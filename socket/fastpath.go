@@ -74,10 +74,11 @@ type fastPath struct {
 	done     chan struct{} // made on first use (Conn.Done); closed with closed; guarded by mu
 }
 
-func newFastPath(maxInflight int) *fastPath {
-	fp := &fastPath{max: int32(min(maxInflight, math.MaxInt32))}
+// init sets up a fastPath, held by value in its Socket actor, before the
+// actor is shared.
+func (fp *fastPath) init(maxInflight int) {
+	fp.max = int32(min(maxInflight, math.MaxInt32))
 	fp.table.Store(noRoutes)
-	return fp
 }
 
 // bypass returns the channel the reader may hand msg to straight, or nil

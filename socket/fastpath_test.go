@@ -8,6 +8,13 @@ import (
 
 // One test per rule of fastPath (see its documentation).
 
+// newFastPath is a fastPath of its own; a socket holds one by value.
+func newFastPath(maxInflight int) *fastPath {
+	fp := new(fastPath)
+	fp.init(maxInflight)
+	return fp
+}
+
 func joinedPath(t *testing.T, topic string) (*fastPath, *entry) {
 	t.Helper()
 	fp := newFastPath(4)

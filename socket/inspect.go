@@ -111,11 +111,11 @@ func (h *Handler) Sockets(ctx context.Context, q SocketQuery) (SocketPage, error
 	h.mu.Lock()
 	total := len(h.sockets)
 	cands := make([]candidate, 0, total)
-	for _, rec := range h.sockets {
-		if rec.spawned {
+	for _, s := range h.sockets {
+		if s.spawned {
 			// self and since are set before the socket is registered and
 			// never change.
-			cands = append(cands, candidate{pid: rec.s.self, since: rec.s.since})
+			cands = append(cands, candidate{pid: s.self, since: s.since})
 		}
 	}
 	h.mu.Unlock()
@@ -208,7 +208,7 @@ func (si *SocketInfo) matches(s string) bool {
 // inspect describes the socket; Socket actor only.
 func (s *socketActor) inspect() *SocketInfo {
 	info := &SocketInfo{
-		ID: s.id, PID: s.self.Id, Serializer: s.ser.Version(), Peer: s.addr, Connected: s.since,
+		ID: s.id, PID: s.self.Id, Serializer: s.ser.Version(), Peer: hostOf(s.peer), Connected: s.since,
 		Pending: len(s.pending), Assigns: s.assigns,
 	}
 	if t, ok := s.w.(interface{ Transport() string }); ok {

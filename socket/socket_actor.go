@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/channel"
@@ -51,31 +52,47 @@ type pendingJoin struct {
 // ended, so that a socket gone from the handler has no channel left.
 //
 // What the reader shares with it is in fp (see fastPath); everything else
-// is either set before the actor is spawned and never changed, or owned by
-// Receive.
+// is either set before the actor is spawned and never changed, owned by
+// Receive, or the handler's registry record, guarded by the handler's mu.
+// What lives exactly as long as the socket (its fast path, its logger, its
+// record) is held by value: one allocation per connection, not four.
 type socketActor struct {
-	fp *fastPath
+	fp fastPath
 
 	// Set before the spawn, then read-only.
 	h       *Handler
 	w       Transport
-	kind    transportKind
 	ser     protocol.Serializer
 	assigns actors.Assigns
 	id      string
-	addr    string // the client's IP, for WithMaxConnsPerAddr
+	peer    string // the client's address; its IP counts for WithMaxConnsPerAddr
 	since   time.Time
-	log     *lazylog.Logger
+	log     lazylog.Logger // fields from id and peer (logFields)
 	self    *actor.PID
 	idSub   *topics.Subscription
 
+	// The registry's record (see Handler.register); guarded by h.mu.
+	// Until the actor is spawned a message sent to its PID would reach
+	// no actor, so a close that comes before (a "disconnect" on the
+	// socket id, a drain) waits in early and is sent once the actor
+	// exists.
+	early   *closeSocket
+	spawned bool
+
+	kind transportKind // set before the spawn, then read-only; beside the flags to share their word
+
 	// Owned by Receive.
+	closing bool
+	why     closeReason // set with reason
+	reason  error
 	retired []*entry // channels stopping out of the table (replaced, refused, timed out), until they end
 	joining *pendingJoin
 	pending []protocol.Message
-	closing bool
-	reason  error
-	why     closeReason // set with reason
+}
+
+// logFields adds the socket's fields to its logger, when it is built.
+func (s *socketActor) logFields(c zerolog.Context) zerolog.Context {
+	return c.Str("socket_id", s.id).Str("peer", s.peer)
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
@@ -128,12 +145,14 @@ func (s *socketActor) subscribeID() {
 	if s.id == "" {
 		return
 	}
-	h, self := s.h, s.self
-	s.idSub = h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: func(b topics.Broadcast) {
-		if b.Event == "disconnect" {
-			h.closeSocket(self, disconnectSocket)
-		}
-	}})
+	s.idSub = s.h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: s.idBroadcast})
+}
+
+// idBroadcast closes the socket on a "disconnect" sent to its id.
+func (s *socketActor) idBroadcast(b topics.Broadcast) {
+	if b.Event == "disconnect" {
+		s.h.closeSocket(s.self, disconnectSocket)
+	}
 }
 
 var disconnectSocket = &closeSocket{reason: actors.ErrDisconnected, code: CloseGoingAway, text: "disconnected", why: closedDisconnect}

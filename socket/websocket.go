@@ -82,8 +82,7 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 		assigns = actors.Assigns{}
 	}
 	id := h.opt.id(assigns)
-	log := connLogger(&h.opt.log, id, r.RemoteAddr)
-	s, err := h.reserve(ser, kindWebSocket, assigns, id, r.RemoteAddr, log)
+	s, err := h.reserve(ser, kindWebSocket, assigns, id, r.RemoteAddr)
 	if _, capped := capOf(err); capped {
 		// Logged and counted by reserve. 429, not 503: the client is over
 		// its share, the node is fine; phoenix.js retries after its
@@ -180,7 +179,7 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 // br is gorilla's read buffer (nil if unknown).
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
-	w := &writer{ws: ws, bc: bc, ser: s.ser, h: h, pooled: bc.rc != nil, log: s.log}
+	w := &writer{ws: ws, bc: bc, ser: s.ser, h: h, pooled: bc.rc != nil, log: &s.log}
 	r := &wsReader{w: w, epfd: -1}
 	if br != nil && bc.rc != nil {
 		r.br = br
