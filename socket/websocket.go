@@ -179,7 +179,7 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 // br is gorilla's read buffer (nil if unknown).
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
-	w := &writer{ws: ws, bc: bc, ser: s.ser, h: h, pooled: bc.rc != nil, log: &s.log}
+	w := &writer{ws: ws, bc: bc, s: s, h: h, pooled: bc.rc != nil}
 	r := &wsReader{w: w, epfd: -1}
 	if br != nil && bc.rc != nil {
 		r.br = br
@@ -198,14 +198,17 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 	ws.SetReadLimit(h.opt.maxFrame)
 	r.c = c
 	ws.SetPingHandler(r.ping)
-	r.now = time.Now()
+	now := time.Now()
+	r.now = mono(now)
 	r.deadlineSet = r.now
-	_ = ws.SetReadDeadline(r.now.Add(h.opt.idleTimeout))
+	_ = ws.SetReadDeadline(now.Add(h.opt.idleTimeout))
 	go r.loop()
 }
 
 // wsReader is a WebSocket connection's only reader: it decodes frames and
-// hands them to the socket. One goroutine at a time runs it.
+// hands them to the socket. One goroutine at a time runs it. Its times are
+// monotonic nanoseconds (mono, monoNow), not time.Times, which keeps it
+// within 80 bytes: every idle connection holds one.
 type wsReader struct {
 	c      *Conn
 	w      *writer       // the connection's writer, and its gorilla connection and logger
@@ -214,20 +217,20 @@ type wsReader struct {
 	// The idle deadline moves at most every quarter of the idle timeout (a
 	// second at most, refreshEvery): every move is a timer update, and a
 	// busy connection reads thousands of frames a second.
-	deadlineSet time.Time
-	now         time.Time // when the last message was read
-	grown       bool      // this goroutine has read a message
-	renewed     time.Time // when the reader last moved to a fresh goroutine
+	deadlineSet int64
+	now         int64 // when the last message was read
+	renewed     int64 // when the reader last moved to a fresh goroutine; 0: never
 
 	// Parking with the idle poller (idlepoll_linux.go). parked is set by
 	// the reader as it parks and cleared by whoever resumes it (the
 	// poller, its sweep, the connection's Close); the rest belong to the
 	// reader.
 	parked atomic.Bool
-	epfd   int    // the epoll instance the reader is registered with; -1: none
+	epfd   int32  // the epoll instance the reader is registered with; -1: none
 	slot   uint32 // the reader's slot in the poller
 	gen    uint32 // the slot's generation when the reader took it
 	added  bool   // the connection is in the epoll set
+	grown  bool   // this goroutine has read a message
 }
 
 // refreshEvery is how often a reader moves the read deadline of a
@@ -254,7 +257,7 @@ const renewEvery = time.Second
 // moves to a fresh goroutine that waits on a minimal stack instead.
 func (r *wsReader) loop() {
 	for {
-		if r.grown && r.br != nil && r.br.Buffered() == 0 && r.now.Sub(r.renewed) >= renewEvery {
+		if r.grown && r.br != nil && r.br.Buffered() == 0 && (r.renewed == 0 || r.now-r.renewed >= int64(renewEvery)) {
 			r.grown, r.renewed = false, r.now
 			switch r.park() {
 			case parkedAway:
@@ -290,8 +293,8 @@ const (
 // bytes that came before the mark, whose event found the reader not yet
 // parked, are not left waiting.
 func (r *wsReader) park() int {
-	deadline := r.deadlineSet.Add(r.c.s.h.opt.idleTimeout)
-	d := time.Until(deadline)
+	deadline := r.deadlineSet + int64(r.c.s.h.opt.idleTimeout)
+	d := time.Duration(deadline - monoNow())
 	if d <= 0 {
 		return parkResume // the read times out at once
 	}
@@ -303,7 +306,7 @@ func (r *wsReader) park() int {
 	r.parked.Store(true)
 	// From here the reader may be running on another goroutine: only
 	// parked is touched.
-	if !r.readable() && time.Now().Before(deadline) {
+	if !r.readable() && monoNow() < deadline {
 		return parkedAway
 	}
 	if r.parked.CompareAndSwap(true, false) {
@@ -377,20 +380,21 @@ func (r *wsReader) next() bool {
 			// The rest of the frame is still coming.
 			r.w.lingerOnClose()
 		}
-		code, text, why := readError(err, r.w.log, h.opt.maxFrame)
+		code, text, why := readError(err, r.w.logger(), h.opt.maxFrame)
 		c.closeFor(why, actors.ErrClosed, code, text)
 		return false
 	}
-	r.now = time.Now()
-	if idle := h.opt.idleTimeout; r.now.Sub(r.deadlineSet) >= refreshEvery(idle) {
+	now := time.Now()
+	r.now = mono(now)
+	if idle := h.opt.idleTimeout; r.now-r.deadlineSet >= int64(refreshEvery(idle)) {
 		r.deadlineSet = r.now
-		_ = r.w.ws.SetReadDeadline(r.now.Add(idle))
+		_ = r.w.ws.SetReadDeadline(now.Add(idle))
 	}
 	msg, err := c.s.ser.Decode(data.Bytes(), mt == websocket.BinaryMessage)
 	n := data.Len()
 	putReadBuffer(data) // Decode keeps no reference to it
 	if err != nil {
-		r.w.log.Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
+		r.w.logger().Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
 		return true
 	}
 	return c.Handle(msg)

@@ -16,17 +16,19 @@ import (
 // frames drained by a flusher goroutine that runs only while there is work,
 // so an idle connection holds no writer goroutine. Each drain writes every
 // queued frame and hands them to the kernel in one write.
+//
+// Every idle connection holds one, so it is kept within 128 bytes: the
+// serializer and the logger are its socket's, reached through s, and the
+// flags share one word.
 type writer struct {
-	ws  *websocket.Conn
-	bc  *batchConn
-	ser protocol.Serializer
+	ws *websocket.Conn
+	bc *batchConn
+	s  *socketActor // its serializer and logger; set before the writer is shared
 	// h gives the limits (the queue's bytes, the reader's frame, the write
 	// timeout), the goroutine group flushers join, the flush histogram and
 	// the flush pool, which writes for the writer while it has no flusher
 	// of its own, if the connection takes non-blocking writes (pooled).
-	h      *Handler
-	pooled bool
-	log    *lazylog.Logger
+	h *Handler
 	// nextReady links the pool's waiting list; guarded by the pool's mu.
 	nextReady *writer
 	// readyAt is when the pool may write, with a write delay (monoNow);
@@ -34,28 +36,33 @@ type writer struct {
 	// the list.
 	readyAt int64
 
-	mu      sync.Mutex
-	queue   *frames // taken from the pool by Send, nil while empty; guarded by mu
-	queued  int     // bytes in queue; guarded by mu
-	running bool    // a flusher is active, or the pool has the writer; guarded by mu
-	// prompt: the queue holds a Prompt frame (see flushPool); guarded by
-	// mu, and read by the pool's add under it.
-	prompt bool
+	mu     sync.Mutex
+	queue  *frames // taken from the pool by Send, nil while empty; guarded by mu
+	queued int     // bytes in queue; guarded by mu
 	// rest is the unwritten end of a batch the pool wrote in part, in
 	// segments; the flusher writes it before anything else. Guarded by mu.
 	rest      [][]byte
-	closing   bool   // no more frames are accepted; guarded by mu
-	closeCode int    // close frame to send (0: none); guarded by mu
 	closeText string // guarded by mu
-	flushLast bool   // write the queue before closing; guarded by mu
-	slow      bool   // closed as a slow consumer; guarded by mu
+	closeCode int32  // close frame to send (0: none); guarded by mu
+
+	pooled  bool // set before the writer is shared
+	running bool // a flusher is active, or the pool has the writer; guarded by mu
+	// prompt: the queue holds a Prompt frame (see flushPool); guarded by
+	// mu, and read by the pool's add under it.
+	prompt    bool
+	closing   bool // no more frames are accepted; guarded by mu
+	flushLast bool // write the queue before closing; guarded by mu
+	slow      bool // closed as a slow consumer; guarded by mu
 	// linger: the client may still be sending (the rest of a frame over
 	// the limit), so the connection ends with a lingering close; guarded
 	// by mu.
 	linger bool
 }
 
-func (w *writer) Serializer() protocol.Serializer { return w.ser }
+func (w *writer) Serializer() protocol.Serializer { return w.s.ser }
+
+// logger is the connection's logger, its socket's.
+func (w *writer) logger() *lazylog.Logger { return &w.s.log }
 
 // QueuedBytes returns the bytes waiting to be written.
 func (w *writer) QueuedBytes() int {
@@ -76,7 +83,7 @@ func (w *writer) Send(f protocol.Frame) bool {
 		return false
 	}
 	if w.queued+f.Len() > w.h.opt.maxQueue {
-		w.log.Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
+		w.logger().Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "write queue overflow", false)
 		w.mu.Unlock()
@@ -98,7 +105,7 @@ func (w *writer) Overflow() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.closing {
-		w.log.Warn().Msg("channel mailbox overflow; closing slow connection")
+		w.logger().Warn().Msg("channel mailbox overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "channel queue overflow", false)
 	}
@@ -134,7 +141,7 @@ func (w *writer) closeLocked(code int, text string, flush bool) {
 		return
 	}
 	w.closing = true
-	w.closeCode, w.closeText, w.flushLast = code, text, flush
+	w.closeCode, w.closeText, w.flushLast = int32(code), text, flush
 	if !flush && w.queue != nil {
 		clear(w.queue.f)
 		w.queue.f, w.queued = w.queue.f[:0], 0
@@ -238,7 +245,7 @@ func (w *writer) flush() {
 			if w.closing {
 				code, text, linger := w.closeCode, w.closeText, w.linger
 				w.mu.Unlock()
-				w.finish(code, text, linger)
+				w.finish(int(code), text, linger)
 				return
 			}
 			w.running = false
@@ -360,9 +367,9 @@ type batchConn struct {
 	net.Conn
 	rc syscall.RawConn // for non-blocking writes; nil where unsupported
 	mu sync.Mutex
-	// deadlineSet is when writeFrames last set the write deadline (zero
-	// once anyone else has set one); guarded by mu.
-	deadlineSet time.Time
+	// deadlineSet is when writeFrames last set the write deadline
+	// (monoNow; zero once anyone else has set one); guarded by mu.
+	deadlineSet int64
 	// reader is the connection's reader, which Close resumes if it is
 	// parked with the idle poller; set before the connection is shared.
 	reader *wsReader
@@ -389,7 +396,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 func (b *batchConn) SetWriteDeadline(t time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.deadlineSet = time.Time{}
+	b.deadlineSet = 0
 	return b.Conn.SetWriteDeadline(t)
 }
 
@@ -573,7 +580,7 @@ func (b *batchConn) writeRaw(rest [][]byte, timeout time.Duration) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	b.deadlineSet = now
+	b.deadlineSet = mono(now)
 	_ = b.Conn.SetWriteDeadline(now.Add(timeout))
 	bufs := net.Buffers(rest)
 	_, err := bufs.WriteTo(b.Conn)
@@ -603,8 +610,8 @@ func (b *batchConn) writeFrames(batch []protocol.Frame, timeout time.Duration) e
 		p, buf = framed(batch)
 	}
 	b.mu.Lock()
-	if now := time.Now(); now.Sub(b.deadlineSet) >= timeout/4 {
-		b.deadlineSet = now
+	if now := time.Now(); b.deadlineSet == 0 || mono(now)-b.deadlineSet >= int64(timeout/4) {
+		b.deadlineSet = mono(now)
 		_ = b.Conn.SetWriteDeadline(now.Add(timeout))
 	}
 	var err error
