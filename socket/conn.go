@@ -32,25 +32,26 @@ var beforeSpawn func(*socketActor)
 // client's messages.
 type Conn struct {
 	s *socketActor
-	// direct lets Handle pass pushes for joined channels straight to the
-	// channel actor (see fastPath). Only a connection with a single reader
-	// may set it (the WebSocket).
-	direct bool
 	// limiter and strikes belong to whoever feeds the socket (its reader;
 	// long-poll posts); both are safe for concurrent use.
 	limiter eventBucket
 	strikes atomic.Int64
+	// direct lets Handle pass pushes for joined channels straight to the
+	// channel actor (see fastPath). Only a connection with a single reader
+	// may set it (the WebSocket).
+	direct bool
 }
 
 // eventBucket is a socket's inbound event limit: a token bucket of the
 // handler's rate and burst, full at first, kept in the Conn itself (a
 // rate.Limiter of its own per socket was one more allocation, of 80 bytes,
-// that every connection made). Safe for concurrent use.
+// that every connection made). It counts the tokens missing from a full
+// bucket, so that its zero value is a full bucket and it needs no flag
+// for its first call. Safe for concurrent use.
 type eventBucket struct {
 	mu      sync.Mutex
-	started bool
-	tokens  float64 // at last
-	last    int64   // monoNow of the last call
+	missing float64 // tokens short of the burst, at last
+	last    int64   // monoNow of the last call; 0 before the first
 }
 
 // allow takes a token if there is one, as rate.Limiter.Allow does.
@@ -61,16 +62,14 @@ func (b *eventBucket) allow(r rate.Limit, burst int) bool {
 	now := monoNow()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.started {
-		b.started, b.tokens = true, float64(burst)
-	} else if elapsed := now - b.last; elapsed > 0 {
-		b.tokens = min(float64(burst), b.tokens+float64(elapsed)/float64(time.Second)*float64(r))
+	if elapsed := now - b.last; elapsed > 0 {
+		b.missing = max(0, b.missing-float64(elapsed)/float64(time.Second)*float64(r))
 	}
 	b.last = now
-	if b.tokens < 1 {
+	if float64(burst)-b.missing < 1 {
 		return false
 	}
-	b.tokens--
+	b.missing++
 	return true
 }
 
@@ -120,7 +119,7 @@ func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, 
 // ErrTooManyConns or ErrTooManySockets, which it logs and counts, or
 // ErrClosed. A reserved socket is then started or abandoned.
 func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns actors.Assigns, id, peer string) (*socketActor, error) {
-	s := &socketActor{h: h, ser: ser, kind: kind, assigns: assigns, id: id, peer: peer, since: time.Now()}
+	s := &socketActor{h: h, ser: ser, kind: kind, assigns: assigns, id: id, peer: peer, since: time.Now().UnixNano()}
 	s.fp.init(h.opt.maxInflight)
 	// The logger is built only if the connection logs something.
 	s.log.Init(&h.opt.log, s.logFields)

@@ -4,7 +4,6 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -62,14 +61,16 @@ import (
 //     reader waiting for a credit wakes and stops.
 type fastPath struct {
 	table atomic.Pointer[routes]
-	held  atomic.Int64
+	// held is at most max+1 (each message held has a credit, a join adds
+	// one), so it fits in an int32 as max does.
+	held atomic.Int32
 	// The credits in use, at most max. A reader that finds none left
 	// waits on wake, made then (most connections never wait), which give
 	// and close signal.
 	inflight atomic.Int32
 	max      int32
-	wake     atomic.Pointer[chan struct{}] // capacity 1
 	closed   atomic.Bool                   // set once, by the Socket actor (rule 6)
+	wake     atomic.Pointer[chan struct{}] // capacity 1
 	mu       sync.Mutex
 	done     chan struct{} // made on first use (Conn.Done); closed with closed; guarded by mu
 }
@@ -77,7 +78,7 @@ type fastPath struct {
 // init sets up a fastPath, held by value in its Socket actor, before the
 // actor is shared.
 func (fp *fastPath) init(maxInflight int) {
-	fp.max = int32(min(maxInflight, math.MaxInt32))
+	fp.max = int32(min(maxInflight, math.MaxInt32-1)) // held may reach max+1
 	fp.table.Store(noRoutes)
 }
 
@@ -210,9 +211,9 @@ type entry struct {
 	pid     *actor.PID
 	handle  *channel.Handle
 	joinRef protocol.Ref
-	pattern string    // of the route that matched topic
-	since   time.Time // when the join started
-	done    func()    // the Done of every Inbound sent to this channel
+	pattern string // of the route that matched topic
+	since   int64  // when the join started, in Unix nanoseconds (a time.Time is three words)
+	done    func() // the Done of every Inbound sent to this channel
 	// inflight counts the messages handed to the channel and not yet
 	// handled, or is below zero once the channel is gone (rule 5).
 	inflight atomic.Int32

@@ -106,7 +106,7 @@ func (h *Handler) Sockets(ctx context.Context, q SocketQuery) (SocketPage, error
 	limit = min(limit, MaxSocketLimit)
 	type candidate struct {
 		pid   *actor.PID
-		since time.Time
+		since int64
 	}
 	h.mu.Lock()
 	total := len(h.sockets)
@@ -120,7 +120,7 @@ func (h *Handler) Sockets(ctx context.Context, q SocketQuery) (SocketPage, error
 	}
 	h.mu.Unlock()
 	slices.SortFunc(cands, func(a, b candidate) int {
-		return cmp.Or(a.since.Compare(b.since), strings.Compare(a.pid.Id, b.pid.Id))
+		return cmp.Or(cmp.Compare(a.since, b.since), strings.Compare(a.pid.Id, b.pid.Id))
 	})
 
 	page := SocketPage{Total: total, Complete: true}
@@ -208,7 +208,7 @@ func (si *SocketInfo) matches(s string) bool {
 // inspect describes the socket; Socket actor only.
 func (s *socketActor) inspect() *SocketInfo {
 	info := &SocketInfo{
-		ID: s.id, PID: s.self.Id, Serializer: s.ser.Version(), Peer: hostOf(s.peer), Connected: s.since,
+		ID: s.id, PID: s.self.Id, Serializer: s.ser.Version(), Peer: hostOf(s.peer), Connected: time.Unix(0, s.since),
 		Pending: len(s.pending), Assigns: s.assigns,
 	}
 	if t, ok := s.w.(interface{ Transport() string }); ok {
@@ -224,7 +224,7 @@ func (s *socketActor) inspect() *SocketInfo {
 	info.Channels = make([]ChannelInfo, 0, len(list))
 	for _, e := range list {
 		info.Channels = append(info.Channels, ChannelInfo{
-			Topic: e.topic, Pattern: e.pattern, JoinRef: e.joinRef.String(), Joined: e.since,
+			Topic: e.topic, Pattern: e.pattern, JoinRef: e.joinRef.String(), Joined: time.Unix(0, e.since),
 			Mailbox: e.handle.MailboxDepth(), InFlight: max(int(e.inflight.Load()), 0),
 			Crashes: int(e.handle.Crashes.Load()),
 			// The Supervisor keeps Restarts on this goroutine.

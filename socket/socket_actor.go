@@ -65,8 +65,8 @@ type socketActor struct {
 	ser     protocol.Serializer
 	assigns actors.Assigns
 	id      string
-	peer    string // the client's address; its IP counts for WithMaxConnsPerAddr
-	since   time.Time
+	peer    string         // the client's address; its IP counts for WithMaxConnsPerAddr
+	since   int64          // when the socket connected, in Unix nanoseconds
 	log     lazylog.Logger // fields from id and peer (logFields)
 	self    *actor.PID
 	idSub   *topics.Subscription
@@ -83,9 +83,9 @@ type socketActor struct {
 
 	// Owned by Receive.
 	closing bool
-	why     closeReason // set with reason
-	reason  error
-	retired []*entry // channels stopping out of the table (replaced, refused, timed out), until they end
+	why     closeReason  // set with closed
+	closed  *closeSocket // the close that began closing; nil for a socket stopped from outside
+	retired []*entry     // channels stopping out of the table (replaced, refused, timed out), until they end
 	joining *pendingJoin
 	pending []protocol.Message
 }
@@ -230,7 +230,7 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	}
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	e := s.fp.newEntry(msg.Topic, pid, handle, msg.JoinRef)
-	e.pattern, e.since = route.Pattern, time.Now() // before the entry is published
+	e.pattern, e.since = route.Pattern, time.Now().UnixNano() // before the entry is published
 	s.joining = &pendingJoin{
 		entry: e,
 		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
@@ -304,7 +304,7 @@ func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
 		return
 	}
 	s.closing = true
-	s.reason, s.why = m.reason, m.why
+	s.closed, s.why = m, m.why
 	s.fp.close()
 	s.w.Close(m.code, m.text)
 	s.stopChannels(ctx)
@@ -315,9 +315,9 @@ func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
 // so that its Terminate gets the socket's reason. Their ends come back as
 // channel.Ended. Stopping twice is harmless.
 func (s *socketActor) stopChannels(ctx actor.Context) {
-	reason := s.reason
-	if reason == nil {
-		reason = actors.ErrShutdown
+	reason := actors.ErrShutdown
+	if s.closed != nil && s.closed.reason != nil {
+		reason = s.closed.reason
 	}
 	for _, e := range s.fp.routes().list {
 		e.handle.SetReason(reason)

@@ -171,8 +171,10 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if rw.Reader.Buffered() > 0 {
 		return hj.bc, rw, nil // gorilla refuses the connection
 	}
-	// net/http's 4 KiB reader goes with the request.
-	hj.br = bufio.NewReaderSize(hj.bc, readBufferSize)
+	// net/http's 4 KiB reader goes with the request; ours lives in the
+	// batchConn, one allocation for the two.
+	hj.br = &hj.bc.rbuf
+	attachBuffer(hj.br, hj.bc)
 	return hj.bc, bufio.NewReadWriter(hj.br, rw.Writer), nil
 }
 

@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"bufio"
 	"net"
 	"sync"
 	"syscall"
@@ -373,6 +374,9 @@ type batchConn struct {
 	// reader is the connection's reader, which Close resumes if it is
 	// parked with the idle poller; set before the connection is shared.
 	reader *wsReader
+	// rbuf is the read buffer the hijacker gives gorilla (see hijacker),
+	// held here because the two live exactly as long as the connection.
+	rbuf bufio.Reader
 }
 
 // Close closes the connection and resumes its reader if it is parked:
