@@ -121,13 +121,11 @@ func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, 
 func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns actors.Assigns, id, peer string) (*socketActor, error) {
 	s := &socketActor{h: h, ser: ser, kind: kind, assigns: assigns, id: id, peer: peer, since: time.Now().UnixNano()}
 	s.fp.init(h.opt.maxInflight)
-	// The logger is built only if the connection logs something.
-	s.log.Init(&h.opt.log, s.logFields)
 	s.self = h.system.NewLocalPID(h.prefix + h.system.ProcessRegistry.NextID())
 	if err := h.register(s); err != nil {
 		s.fp.close()
 		if c, capped := capOf(err); capped {
-			h.capRefused(c, s.log.Warn())
+			h.capRefused(c, s.logger().Warn())
 		}
 		return nil, err
 	}
@@ -155,7 +153,7 @@ func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
 	}
 	h.stats.connected(s.kind)
 	h.spawned(s.self)
-	s.log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
+	s.logger().Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
 	return &Conn{s: s}, nil
 }
 
@@ -167,7 +165,7 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 	s := c.s
 	if !c.limiter.allow(s.h.opt.eventRate, s.h.opt.eventBurst) {
 		if c.strikes.Add(1) > int64(s.h.opt.maxStrikes) {
-			s.log.Warn().Int("strikes", s.h.opt.maxStrikes).Msg("rate limit exceeded again and again; closing socket")
+			s.logger().Warn().Int("strikes", s.h.opt.maxStrikes).Msg("rate limit exceeded again and again; closing socket")
 			c.closeFor(closedRateLimit, ErrRateLimited, ClosePolicy, "rate limit exceeded")
 			return false
 		}

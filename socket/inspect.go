@@ -209,7 +209,7 @@ func (si *SocketInfo) matches(s string) bool {
 func (s *socketActor) inspect() *SocketInfo {
 	info := &SocketInfo{
 		ID: s.id, PID: s.self.Id, Serializer: s.ser.Version(), Peer: hostOf(s.peer), Connected: time.Unix(0, s.since),
-		Pending: len(s.pending), Assigns: s.assigns,
+		Pending: s.pendingCount(), Assigns: s.assigns,
 	}
 	if t, ok := s.w.(interface{ Transport() string }); ok {
 		info.Transport = t.Transport()

@@ -65,9 +65,9 @@ type socketActor struct {
 	ser     protocol.Serializer
 	assigns actors.Assigns
 	id      string
-	peer    string         // the client's address; its IP counts for WithMaxConnsPerAddr
-	since   int64          // when the socket connected, in Unix nanoseconds
-	log     lazylog.Logger // fields from id and peer (logFields)
+	peer    string        // the client's address; its IP counts for WithMaxConnsPerAddr
+	since   int64         // when the socket connected, in Unix nanoseconds
+	log     lazylog.Built // the connection's logger once built (see logger)
 	self    *actor.PID
 	idSub   *topics.Subscription
 
@@ -85,9 +85,54 @@ type socketActor struct {
 	closing bool
 	why     closeReason  // set with closed
 	closed  *closeSocket // the close that began closing; nil for a socket stopped from outside
-	retired []*entry     // channels stopping out of the table (replaced, refused, timed out), until they end
 	joining *pendingJoin
+	backlog *backlog // nil while empty, which is most of a socket's life
+}
+
+// backlog is what a socket holds only for a while: the channels stopping
+// out of its table (replaced, refused, timed out) until they end, and the
+// client's frames that wait while a join runs. A socket makes it when it
+// first needs it and lets it go once both are empty (tidy), so an idle
+// socket carries one pointer, not two slices. Owned by Receive.
+type backlog struct {
+	retired []*entry
 	pending []protocol.Message
+}
+
+// backlogged returns the socket's backlog, made if it has none.
+func (s *socketActor) backlogged() *backlog {
+	if s.backlog == nil {
+		s.backlog = new(backlog)
+	}
+	return s.backlog
+}
+
+// tidy lets an empty backlog go.
+func (s *socketActor) tidy() {
+	if b := s.backlog; b != nil && len(b.retired) == 0 && len(b.pending) == 0 {
+		s.backlog = nil
+	}
+}
+
+// retire keeps e, a channel stopping out of the table, until it ends.
+func (s *socketActor) retire(e *entry) {
+	b := s.backlogged()
+	b.retired = append(b.retired, e)
+}
+
+// retiredCount and pendingCount are the lengths of the backlog's lists.
+func (s *socketActor) retiredCount() int {
+	if s.backlog == nil {
+		return 0
+	}
+	return len(s.backlog.retired)
+}
+
+func (s *socketActor) pendingCount() int {
+	if s.backlog == nil {
+		return 0
+	}
+	return len(s.backlog.pending)
 }
 
 // logFields adds the socket's fields to its logger, when it is built.
@@ -95,11 +140,31 @@ func (s *socketActor) logFields(c zerolog.Context) zerolog.Context {
 	return c.Str("socket_id", s.id).Str("peer", s.peer)
 }
 
+// connLog is a connection's logger: the handler's with the socket's
+// fields, built only if the connection logs something (a zerolog child
+// logger costs 500 bytes). The socket keeps only the built logger; its
+// base and fields are named at each use.
+type connLog struct{ s *socketActor }
+
+func (s *socketActor) logger() connLog { return connLog{s} }
+
+func (l connLog) at(level zerolog.Level) *zerolog.Event {
+	return l.s.log.At(&l.s.h.opt.log, l.s.logFields, level)
+}
+
+// Debug, Info, Warn and Error start an event at their level, or return
+// nil (on which every zerolog Event method is a no-op) when it is off.
+func (l connLog) Debug() *zerolog.Event { return l.at(zerolog.DebugLevel) }
+func (l connLog) Info() *zerolog.Event  { return l.at(zerolog.InfoLevel) }
+func (l connLog) Warn() *zerolog.Event  { return l.at(zerolog.WarnLevel) }
+func (l connLog) Error() *zerolog.Event { return l.at(zerolog.ErrorLevel) }
+
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *inbound:
 		if s.joining != nil {
-			s.pending = append(s.pending, m.msg)
+			b := s.backlogged()
+			b.pending = append(b.pending, m.msg)
 			return
 		}
 		s.dispatchHeld(ctx, m.msg)
@@ -107,12 +172,12 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		s.joined(ctx, m)
 	case *joinTimeout:
 		if s.joining != nil && s.joining.pid.Equal(m.pid) {
-			s.log.Warn().Str("topic", s.joining.topic).Msg("join timed out")
+			s.logger().Warn().Str("topic", s.joining.topic).Msg("join timed out")
 			s.joining.stats.Join(channel.JoinTimeout)
 			s.replyTo(s.joining.joinRef, s.joining.joinRef, s.joining.topic, "error", joinTimedOut)
 			s.joining.handle.SetReason(actors.ErrShutdown)
 			ctx.Stop(s.joining.pid)
-			s.retired = append(s.retired, s.joining.entry)
+			s.retire(s.joining.entry)
 			s.endJoin(ctx)
 		}
 	case *engine.Crash:
@@ -133,7 +198,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 		s.h.stats.disconnected(s.kind, why)
 		s.h.unregister(s.self)
-		s.log.Debug().Msg("socket closed")
+		s.logger().Debug().Msg("socket closed")
 	}
 }
 
@@ -202,7 +267,7 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		ctx.Stop(old.pid)
 		s.fp.publish(s.fp.routes().without(func(e *entry) bool { return e == old }))
 		s.h.channels.Add(-1)
-		s.retired = append(s.retired, old) // its credits come back when it stops
+		s.retire(old) // its credits come back when it stops
 	}
 	route, ok := s.h.router.Match(msg.Topic)
 	if !ok {
@@ -223,7 +288,7 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		Stats: stats,
 	})
 	if err != nil {
-		s.log.Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
+		s.logger().Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
 		stats.Join(channel.JoinError)
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", joinFailed)
 		return
@@ -251,7 +316,7 @@ func (s *socketActor) joined(ctx actor.Context, m *channel.Joined) {
 		s.fp.publish(s.fp.routes().with(s.joining.entry))
 		s.h.channels.Add(1)
 	} else {
-		s.retired = append(s.retired, s.joining.entry) // stopping: refused, or stopped by close
+		s.retire(s.joining.entry) // stopping: refused, or stopped by close
 	}
 	s.endJoin(ctx)
 }
@@ -262,15 +327,17 @@ func (s *socketActor) endJoin(ctx actor.Context) {
 	s.joining.timer.Stop()
 	s.joining = nil
 	s.fp.unhold()
-	for len(s.pending) > 0 && s.joining == nil {
-		msg := s.pending[0]
-		s.pending[0] = protocol.Message{}
-		s.pending = s.pending[1:]
+	for s.pendingCount() > 0 && s.joining == nil {
+		b := s.backlog
+		msg := b.pending[0]
+		b.pending[0] = protocol.Message{}
+		b.pending = b.pending[1:]
 		s.dispatchHeld(ctx, msg)
 	}
-	if len(s.pending) == 0 {
-		s.pending = nil
+	if b := s.backlog; b != nil && len(b.pending) == 0 {
+		b.pending = nil
 	}
+	s.tidy()
 }
 
 // channelEnded forgets a channel that has stopped and reclaims its
@@ -291,9 +358,12 @@ func (s *socketActor) channelEnded(ctx actor.Context, who *actor.PID) {
 		s.fp.reclaim(cur.list[i])
 		return
 	}
-	if i := slices.IndexFunc(s.retired, isWho); i >= 0 {
-		s.fp.reclaim(s.retired[i])
-		s.retired = slices.Delete(s.retired, i, i+1)
+	if b := s.backlog; b != nil {
+		if i := slices.IndexFunc(b.retired, isWho); i >= 0 {
+			s.fp.reclaim(b.retired[i])
+			b.retired = slices.Delete(b.retired, i, i+1)
+			s.tidy()
+		}
 	}
 }
 
@@ -328,14 +398,16 @@ func (s *socketActor) stopChannels(ctx actor.Context) {
 		s.joining.timer.Stop()
 		ctx.Stop(s.joining.pid)
 	}
-	for _, e := range s.retired {
-		ctx.Stop(e.pid)
+	if b := s.backlog; b != nil {
+		for _, e := range b.retired {
+			ctx.Stop(e.pid)
+		}
 	}
 }
 
 // stopIfDone stops a closing socket once none of its channels is left.
 func (s *socketActor) stopIfDone(ctx actor.Context) {
-	if s.closing && s.joining == nil && s.fp.routes().len() == 0 && len(s.retired) == 0 {
+	if s.closing && s.joining == nil && s.fp.routes().len() == 0 && s.retiredCount() == 0 {
 		ctx.Stop(ctx.Self())
 	}
 }
@@ -355,16 +427,19 @@ func (s *socketActor) stopping(ctx actor.Context) {
 	if s.joining != nil {
 		s.joining.timer.Stop()
 	}
-	for range s.pending {
-		s.release()
+	if b := s.backlog; b != nil {
+		for range b.pending {
+			s.release()
+		}
+		b.pending = nil
+		s.tidy()
 	}
-	s.pending = nil
 }
 
 func (s *socketActor) replyTo(joinRef, ref protocol.Ref, topic, status string, p protocol.Payload) {
 	f, err := s.ser.Reply(joinRef, ref, topic, status, p)
 	if err != nil {
-		s.log.Error().Err(err).Msg("reply cannot be encoded")
+		s.logger().Error().Err(err).Msg("reply cannot be encoded")
 		return
 	}
 	s.w.Send(f)

@@ -15,7 +15,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pyrehq/pyre/actors"
-	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 )
 
@@ -382,7 +381,7 @@ func (r *wsReader) next() bool {
 			// The rest of the frame is still coming.
 			r.w.lingerOnClose()
 		}
-		code, text, why := readError(err, r.w.logger(), h.opt.maxFrame)
+		code, text, why := readError(err, r.w.s.logger(), h.opt.maxFrame)
 		c.closeFor(why, actors.ErrClosed, code, text)
 		return false
 	}
@@ -396,7 +395,7 @@ func (r *wsReader) next() bool {
 	n := data.Len()
 	putReadBuffer(data) // Decode keeps no reference to it
 	if err != nil {
-		r.w.logger().Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
+		r.w.s.logger().Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
 		return true
 	}
 	return c.Handle(msg)
@@ -432,7 +431,7 @@ func putReadBuffer(b *bytes.Buffer) {
 
 // readError logs why a read failed and returns the close the server sends
 // (code 0: none) and the reason counted.
-func readError(err error, log *lazylog.Logger, limit int64) (code int, text string, why closeReason) {
+func readError(err error, log connLog, limit int64) (code int, text string, why closeReason) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 )
 
@@ -62,9 +61,6 @@ type writer struct {
 
 func (w *writer) Serializer() protocol.Serializer { return w.s.ser }
 
-// logger is the connection's logger, its socket's.
-func (w *writer) logger() *lazylog.Logger { return &w.s.log }
-
 // QueuedBytes returns the bytes waiting to be written.
 func (w *writer) QueuedBytes() int {
 	w.mu.Lock()
@@ -84,7 +80,7 @@ func (w *writer) Send(f protocol.Frame) bool {
 		return false
 	}
 	if w.queued+f.Len() > w.h.opt.maxQueue {
-		w.logger().Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
+		w.s.logger().Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "write queue overflow", false)
 		w.mu.Unlock()
@@ -106,7 +102,7 @@ func (w *writer) Overflow() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.closing {
-		w.logger().Warn().Msg("channel mailbox overflow; closing slow connection")
+		w.s.logger().Warn().Msg("channel mailbox overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "channel queue overflow", false)
 	}
