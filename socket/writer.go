@@ -17,9 +17,9 @@ import (
 // so an idle connection holds no writer goroutine. Each drain writes every
 // queued frame and hands them to the kernel in one write.
 //
-// Every idle connection holds one, so it is kept within 128 bytes: the
-// serializer and the logger are its socket's, reached through s, and the
-// flags share one word.
+// Every idle connection holds one, so it is kept within 96 bytes: the
+// serializer and the logger are its socket's, reached through s, what a
+// writer needs only now and then is in rare, and the flags share one word.
 type writer struct {
 	ws *websocket.Conn
 	bc *batchConn
@@ -37,13 +37,9 @@ type writer struct {
 	readyAt int64
 
 	mu     sync.Mutex
-	queue  *frames // taken from the pool by Send, nil while empty; guarded by mu
-	queued int     // bytes in queue; guarded by mu
-	// rest is the unwritten end of a batch the pool wrote in part, in
-	// segments; the flusher writes it before anything else. Guarded by mu.
-	rest      [][]byte
-	closeText string // guarded by mu
-	closeCode int32  // close frame to send (0: none); guarded by mu
+	queue  *frames     // taken from the pool by Send, nil while empty; guarded by mu
+	queued int         // bytes in queue; guarded by mu
+	rare   *writerRare // made on first use, then kept; guarded by mu
 
 	pooled  bool // set before the writer is shared
 	running bool // a flusher is active, or the pool has the writer; guarded by mu
@@ -58,6 +54,27 @@ type writer struct {
 	// by mu.
 	linger bool
 }
+
+// writerRare is what a writer needs only now and then: most connections
+// never have a batch written in part, and close once.
+type writerRare struct {
+	// rest is the unwritten end of a batch the pool wrote in part, in
+	// segments; the flusher writes it before anything else.
+	rest      [][]byte
+	closeCode int // close frame to send (0: none)
+	closeText string
+}
+
+// rareLocked returns the writer's writerRare, made if it has none.
+func (w *writer) rareLocked() *writerRare {
+	if w.rare == nil {
+		w.rare = new(writerRare)
+	}
+	return w.rare
+}
+
+// hasRestLocked reports whether the end of a batch waits to be written.
+func (w *writer) hasRestLocked() bool { return w.rare != nil && w.rare.rest != nil }
 
 func (w *writer) Serializer() protocol.Serializer { return w.s.ser }
 
@@ -138,7 +155,11 @@ func (w *writer) closeLocked(code int, text string, flush bool) {
 		return
 	}
 	w.closing = true
-	w.closeCode, w.closeText, w.flushLast = int32(code), text, flush
+	w.flushLast = flush
+	if code != 0 || text != "" {
+		r := w.rareLocked()
+		r.closeCode, r.closeText = code, text
+	}
 	if !flush && w.queue != nil {
 		clear(w.queue.f)
 		w.queue.f, w.queued = w.queue.f[:0], 0
@@ -206,7 +227,7 @@ func (w *writer) poolFlush(a *nowWrite) {
 		}
 		w.handOffLocked()
 	case rest != nil:
-		w.rest = rest
+		w.rareLocked().rest = rest
 		if poolWriteShort != nil {
 			poolWriteShort()
 		}
@@ -224,11 +245,11 @@ func (w *writer) flush() {
 	defer w.h.wg.Done()
 	for {
 		w.mu.Lock()
-		if w.rest != nil {
+		if w.hasRestLocked() {
 			// The end of a frame the pool began: it goes first, and
 			// whole, even if the connection is closing.
-			rest := w.rest
-			w.rest = nil
+			rest := w.rare.rest
+			w.rare.rest = nil
 			w.mu.Unlock()
 			err := w.bc.writeRaw(rest, w.h.opt.writeTimeout)
 			w.mu.Lock()
@@ -240,9 +261,12 @@ func (w *writer) flush() {
 		}
 		if w.queue == nil || len(w.queue.f) == 0 {
 			if w.closing {
-				code, text, linger := w.closeCode, w.closeText, w.linger
+				code, text, linger := 0, "", w.linger
+				if r := w.rare; r != nil {
+					code, text = r.closeCode, r.closeText
+				}
 				w.mu.Unlock()
-				w.finish(int(code), text, linger)
+				w.finish(code, text, linger)
 				return
 			}
 			w.running = false
