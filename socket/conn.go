@@ -142,6 +142,17 @@ func (h *Handler) abandon(s *socketActor) {
 
 // start spawns a reserved socket's actor on transport t.
 func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
+	c := &Conn{s: s}
+	if err := h.startConn(c, t); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// startConn is start for a Conn its transport holds (the WebSocket
+// reader does: one allocation for the two); c.s is the reserved socket.
+func (h *Handler) startConn(c *Conn, t Transport) error {
+	s := c.s
 	s.w = t // before the spawn, like every field set outside Receive
 	if beforeSpawn != nil {
 		beforeSpawn(s)
@@ -149,12 +160,12 @@ func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
 	if _, err := h.system.Root.SpawnNamed(h.props, s.self.Id); err != nil {
 		h.abandon(s)
 		t.Close(CloseServiceRestart, "server error")
-		return nil, err
+		return err
 	}
 	h.stats.connected(s.kind)
 	h.spawned(s.self)
 	s.logger().Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
-	return &Conn{s: s}, nil
+	return nil
 }
 
 // Handle passes one decoded client message to the socket. Heartbeats are

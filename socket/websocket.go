@@ -181,23 +181,18 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // br is gorilla's read buffer (nil if unknown).
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
 	w := &writer{ws: ws, bc: bc, s: s, h: h, pooled: bc.rc != nil}
-	r := &wsReader{w: w, epfd: -1}
-	if br != nil && bc.rc != nil {
-		r.br = br
-	}
+	r := &wsReader{c: Conn{s: s, direct: true}, w: w, epfd: -1}
+	r.moves = br == &bc.rbuf && bc.rc != nil
 	bc.reader = r // before anything can close the connection
 	// The reader is counted while the socket is still registered: Shutdown
 	// waits for every socket to go before it waits for the goroutines, so
 	// an Add after the socket's end could race its Wait.
 	h.wg.Add(1)
-	c, err := h.start(s, w)
-	if err != nil {
+	if err := h.startConn(&r.c, w); err != nil {
 		h.wg.Done()
 		return
 	}
-	c.direct = true
 	ws.SetReadLimit(h.opt.maxFrame)
-	r.c = c
 	ws.SetPingHandler(r.ping)
 	now := time.Now()
 	r.now = mono(now)
@@ -207,14 +202,15 @@ func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Re
 }
 
 // wsReader is a WebSocket connection's only reader: it decodes frames and
-// hands them to the socket. One goroutine at a time runs it. Its times are
-// monotonic nanoseconds (mono, monoNow), not time.Times, which keeps it
-// within 80 bytes: every idle connection holds one.
+// hands them to the socket. One goroutine at a time runs it. Every idle
+// connection holds one, so it is kept within 112 bytes: it holds the
+// socket's Conn itself, its times are monotonic nanoseconds (mono,
+// monoNow), not time.Times, and gorilla's read buffer is found through the
+// batchConn.
 type wsReader struct {
-	c      *Conn
-	w      *writer       // the connection's writer, and its gorilla connection and logger
-	br     *bufio.Reader // gorilla's read buffer; nil: the reader never moves
-	waiter *readWaiter   // made on first use, where the idle poller is not
+	c      Conn        // the socket's inbound half, fed by this reader alone (direct)
+	w      *writer     // the connection's writer, and its gorilla connection and logger
+	waiter *readWaiter // made on first use, where the idle poller is not
 	// The idle deadline moves at most every quarter of the idle timeout (a
 	// second at most, refreshEvery): every move is a timer update, and a
 	// busy connection reads thousands of frames a second.
@@ -232,7 +228,14 @@ type wsReader struct {
 	gen    uint32 // the slot's generation when the reader took it
 	added  bool   // the connection is in the epoll set
 	grown  bool   // this goroutine has read a message
+	// moves: gorilla reads through the batchConn's rbuf, so the reader
+	// can move to a fresh goroutine, giving the buffer back while parked;
+	// set before the reader starts.
+	moves bool
 }
+
+// buf is gorilla's read buffer, if the reader moves.
+func (r *wsReader) buf() *bufio.Reader { return &r.w.bc.rbuf }
 
 // refreshEvery is how often a reader moves the read deadline of a
 // connection with the given idle timeout.
@@ -258,7 +261,7 @@ const renewEvery = time.Second
 // moves to a fresh goroutine that waits on a minimal stack instead.
 func (r *wsReader) loop() {
 	for {
-		if r.grown && r.br != nil && r.br.Buffered() == 0 && (r.renewed == 0 || r.now-r.renewed >= int64(renewEvery)) {
+		if r.grown && r.moves && r.buf().Buffered() == 0 && (r.renewed == 0 || r.now-r.renewed >= int64(renewEvery)) {
 			r.grown, r.renewed = false, r.now
 			switch r.park() {
 			case parkedAway:
@@ -303,7 +306,7 @@ func (r *wsReader) park() int {
 		return parkUnsupported
 	}
 	r.parkUntil(d)
-	detachBuffer(r.br)
+	detachBuffer(r.buf())
 	r.parked.Store(true)
 	// From here the reader may be running on another goroutine: only
 	// parked is touched.
@@ -311,7 +314,7 @@ func (r *wsReader) park() int {
 		return parkedAway
 	}
 	if r.parked.CompareAndSwap(true, false) {
-		attachBuffer(r.br, r.w.bc)
+		attachBuffer(r.buf(), r.w.bc)
 		return parkResume
 	}
 	return parkedAway
@@ -327,7 +330,7 @@ func (r *wsReader) wake() {
 
 // resume reads on after a park, with a read buffer again.
 func (r *wsReader) resume() {
-	attachBuffer(r.br, r.w.bc)
+	attachBuffer(r.buf(), r.w.bc)
 	r.loop()
 }
 
@@ -374,7 +377,7 @@ func (r *wsReader) fresh() {
 // next reads, decodes and hands on one message; false once the reader
 // should stop.
 func (r *wsReader) next() bool {
-	c, h := r.c, r.c.s.h
+	c, h := &r.c, r.c.s.h
 	mt, data, err := r.read()
 	if err != nil {
 		if errors.Is(err, websocket.ErrReadLimit) {
