@@ -212,7 +212,7 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 // checks are the ones dispatch makes.
 func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
 	s := c.s
-	if !msg.JoinRef.IsNull() && !msg.JoinRef.Equal(e.joinRef) {
+	if !msg.JoinRef.IsNull() && !e.joinRefIs(msg.JoinRef) {
 		return true // stale join_ref: dropped without a reply
 	}
 	if !s.fp.take() {

@@ -161,7 +161,7 @@ func (fp *fastPath) publish(r *routes) { fp.table.Store(r) }
 // newEntry makes the table entry of a channel being joined; its done
 // returns a credit when the channel has handled a message (rule 4).
 func (fp *fastPath) newEntry(topic string, pid *actor.PID, h *channel.Handle, joinRef protocol.Ref) *entry {
-	e := &entry{topic: topic, pid: pid, handle: h, joinRef: joinRef}
+	e := &entry{topic: topic, pid: pid, handle: h, joinRef: string(joinRef)}
 	e.done = func() {
 		e.inflight.Add(-1)
 		fp.give()
@@ -210,13 +210,23 @@ type entry struct {
 	topic   string
 	pid     *actor.PID
 	handle  *channel.Handle
-	joinRef protocol.Ref
-	pattern string // of the route that matched topic
-	since   int64  // when the join started, in Unix nanoseconds (a time.Time is three words)
-	done    func() // the Done of every Inbound sent to this channel
+	joinRef string              // the join's join_ref (a protocol.Ref), a string to save a word
+	stats   *channel.RouteStats // of the route that matched topic; its Pattern is the route's
+	since   int64               // when the join started, in Unix nanoseconds (a time.Time is three words)
+	done    func()              // the Done of every Inbound sent to this channel
 	// inflight counts the messages handed to the channel and not yet
 	// handled, or is below zero once the channel is gone (rule 5).
 	inflight atomic.Int32
+}
+
+// joinRefIs reports whether r is the entry's join_ref, as protocol.Ref's
+// Equal does, without making a Ref of the string on a push's path.
+func (e *entry) joinRefIs(r protocol.Ref) bool {
+	null := e.joinRef == "" || e.joinRef == "null"
+	if r.IsNull() || null {
+		return r.IsNull() == null
+	}
+	return string(r) == e.joinRef
 }
 
 // enter counts a message about to be handed to the channel; false when the

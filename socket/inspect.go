@@ -13,6 +13,7 @@ import (
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/presence"
+	"github.com/pyrehq/pyre/protocol"
 )
 
 // SocketInfo is one live socket as its Socket actor describes it when
@@ -224,7 +225,7 @@ func (s *socketActor) inspect() *SocketInfo {
 	info.Channels = make([]ChannelInfo, 0, len(list))
 	for _, e := range list {
 		info.Channels = append(info.Channels, ChannelInfo{
-			Topic: e.topic, Pattern: e.pattern, JoinRef: e.joinRef.String(), Joined: time.Unix(0, e.since),
+			Topic: e.topic, Pattern: e.stats.Pattern, JoinRef: protocol.Ref(e.joinRef).String(), Joined: time.Unix(0, e.since),
 			Mailbox: e.handle.MailboxDepth(), InFlight: max(int(e.inflight.Load()), 0),
 			Crashes: int(e.handle.Crashes.Load()),
 			// The Supervisor keeps Restarts on this goroutine.

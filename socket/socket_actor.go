@@ -34,10 +34,10 @@ type (
 	}
 )
 
+// pendingJoin is the join that runs; its entry's stats count its outcome.
 type pendingJoin struct {
 	*entry
 	timer *time.Timer
-	stats *channel.RouteStats // of the route, for the join's outcome
 }
 
 // socketActor owns one connection's channels. Joins are handled one at a
@@ -174,7 +174,8 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		if s.joining != nil && s.joining.pid.Equal(m.pid) {
 			s.logger().Warn().Str("topic", s.joining.topic).Msg("join timed out")
 			s.joining.stats.Join(channel.JoinTimeout)
-			s.replyTo(s.joining.joinRef, s.joining.joinRef, s.joining.topic, "error", joinTimedOut)
+			joinRef := protocol.Ref(s.joining.joinRef)
+			s.replyTo(joinRef, joinRef, s.joining.topic, "error", joinTimedOut)
 			s.joining.handle.SetReason(actors.ErrShutdown)
 			ctx.Stop(s.joining.pid)
 			s.retire(s.joining.entry)
@@ -246,7 +247,7 @@ func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 		s.release()
 		s.join(ctx, msg, e)
 	case joined:
-		if !msg.JoinRef.IsNull() && !msg.JoinRef.Equal(e.joinRef) {
+		if !msg.JoinRef.IsNull() && !e.joinRefIs(msg.JoinRef) {
 			s.release() // stale join_ref: dropped without a reply
 			return
 		}
@@ -295,11 +296,10 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 	}
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	e := s.fp.newEntry(msg.Topic, pid, handle, msg.JoinRef)
-	e.pattern, e.since = route.Pattern, time.Now().UnixNano() // before the entry is published
+	e.stats, e.since = stats, time.Now().UnixNano() // before the entry is published
 	s.joining = &pendingJoin{
 		entry: e,
 		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
-		stats: stats,
 	}
 }
 
