@@ -183,8 +183,8 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	for _, s := range h.sockets {
 		if s.spawned {
 			pids = append(pids, s.self)
-		} else if s.early == nil {
-			s.early = shutdownSocket // sent by spawned, when the actor exists
+		} else if s.early == earlyNone {
+			s.early = earlyShutdown // sent by spawned, when the actor exists
 		}
 	}
 	if h.idle == nil {
@@ -315,6 +315,28 @@ func (h *Handler) capRefused(c limitCap, e *zerolog.Event) {
 
 var shutdownSocket = &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down", why: closedShutdown}
 
+// earlyClose names a close that waits in the registry for its socket's
+// actor (socketActor.early). Only two closes can come that early, so a
+// socket keeps which one in a byte beside its flags, not a pointer.
+type earlyClose uint8
+
+const (
+	earlyNone       earlyClose = iota
+	earlyDisconnect            // a "disconnect" on the socket id: disconnectSocket
+	earlyShutdown              // a drain: shutdownSocket
+)
+
+// message is the close e names; nil for earlyNone.
+func (e earlyClose) message() *closeSocket {
+	switch e {
+	case earlyDisconnect:
+		return disconnectSocket
+	case earlyShutdown:
+		return shutdownSocket
+	}
+	return nil
+}
+
 // spawned records that the socket's actor exists, and sends it the close
 // that came before, if any.
 func (h *Handler) spawned(pid *actor.PID) {
@@ -322,7 +344,7 @@ func (h *Handler) spawned(pid *actor.PID) {
 	s := h.sockets[pid.Id]
 	var early *closeSocket
 	if s != nil {
-		s.spawned, early = true, s.early
+		s.spawned, early = true, s.early.message()
 	}
 	h.mu.Unlock()
 	if early != nil {
@@ -330,19 +352,19 @@ func (h *Handler) spawned(pid *actor.PID) {
 	}
 }
 
-// closeSocket closes the socket with pid: at once if its actor exists, or
-// once it does. The first close wins; a socket no longer registered is
-// gone already.
-func (h *Handler) closeSocket(pid *actor.PID, m *closeSocket) {
+// closeSocket closes the socket with pid with the close e names: at once
+// if its actor exists, or once it does. The first close wins; a socket no
+// longer registered is gone already.
+func (h *Handler) closeSocket(pid *actor.PID, e earlyClose) {
 	h.mu.Lock()
 	s := h.sockets[pid.Id]
 	send := s != nil && s.spawned
-	if s != nil && !s.spawned && s.early == nil {
-		s.early = m
+	if s != nil && !s.spawned && s.early == earlyNone {
+		s.early = e
 	}
 	h.mu.Unlock()
 	if send {
-		h.system.Root.Send(pid, m)
+		h.system.Root.Send(pid, e.message())
 	}
 }
 

@@ -76,8 +76,8 @@ type socketActor struct {
 	// no actor, so a close that comes before (a "disconnect" on the
 	// socket id, a drain) waits in early and is sent once the actor
 	// exists.
-	early   *closeSocket
 	spawned bool
+	early   earlyClose
 
 	kind transportKind // set before the spawn, then read-only; beside the flags to share their word
 
@@ -217,7 +217,7 @@ func (s *socketActor) subscribeID() {
 // idBroadcast closes the socket on a "disconnect" sent to its id.
 func (s *socketActor) idBroadcast(b topics.Broadcast) {
 	if b.Event == "disconnect" {
-		s.h.closeSocket(s.self, disconnectSocket)
+		s.h.closeSocket(s.self, earlyDisconnect)
 	}
 }
 
