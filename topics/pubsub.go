@@ -64,6 +64,9 @@ type Subscription struct {
 	idx   int32
 	// gone is set once Unsubscribe ran; guarded by the shard's mu.
 	gone bool
+	// seqSink: sub.Sink is a SeqSink, found once at Subscribe (the
+	// interface itself is asserted only for a broadcast with a position).
+	seqSink bool
 }
 
 // peers is the list of a topic's subscriptions, once it has two.
@@ -169,6 +172,7 @@ func (s *Subscription) count() int {
 // Subscribe registers s on topic and returns its handle.
 func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
 	sub := &Subscription{ps: ps, topic: topic, sub: s, id: subscriptionIDs.Add(1)}
+	_, sub.seqSink = s.Sink.(SeqSink)
 	sh := ps.shard(topic)
 	sh.mu.Lock()
 	switch first := sh.topics[topic]; {
@@ -391,11 +395,9 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin 
 			skipped++
 			continue
 		}
-		if b.Seq != 0 {
-			if ss, ok := s.Sink.(SeqSink); ok {
-				ss.SendSeq(f, b.Seq)
-				continue
-			}
+		if b.Seq != 0 && sub.seqSink {
+			s.Sink.(SeqSink).SendSeq(f, b.Seq)
+			continue
 		}
 		s.Sink.Send(f)
 	}
