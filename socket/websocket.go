@@ -180,7 +180,7 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 // br is gorilla's read buffer (nil if unknown).
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
-	w := &writer{ws: ws, bc: bc, s: s, h: h, pooled: bc.rc != nil}
+	w := &writer{ws: ws, bc: bc, ser: s.ser, h: h, pooled: bc.rc != nil}
 	r := &wsReader{c: Conn{s: s, direct: true}, w: w, epfd: -1}
 	r.moves = br == &bc.rbuf && bc.rc != nil
 	bc.reader = r // before anything can close the connection
@@ -384,7 +384,7 @@ func (r *wsReader) next() bool {
 			// The rest of the frame is still coming.
 			r.w.lingerOnClose()
 		}
-		code, text, why := readError(err, r.w.s.logger(), h.opt.maxFrame)
+		code, text, why := readError(err, r.c.s.logger(), h.opt.maxFrame)
 		c.closeFor(why, actors.ErrClosed, code, text)
 		return false
 	}
@@ -398,7 +398,7 @@ func (r *wsReader) next() bool {
 	n := data.Len()
 	putReadBuffer(data) // Decode keeps no reference to it
 	if err != nil {
-		r.w.s.logger().Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
+		r.c.s.logger().Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
 		return true
 	}
 	return c.Handle(msg)

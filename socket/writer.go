@@ -18,12 +18,15 @@ import (
 // queued frame and hands them to the kernel in one write.
 //
 // Every idle connection holds one, so it is kept within 96 bytes: the
-// serializer and the logger are its socket's, reached through s, what a
-// writer needs only now and then is in rare, and the flags share one word.
+// logger is its socket's, reached through the connection's reader (only
+// warnings need it), what a writer needs only now and then is in rare, and
+// the flags share one word. The serializer stays here: every delivery of
+// a fan-out asks for it, and the socket's struct is not otherwise touched
+// then.
 type writer struct {
-	ws *websocket.Conn
-	bc *batchConn
-	s  *socketActor // its serializer and logger; set before the writer is shared
+	ws  *websocket.Conn
+	bc  *batchConn
+	ser protocol.Serializer
 	// h gives the limits (the queue's bytes, the reader's frame, the write
 	// timeout), the goroutine group flushers join, the flush histogram and
 	// the flush pool, which writes for the writer while it has no flusher
@@ -76,7 +79,11 @@ func (w *writer) rareLocked() *writerRare {
 // hasRestLocked reports whether the end of a batch waits to be written.
 func (w *writer) hasRestLocked() bool { return w.rare != nil && w.rare.rest != nil }
 
-func (w *writer) Serializer() protocol.Serializer { return w.s.ser }
+func (w *writer) Serializer() protocol.Serializer { return w.ser }
+
+// logger is the connection's logger: its socket's, reached through the
+// batchConn's reader, set before the writer is shared.
+func (w *writer) logger() connLog { return w.bc.reader.c.s.logger() }
 
 // QueuedBytes returns the bytes waiting to be written.
 func (w *writer) QueuedBytes() int {
@@ -97,7 +104,7 @@ func (w *writer) Send(f protocol.Frame) bool {
 		return false
 	}
 	if w.queued+f.Len() > w.h.opt.maxQueue {
-		w.s.logger().Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
+		w.logger().Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "write queue overflow", false)
 		w.mu.Unlock()
@@ -119,7 +126,7 @@ func (w *writer) Overflow() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.closing {
-		w.s.logger().Warn().Msg("channel mailbox overflow; closing slow connection")
+		w.logger().Warn().Msg("channel mailbox overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "channel queue overflow", false)
 	}
