@@ -9,12 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/channel"
-	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/internal/transport"
 	"github.com/pyrehq/pyre/protocol"
 )
@@ -34,25 +32,26 @@ var beforeSpawn func(*socketActor)
 // client's messages.
 type Conn struct {
 	s *socketActor
-	// direct lets Handle pass pushes for joined channels straight to the
-	// channel actor (see fastPath). Only a connection with a single reader
-	// may set it (the WebSocket).
-	direct bool
 	// limiter and strikes belong to whoever feeds the socket (its reader;
 	// long-poll posts); both are safe for concurrent use.
 	limiter eventBucket
 	strikes atomic.Int64
+	// direct lets Handle pass pushes for joined channels straight to the
+	// channel actor (see fastPath). Only a connection with a single reader
+	// may set it (the WebSocket).
+	direct bool
 }
 
 // eventBucket is a socket's inbound event limit: a token bucket of the
 // handler's rate and burst, full at first, kept in the Conn itself (a
 // rate.Limiter of its own per socket was one more allocation, of 80 bytes,
-// that every connection made). Safe for concurrent use.
+// that every connection made). It counts the tokens missing from a full
+// bucket, so that its zero value is a full bucket and it needs no flag
+// for its first call. Safe for concurrent use.
 type eventBucket struct {
 	mu      sync.Mutex
-	started bool
-	tokens  float64 // at last
-	last    int64   // monoNow of the last call
+	missing float64 // tokens short of the burst, at last
+	last    int64   // monoNow of the last call; 0 before the first
 }
 
 // allow takes a token if there is one, as rate.Limiter.Allow does.
@@ -63,16 +62,14 @@ func (b *eventBucket) allow(r rate.Limit, burst int) bool {
 	now := monoNow()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.started {
-		b.started, b.tokens = true, float64(burst)
-	} else if elapsed := now - b.last; elapsed > 0 {
-		b.tokens = min(float64(burst), b.tokens+float64(elapsed)/float64(time.Second)*float64(r))
+	if elapsed := now - b.last; elapsed > 0 {
+		b.missing = max(0, b.missing-float64(elapsed)/float64(time.Second)*float64(r))
 	}
 	b.last = now
-	if b.tokens < 1 {
+	if float64(burst)-b.missing < 1 {
 		return false
 	}
-	b.tokens--
+	b.missing++
 	return true
 }
 
@@ -98,11 +95,11 @@ func (h *Handler) openKind(ctx context.Context, t Transport, kind transportKind,
 		assigns = actors.Assigns{}
 	}
 	id := h.opt.id(assigns)
-	return h.open(t, kind, assigns, id, info.PeerAddr, connLogger(&h.opt.log, id, info.PeerAddr))
+	return h.open(t, kind, assigns, id, info.PeerAddr)
 }
 
-func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*Conn, error) {
-	s, err := h.reserve(t.Serializer(), kind, assigns, id, peer, log)
+func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, id, peer string) (*Conn, error) {
+	s, err := h.reserve(t.Serializer(), kind, assigns, id, peer)
 	if err != nil {
 		if _, capped := capOf(err); capped {
 			t.Close(ClosePolicy, "too many connections")
@@ -121,16 +118,14 @@ func (h *Handler) open(t Transport, kind transportKind, assigns actors.Assigns, 
 // (it waits in the registry until the actor is spawned). It fails with
 // ErrTooManyConns or ErrTooManySockets, which it logs and counts, or
 // ErrClosed. A reserved socket is then started or abandoned.
-func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns actors.Assigns, id, peer string, log *lazylog.Logger) (*socketActor, error) {
-	s := &socketActor{
-		fp: newFastPath(h.opt.maxInflight),
-		h:  h, ser: ser, kind: kind, assigns: assigns, id: id, log: log, addr: hostOf(peer), since: time.Now(),
-	}
+func (h *Handler) reserve(ser protocol.Serializer, kind transportKind, assigns actors.Assigns, id, peer string) (*socketActor, error) {
+	s := &socketActor{h: h, ser: ser, kind: kind, assigns: assigns, id: id, peer: peer, since: time.Now().UnixNano()}
+	s.fp.init(h.opt.maxInflight)
 	s.self = h.system.NewLocalPID(h.prefix + h.system.ProcessRegistry.NextID())
 	if err := h.register(s); err != nil {
 		s.fp.close()
 		if c, capped := capOf(err); capped {
-			h.capRefused(c, log.Warn())
+			h.capRefused(c, s.logger().Warn())
 		}
 		return nil, err
 	}
@@ -147,6 +142,17 @@ func (h *Handler) abandon(s *socketActor) {
 
 // start spawns a reserved socket's actor on transport t.
 func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
+	c := &Conn{s: s}
+	if err := h.startConn(c, t); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// startConn is start for a Conn its transport holds (the WebSocket
+// reader does: one allocation for the two); c.s is the reserved socket.
+func (h *Handler) startConn(c *Conn, t Transport) error {
+	s := c.s
 	s.w = t // before the spawn, like every field set outside Receive
 	if beforeSpawn != nil {
 		beforeSpawn(s)
@@ -154,12 +160,12 @@ func (h *Handler) start(s *socketActor, t Transport) (*Conn, error) {
 	if _, err := h.system.Root.SpawnNamed(h.props, s.self.Id); err != nil {
 		h.abandon(s)
 		t.Close(CloseServiceRestart, "server error")
-		return nil, err
+		return err
 	}
 	h.stats.connected(s.kind)
 	h.spawned(s.self)
-	s.log.Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
-	return &Conn{s: s}, nil
+	s.logger().Debug().Str("vsn", s.ser.Version()).Msg("socket connected")
+	return nil
 }
 
 // Handle passes one decoded client message to the socket. Heartbeats are
@@ -170,7 +176,7 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 	s := c.s
 	if !c.limiter.allow(s.h.opt.eventRate, s.h.opt.eventBurst) {
 		if c.strikes.Add(1) > int64(s.h.opt.maxStrikes) {
-			s.log.Warn().Int("strikes", s.h.opt.maxStrikes).Msg("rate limit exceeded again and again; closing socket")
+			s.logger().Warn().Int("strikes", s.h.opt.maxStrikes).Msg("rate limit exceeded again and again; closing socket")
 			c.closeFor(closedRateLimit, ErrRateLimited, ClosePolicy, "rate limit exceeded")
 			return false
 		}
@@ -206,7 +212,7 @@ func (c *Conn) Handle(msg protocol.Message) bool {
 // checks are the ones dispatch makes.
 func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
 	s := c.s
-	if !msg.JoinRef.IsNull() && !msg.JoinRef.Equal(e.joinRef) {
+	if !msg.JoinRef.IsNull() && !e.joinRefIs(msg.JoinRef) {
 		return true // stale join_ref: dropped without a reply
 	}
 	if !s.fp.take() {
@@ -222,13 +228,6 @@ func (c *Conn) handDirect(e *entry, msg protocol.Message) bool {
 	}
 	s.h.system.Root.Send(e.pid, &channel.Inbound{Msg: msg, Done: e.done})
 	return true
-}
-
-// connLogger is a connection's logger, built only if it logs something.
-func connLogger(base *zerolog.Logger, id, peer string) *lazylog.Logger {
-	return lazylog.New(base, func(c zerolog.Context) zerolog.Context {
-		return c.Str("socket_id", id).Str("peer", peer)
-	})
 }
 
 // Error replies Handle gives without involving the socket actor.

@@ -4,7 +4,6 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -62,22 +61,25 @@ import (
 //     reader waiting for a credit wakes and stops.
 type fastPath struct {
 	table atomic.Pointer[routes]
-	held  atomic.Int64
+	// held is at most max+1 (each message held has a credit, a join adds
+	// one), so it fits in an int32 as max does.
+	held atomic.Int32
 	// The credits in use, at most max. A reader that finds none left
 	// waits on wake, made then (most connections never wait), which give
 	// and close signal.
 	inflight atomic.Int32
 	max      int32
-	wake     atomic.Pointer[chan struct{}] // capacity 1
 	closed   atomic.Bool                   // set once, by the Socket actor (rule 6)
+	wake     atomic.Pointer[chan struct{}] // capacity 1
 	mu       sync.Mutex
 	done     chan struct{} // made on first use (Conn.Done); closed with closed; guarded by mu
 }
 
-func newFastPath(maxInflight int) *fastPath {
-	fp := &fastPath{max: int32(min(maxInflight, math.MaxInt32))}
+// init sets up a fastPath, held by value in its Socket actor, before the
+// actor is shared.
+func (fp *fastPath) init(maxInflight int) {
+	fp.max = int32(min(maxInflight, math.MaxInt32-1)) // held may reach max+1
 	fp.table.Store(noRoutes)
-	return fp
 }
 
 // bypass returns the channel the reader may hand msg to straight, or nil
@@ -159,7 +161,7 @@ func (fp *fastPath) publish(r *routes) { fp.table.Store(r) }
 // newEntry makes the table entry of a channel being joined; its done
 // returns a credit when the channel has handled a message (rule 4).
 func (fp *fastPath) newEntry(topic string, pid *actor.PID, h *channel.Handle, joinRef protocol.Ref) *entry {
-	e := &entry{topic: topic, pid: pid, handle: h, joinRef: joinRef}
+	e := &entry{topic: topic, pid: pid, handle: h, joinRef: string(joinRef)}
 	e.done = func() {
 		e.inflight.Add(-1)
 		fp.give()
@@ -208,13 +210,23 @@ type entry struct {
 	topic   string
 	pid     *actor.PID
 	handle  *channel.Handle
-	joinRef protocol.Ref
-	pattern string    // of the route that matched topic
-	since   time.Time // when the join started
-	done    func()    // the Done of every Inbound sent to this channel
+	joinRef string              // the join's join_ref (a protocol.Ref), a string to save a word
+	stats   *channel.RouteStats // of the route that matched topic; its Pattern is the route's
+	since   int64               // when the join started, in Unix nanoseconds (a time.Time is three words)
+	done    func()              // the Done of every Inbound sent to this channel
 	// inflight counts the messages handed to the channel and not yet
 	// handled, or is below zero once the channel is gone (rule 5).
 	inflight atomic.Int32
+}
+
+// joinRefIs reports whether r is the entry's join_ref, as protocol.Ref's
+// Equal does, without making a Ref of the string on a push's path.
+func (e *entry) joinRefIs(r protocol.Ref) bool {
+	null := e.joinRef == "" || e.joinRef == "null"
+	if r.IsNull() || null {
+		return r.IsNull() == null
+	}
+	return string(r) == e.joinRef
 }
 
 // enter counts a message about to be handed to the channel; false when the

@@ -8,6 +8,13 @@ import (
 
 // One test per rule of fastPath (see its documentation).
 
+// newFastPath is a fastPath of its own; a socket holds one by value.
+func newFastPath(maxInflight int) *fastPath {
+	fp := new(fastPath)
+	fp.init(maxInflight)
+	return fp
+}
+
 func joinedPath(t *testing.T, topic string) (*fastPath, *entry) {
 	t.Helper()
 	fp := newFastPath(4)
@@ -165,5 +172,20 @@ func TestFastPathDoneMadeOnFirstUse(t *testing.T) {
 	case <-late.doneChan():
 	default:
 		t.Fatal("Done made after the close is open")
+	}
+}
+
+// An entry keeps its join_ref as a string and compares a push's join_ref
+// with it as protocol.Ref's Equal does: nulls alike, tokens byte for byte.
+func TestEntryJoinRefIsAsRefEqual(t *testing.T) {
+	refs := []protocol.Ref{nil, protocol.Ref("null"), protocol.Ref(`"1"`), protocol.Ref(`"2"`), protocol.Ref("1"), protocol.Ref(`"10"`)}
+	fp := newFastPath(1)
+	for _, joined := range refs {
+		e := fp.newEntry("room:a", nil, nil, joined)
+		for _, pushed := range refs {
+			if got, want := e.joinRefIs(pushed), pushed.Equal(joined); got != want {
+				t.Errorf("joined with %q, pushed with %q: joinRefIs %v, Equal %v", joined, pushed, got, want)
+			}
+		}
 	}
 }

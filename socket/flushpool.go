@@ -168,3 +168,6 @@ var epoch = time.Now()
 
 // monoNow is monotonic time in nanoseconds.
 func monoNow() int64 { return int64(time.Since(epoch)) }
+
+// mono is t on monoNow's scale, for a t that has a monotonic reading.
+func mono(t time.Time) int64 { return int64(t.Sub(epoch)) }

@@ -72,10 +72,10 @@ type Handler struct {
 	flushes  flushPool      // writes for idle connections' writers
 
 	mu      sync.Mutex
-	sockets map[string]*registered // live sockets by their actor's PID id; guarded by mu
-	perAddr map[string]int         // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
-	perID   map[string]int         // live sockets per socket id, anonymous ones not (with WithMaxSocketsPerID); guarded by mu
-	idle    chan struct{}          // closed when sockets becomes empty while draining; guarded by mu
+	sockets map[string]*socketActor // live sockets by their actor's PID id; guarded by mu
+	perAddr map[string]int          // live sockets per remote IP (with WithMaxConnsPerAddr); guarded by mu
+	perID   map[string]int          // live sockets per socket id, anonymous ones not (with WithMaxSocketsPerID); guarded by mu
+	idle    chan struct{}           // closed when sockets becomes empty while draining; guarded by mu
 }
 
 // New returns a handler serving the channels of router.
@@ -117,7 +117,7 @@ func New(router *actors.Router, opts ...Option) (*Handler, error) {
 			Crashes: crashes,
 		},
 		supervisor: engine.NewSupervisor(log, o.node, crashes),
-		sockets:    map[string]*registered{},
+		sockets:    map[string]*socketActor{},
 		perAddr:    map[string]int{},
 		perID:      map[string]int{},
 		admission:  newAdmission(o.admitRate, o.admitBurst),
@@ -180,11 +180,11 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining.Store(true)
 	pids := make([]*actor.PID, 0, len(h.sockets))
-	for _, rec := range h.sockets {
-		if rec.spawned {
-			pids = append(pids, rec.s.self)
-		} else if rec.early == nil {
-			rec.early = shutdownSocket // sent by spawned, when the actor exists
+	for _, s := range h.sockets {
+		if s.spawned {
+			pids = append(pids, s.self)
+		} else if s.early == earlyNone {
+			s.early = earlyShutdown // sent by spawned, when the actor exists
 		}
 	}
 	if h.idle == nil {
@@ -284,19 +284,20 @@ func (h *Handler) register(s *socketActor) error {
 		return ErrClosed
 	}
 	byAddr, byID := h.opt.maxPerAddr > 0, h.opt.maxPerID > 0 && s.id != ""
+	addr := hostOf(s.peer)
 	switch {
-	case byAddr && h.perAddr[s.addr] >= h.opt.maxPerAddr:
+	case byAddr && h.perAddr[addr] >= h.opt.maxPerAddr:
 		return ErrTooManyConns
 	case byID && h.perID[s.id] >= h.opt.maxPerID:
 		return ErrTooManySockets
 	}
 	if byAddr {
-		h.perAddr[s.addr]++
+		h.perAddr[addr]++
 	}
 	if byID {
 		h.perID[s.id]++
 	}
-	h.sockets[s.self.Id] = &registered{s: s}
+	h.sockets[s.self.Id] = s // the socket is its own record (spawned, early)
 	return nil
 }
 
@@ -312,27 +313,38 @@ func (h *Handler) capRefused(c limitCap, e *zerolog.Event) {
 	}
 }
 
-// registered is a socket in the handler's registry. Until its actor is
-// spawned a message sent to its PID would reach no actor, so a close that
-// comes before (a "disconnect" on the socket id, a drain) waits in early
-// and is sent once the actor exists. Its fields are guarded by the
-// handler's mu.
-type registered struct {
-	s       *socketActor
-	spawned bool
-	early   *closeSocket
-}
-
 var shutdownSocket = &closeSocket{reason: actors.ErrShutdown, code: CloseServiceRestart, text: "server shutting down", why: closedShutdown}
+
+// earlyClose names a close that waits in the registry for its socket's
+// actor (socketActor.early). Only two closes can come that early, so a
+// socket keeps which one in a byte beside its flags, not a pointer.
+type earlyClose uint8
+
+const (
+	earlyNone       earlyClose = iota
+	earlyDisconnect            // a "disconnect" on the socket id: disconnectSocket
+	earlyShutdown              // a drain: shutdownSocket
+)
+
+// message is the close e names; nil for earlyNone.
+func (e earlyClose) message() *closeSocket {
+	switch e {
+	case earlyDisconnect:
+		return disconnectSocket
+	case earlyShutdown:
+		return shutdownSocket
+	}
+	return nil
+}
 
 // spawned records that the socket's actor exists, and sends it the close
 // that came before, if any.
 func (h *Handler) spawned(pid *actor.PID) {
 	h.mu.Lock()
-	rec := h.sockets[pid.Id]
+	s := h.sockets[pid.Id]
 	var early *closeSocket
-	if rec != nil {
-		rec.spawned, early = true, rec.early
+	if s != nil {
+		s.spawned, early = true, s.early.message()
 	}
 	h.mu.Unlock()
 	if early != nil {
@@ -340,19 +352,19 @@ func (h *Handler) spawned(pid *actor.PID) {
 	}
 }
 
-// closeSocket closes the socket with pid: at once if its actor exists, or
-// once it does. The first close wins; a socket no longer registered is
-// gone already.
-func (h *Handler) closeSocket(pid *actor.PID, m *closeSocket) {
+// closeSocket closes the socket with pid with the close e names: at once
+// if its actor exists, or once it does. The first close wins; a socket no
+// longer registered is gone already.
+func (h *Handler) closeSocket(pid *actor.PID, e earlyClose) {
 	h.mu.Lock()
-	rec := h.sockets[pid.Id]
-	send := rec != nil && rec.spawned
-	if rec != nil && !rec.spawned && rec.early == nil {
-		rec.early = m
+	s := h.sockets[pid.Id]
+	send := s != nil && s.spawned
+	if s != nil && !s.spawned && s.early == earlyNone {
+		s.early = e
 	}
 	h.mu.Unlock()
 	if send {
-		h.system.Root.Send(pid, m)
+		h.system.Root.Send(pid, e.message())
 	}
 }
 
@@ -412,9 +424,7 @@ type socketShell struct {
 func (sh *socketShell) Receive(ctx actor.Context) {
 	if sh.s == nil {
 		sh.h.mu.Lock()
-		if rec := sh.h.sockets[ctx.Self().Id]; rec != nil {
-			sh.s = rec.s
-		}
+		sh.s = sh.h.sockets[ctx.Self().Id]
 		sh.h.mu.Unlock()
 		if sh.s == nil {
 			ctx.Stop(ctx.Self()) // cannot happen: open registers before it spawns
@@ -429,12 +439,12 @@ func (sh *socketShell) Receive(ctx actor.Context) {
 // places come back once however often this runs.
 func (h *Handler) unregister(pid *actor.PID) {
 	h.mu.Lock()
-	if rec := h.sockets[pid.Id]; rec != nil {
+	if s := h.sockets[pid.Id]; s != nil {
 		if h.opt.maxPerAddr > 0 {
-			uncount(h.perAddr, rec.s.addr)
+			uncount(h.perAddr, hostOf(s.peer))
 		}
-		if h.opt.maxPerID > 0 && rec.s.id != "" {
-			uncount(h.perID, rec.s.id)
+		if h.opt.maxPerID > 0 && s.id != "" {
+			uncount(h.perID, s.id)
 		}
 	}
 	delete(h.sockets, pid.Id)

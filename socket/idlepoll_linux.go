@@ -87,7 +87,7 @@ func (p *idlePoller) register(r *wsReader, period time.Duration) bool {
 		p.slots, p.gens, p.deadlines = append(p.slots, nil), append(p.gens, 0), append(p.deadlines, 0)
 	}
 	p.slots[slot] = r
-	r.slot, r.gen, r.epfd = slot, p.gens[slot], p.epfd
+	r.slot, r.gen, r.epfd = slot, p.gens[slot], int32(p.epfd)
 	p.n++
 	switch {
 	case p.sweep == nil:
@@ -203,7 +203,7 @@ func (r *wsReader) arm() bool {
 		if !r.added {
 			op = syscall.EPOLL_CTL_ADD
 		}
-		err = syscall.EpollCtl(r.epfd, op, int(fd), &ev)
+		err = syscall.EpollCtl(int(r.epfd), op, int(fd), &ev)
 		if err == nil {
 			r.added = true
 		}
@@ -219,7 +219,7 @@ func (r *wsReader) unregister() {
 	}
 	if r.added {
 		_ = r.w.bc.rc.Control(func(fd uintptr) {
-			_ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+			_ = syscall.EpollCtl(int(r.epfd), syscall.EPOLL_CTL_DEL, int(fd), nil)
 		})
 	}
 	idle.release(r)

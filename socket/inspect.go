@@ -13,6 +13,7 @@ import (
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/channel"
 	"github.com/pyrehq/pyre/presence"
+	"github.com/pyrehq/pyre/protocol"
 )
 
 // SocketInfo is one live socket as its Socket actor describes it when
@@ -106,21 +107,21 @@ func (h *Handler) Sockets(ctx context.Context, q SocketQuery) (SocketPage, error
 	limit = min(limit, MaxSocketLimit)
 	type candidate struct {
 		pid   *actor.PID
-		since time.Time
+		since int64
 	}
 	h.mu.Lock()
 	total := len(h.sockets)
 	cands := make([]candidate, 0, total)
-	for _, rec := range h.sockets {
-		if rec.spawned {
+	for _, s := range h.sockets {
+		if s.spawned {
 			// self and since are set before the socket is registered and
 			// never change.
-			cands = append(cands, candidate{pid: rec.s.self, since: rec.s.since})
+			cands = append(cands, candidate{pid: s.self, since: s.since})
 		}
 	}
 	h.mu.Unlock()
 	slices.SortFunc(cands, func(a, b candidate) int {
-		return cmp.Or(a.since.Compare(b.since), strings.Compare(a.pid.Id, b.pid.Id))
+		return cmp.Or(cmp.Compare(a.since, b.since), strings.Compare(a.pid.Id, b.pid.Id))
 	})
 
 	page := SocketPage{Total: total, Complete: true}
@@ -208,8 +209,8 @@ func (si *SocketInfo) matches(s string) bool {
 // inspect describes the socket; Socket actor only.
 func (s *socketActor) inspect() *SocketInfo {
 	info := &SocketInfo{
-		ID: s.id, PID: s.self.Id, Serializer: s.ser.Version(), Peer: s.addr, Connected: s.since,
-		Pending: len(s.pending), Assigns: s.assigns,
+		ID: s.id, PID: s.self.Id, Serializer: s.ser.Version(), Peer: hostOf(s.peer), Connected: time.Unix(0, s.since),
+		Pending: s.pendingCount(), Assigns: s.assigns,
 	}
 	if t, ok := s.w.(interface{ Transport() string }); ok {
 		info.Transport = t.Transport()
@@ -224,7 +225,7 @@ func (s *socketActor) inspect() *SocketInfo {
 	info.Channels = make([]ChannelInfo, 0, len(list))
 	for _, e := range list {
 		info.Channels = append(info.Channels, ChannelInfo{
-			Topic: e.topic, Pattern: e.pattern, JoinRef: e.joinRef.String(), Joined: e.since,
+			Topic: e.topic, Pattern: e.stats.Pattern, JoinRef: protocol.Ref(e.joinRef).String(), Joined: time.Unix(0, e.since),
 			Mailbox: e.handle.MailboxDepth(), InFlight: max(int(e.inflight.Load()), 0),
 			Crashes: int(e.handle.Crashes.Load()),
 			// The Supervisor keeps Restarts on this goroutine.

@@ -3,6 +3,7 @@ package socket
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -46,5 +47,40 @@ func TestEventBucket(t *testing.T) {
 	wg.Wait()
 	if allowed != burst {
 		t.Fatalf("%d events allowed by four goroutines, want the burst, %d", allowed, burst)
+	}
+}
+
+// Tokens come back at the rate, never past the burst.
+func TestEventBucketRefills(t *testing.T) {
+	const burst = 4
+	var b eventBucket
+	perSecond := rate.Limit(2)
+	for range burst {
+		b.allow(perSecond, burst)
+	}
+	if b.allow(perSecond, burst) {
+		t.Fatal("event past the burst allowed")
+	}
+	b.mu.Lock()
+	b.last -= int64(time.Second) // a second passes: two tokens come back
+	b.mu.Unlock()
+	for i := range 2 {
+		if !b.allow(perSecond, burst) {
+			t.Fatalf("event %d refused after a second at 2/s", i)
+		}
+	}
+	if b.allow(perSecond, burst) {
+		t.Fatal("a third event allowed after a second at 2/s")
+	}
+	b.mu.Lock()
+	b.last -= int64(time.Hour) // long idle: full again, and no more
+	b.mu.Unlock()
+	for i := range burst {
+		if !b.allow(perSecond, burst) {
+			t.Fatalf("event %d refused after an hour", i)
+		}
+	}
+	if b.allow(perSecond, burst) {
+		t.Fatal("event past the burst allowed after an hour")
 	}
 }

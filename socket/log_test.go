@@ -61,3 +61,52 @@ func TestCrashReportNamesTheNodeOnce(t *testing.T) {
 		t.Errorf("crash report %s (%v): want node n1 and topic echo:a", line, err)
 	}
 }
+
+// A connection's log lines carry its socket id and its peer's whole
+// address, port included.
+func TestConnectionLogNamesSocketAndPeer(t *testing.T) {
+	var logs syncBuffer
+	_, srv := startServer(t, func() actors.Channel { return stormy{} }, 0, socket.WithLogger(zerolog.New(&logs)))
+	c := testutil.Dial(t, testutil.WSURL(srv.URL, "/socket/websocket?token=good&user=ann"), "2.0.0")
+	c.Send("not a frame")
+
+	var entry map[string]any
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `"malformed frame dropped"`) {
+				return json.Unmarshal([]byte(l), &entry) == nil
+			}
+		}
+		return false
+	}, "no malformed frame in the log:\n%s", testutil.Lazy(logs.String))
+	peer, _ := entry["peer"].(string)
+	if entry["socket_id"] != "user:ann" || !strings.HasPrefix(peer, "127.0.0.1:") || len(peer) <= len("127.0.0.1:") {
+		t.Errorf("log line %v: want socket_id user:ann and peer 127.0.0.1:PORT", entry)
+	}
+}
+
+// The writer logs a slow consumer's overflow with its socket's fields.
+func TestOverflowLogNamesTheSocket(t *testing.T) {
+	var logs syncBuffer
+	_, srv := startServer(t, func() actors.Channel { return echo{} }, 0,
+		socket.WithLogger(zerolog.New(&logs)), socket.WithMaxQueueBytes(64<<10))
+	c := testutil.Dial(t, testutil.WSURL(srv.URL, "/socket/websocket?token=good&user=bo"), "2.0.0")
+	c.Send(`["1","1","echo:f","phx_join",{}]`)
+	c.Read()
+	c.Send(`["1","2","echo:f","flood",{}]`)
+	if code := c.ReadClose(); code != socket.CloseSlowConsumer {
+		t.Fatalf("close code = %d, want %d", code, socket.CloseSlowConsumer)
+	}
+	var entry map[string]any
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `"write queue overflow; closing slow connection"`) {
+				return json.Unmarshal([]byte(l), &entry) == nil
+			}
+		}
+		return false
+	}, "no overflow in the log:\n%s", testutil.Lazy(logs.String))
+	if entry["socket_id"] != "user:bo" || entry["level"] != "warn" {
+		t.Errorf("overflow logged as %v; want warn with socket_id user:bo", entry)
+	}
+}

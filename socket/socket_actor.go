@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
 
 	"github.com/pyrehq/pyre/actors"
 	"github.com/pyrehq/pyre/internal/channel"
@@ -33,10 +34,10 @@ type (
 	}
 )
 
+// pendingJoin is the join that runs; its entry's stats count its outcome.
 type pendingJoin struct {
 	*entry
 	timer *time.Timer
-	stats *channel.RouteStats // of the route, for the join's outcome
 }
 
 // socketActor owns one connection's channels. Joins are handled one at a
@@ -51,38 +52,119 @@ type pendingJoin struct {
 // ended, so that a socket gone from the handler has no channel left.
 //
 // What the reader shares with it is in fp (see fastPath); everything else
-// is either set before the actor is spawned and never changed, or owned by
-// Receive.
+// is either set before the actor is spawned and never changed, owned by
+// Receive, or the handler's registry record, guarded by the handler's mu.
+// What lives exactly as long as the socket (its fast path, its logger, its
+// record) is held by value: one allocation per connection, not four.
 type socketActor struct {
-	fp *fastPath
+	fp fastPath
 
 	// Set before the spawn, then read-only.
 	h       *Handler
 	w       Transport
-	kind    transportKind
 	ser     protocol.Serializer
 	assigns actors.Assigns
 	id      string
-	addr    string // the client's IP, for WithMaxConnsPerAddr
-	since   time.Time
-	log     *lazylog.Logger
+	peer    string        // the client's address; its IP counts for WithMaxConnsPerAddr
+	since   int64         // when the socket connected, in Unix nanoseconds
+	log     lazylog.Built // the connection's logger once built (see logger)
 	self    *actor.PID
 	idSub   *topics.Subscription
 
+	// The registry's record (see Handler.register); guarded by h.mu.
+	// Until the actor is spawned a message sent to its PID would reach
+	// no actor, so a close that comes before (a "disconnect" on the
+	// socket id, a drain) waits in early and is sent once the actor
+	// exists.
+	spawned bool
+	early   earlyClose
+
+	kind transportKind // set before the spawn, then read-only; beside the flags to share their word
+
 	// Owned by Receive.
-	retired []*entry // channels stopping out of the table (replaced, refused, timed out), until they end
-	joining *pendingJoin
-	pending []protocol.Message
 	closing bool
-	reason  error
-	why     closeReason // set with reason
+	why     closeReason  // set with closed
+	closed  *closeSocket // the close that began closing; nil for a socket stopped from outside
+	joining *pendingJoin
+	backlog *backlog // nil while empty, which is most of a socket's life
 }
+
+// backlog is what a socket holds only for a while: the channels stopping
+// out of its table (replaced, refused, timed out) until they end, and the
+// client's frames that wait while a join runs. A socket makes it when it
+// first needs it and lets it go once both are empty (tidy), so an idle
+// socket carries one pointer, not two slices. Owned by Receive.
+type backlog struct {
+	retired []*entry
+	pending []protocol.Message
+}
+
+// backlogged returns the socket's backlog, made if it has none.
+func (s *socketActor) backlogged() *backlog {
+	if s.backlog == nil {
+		s.backlog = new(backlog)
+	}
+	return s.backlog
+}
+
+// tidy lets an empty backlog go.
+func (s *socketActor) tidy() {
+	if b := s.backlog; b != nil && len(b.retired) == 0 && len(b.pending) == 0 {
+		s.backlog = nil
+	}
+}
+
+// retire keeps e, a channel stopping out of the table, until it ends.
+func (s *socketActor) retire(e *entry) {
+	b := s.backlogged()
+	b.retired = append(b.retired, e)
+}
+
+// retiredCount and pendingCount are the lengths of the backlog's lists.
+func (s *socketActor) retiredCount() int {
+	if s.backlog == nil {
+		return 0
+	}
+	return len(s.backlog.retired)
+}
+
+func (s *socketActor) pendingCount() int {
+	if s.backlog == nil {
+		return 0
+	}
+	return len(s.backlog.pending)
+}
+
+// logFields adds the socket's fields to its logger, when it is built.
+func (s *socketActor) logFields(c zerolog.Context) zerolog.Context {
+	return c.Str("socket_id", s.id).Str("peer", s.peer)
+}
+
+// connLog is a connection's logger: the handler's with the socket's
+// fields, built only if the connection logs something (a zerolog child
+// logger costs 500 bytes). The socket keeps only the built logger; its
+// base and fields are named at each use.
+type connLog struct{ s *socketActor }
+
+func (s *socketActor) logger() connLog { return connLog{s} }
+
+func (l connLog) at(level zerolog.Level) *zerolog.Event {
+	return l.s.log.At(&l.s.h.opt.log, l.s.logFields, level)
+}
+
+// Debug, Info, Warn and Error start an event at their level, or return
+// nil (on which every zerolog Event method is a no-op) when it is off.
+func (l connLog) Debug() *zerolog.Event { return l.at(zerolog.DebugLevel) }
+func (l connLog) Info() *zerolog.Event  { return l.at(zerolog.InfoLevel) }
+func (l connLog) Warn() *zerolog.Event  { return l.at(zerolog.WarnLevel) }
+func (l connLog) Error() *zerolog.Event { return l.at(zerolog.ErrorLevel) }
 
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *inbound:
 		if s.joining != nil {
-			s.pending = append(s.pending, m.msg)
+			b := s.backlogged()
+			b.pending = append(b.pending, m.msg)
 			return
 		}
 		s.dispatchHeld(ctx, m.msg)
@@ -90,12 +172,13 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		s.joined(ctx, m)
 	case *joinTimeout:
 		if s.joining != nil && s.joining.pid.Equal(m.pid) {
-			s.log.Warn().Str("topic", s.joining.topic).Msg("join timed out")
+			s.logger().Warn().Str("topic", s.joining.topic).Msg("join timed out")
 			s.joining.stats.Join(channel.JoinTimeout)
-			s.replyTo(s.joining.joinRef, s.joining.joinRef, s.joining.topic, "error", joinTimedOut)
+			joinRef := protocol.Ref(s.joining.joinRef)
+			s.replyTo(joinRef, joinRef, s.joining.topic, "error", joinTimedOut)
 			s.joining.handle.SetReason(actors.ErrShutdown)
 			ctx.Stop(s.joining.pid)
-			s.retired = append(s.retired, s.joining.entry)
+			s.retire(s.joining.entry)
 			s.endJoin(ctx)
 		}
 	case *engine.Crash:
@@ -116,7 +199,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 		s.h.stats.disconnected(s.kind, why)
 		s.h.unregister(s.self)
-		s.log.Debug().Msg("socket closed")
+		s.logger().Debug().Msg("socket closed")
 	}
 }
 
@@ -128,12 +211,14 @@ func (s *socketActor) subscribeID() {
 	if s.id == "" {
 		return
 	}
-	h, self := s.h, s.self
-	s.idSub = h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: func(b topics.Broadcast) {
-		if b.Event == "disconnect" {
-			h.closeSocket(self, disconnectSocket)
-		}
-	}})
+	s.idSub = s.h.opt.pubsub.Subscribe(s.id, topics.Subscriber{Deliver: s.idBroadcast})
+}
+
+// idBroadcast closes the socket on a "disconnect" sent to its id.
+func (s *socketActor) idBroadcast(b topics.Broadcast) {
+	if b.Event == "disconnect" {
+		s.h.closeSocket(s.self, earlyDisconnect)
+	}
 }
 
 var disconnectSocket = &closeSocket{reason: actors.ErrDisconnected, code: CloseGoingAway, text: "disconnected", why: closedDisconnect}
@@ -162,7 +247,7 @@ func (s *socketActor) dispatch(ctx actor.Context, msg protocol.Message) {
 		s.release()
 		s.join(ctx, msg, e)
 	case joined:
-		if !msg.JoinRef.IsNull() && !msg.JoinRef.Equal(e.joinRef) {
+		if !msg.JoinRef.IsNull() && !e.joinRefIs(msg.JoinRef) {
 			s.release() // stale join_ref: dropped without a reply
 			return
 		}
@@ -183,7 +268,7 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		ctx.Stop(old.pid)
 		s.fp.publish(s.fp.routes().without(func(e *entry) bool { return e == old }))
 		s.h.channels.Add(-1)
-		s.retired = append(s.retired, old) // its credits come back when it stops
+		s.retire(old) // its credits come back when it stops
 	}
 	route, ok := s.h.router.Match(msg.Topic)
 	if !ok {
@@ -204,18 +289,17 @@ func (s *socketActor) join(ctx actor.Context, msg protocol.Message, old *entry) 
 		Stats: stats,
 	})
 	if err != nil {
-		s.log.Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
+		s.logger().Error().Err(err).Str("topic", msg.Topic).Msg("channel cannot start")
 		stats.Join(channel.JoinError)
 		s.replyTo(msg.JoinRef, msg.Ref, msg.Topic, "error", joinFailed)
 		return
 	}
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	e := s.fp.newEntry(msg.Topic, pid, handle, msg.JoinRef)
-	e.pattern, e.since = route.Pattern, time.Now() // before the entry is published
+	e.stats, e.since = stats, time.Now().UnixNano() // before the entry is published
 	s.joining = &pendingJoin{
 		entry: e,
 		timer: time.AfterFunc(s.h.opt.joinTimeout, func() { root.Send(self, &joinTimeout{pid: pid}) }),
-		stats: stats,
 	}
 }
 
@@ -232,7 +316,7 @@ func (s *socketActor) joined(ctx actor.Context, m *channel.Joined) {
 		s.fp.publish(s.fp.routes().with(s.joining.entry))
 		s.h.channels.Add(1)
 	} else {
-		s.retired = append(s.retired, s.joining.entry) // stopping: refused, or stopped by close
+		s.retire(s.joining.entry) // stopping: refused, or stopped by close
 	}
 	s.endJoin(ctx)
 }
@@ -243,15 +327,17 @@ func (s *socketActor) endJoin(ctx actor.Context) {
 	s.joining.timer.Stop()
 	s.joining = nil
 	s.fp.unhold()
-	for len(s.pending) > 0 && s.joining == nil {
-		msg := s.pending[0]
-		s.pending[0] = protocol.Message{}
-		s.pending = s.pending[1:]
+	for s.pendingCount() > 0 && s.joining == nil {
+		b := s.backlog
+		msg := b.pending[0]
+		b.pending[0] = protocol.Message{}
+		b.pending = b.pending[1:]
 		s.dispatchHeld(ctx, msg)
 	}
-	if len(s.pending) == 0 {
-		s.pending = nil
+	if b := s.backlog; b != nil && len(b.pending) == 0 {
+		b.pending = nil
 	}
+	s.tidy()
 }
 
 // channelEnded forgets a channel that has stopped and reclaims its
@@ -272,9 +358,12 @@ func (s *socketActor) channelEnded(ctx actor.Context, who *actor.PID) {
 		s.fp.reclaim(cur.list[i])
 		return
 	}
-	if i := slices.IndexFunc(s.retired, isWho); i >= 0 {
-		s.fp.reclaim(s.retired[i])
-		s.retired = slices.Delete(s.retired, i, i+1)
+	if b := s.backlog; b != nil {
+		if i := slices.IndexFunc(b.retired, isWho); i >= 0 {
+			s.fp.reclaim(b.retired[i])
+			b.retired = slices.Delete(b.retired, i, i+1)
+			s.tidy()
+		}
 	}
 }
 
@@ -285,7 +374,7 @@ func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
 		return
 	}
 	s.closing = true
-	s.reason, s.why = m.reason, m.why
+	s.closed, s.why = m, m.why
 	s.fp.close()
 	s.w.Close(m.code, m.text)
 	s.stopChannels(ctx)
@@ -296,9 +385,9 @@ func (s *socketActor) close(ctx actor.Context, m *closeSocket) {
 // so that its Terminate gets the socket's reason. Their ends come back as
 // channel.Ended. Stopping twice is harmless.
 func (s *socketActor) stopChannels(ctx actor.Context) {
-	reason := s.reason
-	if reason == nil {
-		reason = actors.ErrShutdown
+	reason := actors.ErrShutdown
+	if s.closed != nil && s.closed.reason != nil {
+		reason = s.closed.reason
 	}
 	for _, e := range s.fp.routes().list {
 		e.handle.SetReason(reason)
@@ -309,14 +398,16 @@ func (s *socketActor) stopChannels(ctx actor.Context) {
 		s.joining.timer.Stop()
 		ctx.Stop(s.joining.pid)
 	}
-	for _, e := range s.retired {
-		ctx.Stop(e.pid)
+	if b := s.backlog; b != nil {
+		for _, e := range b.retired {
+			ctx.Stop(e.pid)
+		}
 	}
 }
 
 // stopIfDone stops a closing socket once none of its channels is left.
 func (s *socketActor) stopIfDone(ctx actor.Context) {
-	if s.closing && s.joining == nil && s.fp.routes().len() == 0 && len(s.retired) == 0 {
+	if s.closing && s.joining == nil && s.fp.routes().len() == 0 && s.retiredCount() == 0 {
 		ctx.Stop(ctx.Self())
 	}
 }
@@ -336,16 +427,19 @@ func (s *socketActor) stopping(ctx actor.Context) {
 	if s.joining != nil {
 		s.joining.timer.Stop()
 	}
-	for range s.pending {
-		s.release()
+	if b := s.backlog; b != nil {
+		for range b.pending {
+			s.release()
+		}
+		b.pending = nil
+		s.tidy()
 	}
-	s.pending = nil
 }
 
 func (s *socketActor) replyTo(joinRef, ref protocol.Ref, topic, status string, p protocol.Payload) {
 	f, err := s.ser.Reply(joinRef, ref, topic, status, p)
 	if err != nil {
-		s.log.Error().Err(err).Msg("reply cannot be encoded")
+		s.logger().Error().Err(err).Msg("reply cannot be encoded")
 		return
 	}
 	s.w.Send(f)

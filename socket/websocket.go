@@ -15,7 +15,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pyrehq/pyre/actors"
-	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 )
 
@@ -82,8 +81,7 @@ func (h *Handler) serveWebSocketHTTP(w http.ResponseWriter, r *http.Request) {
 		assigns = actors.Assigns{}
 	}
 	id := h.opt.id(assigns)
-	log := connLogger(&h.opt.log, id, r.RemoteAddr)
-	s, err := h.reserve(ser, kindWebSocket, assigns, id, r.RemoteAddr, log)
+	s, err := h.reserve(ser, kindWebSocket, assigns, id, r.RemoteAddr)
 	if _, capped := capOf(err); capped {
 		// Logged and counted by reserve. 429, not 503: the client is over
 		// its share, the node is fine; phoenix.js retries after its
@@ -172,64 +170,72 @@ func (hj *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if rw.Reader.Buffered() > 0 {
 		return hj.bc, rw, nil // gorilla refuses the connection
 	}
-	// net/http's 4 KiB reader goes with the request.
-	hj.br = bufio.NewReaderSize(hj.bc, readBufferSize)
+	// net/http's 4 KiB reader goes with the request; ours lives in the
+	// batchConn, one allocation for the two.
+	hj.br = &hj.bc.rbuf
+	attachBuffer(hj.br, hj.bc)
 	return hj.bc, bufio.NewReadWriter(hj.br, rw.Writer), nil
 }
 
 // serveWebSocket runs an upgraded connection: its writer and its reader.
 // br is gorilla's read buffer (nil if unknown).
 func (h *Handler) serveWebSocket(ws *websocket.Conn, bc *batchConn, br *bufio.Reader, s *socketActor) {
-	w := &writer{ws: ws, bc: bc, ser: s.ser, h: h, pooled: bc.rc != nil, log: s.log}
-	r := &wsReader{w: w, epfd: -1}
-	if br != nil && bc.rc != nil {
-		r.br = br
-	}
+	w := &writer{ws: ws, bc: bc, ser: s.ser, h: h, pooled: bc.rc != nil}
+	r := &wsReader{c: Conn{s: s, direct: true}, w: w, epfd: -1}
+	r.moves = br == &bc.rbuf && bc.rc != nil
 	bc.reader = r // before anything can close the connection
 	// The reader is counted while the socket is still registered: Shutdown
 	// waits for every socket to go before it waits for the goroutines, so
 	// an Add after the socket's end could race its Wait.
 	h.wg.Add(1)
-	c, err := h.start(s, w)
-	if err != nil {
+	if err := h.startConn(&r.c, w); err != nil {
 		h.wg.Done()
 		return
 	}
-	c.direct = true
 	ws.SetReadLimit(h.opt.maxFrame)
-	r.c = c
 	ws.SetPingHandler(r.ping)
-	r.now = time.Now()
+	now := time.Now()
+	r.now = mono(now)
 	r.deadlineSet = r.now
-	_ = ws.SetReadDeadline(r.now.Add(h.opt.idleTimeout))
+	_ = ws.SetReadDeadline(now.Add(h.opt.idleTimeout))
 	go r.loop()
 }
 
 // wsReader is a WebSocket connection's only reader: it decodes frames and
-// hands them to the socket. One goroutine at a time runs it.
+// hands them to the socket. One goroutine at a time runs it. Every idle
+// connection holds one, so it is kept within 112 bytes: it holds the
+// socket's Conn itself, its times are monotonic nanoseconds (mono,
+// monoNow), not time.Times, and gorilla's read buffer is found through the
+// batchConn.
 type wsReader struct {
-	c      *Conn
-	w      *writer       // the connection's writer, and its gorilla connection and logger
-	br     *bufio.Reader // gorilla's read buffer; nil: the reader never moves
-	waiter *readWaiter   // made on first use, where the idle poller is not
+	c      Conn        // the socket's inbound half, fed by this reader alone (direct)
+	w      *writer     // the connection's writer, and its gorilla connection and logger
+	waiter *readWaiter // made on first use, where the idle poller is not
 	// The idle deadline moves at most every quarter of the idle timeout (a
 	// second at most, refreshEvery): every move is a timer update, and a
 	// busy connection reads thousands of frames a second.
-	deadlineSet time.Time
-	now         time.Time // when the last message was read
-	grown       bool      // this goroutine has read a message
-	renewed     time.Time // when the reader last moved to a fresh goroutine
+	deadlineSet int64
+	now         int64 // when the last message was read
+	renewed     int64 // when the reader last moved to a fresh goroutine; 0: never
 
 	// Parking with the idle poller (idlepoll_linux.go). parked is set by
 	// the reader as it parks and cleared by whoever resumes it (the
 	// poller, its sweep, the connection's Close); the rest belong to the
 	// reader.
 	parked atomic.Bool
-	epfd   int    // the epoll instance the reader is registered with; -1: none
+	epfd   int32  // the epoll instance the reader is registered with; -1: none
 	slot   uint32 // the reader's slot in the poller
 	gen    uint32 // the slot's generation when the reader took it
 	added  bool   // the connection is in the epoll set
+	grown  bool   // this goroutine has read a message
+	// moves: gorilla reads through the batchConn's rbuf, so the reader
+	// can move to a fresh goroutine, giving the buffer back while parked;
+	// set before the reader starts.
+	moves bool
 }
+
+// buf is gorilla's read buffer, if the reader moves.
+func (r *wsReader) buf() *bufio.Reader { return &r.w.bc.rbuf }
 
 // refreshEvery is how often a reader moves the read deadline of a
 // connection with the given idle timeout.
@@ -255,7 +261,7 @@ const renewEvery = time.Second
 // moves to a fresh goroutine that waits on a minimal stack instead.
 func (r *wsReader) loop() {
 	for {
-		if r.grown && r.br != nil && r.br.Buffered() == 0 && r.now.Sub(r.renewed) >= renewEvery {
+		if r.grown && r.moves && r.buf().Buffered() == 0 && (r.renewed == 0 || r.now-r.renewed >= int64(renewEvery)) {
 			r.grown, r.renewed = false, r.now
 			switch r.park() {
 			case parkedAway:
@@ -291,8 +297,8 @@ const (
 // bytes that came before the mark, whose event found the reader not yet
 // parked, are not left waiting.
 func (r *wsReader) park() int {
-	deadline := r.deadlineSet.Add(r.c.s.h.opt.idleTimeout)
-	d := time.Until(deadline)
+	deadline := r.deadlineSet + int64(r.c.s.h.opt.idleTimeout)
+	d := time.Duration(deadline - monoNow())
 	if d <= 0 {
 		return parkResume // the read times out at once
 	}
@@ -300,15 +306,15 @@ func (r *wsReader) park() int {
 		return parkUnsupported
 	}
 	r.parkUntil(d)
-	detachBuffer(r.br)
+	detachBuffer(r.buf())
 	r.parked.Store(true)
 	// From here the reader may be running on another goroutine: only
 	// parked is touched.
-	if !r.readable() && time.Now().Before(deadline) {
+	if !r.readable() && monoNow() < deadline {
 		return parkedAway
 	}
 	if r.parked.CompareAndSwap(true, false) {
-		attachBuffer(r.br, r.w.bc)
+		attachBuffer(r.buf(), r.w.bc)
 		return parkResume
 	}
 	return parkedAway
@@ -324,7 +330,7 @@ func (r *wsReader) wake() {
 
 // resume reads on after a park, with a read buffer again.
 func (r *wsReader) resume() {
-	attachBuffer(r.br, r.w.bc)
+	attachBuffer(r.buf(), r.w.bc)
 	r.loop()
 }
 
@@ -371,27 +377,28 @@ func (r *wsReader) fresh() {
 // next reads, decodes and hands on one message; false once the reader
 // should stop.
 func (r *wsReader) next() bool {
-	c, h := r.c, r.c.s.h
+	c, h := &r.c, r.c.s.h
 	mt, data, err := r.read()
 	if err != nil {
 		if errors.Is(err, websocket.ErrReadLimit) {
 			// The rest of the frame is still coming.
 			r.w.lingerOnClose()
 		}
-		code, text, why := readError(err, r.w.log, h.opt.maxFrame)
+		code, text, why := readError(err, r.c.s.logger(), h.opt.maxFrame)
 		c.closeFor(why, actors.ErrClosed, code, text)
 		return false
 	}
-	r.now = time.Now()
-	if idle := h.opt.idleTimeout; r.now.Sub(r.deadlineSet) >= refreshEvery(idle) {
+	now := time.Now()
+	r.now = mono(now)
+	if idle := h.opt.idleTimeout; r.now-r.deadlineSet >= int64(refreshEvery(idle)) {
 		r.deadlineSet = r.now
-		_ = r.w.ws.SetReadDeadline(r.now.Add(idle))
+		_ = r.w.ws.SetReadDeadline(now.Add(idle))
 	}
 	msg, err := c.s.ser.Decode(data.Bytes(), mt == websocket.BinaryMessage)
 	n := data.Len()
 	putReadBuffer(data) // Decode keeps no reference to it
 	if err != nil {
-		r.w.log.Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
+		r.c.s.logger().Warn().Err(err).Int("bytes", n).Msg("malformed frame dropped")
 		return true
 	}
 	return c.Handle(msg)
@@ -427,7 +434,7 @@ func putReadBuffer(b *bytes.Buffer) {
 
 // readError logs why a read failed and returns the close the server sends
 // (code 0: none) and the reason counted.
-func readError(err error, log *lazylog.Logger, limit int64) (code int, text string, why closeReason) {
+func readError(err error, log connLog, limit int64) (code int, text string, why closeReason) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():

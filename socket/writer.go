@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"bufio"
 	"net"
 	"sync"
 	"syscall"
@@ -8,7 +9,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/pyrehq/pyre/internal/lazylog"
 	"github.com/pyrehq/pyre/protocol"
 )
 
@@ -16,6 +16,13 @@ import (
 // frames drained by a flusher goroutine that runs only while there is work,
 // so an idle connection holds no writer goroutine. Each drain writes every
 // queued frame and hands them to the kernel in one write.
+//
+// Every idle connection holds one, so it is kept within 96 bytes: the
+// logger is its socket's, reached through the connection's reader (only
+// warnings need it), what a writer needs only now and then is in rare, and
+// the flags share one word. The serializer stays here: every delivery of
+// a fan-out asks for it, and the socket's struct is not otherwise touched
+// then.
 type writer struct {
 	ws  *websocket.Conn
 	bc  *batchConn
@@ -24,9 +31,7 @@ type writer struct {
 	// timeout), the goroutine group flushers join, the flush histogram and
 	// the flush pool, which writes for the writer while it has no flusher
 	// of its own, if the connection takes non-blocking writes (pooled).
-	h      *Handler
-	pooled bool
-	log    *lazylog.Logger
+	h *Handler
 	// nextReady links the pool's waiting list; guarded by the pool's mu.
 	nextReady *writer
 	// readyAt is when the pool may write, with a write delay (monoNow);
@@ -34,28 +39,51 @@ type writer struct {
 	// the list.
 	readyAt int64
 
-	mu      sync.Mutex
-	queue   *frames // taken from the pool by Send, nil while empty; guarded by mu
-	queued  int     // bytes in queue; guarded by mu
-	running bool    // a flusher is active, or the pool has the writer; guarded by mu
+	mu     sync.Mutex
+	queue  *frames     // taken from the pool by Send, nil while empty; guarded by mu
+	queued int         // bytes in queue; guarded by mu
+	rare   *writerRare // made on first use, then kept; guarded by mu
+
+	pooled  bool // set before the writer is shared
+	running bool // a flusher is active, or the pool has the writer; guarded by mu
 	// prompt: the queue holds a Prompt frame (see flushPool); guarded by
 	// mu, and read by the pool's add under it.
-	prompt bool
-	// rest is the unwritten end of a batch the pool wrote in part, in
-	// segments; the flusher writes it before anything else. Guarded by mu.
-	rest      [][]byte
-	closing   bool   // no more frames are accepted; guarded by mu
-	closeCode int    // close frame to send (0: none); guarded by mu
-	closeText string // guarded by mu
-	flushLast bool   // write the queue before closing; guarded by mu
-	slow      bool   // closed as a slow consumer; guarded by mu
+	prompt    bool
+	closing   bool // no more frames are accepted; guarded by mu
+	flushLast bool // write the queue before closing; guarded by mu
+	slow      bool // closed as a slow consumer; guarded by mu
 	// linger: the client may still be sending (the rest of a frame over
 	// the limit), so the connection ends with a lingering close; guarded
 	// by mu.
 	linger bool
 }
 
+// writerRare is what a writer needs only now and then: most connections
+// never have a batch written in part, and close once.
+type writerRare struct {
+	// rest is the unwritten end of a batch the pool wrote in part, in
+	// segments; the flusher writes it before anything else.
+	rest      [][]byte
+	closeCode int // close frame to send (0: none)
+	closeText string
+}
+
+// rareLocked returns the writer's writerRare, made if it has none.
+func (w *writer) rareLocked() *writerRare {
+	if w.rare == nil {
+		w.rare = new(writerRare)
+	}
+	return w.rare
+}
+
+// hasRestLocked reports whether the end of a batch waits to be written.
+func (w *writer) hasRestLocked() bool { return w.rare != nil && w.rare.rest != nil }
+
 func (w *writer) Serializer() protocol.Serializer { return w.ser }
+
+// logger is the connection's logger: its socket's, reached through the
+// batchConn's reader, set before the writer is shared.
+func (w *writer) logger() connLog { return w.bc.reader.c.s.logger() }
 
 // QueuedBytes returns the bytes waiting to be written.
 func (w *writer) QueuedBytes() int {
@@ -76,7 +104,7 @@ func (w *writer) Send(f protocol.Frame) bool {
 		return false
 	}
 	if w.queued+f.Len() > w.h.opt.maxQueue {
-		w.log.Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
+		w.logger().Warn().Int("queued_bytes", w.queued).Msg("write queue overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "write queue overflow", false)
 		w.mu.Unlock()
@@ -98,7 +126,7 @@ func (w *writer) Overflow() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.closing {
-		w.log.Warn().Msg("channel mailbox overflow; closing slow connection")
+		w.logger().Warn().Msg("channel mailbox overflow; closing slow connection")
 		w.slow = true
 		w.closeLocked(CloseSlowConsumer, "channel queue overflow", false)
 	}
@@ -134,7 +162,11 @@ func (w *writer) closeLocked(code int, text string, flush bool) {
 		return
 	}
 	w.closing = true
-	w.closeCode, w.closeText, w.flushLast = code, text, flush
+	w.flushLast = flush
+	if code != 0 || text != "" {
+		r := w.rareLocked()
+		r.closeCode, r.closeText = code, text
+	}
 	if !flush && w.queue != nil {
 		clear(w.queue.f)
 		w.queue.f, w.queued = w.queue.f[:0], 0
@@ -202,7 +234,7 @@ func (w *writer) poolFlush(a *nowWrite) {
 		}
 		w.handOffLocked()
 	case rest != nil:
-		w.rest = rest
+		w.rareLocked().rest = rest
 		if poolWriteShort != nil {
 			poolWriteShort()
 		}
@@ -220,11 +252,11 @@ func (w *writer) flush() {
 	defer w.h.wg.Done()
 	for {
 		w.mu.Lock()
-		if w.rest != nil {
+		if w.hasRestLocked() {
 			// The end of a frame the pool began: it goes first, and
 			// whole, even if the connection is closing.
-			rest := w.rest
-			w.rest = nil
+			rest := w.rare.rest
+			w.rare.rest = nil
 			w.mu.Unlock()
 			err := w.bc.writeRaw(rest, w.h.opt.writeTimeout)
 			w.mu.Lock()
@@ -236,7 +268,10 @@ func (w *writer) flush() {
 		}
 		if w.queue == nil || len(w.queue.f) == 0 {
 			if w.closing {
-				code, text, linger := w.closeCode, w.closeText, w.linger
+				code, text, linger := 0, "", w.linger
+				if r := w.rare; r != nil {
+					code, text = r.closeCode, r.closeText
+				}
 				w.mu.Unlock()
 				w.finish(code, text, linger)
 				return
@@ -360,12 +395,15 @@ type batchConn struct {
 	net.Conn
 	rc syscall.RawConn // for non-blocking writes; nil where unsupported
 	mu sync.Mutex
-	// deadlineSet is when writeFrames last set the write deadline (zero
-	// once anyone else has set one); guarded by mu.
-	deadlineSet time.Time
+	// deadlineSet is when writeFrames last set the write deadline
+	// (monoNow; zero once anyone else has set one); guarded by mu.
+	deadlineSet int64
 	// reader is the connection's reader, which Close resumes if it is
 	// parked with the idle poller; set before the connection is shared.
 	reader *wsReader
+	// rbuf is the read buffer the hijacker gives gorilla (see hijacker),
+	// held here because the two live exactly as long as the connection.
+	rbuf bufio.Reader
 }
 
 // Close closes the connection and resumes its reader if it is parked:
@@ -389,7 +427,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 func (b *batchConn) SetWriteDeadline(t time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.deadlineSet = time.Time{}
+	b.deadlineSet = 0
 	return b.Conn.SetWriteDeadline(t)
 }
 
@@ -573,7 +611,7 @@ func (b *batchConn) writeRaw(rest [][]byte, timeout time.Duration) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	b.deadlineSet = now
+	b.deadlineSet = mono(now)
 	_ = b.Conn.SetWriteDeadline(now.Add(timeout))
 	bufs := net.Buffers(rest)
 	_, err := bufs.WriteTo(b.Conn)
@@ -603,8 +641,8 @@ func (b *batchConn) writeFrames(batch []protocol.Frame, timeout time.Duration) e
 		p, buf = framed(batch)
 	}
 	b.mu.Lock()
-	if now := time.Now(); now.Sub(b.deadlineSet) >= timeout/4 {
-		b.deadlineSet = now
+	if now := time.Now(); b.deadlineSet == 0 || mono(now)-b.deadlineSet >= int64(timeout/4) {
+		b.deadlineSet = mono(now)
 		_ = b.Conn.SetWriteDeadline(now.Add(timeout))
 	}
 	var err error

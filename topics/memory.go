@@ -213,7 +213,7 @@ func (s *MemoryHistory) lockRing(topic string, r Retention) *ring {
 		var cost int64 // a new ring's cost, read before others can lock it
 		if made {
 			rg = newRing(topic, s.retention(r))
-			cost = rg.cost
+			cost = rg.cost()
 			sh.rings[topic] = rg
 		}
 		sh.mu.Unlock()
@@ -224,7 +224,7 @@ func (s *MemoryHistory) lockRing(topic string, r Retention) *ring {
 			s.arm()
 		}
 		rg.mu.Lock()
-		if !rg.dead {
+		if !rg.dead() {
 			return rg
 		}
 		rg.mu.Unlock() // dropped meanwhile: make it anew
@@ -241,7 +241,7 @@ func (s *MemoryHistory) lockExisting(topic string) *ring {
 		return nil
 	}
 	rg.mu.Lock()
-	if rg.dead {
+	if rg.dead() {
 		rg.mu.Unlock()
 		return nil
 	}
@@ -254,12 +254,12 @@ func (s *MemoryHistory) lockExisting(topic string) *ring {
 func (s *MemoryHistory) Append(from *Subscription, b Broadcast, r Retention, origin Origin) error {
 	now := time.Now()
 	rg := s.lockRing(b.Topic, r)
-	before := rg.cost
+	before := rg.cost()
 	b, err := rg.record(b, now, &s.evicted)
 	if err == nil {
 		err = s.d.Deliver(from, 0, b, origin)
 	}
-	delta := rg.cost - before
+	delta := rg.cost() - before
 	rg.mu.Unlock()
 	if s.cost.Add(delta) > s.o.budget {
 		s.evict()
@@ -328,7 +328,7 @@ func (s *MemoryHistory) sweep() {
 		sh.mu.Unlock()
 		for _, rg := range rings {
 			rg.mu.Lock()
-			if rg.dead {
+			if rg.dead() {
 				rg.mu.Unlock()
 				continue
 			}
@@ -360,14 +360,14 @@ func (s *MemoryHistory) drop(rg *ring, used int64, cause int) bool {
 	sh := s.shard(rg.topic)
 	sh.mu.Lock()
 	rg.mu.Lock()
-	if rg.dead || rg.used.Load() != used || sh.rings[rg.topic] != rg {
+	if rg.dead() || rg.used.Load() != used || sh.rings[rg.topic] != rg {
 		rg.mu.Unlock()
 		sh.mu.Unlock()
 		return false
 	}
-	rg.dead = true
+	freed, n := rg.cost(), rg.n
+	rg.ret = nil // dead
 	delete(sh.rings, rg.topic)
-	freed, n := rg.cost, rg.n
 	rg.mu.Unlock()
 	sh.mu.Unlock()
 	s.cost.Add(-freed)
@@ -419,7 +419,7 @@ func (s *MemoryHistory) evictLocked() bool {
 			break
 		}
 		rg.mu.Lock()
-		if rg.dead {
+		if rg.dead() {
 			rg.mu.Unlock()
 			continue
 		}
@@ -466,25 +466,39 @@ func (s *MemoryHistory) victim() *ring {
 	return best
 }
 
-// ring is one topic's history in memory.
+// ring is one topic's history in memory. Every recoverable room has one
+// from its first join, so it is kept within 112 bytes: its cost is worked
+// out from its fields, not kept, and a dropped ring is marked by letting go
+// of its Retention, not by a flag of its own.
 type ring struct {
-	topic string     // immutable
-	epoch string     // immutable
-	ret   *Retention // immutable, shared with the rings of the same Retention
+	topic string // immutable
+	epoch string // immutable
 	mu    sync.Mutex
 	// mu guards the rest, and is held while a broadcast is given its
 	// position and delivered, so positions follow delivery order.
+	// ret is shared with the rings of the same Retention; nil once the
+	// ring is dropped from the store (dead).
+	ret   *Retention
 	head  uint64  // last position given
 	buf   []entry // len is the capacity; n entries from start
 	start int
 	n     int
-	bytes int   // payload and event bytes of the entries (the Retention's Bytes)
-	cost  int64 // what the ring is accounted in the budget: ringCost + 2·len(topic) + len(epoch) + len(buf)·entryCost + bytes
-	dead  bool  // dropped from the store: whoever holds it makes it anew
+	bytes int // payload and event bytes of the entries (the Retention's Bytes)
 	// used is the unix time in nanoseconds of the last write or recovery:
 	// written under mu, read by the eviction's sampling without it.
 	used atomic.Int64
 }
+
+// cost is what the ring is accounted in the budget: ringCost +
+// 2·len(topic) + len(epoch) + len(buf)·entryCost + bytes. Under mu, or
+// before the ring is shared.
+func (rg *ring) cost() int64 {
+	return ringCost + int64(2*len(rg.topic)+len(rg.epoch)) + int64(len(rg.buf))*entryCost + int64(rg.bytes)
+}
+
+// dead reports whether the ring was dropped from the store: whoever holds
+// it makes it anew. Under mu.
+func (rg *ring) dead() bool { return rg.ret == nil }
 
 type entry struct {
 	seq     uint64
@@ -533,7 +547,6 @@ func (s *MemoryHistory) retention(r Retention) *Retention {
 func newRing(topic string, r *Retention) *ring {
 	rg := &ring{topic: topic, epoch: newEpoch(), ret: r}
 	rg.used.Store(time.Now().UnixNano())
-	rg.cost = ringCost + int64(2*len(topic)+len(rg.epoch))
 	return rg
 }
 
@@ -551,7 +564,6 @@ func (rg *ring) push(e entry, evicted *[numEvictCauses]atomic.Uint64) {
 	*rg.at(rg.n) = e
 	rg.n++
 	rg.bytes += e.size
-	rg.cost += int64(e.size)
 }
 
 // resize gives the buffer c slots (at most Count, at least n), keeping
@@ -565,17 +577,15 @@ func (rg *ring) resize(c int) {
 	for i := range rg.n {
 		buf[i] = *rg.at(i)
 	}
-	rg.cost += int64(c-len(rg.buf)) * entryCost
 	rg.buf, rg.start = buf, 0
 }
 
 // shrink halves the buffer while a quarter of it or less is used, and
 // frees it when empty; it returns the change in cost.
 func (rg *ring) shrink() int64 {
-	before := rg.cost
+	before := rg.cost()
 	switch {
 	case rg.n == 0 && len(rg.buf) > 0:
-		rg.cost -= int64(len(rg.buf)) * entryCost
 		rg.buf, rg.start = nil, 0
 	case len(rg.buf) > 4 && rg.n <= len(rg.buf)/4:
 		c := len(rg.buf)
@@ -584,7 +594,7 @@ func (rg *ring) shrink() int64 {
 		}
 		rg.resize(c)
 	}
-	return rg.cost - before
+	return rg.cost() - before
 }
 
 // drop forgets the oldest entry and returns its size.
@@ -592,7 +602,6 @@ func (rg *ring) drop() int {
 	e := rg.at(0)
 	size := e.size
 	rg.bytes -= size
-	rg.cost -= int64(size)
 	*e = entry{}
 	rg.start = (rg.start + 1) % len(rg.buf)
 	rg.n--
@@ -602,7 +611,7 @@ func (rg *ring) drop() int {
 // expire drops the entries past the Bytes and Age bounds and returns the
 // change in cost.
 func (rg *ring) expire(now time.Time, evicted *[numEvictCauses]atomic.Uint64) int64 {
-	before := rg.cost
+	before := rg.cost()
 	for rg.n > 0 && rg.ret.Bytes > 0 && rg.bytes > rg.ret.Bytes {
 		rg.drop()
 		evicted[EvictLimit].Add(1)
@@ -613,7 +622,7 @@ func (rg *ring) expire(now time.Time, evicted *[numEvictCauses]atomic.Uint64) in
 			evicted[EvictAge].Add(1)
 		}
 	}
-	return rg.cost - before
+	return rg.cost() - before
 }
 
 // record gives b the next position of the ring and keeps it. The caller

@@ -47,18 +47,30 @@ type Subscriber struct {
 	Deliver func(Broadcast)
 }
 
-// Subscription is one registration of a Subscriber on a topic.
+// Subscription is one registration of a Subscriber on a topic. Every
+// joined channel holds at least two (its topic, its socket's id), so the
+// struct is kept within 96 bytes: a SeqSink is asked for when a broadcast
+// has a position, not kept as a second interface.
 type Subscription struct {
 	ps    *PubSub
 	topic string
 	sub   Subscriber
-	seq   SeqSink // sub.Sink when it is one, found once at Subscribe
-	id    uint64  // unique on this node; the sender in cluster envelopes
-	// idx is the position in the topic's slice; guarded by the shard's mu.
-	idx int
+	id    uint64 // unique on this node; the sender in cluster envelopes
+	// peers lists all the topic's subscriptions, shared by them, while it
+	// has more than one; nil while this is its only one (most topics: a
+	// room of one, a socket's id). idx is the position in it. Guarded by
+	// the shard's mu.
+	peers *peers
+	idx   int32
 	// gone is set once Unsubscribe ran; guarded by the shard's mu.
 	gone bool
+	// seqSink: sub.Sink is a SeqSink, found once at Subscribe (the
+	// interface itself is asserted only for a broadcast with a position).
+	seqSink bool
 }
+
+// peers is the list of a topic's subscriptions, once it has two.
+type peers struct{ list []*Subscription }
 
 // subscriptionIDs numbers subscriptions for cluster envelopes.
 var subscriptionIDs atomic.Uint64
@@ -80,8 +92,12 @@ func (s *Subscription) ID() uint64 { return s.id }
 const shardCount = 64
 
 type shard struct {
-	mu     sync.RWMutex
-	topics map[string][]*Subscription // guarded by mu
+	mu sync.RWMutex
+	// topics holds, for each topic with local subscribers, one of them:
+	// the only one, or any of several, whose peers lists them all. A
+	// pointer rather than a slice keeps the map's slots small: most
+	// topics have one subscriber. Guarded by mu.
+	topics map[string]*Subscription
 	// kept counts, per topic, the Keeps of the history store less its
 	// Forgets: a topic kept is watched on the Remote with or without local
 	// subscribers. Guarded by mu.
@@ -113,7 +129,7 @@ type remoteBox struct{ r Remote }
 func New() *PubSub {
 	ps := &PubSub{seed: maphash.MakeSeed()}
 	for i := range ps.shards {
-		ps.shards[i].topics = make(map[string][]*Subscription)
+		ps.shards[i].topics = make(map[string]*Subscription)
 		ps.shards[i].kept = make(map[string]int)
 	}
 	return ps
@@ -136,17 +152,42 @@ func (ps *PubSub) shard(topic string) *shard {
 	return &ps.shards[maphash.String(ps.seed, topic)%shardCount]
 }
 
+// count is how many local subscriptions topic has; under the shard's mu.
+func (sh *shard) count(topic string) int {
+	return sh.topics[topic].count()
+}
+
+// count is how many subscriptions s's topic has, s one of them (0 for a
+// nil s); under the shard's mu.
+func (s *Subscription) count() int {
+	switch {
+	case s == nil:
+		return 0
+	case s.peers == nil:
+		return 1
+	}
+	return len(s.peers.list)
+}
+
 // Subscribe registers s on topic and returns its handle.
 func (ps *PubSub) Subscribe(topic string, s Subscriber) *Subscription {
 	sub := &Subscription{ps: ps, topic: topic, sub: s, id: subscriptionIDs.Add(1)}
-	sub.seq, _ = s.Sink.(SeqSink)
+	_, sub.seqSink = s.Sink.(SeqSink)
 	sh := ps.shard(topic)
 	sh.mu.Lock()
-	list := sh.topics[topic]
-	sub.idx = len(list)
-	sh.topics[topic] = append(list, sub)
-	if len(list) == 0 {
+	switch first := sh.topics[topic]; {
+	case first == nil:
+		sh.topics[topic] = sub
 		ps.watch(sh, topic, true)
+	case first.peers == nil:
+		// The second subscriber: the two get a list.
+		p := &peers{list: []*Subscription{first, sub}}
+		first.peers, first.idx = p, 0
+		sub.peers, sub.idx = p, 1
+	default:
+		p := first.peers
+		sub.peers, sub.idx = p, int32(len(p.list))
+		p.list = append(p.list, sub)
 	}
 	sh.mu.Unlock()
 	return sub
@@ -176,17 +217,26 @@ func (ps *PubSub) remove(s *Subscription) {
 		return
 	}
 	s.gone = true
-	list := sh.topics[s.topic]
-	last := len(list) - 1
-	list[s.idx] = list[last]
-	list[s.idx].idx = s.idx
-	list[last] = nil
-	if last == 0 {
+	p := s.peers
+	if p == nil {
 		delete(sh.topics, s.topic)
 		ps.watch(sh, s.topic, false)
 		return
 	}
-	sh.topics[s.topic] = list[:last]
+	s.peers = nil
+	list := p.list
+	last := len(list) - 1
+	list[s.idx] = list[last]
+	list[s.idx].idx = s.idx
+	list[last] = nil
+	p.list = list[:last]
+	if last == 1 {
+		// One left: it is the topic's only subscriber again.
+		list[0].peers, list[0].idx = nil, 0
+	}
+	if sh.topics[s.topic] == s {
+		sh.topics[s.topic] = list[0]
+	}
 }
 
 // Count returns the number of local subscriptions on topic.
@@ -194,7 +244,7 @@ func (ps *PubSub) Count(topic string) int {
 	sh := ps.shard(topic)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return len(sh.topics[topic])
+	return sh.count(topic)
 }
 
 // TopicCount is a topic and its number of local subscriptions.
@@ -212,8 +262,8 @@ func (ps *PubSub) TopicCounts() []TopicCount {
 	for i := range ps.shards {
 		sh := &ps.shards[i]
 		sh.mu.RLock()
-		for t, list := range sh.topics {
-			out = append(out, TopicCount{Topic: t, Subscribers: len(list)})
+		for t, s := range sh.topics {
+			out = append(out, TopicCount{Topic: t, Subscribers: s.count()})
 		}
 		sh.mu.RUnlock()
 	}
@@ -311,7 +361,15 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin 
 	sh := ps.shard(b.Topic)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	subs := sh.topics[b.Topic]
+	var subs []*Subscription
+	switch first := sh.topics[b.Topic]; {
+	case first == nil:
+	case first.peers == nil:
+		one := [1]*Subscription{first}
+		subs = one[:]
+	default:
+		subs = first.peers.list
+	}
 	// The deliveries are counted once, as the subscribers less those
 	// skipped, so that the loop adds nothing for a subscriber served.
 	skipped := 0
@@ -337,8 +395,8 @@ func (ps *PubSub) fanout(from *Subscription, fromID uint64, b Broadcast, origin 
 			skipped++
 			continue
 		}
-		if b.Seq != 0 && sub.seq != nil {
-			sub.seq.SendSeq(f, b.Seq)
+		if b.Seq != 0 && sub.seqSink {
+			s.Sink.(SeqSink).SendSeq(f, b.Seq)
 			continue
 		}
 		s.Sink.Send(f)

@@ -38,7 +38,7 @@ func (ps *PubSub) Attach(r Remote) error {
 			r.Watch(topic, true)
 		}
 		for topic, n := range ps.shards[i].kept {
-			if n > 0 && len(ps.shards[i].topics[topic]) == 0 {
+			if n > 0 && ps.shards[i].count(topic) == 0 {
 				r.Watch(topic, true)
 			}
 		}

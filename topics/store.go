@@ -133,7 +133,7 @@ func (d delivery) Keep(topic string) {
 	} else {
 		sh.kept[topic] = n
 	}
-	if n == 1 && len(sh.topics[topic]) == 0 {
+	if n == 1 && sh.count(topic) == 0 {
 		if rb := d.ps.remote.Load(); rb != nil {
 			rb.r.Watch(topic, true)
 		}
@@ -150,7 +150,7 @@ func (d delivery) Forget(topic string) {
 	} else {
 		sh.kept[topic] = n
 	}
-	if n == 0 && len(sh.topics[topic]) == 0 {
+	if n == 0 && sh.count(topic) == 0 {
 		if rb := d.ps.remote.Load(); rb != nil {
 			rb.r.Watch(topic, false)
 		}
