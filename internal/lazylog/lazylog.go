@@ -45,7 +45,9 @@ func (l *Logger) At(level zerolog.Level) *zerolog.Event { return l.built.At(l.ba
 // keeps only this, a pointer instead of a Logger's three words and the
 // closure its fields would be. The zero value is ready; safe for
 // concurrent use, with the same base and fields at every call.
-type Built struct{ p atomic.Pointer[zerolog.Logger] }
+type Built struct {
+	p atomic.Pointer[zerolog.Logger]
+}
 
 // Get returns the logger base with fields, building it once.
 func (b *Built) Get(base *zerolog.Logger, fields func(zerolog.Context) zerolog.Context) *zerolog.Logger {
