@@ -48,7 +48,10 @@ func splitToken(tok string) (node, signed string, ok bool) {
 		return "", "", false
 	}
 	enc, signed, ok := strings.Cut(rest, ".")
-	if !ok || enc == "" || len(enc) > base64.RawURLEncoding.EncodedLen(MaxNodeName) {
+	// Go's base64 decoders skip CR and LF even when strict, so a token with
+	// a line break in its node part would otherwise verify as well as the
+	// one the node signed.
+	if !ok || enc == "" || len(enc) > base64.RawURLEncoding.EncodedLen(MaxNodeName) || strings.ContainsAny(enc, "\r\n") {
 		return "", "", false
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(enc)
