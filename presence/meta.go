@@ -38,12 +38,7 @@ func withRef(src Meta, ref, prev string) meta {
 	if n == 0 {
 		return m
 	}
-	m.kvs = make([]kv, 0, n)
-	for k, v := range src {
-		if k != RefKey && k != RefPrevKey {
-			m.kvs = append(m.kvs, kv{k, v})
-		}
-	}
+	m.kvs = copyKVs(src, n, func(k string) bool { return k == RefKey || k == RefPrevKey })
 	if prev != "" {
 		m.kvs = append(m.kvs, kv{RefPrevKey, prev})
 	}
@@ -65,14 +60,21 @@ func compact(src Meta) meta {
 	if n == 0 {
 		return m
 	}
-	m.kvs = make([]kv, 0, n)
-	for k, v := range src {
-		if k != RefKey || m.ref == "" {
-			m.kvs = append(m.kvs, kv{k, v})
-		}
-	}
+	m.kvs = copyKVs(src, n, func(k string) bool { return k == RefKey && m.ref != "" })
 	sortKVs(m.kvs)
 	return m
+}
+
+// copyKVs copies src's keys but those skip names into a slice with room
+// for n, unsorted.
+func copyKVs(src Meta, n int, skip func(string) bool) []kv {
+	kvs := make([]kv, 0, n)
+	for k, v := range src {
+		if !skip(k) {
+			kvs = append(kvs, kv{k, v})
+		}
+	}
+	return kvs
 }
 
 func sortKVs(kvs []kv) {
